@@ -1,0 +1,96 @@
+# gleaner: one Makefile. `make` builds build/gleaner, `make test` runs every
+# suite, `make run` runs the agent on its embedded default config.
+# Every target installs missing Debian packages first (make deps).
+
+PKGS      := libuv msgpack libcurl yaml-0.1 libpcre2-8 libmicrohttpd libzstd openssl zlib
+BUILD     ?= build
+CC        ?= cc
+OPT       ?= -O2
+SAN       ?=
+CFLAGS    := -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wno-missing-field-initializers \
+             -D_GNU_SOURCE -Iagent -I. $(SAN)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS     = $(PKG_LIBS) -lm
+VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+SRC       := $(filter-out agent/main.c,$(wildcard agent/*.c agent/*/*.c plugins/*.c plugins/*/*.c))
+ASM       := agent/default_config.S
+OBJ       := $(SRC:%.c=$(BUILD)/obj/%.o) $(ASM:%.S=$(BUILD)/obj/%.o)
+UNIT_SRC  := $(wildcard tests/unit/*/test_*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+
+.PHONY: all deps run test unit test-asan fuzz integration bench clean docs check-docs
+
+all: deps $(BUILD)/gleaner
+
+# ---- dependencies ----------------------------------------------------------
+
+deps:
+	@sh tools/deps.sh
+
+# ---- build -----------------------------------------------------------------
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "CC $<"
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -DGL_VERSION='"$(VERSION)"' -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/agent/default_config.o: agent/default_config.S config/gleaner.yaml
+	@mkdir -p $(dir $@)
+	@$(CC) $(SAN) -c $< -o $@
+
+$(BUILD)/libgleaner.a: $(OBJ)
+	@rm -f $@
+	@ar rcs $@ $^
+
+$(BUILD)/gleaner: $(BUILD)/obj/agent/main.o $(BUILD)/libgleaner.a
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(OBJ:.o=.d) $(BUILD)/obj/agent/main.d
+
+# ---- tests -----------------------------------------------------------------
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgleaner.a
+	@mkdir -p $(dir $@)
+	@echo "CC $<"
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libgleaner.a $(LDLIBS) -lcmocka
+
+unit: deps $(UNIT_BIN)
+	@sh tests/run_unit.sh $(UNIT_BIN)
+
+test-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" unit
+
+fuzz: deps
+	@sh tests/fuzz/run.sh $(FUZZ_SRC)
+
+integration: all
+	@sh tests/integration/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory check-docs
+	@echo "make test: all suites passed"
+
+run: all
+	$(BUILD)/gleaner
+
+bench: all
+	@sh bench/run.sh
+
+docs: all
+	@sh tools/docs.sh $(BUILD)/gleaner README.md
+
+check-docs: all
+	@sh tools/docs.sh --check $(BUILD)/gleaner README.md
+
+clean:
+	rm -rf build build-asan build-fuzz

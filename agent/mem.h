@@ -1,0 +1,19 @@
+/*
+ * Small allocations. They abort the process on failure, as Redis' zmalloc:
+ * an agent that cannot get 64 bytes cannot do anything useful, and checking
+ * every small allocation hides the real error handling. Data-sized memory
+ * (chunks, bodies, lines) is bounded by configured limits instead.
+ */
+#ifndef GL_MEM_H
+#define GL_MEM_H
+
+#include <stddef.h>
+
+void *gl_malloc(size_t n);
+void *gl_calloc(size_t count, size_t size);
+void *gl_realloc(void *p, size_t n);
+char *gl_strdup(const char *s);
+char *gl_strndup(const char *s, size_t n);
+void gl_free(void *p);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * The router: which filters and outputs a tag reaches, and the hand-off of a
+ * closed chunk through its filters to every output that matched it.
+ *
+ * Patterns are Fluent Bit's: `*` matches any run of characters (dots
+ * included), `?` one character; match_regex is a PCRE2 pattern on the whole
+ * tag. Filters run in config order over the whole chunk; a chunk no filter
+ * changed is passed on as is (no copy). Invariant: a routed chunk holds one
+ * reference per output it was pushed to, and the last release acknowledges
+ * the input.
+ */
+#include <string.h>
+
+#include "chunk.h"
+#include "engine.h"
+#include "event.h"
+#include "input.h"
+#include "log.h"
+#include "regex.h"
+
+/* Glob match of `*` and `?` without recursion (the classic backtracking walk). */
+bool gl_router_match(const char *pattern, const char *tag, size_t tag_len)
+{
+    size_t t = 0;
+    const char *star = NULL;
+    size_t star_t = 0;
+    const char *p = pattern;
+    while (t < tag_len) {
+        if (*p == '*') {
+            star = p++;
+            star_t = t;
+        } else if (*p != '\0' && (*p == '?' || *p == tag[t])) {
+            p++;
+            t++;
+        } else if (star != NULL) {
+            p = star + 1;
+            t = ++star_t;
+        } else {
+            return false;
+        }
+    }
+    while (*p == '*') {
+        p++;
+    }
+    return *p == '\0';
+}
+
+bool gl__instance_matches(const struct gl_instance *ins, const char *tag, size_t tag_len)
+{
+    const struct gl_common *o = &ins->core->opts;
+    if (o->match != NULL && gl_router_match(o->match, tag, tag_len)) {
+        return true;
+    }
+    if (o->match_regex != NULL && gl_regex_match(o->match_regex, tag, tag_len)) {
+        return true;
+    }
+    return false;
+}
+
+/*
+ * Runs one filter over a chunk. Returns the chunk itself when every record
+ * was kept, or a new chunk (the old one freed) holding what the filter kept
+ * and wrote. Kept records before the first change are copied in one piece.
+ */
+static struct gl_chunk *run_filter(struct gl_instance *f, struct gl_chunk *c,
+                                   struct gl_buf *scratch)
+{
+    struct gl_chunk_iter it;
+    struct gl_record rec;
+    struct gl_event ev;
+    struct gl_chunk *out = NULL;
+    gl_chunk_iter_init(&it, c);
+    f->stats.records_in += c->records;
+    f->stats.bytes_in += c->data.len;
+    uint32_t kept = 0;
+    while (gl_chunk_next(&it, &rec) == 0) {
+        gl_buf_reset(scratch);
+        gl__event_begin_buf(&ev, scratch, rec.ts);
+        enum gl_filter_result r = f->plugin->filter(f, &rec, &ev);
+        if (r == GL_FILTER_KEEP) {
+            kept++;
+            if (out != NULL) {
+                gl_buf_append(&out->data, rec.raw, rec.raw_len);
+            }
+            continue;
+        }
+        if (out == NULL) {
+            out = gl_chunk_new(c->input, c->tag, c->tag_len);
+            gl_buf_append(&out->data, c->data.data, (size_t)(rec.raw - c->data.data));
+        }
+        if (r == GL_FILTER_MODIFIED) {
+            gl__event_finish(&ev);
+            gl_buf_append(&out->data, scratch->data, scratch->len);
+            kept++;
+        }
+    }
+    gl_chunk_iter_close(&it);
+    f->stats.records_out += kept;
+    if (kept < c->records) {
+        gl_instance_drop(f, "filtered", c->records - kept);
+    }
+    if (out == NULL) {
+        f->stats.bytes_out += c->data.len;
+        return c;
+    }
+    out->records = kept;
+    out->ack = c->ack;
+    out->has_ack = c->has_ack;
+    out->input_bytes = c->input_bytes;
+    f->stats.bytes_out += out->data.len;
+    gl_chunk_free(c);
+    return out;
+}
+
+void gl__chunk_release(struct gl_chunk *c)
+{
+    if (--c->refs <= 0) {
+        gl__input_ack(c);
+    }
+}
+
+/*
+ * Takes a closed chunk of a slot through the slot's filters and pushes it to
+ * every output of the route. A chunk that reaches no output, or that the
+ * filters emptied, is acknowledged at once.
+ */
+void gl__router_dispatch(struct gl_slot *slot, struct gl_chunk *c)
+{
+    struct gl_buf *scratch = &slot->ins->engine->scratch;
+    for (size_t i = 0; i < slot->n_filters && c->records > 0; i++) {
+        c = run_filter(slot->filters[i], c, scratch);
+    }
+    if (c->records > 0 && slot->n_outputs == 0) {
+        gl_instance_drop(slot->ins, "no_output_matched", c->records);
+        gl_log_warn(slot->ins, "tag %.*s matches no output; records are discarded",
+                    (int)slot->tag_len, slot->tag);
+    }
+    if (c->records == 0 || slot->n_outputs == 0) {
+        gl__input_ack(c);
+        return;
+    }
+    c->refs = (int)slot->n_outputs;
+    for (size_t i = 0; i < slot->n_outputs; i++) {
+        gl__buffer_push(slot->outputs[i], c);
+    }
+}

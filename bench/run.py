@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""gleaner benchmarks: runs each scenario on build/gleaner and prints
+records/s, CPU seconds per million records and peak RSS. Results are also
+written to bench/results/latest.md. Timings are measured, never asserted."""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+GLEANER = os.path.join(ROOT, "build", "gleaner")
+N = int(os.environ.get("BENCH_RECORDS", "20000000"))
+# A 200-byte record body, as a typical JSON application log line.
+BODY = ('{"log":"2024-05-01T12:00:00.000Z INFO  [http-nio-8080-exec-7] c.e.shop.OrderService'
+        ' - order 81237 accepted for customer 5521 in 23 ms","stream":"stdout",'
+        '"level":"info","k":"v"}')
+
+
+def port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def metric(p, name):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % p, timeout=2) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name):
+                    return float(line.rsplit(" ", 1)[1])
+    except OSError:
+        return None
+    return None
+
+
+def proc_stat(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / tick
+    hwm = rss = 0
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                hwm = int(line.split()[1]) * 1024
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) * 1024
+    return cpu, hwm, rss
+
+
+def run(name, filters, n, rate=1000000000):
+    d = tempfile.mkdtemp(prefix="gleaner-bench-")
+    p = port()
+    cfg = os.path.join(d, "bench.yaml")
+    with open(cfg, "w") as f:
+        f.write("""service:
+  flush: 1s
+  log_level: warn
+  http_server: on
+  http_listen: 127.0.0.1
+  http_port: %d
+pipeline:
+  inputs:
+    - name: dummy
+      tag: bench
+      dummy: '%s'
+      rate: %d
+      samples: %d
+      fixed_timestamp: on
+%s  outputs:
+    - name: null
+      alias: sink
+      match: '*'
+""" % (p, BODY, rate, n, filters))
+    proc = subprocess.Popen([GLEANER, "-c", cfg], stdout=subprocess.DEVNULL)
+    t0 = time.time()
+    done = None
+    while time.time() - t0 < 600:
+        v = metric(p, 'gleaner_output_records_total{name="sink"')
+        if v is not None and v >= n:
+            done = time.time()
+            break
+        time.sleep(0.05)
+    cpu, hwm, rss = proc_stat(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(60)
+    if done is None:
+        return (name, "timeout", "", "", "")
+    secs = done - t0
+    return (name, "%.2fM" % (n / secs / 1e6), "%.3f" % (cpu / (n / 1e6)),
+            "%.1f MiB" % (hwm / 1048576.0), "%.1fs" % secs)
+
+
+def idle():
+    d = tempfile.mkdtemp(prefix="gleaner-bench-")
+    p = port()
+    cfg = os.path.join(d, "idle.yaml")
+    with open(cfg, "w") as f:
+        f.write("""service:
+  log_level: warn
+pipeline:
+  inputs:
+    - name: dummy
+      rate: 1
+  outputs:
+    - name: null
+      match: '*'
+""")
+    proc = subprocess.Popen([GLEANER, "-c", cfg], stdout=subprocess.DEVNULL)
+    time.sleep(3)
+    cpu, hwm, rss = proc_stat(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+    return ("idle (dummy 1/s -> null)", "-", "-", "%.1f MiB" % (rss / 1048576.0), "3s")
+
+
+def main():
+    grep = """  filters:
+    - name: grep
+      match: '*'
+      regex: log accepted
+"""
+    rows = [
+        run("dummy -> null (200 B records)", "", N),
+        run("dummy -> grep -> null", grep, N // 2),
+        idle(),
+    ]
+    head = "| scenario | records/s | CPU s per 1M records | peak RSS | wall |\n|---|---|---|---|---|"
+    lines = [head] + ["| %s |" % " | ".join(r) for r in rows]
+    text = "\n".join(lines)
+    print(text)
+    os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
+    with open(os.path.join(ROOT, "bench", "results", "latest.md"), "w") as f:
+        f.write("Measured by `make bench` on %s (%d cores).\n\n%s\n"
+                % (time.strftime("%Y-%m-%d"), os.cpu_count(), text))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+/*
+ * Every plugin, once. `gleaner --plugins` lists them in this order; the
+ * config finds them here by kind and name. A new plugin adds one line.
+ */
+#include <stddef.h>
+
+#include "plugin.h"
+
+extern const struct gl_plugin gl_in_dummy;
+extern const struct gl_plugin gl_in_internal_metrics;
+extern const struct gl_plugin gl_filter_grep;
+extern const struct gl_plugin gl_filter_modify;
+extern const struct gl_plugin gl_filter_parser;
+extern const struct gl_plugin gl_out_null;
+extern const struct gl_plugin gl_out_stdout;
+extern const struct gl_plugin gl_out_file;
+
+const struct gl_plugin *const gl_plugins[] = {
+    &gl_in_dummy,
+    &gl_in_internal_metrics,
+    &gl_filter_grep,
+    &gl_filter_modify,
+    &gl_filter_parser,
+    &gl_out_file,
+    &gl_out_null,
+    &gl_out_stdout,
+    NULL,
+};

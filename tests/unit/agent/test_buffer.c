@@ -1,0 +1,335 @@
+/*
+ * The output buffer and the acknowledgement path, with a test input and a
+ * test output whose flushes the test completes by hand: mem_buf_limit pauses
+ * and resumes the feeding input, retries follow the schedule up to
+ * retry_limit, drops are counted by reason, and the input is acknowledged
+ * only when every matching output is done with a chunk.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "chunk.h"
+#include "config.h"
+#include "engine.h"
+#include "error.h"
+#include "event.h"
+#include "flush.h"
+#include "input.h"
+#include "log.h"
+
+/* ---- a test input and a test output ---------------------------------------- */
+
+static int pauses, resumes, acks;
+static struct gl_ack last_ack;
+static struct gl_flush *held[16];
+static int n_held, flush_calls;
+
+static void tin_pause(struct gl_instance *ins) { (void)ins; pauses++; }
+static void tin_resume(struct gl_instance *ins) { (void)ins; resumes++; }
+static void tin_ack(struct gl_instance *ins, const struct gl_ack *a)
+{
+    (void)ins;
+    acks++;
+    last_ack = *a;
+}
+
+static void tout_flush(struct gl_instance *ins, struct gl_flush *f)
+{
+    (void)ins;
+    flush_calls++;
+    held[n_held++] = f;
+}
+
+static const struct gl_plugin test_in = {
+    .kind = GL_INPUT, .name = "test_in", .description = "test",
+    .pause = tin_pause, .resume = tin_resume, .ack = tin_ack,
+};
+static const struct gl_plugin test_out = {
+    .kind = GL_OUTPUT, .name = "test_out", .description = "test", .flush = tout_flush,
+};
+const struct gl_plugin *const gl_plugins[] = { &test_in, &test_out, NULL };
+
+/* ---- fixture ---------------------------------------------------------------- */
+
+struct fx {
+    uv_loop_t loop;
+    struct gl_engine *e;
+};
+
+static struct fx *fx_new(const char *yaml)
+{
+    struct fx *fx = calloc(1, sizeof(*fx));
+    pauses = resumes = acks = n_held = flush_calls = 0;
+    uv_loop_init(&fx->loop);
+    gl_log_configure(GL_LOG_OFF, GL_LOG_LOGFMT);
+    struct gl_config *cfg = gl_config_load_text("t.yaml", yaml, strlen(yaml));
+    fx->e = gl_engine_new(&fx->loop, cfg);
+    for (size_t i = 0; cfg->error_count && i < cfg->error_count; i++) {
+        print_error("%s\n", cfg->errors[i]);
+    }
+    assert_non_null(fx->e);
+    gl_config_free(cfg);
+    assert_int_equal(gl_engine_start(fx->e), 0);
+    gl_log_configure(GL_LOG_OFF, GL_LOG_LOGFMT);
+    return fx;
+}
+
+static void stopped(struct gl_engine *e, void *data)
+{
+    (void)e;
+    *(int *)data = 1;
+}
+
+static void fx_free(struct fx *fx)
+{
+    int done = 0;
+    fx->e->svc.grace_ms = 0;
+    gl_engine_stop(fx->e, stopped, &done);
+    while (!done) {
+        uv_run(&fx->loop, UV_RUN_ONCE);
+    }
+    gl_engine_free(fx->e);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&fx->loop), 0);
+    free(fx);
+}
+
+/* Emits n records of about 100 bytes covering positions [pos, pos + n). */
+static int emit(struct gl_instance *in, int n, uint64_t pos)
+{
+    static const char pad[80] = { 'x' };
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        struct gl_event ev;
+        gl_event_begin(&ev, in, 1000 + (uint64_t)i);
+        gl_event_kv_str(&ev, "log", pad, sizeof(pad));
+        gl_event_position(&ev, 7, pos + (uint64_t)i, pos + (uint64_t)i + 1);
+        rc = gl_event_commit(&ev);
+    }
+    return rc;
+}
+
+static void turn(struct fx *fx)
+{
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+}
+
+#define ONE_OUTPUT(extra)                                                                     \
+    "service: { flush: 1h, scheduler.base: 1ms, scheduler.cap: 4ms }\n"                      \
+    "pipeline:\n"                                                                             \
+    "  inputs: [ { name: test_in, tag: t } ]\n"                                               \
+    "  outputs: [ { name: test_out, match: '*', mem_buf_limit: 1KiB " extra " } ]\n"
+
+/* ---- tests ------------------------------------------------------------------ */
+
+static void test_buffer_full_pauses_and_drain_resumes(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new(ONE_OUTPUT(""));
+    struct gl_instance *in = fx->e->inputs[0], *out = fx->e->outputs[0];
+    assert_int_equal(emit(in, 30, 0), 0);
+    gl__input_flush_open(in);
+    assert_true(out->core->full);
+    assert_int_equal(pauses, 1);
+    assert_int_equal(emit(in, 1, 30), GL_EPAUSED);
+    turn(fx);
+    assert_int_equal(n_held, 1);
+    assert_int_equal(held[0]->chunk->records, 30);
+    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(resumes, 1);
+    assert_false(out->core->full);
+    assert_int_equal(acks, 1);
+    assert_int_equal(last_ack.source, 7);
+    assert_int_equal(last_ack.start, 0);
+    assert_int_equal(last_ack.end, 30);
+    assert_int_equal(out->stats.records_out, 30);
+    fx_free(fx);
+}
+
+static void test_buffer_under_limit_does_not_pause(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new(ONE_OUTPUT(""));
+    struct gl_instance *in = fx->e->inputs[0];
+    assert_int_equal(emit(in, 5, 0), 0);
+    gl__input_flush_open(in);
+    assert_int_equal(pauses, 0);
+    turn(fx);
+    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(acks, 1);
+    fx_free(fx);
+}
+
+static void test_input_mem_buf_limit_pauses_until_ack(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new("service: { flush: 1h }\n"
+                           "pipeline:\n"
+                           "  inputs: [ { name: test_in, tag: t, mem_buf_limit: 2KiB } ]\n"
+                           "  outputs: [ { name: test_out, match: '*' } ]\n");
+    struct gl_instance *in = fx->e->inputs[0];
+    assert_int_equal(emit(in, 10, 0), 0);
+    assert_int_equal(emit(in, 20, 10), GL_EPAUSED);
+    assert_int_equal(pauses, 1);
+    gl__input_flush_open(in);
+    turn(fx);
+    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(resumes, 1);
+    assert_int_equal(in->core->inflight_bytes, 0);
+    fx_free(fx);
+}
+
+static void test_retry_until_limit_then_drop(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new(ONE_OUTPUT(", retry_limit: 2"));
+    struct gl_instance *in = fx->e->inputs[0], *out = fx->e->outputs[0];
+    emit(in, 3, 0);
+    gl__input_flush_open(in);
+    turn(fx);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        assert_int_equal(n_held, 1);
+        struct gl_flush *f = held[0];
+        n_held = 0;
+        assert_int_equal(f->attempts, attempt);
+        gl_flush_done(f, GL_RETRY);
+        while (n_held == 0 && attempt < 2) {
+            uv_run(&fx->loop, UV_RUN_ONCE);
+        }
+    }
+    assert_int_equal(flush_calls, 3);
+    assert_int_equal(out->stats.retries, 2);
+    assert_int_equal(out->stats.retries_failed, 1);
+    assert_string_equal(out->stats.dropped[0].reason, "retries_exhausted");
+    assert_int_equal(out->stats.dropped[0].records, 3);
+    assert_int_equal(acks, 1);
+    fx_free(fx);
+}
+
+static void test_drop_counts_reason_and_acks(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new(ONE_OUTPUT(""));
+    struct gl_instance *in = fx->e->inputs[0], *out = fx->e->outputs[0];
+    emit(in, 4, 0);
+    gl__input_flush_open(in);
+    turn(fx);
+    gl_flush_drop(held[0], 1, "too_old");
+    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(out->stats.records_out, 3);
+    assert_string_equal(out->stats.dropped[0].reason, "too_old");
+    assert_int_equal(out->stats.dropped[0].records, 1);
+    n_held = 0;
+    emit(in, 2, 4);
+    gl__input_flush_open(in);
+    turn(fx);
+    gl_flush_reason(held[0], "http_400");
+    gl_flush_done(held[0], GL_DROP);
+    assert_string_equal(out->stats.dropped[1].reason, "http_400");
+    assert_int_equal(out->stats.dropped[1].records, 2);
+    assert_int_equal(out->stats.errors, 1);
+    assert_int_equal(acks, 2);
+    fx_free(fx);
+}
+
+static void test_ack_waits_for_every_output(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new("service: { flush: 1h }\n"
+                           "pipeline:\n"
+                           "  inputs: [ { name: test_in, tag: app.x } ]\n"
+                           "  outputs:\n"
+                           "    - { name: test_out, match: 'app.*' }\n"
+                           "    - { name: test_out, match_regex: '^app' }\n"
+                           "    - { name: test_out, match: 'other' }\n");
+    struct gl_instance *in = fx->e->inputs[0];
+    emit(in, 2, 100);
+    gl__input_flush_open(in);
+    turn(fx);
+    assert_int_equal(n_held, 2);
+    assert_ptr_equal(held[0]->chunk, held[1]->chunk);
+    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(acks, 0);
+    gl_flush_done(held[1], GL_OK);
+    assert_int_equal(acks, 1);
+    assert_int_equal(last_ack.start, 100);
+    assert_int_equal(last_ack.end, 102);
+    fx_free(fx);
+}
+
+static void test_workers_bound_flushes_in_flight(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new(ONE_OUTPUT(", workers: 2"));
+    struct gl_instance *in = fx->e->inputs[0];
+    for (int i = 0; i < 4; i++) {
+        emit(in, 1, (uint64_t)i);
+        gl__input_flush_open(in);
+    }
+    turn(fx);
+    assert_int_equal(n_held, 2);
+    assert_int_equal(fx->e->outputs[0]->core->q_count, 2);
+    gl_flush_done(held[0], GL_OK);
+    turn(fx);
+    assert_int_equal(n_held, 3);
+    fx_free(fx);
+}
+
+static void test_shutdown_past_grace_is_not_acknowledged(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new(ONE_OUTPUT(""));
+    struct gl_instance *in = fx->e->inputs[0];
+    emit(in, 3, 0);
+    gl__input_flush_open(in);
+    turn(fx);
+    struct gl_flush *f = held[0];
+    gl_flush_done(f, GL_RETRY);
+    fx_free(fx);
+    assert_int_equal(acks, 0);
+}
+
+static void test_source_change_splits_chunk(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new(ONE_OUTPUT(""));
+    struct gl_instance *in = fx->e->inputs[0];
+    struct gl_event ev;
+    for (int i = 0; i < 2; i++) {
+        gl_event_begin(&ev, in, 1);
+        gl_event_kv_str(&ev, "log", "a", 1);
+        gl_event_position(&ev, (uint64_t)(i + 1), 10, 20);
+        gl_event_commit(&ev);
+    }
+    gl__input_flush_open(in);
+    turn(fx);
+    assert_int_equal(n_held, 1);
+    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(last_ack.source, 1);
+    turn(fx);
+    assert_int_equal(n_held, 2);
+    gl_flush_done(held[1], GL_OK);
+    assert_int_equal(last_ack.source, 2);
+    assert_int_equal(acks, 2);
+    fx_free(fx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buffer_full_pauses_and_drain_resumes),
+        cmocka_unit_test(test_buffer_under_limit_does_not_pause),
+        cmocka_unit_test(test_input_mem_buf_limit_pauses_until_ack),
+        cmocka_unit_test(test_retry_until_limit_then_drop),
+        cmocka_unit_test(test_drop_counts_reason_and_acks),
+        cmocka_unit_test(test_ack_waits_for_every_output),
+        cmocka_unit_test(test_workers_bound_flushes_in_flight),
+        cmocka_unit_test(test_shutdown_past_grace_is_not_acknowledged),
+        cmocka_unit_test(test_source_change_splits_chunk),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs the Debian packages gleaner builds and tests with. Idempotent and
+# quiet when everything is present; runs apt-get update once before installing.
+set -e
+
+PKGS="build-essential pkg-config clang libclang-rt-14-dev
+libuv1-dev libmsgpack-dev libcurl4-openssl-dev libssl-dev libzstd-dev libyaml-dev
+libpcre2-dev libmicrohttpd-dev zlib1g-dev libcmocka-dev
+python3 python3-botocore prometheus valgrind curl procps"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing$missing"
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+    SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
