@@ -53,7 +53,7 @@ $(BUILD)/gleaner: $(BUILD)/obj/agent/main.o $(BUILD)/libgleaner.a
 
 # ---- tests -----------------------------------------------------------------
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgleaner.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgleaner.a $(wildcard tests/unit/*.h agent/*.h plugins/*/*.h)
 	@mkdir -p $(dir $@)
 	@echo "CC $<"
 	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libgleaner.a $(LDLIBS) -lcmocka

@@ -39,7 +39,9 @@ void gl_buf_reserve(struct gl_buf *b, size_t extra)
 void gl_buf_append(struct gl_buf *b, const void *p, size_t n)
 {
     gl_buf_reserve(b, n);
-    memcpy(b->data + b->len, p, n);
+    if (n > 0) {
+        memcpy(b->data + b->len, p, n);
+    }
     b->len += n;
     b->data[b->len] = '\0';
 }

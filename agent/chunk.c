@@ -4,6 +4,10 @@
  * iterator unpacks one record at a time with msgpack-c, reusing one zone, so
  * reading a chunk allocates nothing per record once warmed up.
  * Invariant: a chunk's data holds only whole records.
+ *
+ * Full-size chunk buffers are kept in a small pool when freed: a fresh 2 MiB
+ * buffer costs 512 page faults, which was a third of the time of a busy
+ * pipeline. The pool holds at most POOL_MAX buffers (about 8 MiB).
  */
 #include <string.h>
 #include <time.h>
@@ -20,10 +24,45 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+#define POOL_MAX 4
+#define FIRST_RESERVE (16u << 10)
+
+static struct gl_buf pool[POOL_MAX];
+static int pool_count;
+
+static void take_buffer(struct gl_buf *b)
+{
+    if (pool_count > 0) {
+        *b = pool[--pool_count];
+        gl_buf_reset(b);
+        return;
+    }
+    gl_buf_init(b);
+    gl_buf_reserve(b, FIRST_RESERVE);
+}
+
+static void give_buffer(struct gl_buf *b)
+{
+    if (pool_count < POOL_MAX && b->cap >= GL_CHUNK_SIZE && b->cap <= 2 * GL_CHUNK_SIZE) {
+        pool[pool_count++] = *b;
+        gl_buf_init(b);
+        return;
+    }
+    gl_buf_close(b);
+}
+
+/* Releases the pooled buffers (at exit, so that leak checkers see nothing held). */
+void gl_chunk_pool_drain(void)
+{
+    while (pool_count > 0) {
+        gl_buf_close(&pool[--pool_count]);
+    }
+}
+
 struct gl_chunk *gl_chunk_new(struct gl_instance *input, const char *tag, size_t tag_len)
 {
     struct gl_chunk *c = gl_calloc(1, sizeof(*c));
-    gl_buf_init(&c->data);
+    take_buffer(&c->data);
     c->tag = gl_strndup(tag, tag_len);
     c->tag_len = tag_len;
     c->input = input;
@@ -36,7 +75,7 @@ void gl_chunk_free(struct gl_chunk *c)
     if (c == NULL) {
         return;
     }
-    gl_buf_close(&c->data);
+    give_buffer(&c->data);
     gl_free(c->tag);
     gl_free(c);
 }

@@ -353,13 +353,15 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 /* ---- global ---- */
 
 /*
- * Creates the process-wide multi handle on loop. Returns GL_ESTATE when it
- * already exists and GL_EIO when libcurl cannot start.
+ * Starts libcurl and the process-wide multi handle on the loop given to
+ * gl_http_global_init(). Deferred to the first client so that a pipeline
+ * without HTTP outputs never initialises libcurl and OpenSSL (about 2 MiB of
+ * resident memory). Returns 0, or GL_EIO when libcurl cannot start.
  */
-int gl_http_global_init(uv_loop_t *loop)
+static int start_multi(void)
 {
     if (G.multi != NULL) {
-        return GL_ESTATE;
+        return 0;
     }
     if (!G.curl_ready) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -371,12 +373,24 @@ int gl_http_global_init(uv_loop_t *loop)
     if (G.multi == NULL) {
         return GL_EIO;
     }
-    G.loop = loop;
     curl_multi_setopt(G.multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(G.multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(G.multi, CURLMOPT_MAXCONNECTS, (long)MAX_CONNECTS);
-    uv_timer_init(loop, &G.timer);
-    uv_timer_init(loop, &G.later);
+    uv_timer_init(G.loop, &G.timer);
+    uv_timer_init(G.loop, &G.later);
+    return 0;
+}
+
+/*
+ * Names the loop HTTP runs on; libcurl itself starts with the first client
+ * (start_multi). Returns GL_ESTATE when a loop is already set.
+ */
+int gl_http_global_init(uv_loop_t *loop)
+{
+    if (G.loop != NULL) {
+        return GL_ESTATE;
+    }
+    G.loop = loop;
     return 0;
 }
 
@@ -389,6 +403,7 @@ int gl_http_global_init(uv_loop_t *loop)
 void gl_http_global_shutdown(void)
 {
     if (G.multi == NULL) {
+        G.loop = NULL;
         return;
     }
     while (G.requests != NULL) {
@@ -409,9 +424,20 @@ void gl_http_global_shutdown(void)
 
 /* ---- client ---- */
 
-/* Fills zero timeouts and limit with the option table's defaults; returns 0. */
+/*
+ * Fills zero timeouts and limit with the option table's defaults and starts
+ * libcurl on first use. Returns 0, or GL_EIO when libcurl cannot start.
+ */
 int gl_http_client_init(struct gl_http_client *c)
 {
+    if (G.loop == NULL) {
+        fprintf(stderr, "gleaner: gl_http_client_init() before gl_http_global_init()\n");
+        abort();
+    }
+    int rc = start_multi();
+    if (rc < 0) {
+        return rc;
+    }
     if (c->connect_timeout_ms == 0) {
         c->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
     }

@@ -126,6 +126,7 @@ static void skip_ws(struct reader *r)
 
 /* ---- reader: first pass, validation and counts ---- */
 
+/* Records the first-pass error at offset at; returns -1 for the callers to pass up. */
 static int fail(struct reader *r, const char *at, const char *what)
 {
     r->p = at;
@@ -364,6 +365,7 @@ static int scan_object(struct reader *r, int depth)
     return 0;
 }
 
+/* Checks the value after any whitespace at r->p, leaving r->p after it. */
 static int scan_value(struct reader *r, int depth)
 {
     skip_ws(r);
@@ -556,7 +558,7 @@ static void pack_number(struct reader *r)
 
 static void pack_value(struct reader *r);
 
-/* Packs the array or object at r->p; members counts entries (pairs for an object). */
+/* Packs the array or object at r->p with the member count the first pass recorded. */
 static void pack_container(struct reader *r, bool object)
 {
     uint32_t n = r->counts[r->next++];
@@ -579,6 +581,7 @@ static void pack_container(struct reader *r, bool object)
     }
 }
 
+/* Packs the value after any whitespace at r->p, leaving r->p after it. */
 static void pack_value(struct reader *r)
 {
     skip_ws(r);

@@ -17,7 +17,12 @@
 
 #include "buf.h"
 
-#define GL_JSON_MAX_DEPTH 64
+/*
+ * msgpack-c's unpacker holds at most 32 open containers; a record body sits
+ * two levels down ([ts, meta, body]) and a merged value one more, so JSON is
+ * read at most 28 deep to stay readable everywhere it may be put.
+ */
+#define GL_JSON_MAX_DEPTH 28
 
 struct gl_json_error {
     size_t offset;     /* byte offset in the text where reading stopped */
@@ -32,7 +37,7 @@ struct gl_json_error {
  * surrogates become U+FFFD). Nesting deeper than max_depth (0 means
  * GL_JSON_MAX_DEPTH) is an error. Returns 0, or GL_EPARSE with err filled
  * (err may be NULL); on error, what was packed so far is incomplete and the
- * caller discards it.
+ * caller discards it. GL_ENOMEM when the packer's write callback refuses bytes.
  */
 int gl_json_read(const char *text, size_t len, msgpack_packer *pk, int max_depth,
                  struct gl_json_error *err);

@@ -143,6 +143,7 @@ static int check_config(const char *file, int dry_run)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
+    gl_http_global_init(&loop);
     struct gl_config *cfg = load_config(file);
     struct gl_engine *e = cfg->error_count == 0 ? gl_engine_new(&loop, cfg) : NULL;
     int rc = 0;
@@ -163,6 +164,8 @@ static int check_config(const char *file, int dry_run)
     gl_engine_free(e);
     gl_config_free(cfg);
     gl_parsers_reset();
+    gl_http_global_shutdown();
+    uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     return rc;
 }
@@ -266,18 +269,20 @@ static int run(const char *file)
     a.config_file = file;
     uv_loop_init(&a.loop);
     signal(SIGPIPE, SIG_IGN);
+    gl_http_global_init(&a.loop);
     struct gl_config *cfg = load_config(file);
     a.engine = cfg->error_count == 0 ? gl_engine_new(&a.loop, cfg) : NULL;
     if (a.engine == NULL) {
         print_errors(cfg, stderr);
         gl_config_free(cfg);
         gl_parsers_reset();
+        gl_http_global_shutdown();
+        uv_run(&a.loop, UV_RUN_DEFAULT);
         uv_loop_close(&a.loop);
         return 1;
     }
     a.api.config_name = file ? file : EMBEDDED_NAME;
     gl_config_free(cfg);
-    gl_http_global_init(&a.loop);
     start_signal(&a, &a.sig_term, SIGTERM);
     start_signal(&a, &a.sig_int, SIGINT);
     start_signal(&a, &a.sig_hup, SIGHUP);

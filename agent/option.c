@@ -207,6 +207,7 @@ static void free_slot(const struct gl_option *o, void *slot)
         *(char **)slot = NULL;
         break;
     case GL_OPT_LIST:
+    case GL_OPT_MULTI:
         free_list(slot);
         break;
     case GL_OPT_REGEX:
@@ -329,6 +330,10 @@ static int parse_text(const struct gl_option *o, const char *text, void *slot, s
     case GL_OPT_LIST:
         free_slot(o, slot);
         split_list(text, slot);
+        return 0;
+    case GL_OPT_MULTI:
+        free_slot(o, slot);
+        list_add(slot, text, strlen(text));
         return 0;
     case GL_OPT_INT:
         if (parse_int(text, &v.i) < 0) {
@@ -461,7 +466,7 @@ static int parse_seq(struct applier *ap, const struct gl_option *o, const struct
 static void set_value(struct applier *ap, const struct gl_option *o, const struct gl_node *value)
 {
     void *slot = slot_of(o, ap->state);
-    if (value->type == GL_NODE_SEQ && o->type == GL_OPT_LIST) {
+    if (value->type == GL_NODE_SEQ && (o->type == GL_OPT_LIST || o->type == GL_OPT_MULTI)) {
         if (parse_seq(ap, o, value, slot) < 0) {
             return;
         }
@@ -675,6 +680,7 @@ const char *gl_option_type_name(enum gl_opt_type type)
         [GL_OPT_STR] = "string",  [GL_OPT_INT] = "integer",    [GL_OPT_DOUBLE] = "number",
         [GL_OPT_BOOL] = "bool",   [GL_OPT_SIZE] = "size",      [GL_OPT_DURATION] = "duration",
         [GL_OPT_LIST] = "list",   [GL_OPT_REGEX] = "regex",    [GL_OPT_RETRIES] = "retries",
+        [GL_OPT_MULTI] = "rules",
     };
     if ((unsigned)type >= sizeof(names) / sizeof(names[0])) {
         return "unknown";

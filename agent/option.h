@@ -26,6 +26,7 @@ enum gl_opt_type {
     GL_OPT_LIST,     /* struct gl_strlist: comma-separated scalar or a YAML sequence */
     GL_OPT_REGEX,    /* struct gl_regex *: PCRE2 compiled with JIT */
     GL_OPT_RETRIES,  /* int64_t: a count, or no_limits/false/-1 for unlimited (-1) */
+    GL_OPT_MULTI,    /* struct gl_strlist: one item per scalar (never split), or a YAML sequence */
 };
 
 /* A list value: items are owned by the state and freed by gl_option_free(). */

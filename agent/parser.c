@@ -104,13 +104,15 @@ static const struct gl_option parser_options[] = {
       .help = "Key whose value becomes the record's time." },
     { .name = "time_format", .type = GL_OPT_STR, .check = check_time_format,
       .offset = offsetof(struct parser_options, time_format),
-      .help = "strptime-like format of the time key, e.g. %d/%b/%Y:%H:%M:%S %z; %L is fractional seconds." },
+      .help = "strptime-like format of the time key, e.g. %d/%b/%Y:%H:%M:%S %z; "
+              "%L is fractional seconds." },
     { .name = "time_keep", .type = GL_OPT_BOOL, .def = "off",
       .offset = offsetof(struct parser_options, time_keep),
       .help = "Keep the time key in the record after reading the time from it." },
     { .name = "types", .type = GL_OPT_STR, .check = check_types,
       .offset = offsetof(struct parser_options, types),
-      .help = "Value types, e.g. 'code:integer ratio:float ok:bool' (string, integer, float, bool, hex)." },
+      .help = "Value types, e.g. 'code:integer ratio:float ok:bool' "
+              "(string, integer, float, bool, hex)." },
     { .name = "skip_empty_values", .type = GL_OPT_BOOL, .def = "on",
       .offset = offsetof(struct parser_options, skip_empty_values),
       .help = "For format regex: leave out groups that matched an empty string." },

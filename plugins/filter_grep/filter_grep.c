@@ -193,17 +193,18 @@ static int add_rules(struct gl_instance *ins, struct grep *g, const struct gl_st
                      bool exclude)
 {
     char err[256];
+    const char *opt = exclude ? "exclude" : "regex";
     for (size_t i = 0; i < l->count; i++) {
         struct rule *r = &g->rules[g->nrules];
         size_t klen;
         const char *pattern;
         if (!split_rule(l->items[i], &klen, &pattern)) {
-            gl_log_error(ins, "rule '%s': expected 'KEY REGEX'", l->items[i]);
+            gl_instance_option_error(ins, opt, "rule '%s': expected 'KEY REGEX'", l->items[i]);
             return GL_EINVAL;
         }
         long n = parse_accessor(l->items[i], klen, &r->steps);
         if (n < 0) {
-            gl_log_error(ins, "rule '%s': bad key", l->items[i]);
+            gl_instance_option_error(ins, opt, "rule '%s': bad key", l->items[i]);
             return GL_EINVAL;
         }
         r->nsteps = (size_t)n;
@@ -211,7 +212,7 @@ static int add_rules(struct gl_instance *ins, struct grep *g, const struct gl_st
         g->nrules++;
         r->re = gl_regex_new(pattern, err, sizeof(err));
         if (r->re == NULL) {
-            gl_log_error(ins, "rule '%s': %s", l->items[i], err);
+            gl_instance_option_error(ins, opt, "bad regex in '%s': %s", l->items[i], err);
             return GL_EINVAL;
         }
     }
@@ -241,7 +242,8 @@ static int grep_init(struct gl_instance *ins)
         g->op = OP_OR;
     }
     if (g->op != OP_LEGACY && g->regex.count > 0 && g->exclude.count > 0) {
-        gl_log_error(ins, "logical_op %s cannot combine regex and exclude rules", g->logical_op);
+        gl_instance_option_error(ins, "logical_op", "%s cannot combine regex and exclude rules",
+                                 g->logical_op);
         return GL_EINVAL;
     }
     g->rules = gl_calloc(g->regex.count + g->exclude.count + 1, sizeof(*g->rules));
@@ -296,10 +298,10 @@ static enum gl_filter_result grep_filter(struct gl_instance *ins, const struct g
 static const char *const logical_ops[] = { "legacy", "AND", "OR", NULL };
 
 static const struct gl_option grep_options[] = {
-    { .name = "regex", .type = GL_OPT_LIST, .check = check_rules,
+    { .name = "regex", .type = GL_OPT_MULTI, .check = check_rules,
       .offset = offsetof(struct grep, regex),
       .help = "Rules 'KEY REGEX': keep records whose KEY (or $a['b'] accessor) matches." },
-    { .name = "exclude", .type = GL_OPT_LIST, .check = check_rules,
+    { .name = "exclude", .type = GL_OPT_MULTI, .check = check_rules,
       .offset = offsetof(struct grep, exclude),
       .help = "Rules 'KEY REGEX': drop records whose KEY matches." },
     { .name = "logical_op", .type = GL_OPT_STR, .def = "legacy", .choices = logical_ops,

@@ -216,7 +216,7 @@ static int rule_build(struct gl_instance *ins, struct rule *r, int op, char **w,
         const char *pattern = n > 1 ? r->b : r->a;
         r->re = gl_regex_new(pattern, err, sizeof(err));
         if (r->re == NULL) {
-            gl_log_error(ins, "regex '%s': %s", pattern, err);
+            gl_instance_error(ins, "bad regex '%s': %s", pattern, err);
             return GL_EINVAL;
         }
     }
@@ -230,7 +230,7 @@ static int add_rules(struct gl_instance *ins, struct modify *m, int op)
         char *w[3] = { 0 };
         int n = split_words(l->items[i], w, 2);
         if (n != rule_arity[op]) {
-            gl_log_error(ins, "rule '%s': wrong number of arguments", l->items[i]);
+            gl_instance_error(ins, "rule '%s': wrong number of arguments", l->items[i]);
             for (int j = 0; j < 3; j++) {
                 gl_free(w[j]);
             }
@@ -251,7 +251,8 @@ static int add_conditions(struct gl_instance *ins, struct modify *m)
         int c = n > 0 && n <= 3 ? cond_find(w[0]) : -1;
         gl_free(w[0]);
         if (c < 0 || n - 1 != cond_arity[c]) {
-            gl_log_error(ins, "condition '%s': not understood", m->condition.items[i]);
+            gl_instance_option_error(ins, "condition", "'%s' is not understood",
+                                     m->condition.items[i]);
             gl_free(w[1]);
             gl_free(w[2]);
             return GL_EINVAL;
@@ -485,23 +486,29 @@ static enum gl_filter_result modify_filter(struct gl_instance *ins, const struct
 }
 
 #define RULE(n, f, chk, h) \
-    { .name = n, .type = GL_OPT_LIST, .check = chk, \
+    { .name = n, .type = GL_OPT_MULTI, .check = chk, \
       .offset = offsetof(struct modify, lists) + (f) * sizeof(struct gl_strlist), .help = h }
 
 static const struct gl_option modify_options[] = {
     RULE("remove", R_REMOVE, check_key, "Keys to remove."),
     RULE("remove_wildcard", R_REMOVE_WILDCARD, check_key,
          "Key prefixes ('kube_*'): remove every key that starts with one."),
-    RULE("remove_regex", R_REMOVE_REGEX, check_key, "Remove every key matching one of these regexes."),
-    RULE("rename", R_RENAME, check_key_value, "'OLD NEW': rename OLD when NEW does not exist."),
-    RULE("hard_rename", R_HARD_RENAME, check_key_value, "'OLD NEW': rename OLD, replacing NEW."),
-    RULE("copy", R_COPY, check_key_value, "'SRC DST': copy SRC's value to DST when DST does not exist."),
-    RULE("hard_copy", R_HARD_COPY, check_key_value, "'SRC DST': copy SRC's value to DST, replacing it."),
+    RULE("remove_regex", R_REMOVE_REGEX, check_key,
+         "Remove every key matching one of these regexes."),
+    RULE("rename", R_RENAME, check_key_value,
+         "'OLD NEW': rename OLD when NEW does not exist."),
+    RULE("hard_rename", R_HARD_RENAME, check_key_value,
+         "'OLD NEW': rename OLD, replacing NEW."),
+    RULE("copy", R_COPY, check_key_value,
+         "'SRC DST': copy SRC's value to DST when DST does not exist."),
+    RULE("hard_copy", R_HARD_COPY, check_key_value,
+         "'SRC DST': copy SRC's value to DST, replacing it."),
     RULE("add", R_ADD, check_key_value, "'KEY VALUE': add KEY when it does not exist."),
     RULE("set", R_SET, check_key_value, "'KEY VALUE': set KEY, replacing its value."),
-    { .name = "condition", .type = GL_OPT_LIST, .check = check_conditions,
+    { .name = "condition", .type = GL_OPT_MULTI, .check = check_conditions,
       .offset = offsetof(struct modify, condition),
-      .help = "Conditions that must all hold for the rules to apply, e.g. 'key_value_equals level debug'." },
+      .help = "Conditions that must all hold for the rules to apply, "
+              "e.g. 'key_value_equals level debug'." },
     { 0 }
 };
 

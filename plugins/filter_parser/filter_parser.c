@@ -54,8 +54,9 @@ static int fparser_init(struct gl_instance *ins)
     for (size_t i = 0; i < p->parser.count; i++) {
         const struct gl_parser *found = gl_parser_get(p->parser.items[i]);
         if (found == NULL) {
-            gl_log_error(ins, "parser '%s' is not defined (built-in: json, logfmt; others come "
-                         "from the top-level parsers list)", p->parser.items[i]);
+            gl_instance_option_error(ins, "parser",
+                                     "'%s' is not defined (built-in: json, logfmt; others come "
+                                     "from the top-level parsers list)", p->parser.items[i]);
             fparser_destroy(ins);
             return GL_EINVAL;
         }
@@ -153,7 +154,8 @@ static const struct gl_option fparser_options[] = {
       .help = "The key whose text is parsed." },
     { .name = "parser", .type = GL_OPT_LIST, .required = true,
       .offset = offsetof(struct fparser, parser),
-      .help = "Parser names (json, logfmt, or from the parsers list), tried in order until one matches." },
+      .help = "Parser names (json, logfmt, or from the parsers list), "
+              "tried in order until one matches." },
     { .name = "reserve_data", .type = GL_OPT_BOOL, .def = "off",
       .offset = offsetof(struct fparser, reserve_data),
       .help = "Keep the record's other keys next to the parsed ones." },

@@ -37,7 +37,7 @@ for want in \
     "bad.yaml:3:3: service: unknown key 'log_levle' (did you mean 'log_level'?)" \
     "bad.yaml:8:16: dummy.samples: must be 0 (no limit) or more" \
     "bad.yaml:9:13: unknown input plugin 'dumy' (did you mean 'dummy'?)" \
-    "bad.yaml:13:14: grep.regex: bad regex" \
+    "bad.yaml:13:14: grep.regex: bad regex in 'log (unclosed'" \
     "bad.yaml:17:14: file: duplicate alias 'dup'" \
     "bad.yaml:19:14: file.mkdir: expected on or off" \
     "bad.yaml:20:7: stdout: needs match or match_regex"; do

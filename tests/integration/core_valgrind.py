@@ -19,7 +19,7 @@ service:
 pipeline:
   inputs:
     - name: dummy
-      dummy: '{"log":"{\\\\"k\\\\":1} level=info msg=hi","keep":true}'
+      dummy: '{"log":"{\\"k\\":1} level=info msg=hi","keep":true}'
       rate: 500
   filters:
     - name: grep

@@ -1,4 +1,4 @@
-/* The JSON reader (text to msgpack), the writer (msgpack to text), documents and the record writer. */
+/* The JSON reader (text to msgpack), writer (msgpack to text), documents and record writer. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -100,8 +100,9 @@ static char *nested_arrays(size_t n)
 static void test_json_round_trips_nested(void **state)
 {
     (void)state;
-    assert_round_trip("{\"a\":[1,2,{\"b\":null}],\"c\":{\"d\":true,\"e\":false},\"f\":[],\"g\":{}}",
-                      "{\"a\":[1,2,{\"b\":null}],\"c\":{\"d\":true,\"e\":false},\"f\":[],\"g\":{}}");
+    const char *json = "{\"a\":[1,2,{\"b\":null}],\"c\":{\"d\":true,\"e\":false},\"f\":[],"
+                       "\"g\":{}}";
+    assert_round_trip(json, json);
     assert_round_trip(" \t\r\n[ 1 , [ ] , { \"k\" : [ \"v\" ] } ]\n ",
                       "[1,[],{\"k\":[\"v\"]}]");
     assert_round_trip("[[[[\"deep\"]]]]", "[[[[\"deep\"]]]]");
@@ -255,19 +256,24 @@ static void test_json_writes_invalid_utf8_as_replacement(void **state)
 static void test_json_depth_limit(void **state)
 {
     (void)state;
-    char *ok = nested_arrays(64);
-    char *deep = nested_arrays(65);
+    char *ok = nested_arrays(GL_JSON_MAX_DEPTH);
+    char *deep = nested_arrays(GL_JSON_MAX_DEPTH + 1);
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init(&sbuf);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
     assert_int_equal(gl_json_read(ok, strlen(ok), &pk, 0, NULL), 0);
-    /* 63 one-member arrays (fixarray 0x91) around an empty one (0x90). */
-    assert_int_equal(sbuf.size, 64);
-    assert_int_equal((unsigned char)sbuf.data[62], 0x91);
-    assert_int_equal((unsigned char)sbuf.data[63], 0x90);
+    /* 27 one-member arrays (fixarray 0x91) around an empty one (0x90). */
+    assert_int_equal(sbuf.size, GL_JSON_MAX_DEPTH);
+    assert_int_equal((unsigned char)sbuf.data[GL_JSON_MAX_DEPTH - 2], 0x91);
+    assert_int_equal((unsigned char)sbuf.data[GL_JSON_MAX_DEPTH - 1], 0x90);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    assert_int_equal(msgpack_unpack_next(&up, sbuf.data, sbuf.size, NULL),
+                     MSGPACK_UNPACK_SUCCESS);
+    msgpack_unpacked_destroy(&up);
     msgpack_sbuffer_destroy(&sbuf);
-    assert_read_fails(deep, strlen(deep), 0, 64, "nesting too deep");
+    assert_read_fails(deep, strlen(deep), 0, GL_JSON_MAX_DEPTH, "nesting too deep");
     assert_read_fails("{\"a\":{\"b\":{}}}", 14, 2, 10, "nesting too deep");
     free(ok);
     free(deep);
