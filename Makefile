@@ -81,7 +81,7 @@ test: deps
 	@echo "make test: all suites passed"
 
 run: all
-	$(BUILD)/gleaner
+	@sh tools/run.sh $(BUILD)/gleaner
 
 bench: all
 	@sh bench/run.sh

@@ -455,6 +455,21 @@ void gl_instance_option_error(struct gl_instance *ins, const char *option, const
                     option, msg);
 }
 
+void gl_input_done(struct gl_instance *ins)
+{
+    struct gl_engine *e = ins->engine;
+    ins->core->done = true;
+    for (size_t i = 0; i < e->n_inputs; i++) {
+        if (!e->inputs[i]->core->done) {
+            return;
+        }
+    }
+    gl_log_info(NULL, "every input is done: stopping");
+    if (e->done_cb != NULL) {
+        e->done_cb(e, e->done_data);
+    }
+}
+
 static void init_plugins(struct gl_engine *e, struct gl_config *cfg,
                          struct gl_instance **list, size_t n)
 {

@@ -61,6 +61,7 @@ struct gl_instance_core {
     const struct gl_node *node;       /* the section, during building */
     bool initialised;
     bool bad;                         /* its section has errors: never initialised */
+    bool done;                        /* an input with nothing more to read */
     bool started;
     /* inputs */
     struct gl_slot **slots;
@@ -115,6 +116,8 @@ struct gl_engine {
     bool kicked;
     int open_handles;
     gl_engine_stopped_cb stopped_cb;
+    gl_engine_stopped_cb done_cb;   /* every input is done (main stops the agent) */
+    void *done_data;
     void *stopped_data;
     uint64_t started_ns;
     uint64_t rng;

@@ -69,7 +69,7 @@ static void print_table(const struct gl_option *t, FILE *out)
 {
     for (; t != NULL && t->name != NULL; t++) {
         const char *def = t->required ? "(required)" : t->def ? t->def : "-";
-        fprintf(out, "  %-22s %-9s %-14s %s\n", t->name, gl_option_type_name(t->type), def,
+        fprintf(out, "  %-24s %-9s %-26s %s\n", t->name, gl_option_type_name(t->type), def,
                 t->help);
     }
 }
@@ -93,7 +93,7 @@ static int help_plugin(const char *name)
         }
         printf("%s%s (%s): %s\n\n", found ? "\n" : "", p->name, gl_plugin_kind_name(p->kind),
                p->description);
-        printf("  %-22s %-9s %-14s %s\n", "OPTION", "TYPE", "DEFAULT", "MEANING");
+        printf("  %-24s %-9s %-26s %s\n", "OPTION", "TYPE", "DEFAULT", "MEANING");
         print_table(p->options, stdout);
         printf("\n  Options every %s has:\n", gl_plugin_kind_name(p->kind));
         print_table(gl_engine_common_options(p->kind), stdout);
@@ -189,12 +189,16 @@ static void on_stopped(struct gl_engine *e, void *data)
     gl_http_global_shutdown();
 }
 
+static void on_inputs_done(struct gl_engine *e, void *data);
+
 static void on_reload_stopped(struct gl_engine *old, void *data)
 {
     struct agent *a = data;
     gl_engine_free(old);
     a->engine = a->next;
     a->next = NULL;
+    a->engine->done_cb = on_inputs_done;
+    a->engine->done_data = a;
     if (gl_engine_start(a->engine) < 0) {
         gl_log_error(NULL, "reloaded pipeline failed to start; stopping");
         a->exit_code = 1;
@@ -255,6 +259,17 @@ static void on_signal(uv_signal_t *s, int signum)
     gl_engine_stop(a->engine, on_stopped, a);
 }
 
+/* Every input is done (exit_on_eof): stop as on SIGTERM, on the next loop turn. */
+static void on_inputs_done(struct gl_engine *e, void *data)
+{
+    struct agent *a = data;
+    if (a->stopping || e != a->engine) {
+        return;
+    }
+    a->stopping = true;
+    gl_engine_stop(a->engine, on_stopped, a);
+}
+
 static void start_signal(struct agent *a, uv_signal_t *s, int signum)
 {
     uv_signal_init(&a->loop, s);
@@ -282,6 +297,8 @@ static int run(const char *file)
         return 1;
     }
     a.api.config_name = file ? file : EMBEDDED_NAME;
+    a.engine->done_cb = on_inputs_done;
+    a.engine->done_data = &a;
     gl_config_free(cfg);
     start_signal(&a, &a.sig_term, SIGTERM);
     start_signal(&a, &a.sig_int, SIGINT);

@@ -112,6 +112,12 @@ void gl_instance_error(struct gl_instance *ins, const char *fmt, ...)
 void gl_instance_option_error(struct gl_instance *ins, const char *option, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * An input has nothing more to read (exit_on_eof). When every input is done,
+ * the agent stops as on SIGTERM: it flushes everything and exits 0.
+ */
+void gl_input_done(struct gl_instance *ins);
+
 /* The registry (plugins/registry.c): NULL-terminated, in --plugins order. */
 extern const struct gl_plugin *const gl_plugins[];
 const struct gl_plugin *gl_plugin_find(enum gl_kind kind, const char *name);

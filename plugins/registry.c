@@ -8,6 +8,7 @@
 
 extern const struct gl_plugin gl_in_dummy;
 extern const struct gl_plugin gl_in_internal_metrics;
+extern const struct gl_plugin gl_in_tail;
 extern const struct gl_plugin gl_filter_grep;
 extern const struct gl_plugin gl_filter_modify;
 extern const struct gl_plugin gl_filter_parser;
@@ -18,6 +19,7 @@ extern const struct gl_plugin gl_out_file;
 const struct gl_plugin *const gl_plugins[] = {
     &gl_in_dummy,
     &gl_in_internal_metrics,
+    &gl_in_tail,
     &gl_filter_grep,
     &gl_filter_modify,
     &gl_filter_parser,

@@ -1,0 +1,225 @@
+/*
+ * Finding files: the `path` globs are expanded at start, every
+ * refresh_interval, and soon after inotify reports a change in a glob's
+ * directory. A match is followed unless an exclude_path glob matches it, it
+ * is compressed (a rotated .gz is never new log data), or the same file
+ * (device and inode) is already followed. Each followed file's real
+ * directory is watched too, so that a write wakes the reader at once; the
+ * check timer is the fallback where inotify misses events.
+ */
+#include <fnmatch.h>
+#include <glob.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "in_tail.h"
+#include "log.h"
+#include "mem.h"
+#include "plugin.h"
+
+static bool compressed(const char *path)
+{
+    static const char *const ext[] = { ".gz", ".zst", ".bz2", ".xz", ".zip", NULL };
+    size_t n = strlen(path);
+    for (int i = 0; ext[i] != NULL; i++) {
+        size_t e = strlen(ext[i]);
+        if (n > e && strcmp(path + n - e, ext[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool excluded(const struct tail *t, const char *path)
+{
+    for (size_t i = 0; i < t->exclude.count; i++) {
+        if (fnmatch(t->exclude.items[i], path, 0) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool followed(const struct tail *t, const struct stat *st)
+{
+    for (const struct tail_file *f = t->files; f != NULL; f = f->next) {
+        if (f->key.ino == (uint64_t)st->st_ino && f->key.dev == (uint64_t)st->st_dev) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Follows one glob match if it is a new regular file. */
+static void consider(struct tail *t, const char *path)
+{
+    struct stat st;
+    char real[PATH_MAX];
+    if (compressed(path) || excluded(t, path) || stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+        followed(t, &st) || realpath(path, real) == NULL) {
+        return;
+    }
+    /* At the very first start, files already there start at their end (unless read_from_head). */
+    bool from_end = t->first_scan && t->db_fresh && !t->read_from_head;
+    if (tail_file_open(t, path, real, &st, from_end) != NULL) {
+        tail_wake(t);
+    }
+}
+
+static void on_event(uv_fs_event_t *h, const char *name, int events, int status);
+
+/* A glob directory that did not exist at start is watched once it does. */
+static void retry_watches(struct tail *t)
+{
+    for (struct tail_watch *w = t->watches; w != NULL; w = w->next) {
+        if (!w->active) {
+            w->active = uv_fs_event_start(&w->handle, on_event, w->dir, 0) == 0;
+        }
+    }
+}
+
+void tail_scan(struct tail *t)
+{
+    retry_watches(t);
+    for (size_t i = 0; i < t->paths.count; i++) {
+        glob_t g;
+        if (glob(t->paths.items[i], GLOB_NOSORT, NULL, &g) != 0) {
+            continue;
+        }
+        for (size_t j = 0; j < g.gl_pathc; j++) {
+            consider(t, g.gl_pathv[j]);
+        }
+        globfree(&g);
+    }
+}
+
+/* ---- inotify -------------------------------------------------------------- */
+
+static void on_rescan(uv_timer_t *h)
+{
+    tail_scan(h->data);
+}
+
+/*
+ * An event in a watched directory: a glob directory schedules a rescan
+ * (coalesced over 100 ms); a file directory wakes the files living there.
+ */
+static void on_event(uv_fs_event_t *h, const char *name, int events, int status)
+{
+    struct tail_watch *w = h->data;
+    struct tail *t = w->t;
+    (void)events;
+    if (status < 0 || t->stopping) {
+        return;
+    }
+    if (w->glob_dir && !uv_is_active((uv_handle_t *)&t->rescan_timer)) {
+        uv_timer_start(&t->rescan_timer, on_rescan, 100, 0);
+    }
+    size_t dl = strlen(w->dir);
+    for (struct tail_file *f = t->files; f != NULL; f = f->next) {
+        if (strncmp(f->real, w->dir, dl) == 0 && f->real[dl] == '/' &&
+            (name == NULL || strcmp(f->real + dl + 1, name) == 0)) {
+            f->pending = true;
+        }
+    }
+    tail_wake(t);
+}
+
+static void watch_dir(struct tail *t, const char *dir, bool glob_dir)
+{
+    for (struct tail_watch *w = t->watches; w != NULL; w = w->next) {
+        if (strcmp(w->dir, dir) == 0) {
+            w->glob_dir |= glob_dir;
+            return;
+        }
+    }
+    struct tail_watch *w = gl_calloc(1, sizeof(*w));
+    w->t = t;
+    w->dir = gl_strdup(dir);
+    w->glob_dir = glob_dir;
+    uv_fs_event_init(t->ins->loop, &w->handle);
+    w->handle.data = w;
+    w->active = uv_fs_event_start(&w->handle, on_event, dir, 0) == 0;
+    if (!w->active) {
+        gl_log_debug(t->ins, "cannot watch %s yet; relying on periodic checks", dir);
+    }
+    w->next = t->watches;
+    t->watches = w;
+}
+
+static char *dir_of(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    if (s == NULL) {
+        return gl_strdup(".");
+    }
+    return s == path ? gl_strdup("/") : gl_strndup(path, (size_t)(s - path));
+}
+
+void tail_watch_file_dir(struct tail *t, const char *real)
+{
+    if (t->stopping || !t->watching) {
+        return;
+    }
+    char *dir = dir_of(real);
+    watch_dir(t, dir, false);
+    gl_free(dir);
+}
+
+int tail_watch_start(struct tail *t)
+{
+    uv_timer_init(t->ins->loop, &t->rescan_timer);
+    t->rescan_timer.data = t;
+    t->watching = true;
+    for (size_t i = 0; i < t->paths.count; i++) {
+        char *dir = dir_of(t->paths.items[i]);
+        if (strpbrk(dir, "*?[") == NULL) {
+            watch_dir(t, dir, true);
+        }
+        gl_free(dir);
+    }
+    for (struct tail_file *f = t->files; f != NULL; f = f->next) {
+        char *dir = dir_of(f->real);
+        watch_dir(t, dir, false);
+        gl_free(dir);
+    }
+    return 0;
+}
+
+static void watch_closed(uv_handle_t *h)
+{
+    struct tail_watch *w = h->data;
+    gl_free(w->dir);
+    gl_free(w);
+}
+
+void tail_watch_gc(struct tail *t)
+{
+    struct tail_watch **pp = &t->watches;
+    while (*pp != NULL) {
+        struct tail_watch *w = *pp;
+        size_t dl = strlen(w->dir);
+        bool used = w->glob_dir;
+        for (struct tail_file *f = t->files; f != NULL && !used; f = f->next) {
+            used = strncmp(f->real, w->dir, dl) == 0 && f->real[dl] == '/';
+        }
+        if (used) {
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        uv_close((uv_handle_t *)&w->handle, watch_closed);
+    }
+}
+
+void tail_watch_stop(struct tail *t)
+{
+    while (t->watches != NULL) {
+        struct tail_watch *w = t->watches;
+        t->watches = w->next;
+        uv_close((uv_handle_t *)&w->handle, watch_closed);
+    }
+    uv_close((uv_handle_t *)&t->rescan_timer, NULL);
+}
