@@ -25,7 +25,6 @@ static uint64_t now_ms(void)
 }
 
 #define POOL_MAX 4
-#define FIRST_RESERVE (16u << 10)
 
 static struct gl_buf pool[POOL_MAX];
 static int pool_count;
@@ -38,7 +37,6 @@ static void take_buffer(struct gl_buf *b)
         return;
     }
     gl_buf_init(b);
-    gl_buf_reserve(b, FIRST_RESERVE);
 }
 
 static void give_buffer(struct gl_buf *b)

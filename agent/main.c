@@ -6,6 +6,7 @@
  * keeps running. Without -c the embedded default (config/gleaner.yaml) runs.
  */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: gleaner [-c FILE]            run (the embedded default config without -c)\n"
-            "       gleaner --check -c FILE      validate the config, print errors, exit 1 on error\n"
-            "       gleaner --dry-run -c FILE    build the pipeline, print the routing graph, exit\n"
+            "       gleaner --check -c FILE      validate the config; errors exit 1\n"
+            "       gleaner --dry-run -c FILE    print the routing graph and exit\n"
             "       gleaner --plugins            list plugins\n"
             "       gleaner --help-plugin NAME   options of one plugin\n"
             "       gleaner --version\n");
@@ -277,6 +278,19 @@ static void start_signal(struct agent *a, uv_signal_t *s, int signum)
     uv_signal_start(s, on_signal, signum);
 }
 
+/*
+ * A node can have thousands of container logs open at once; the soft limit
+ * on descriptors (often 1024) is raised to the hard limit.
+ */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static int run(const char *file)
 {
     struct agent a;
@@ -284,6 +298,7 @@ static int run(const char *file)
     a.config_file = file;
     uv_loop_init(&a.loop);
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
     gl_http_global_init(&a.loop);
     struct gl_config *cfg = load_config(file);
     a.engine = cfg->error_count == 0 ? gl_engine_new(&a.loop, cfg) : NULL;

@@ -93,7 +93,8 @@ pipeline:
     if done is None:
         return (name, "timeout", "", "", "")
     secs = done - t0
-    return (name, "%.2fM" % (n / secs / 1e6), "%.3f" % (cpu / (n / 1e6)),
+    return (name, "%.2fM records/s" % (n / secs / 1e6), "%.3f CPU s per 1M records"
+            % (cpu / (n / 1e6)),
             "%.1f MiB" % (hwm / 1048576.0), "%.1fs" % secs)
 
 
@@ -120,6 +121,57 @@ pipeline:
     return ("idle (dummy 1/s -> null)", "-", "-", "%.1f MiB" % (rss / 1048576.0), "3s")
 
 
+CORPUS = os.path.join(ROOT, "build", "bench-corpus")
+GEN = os.path.join(ROOT, "..", "shared", "bench", "gen_cri.py")
+
+
+def corpus(name, files, lines):
+    """Generates (once) a CRI corpus laid out as kubelet does; returns (dir, manifest)."""
+    import json
+    d = os.path.join(CORPUS, name)
+    man = os.path.join(d, "manifest.json")
+    if not os.path.exists(man):
+        if not os.path.exists(GEN):
+            return None, None
+        subprocess.run(["/usr/bin/python3", GEN, "--out", d, "--files", str(files),
+                        "--lines", str(lines)], check=True, stdout=subprocess.DEVNULL)
+    with open(man) as f:
+        return d, json.load(f)
+
+
+def run_tail(name, corpus_dir, manifest, filters="", extra=""):
+    """tail (read_from_head, exit_on_eof) -> [filters] -> null; the agent exits when done."""
+    d = tempfile.mkdtemp(prefix="gleaner-bench-")
+    cfg = os.path.join(d, "tail.yaml")
+    with open(cfg, "w") as f:
+        f.write("""service:
+  flush: 1s
+  log_level: warn
+  storage.path: %s
+pipeline:
+  inputs:
+    - name: tail
+      path: %s/containers/*.log
+      multiline.parser: cri
+      read_from_head: on
+      exit_on_eof: on
+%s%s  outputs:
+    - name: null
+      alias: sink
+      match: '*'
+""" % (d, corpus_dir, extra, filters))
+    t0 = time.time()
+    r = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", GLEANER, "-c", cfg],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=900)
+    wall, user, sys_, rss = r.stderr.decode().strip().splitlines()[-1].split()
+    wall = float(wall) or (time.time() - t0)
+    mb = manifest["bytes"] / 1e6
+    lines = manifest["lines"]
+    return (name, "%.0fk lines/s" % (lines / wall / 1e3), "%.1f MB/s, %.2f CPU s/GB"
+            % (mb / wall, (float(user) + float(sys_)) / (mb / 1000)),
+            "%.1f MiB" % (int(rss) / 1024.0), "%.1fs" % wall)
+
+
 def main():
     grep = """  filters:
     - name: grep
@@ -128,10 +180,26 @@ def main():
 """
     rows = [
         run("dummy -> null (200 B records)", "", N),
-        run("dummy -> grep -> null", grep, N // 2),
+        run("dummy -> grep -> null (200 B records)", grep, N // 2),
         idle(),
     ]
-    head = "| scenario | records/s | CPU s per 1M records | peak RSS | wall |\n|---|---|---|---|---|"
+    c1, m1 = corpus("1x1M", 1, 1000000)
+    if c1 is not None:
+        rows.append(run_tail("tail 1 file (%d MB) -> null" % (m1["bytes"] // 1000000), c1, m1))
+        rows.append(run_tail("tail 1 file -> grep exclude -> null", c1, m1, """  filters:
+    - name: grep
+      match: '*'
+      exclude: log DEBUG
+"""))
+        rows.append(run_tail("tail 1 file -> null, mem_buf_limit 5MB", c1, m1,
+                             extra="      mem_buf_limit: 5MB\n"))
+    if os.environ.get("BENCH_LARGE", "1") == "1":
+        c50, m50 = corpus("50x100k", 50, 100000)
+        if c50 is not None:
+            rows.append(run_tail("tail 50 files (%d MB) -> null" % (m50["bytes"] // 1000000),
+                                 c50, m50))
+    head = ("| scenario | throughput | CPU | peak RSS | wall |\n"
+            "|---|---|---|---|---|")
     lines = [head] + ["| %s |" % " | ".join(r) for r in rows]
     text = "\n".join(lines)
     print(text)

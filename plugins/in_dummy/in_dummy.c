@@ -96,7 +96,8 @@ static int dummy_init(struct gl_instance *ins)
     msgpack_packer_init(&pk, &d->body, msgpack_sbuffer_write);
     size_t len = strlen(d->json);
     if (gl_json_read(d->json, len, &pk, 0, &err) < 0) {
-        gl_instance_option_error(ins, "dummy", "invalid JSON at byte %zu: %s", err.offset, err.what);
+        gl_instance_option_error(ins, "dummy", "invalid JSON at byte %zu: %s", err.offset,
+                                 err.what);
         dummy_destroy(ins);
         return GL_ECONFIG;
     }
