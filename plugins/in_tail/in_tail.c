@@ -224,6 +224,7 @@ static int tail_start(struct gl_instance *ins)
     t->first_scan = true;
     tail_scan(t);
     t->first_scan = false;
+    tail_recover(t);
     tail_watch_start(t);
     uv_timer_start(&t->scan_timer, on_scan, t->refresh_ms, t->refresh_ms);
     uv_timer_start(&t->check_timer, on_check, 250, 250);

@@ -252,6 +252,9 @@ struct tail_file {
     size_t cap_acked;
     struct gl_buf carry;      /* an incomplete line waiting for its newline */
     bool skipping;            /* inside a line over buffer_max_size (skip_long_lines) */
+    bool in_long;             /* inside a line over buffer_max_size passed on in pieces */
+    enum tail_stream long_stream;
+    uint64_t long_ts;
     struct tail_stream_state streams[2];
     bool rotated;             /* the path now names another file: read to the end, then close */
     bool deleted;
@@ -344,6 +347,10 @@ struct tail_watch {
 
 /* in_tail_scan.c */
 void tail_scan(struct tail *t);
+/* Reopens rotated files the database knows from before a restart (see in_tail_scan.c). */
+void tail_recover(struct tail *t);
+/* Whether the file (device and inode of st) is already followed. */
+bool tail_followed(const struct tail *t, const struct stat *st);
 int tail_watch_start(struct tail *t);
 void tail_watch_stop(struct tail *t);
 void tail_wake(struct tail *t);

@@ -108,9 +108,9 @@ static void reset_positions(struct tail_file *f, uint64_t off)
 struct tail_file *tail_file_open(struct tail *t, const char *path, const char *real,
                                  const struct stat *st, bool from_end)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(real, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        gl_log_warn(t->ins, "open %s: %s", path, strerror(errno));
+        gl_log_warn(t->ins, "open %s: %s", real, strerror(errno));
         return NULL;
     }
     struct tail_file *f = gl_calloc(1, sizeof(*f));
@@ -272,46 +272,96 @@ static void joined(struct tail_file *f, struct tail_stream_state *s, const struc
     }
 }
 
-/* Decodes one line (without its newline) that covers [start, end). */
-static void handle_line(struct tail_file *f, const char *line, size_t len, uint64_t start,
-                        uint64_t end)
+/*
+ * Feeds a decoded line to its stream's joiner in pieces of at most
+ * buffer_max_size, all but the last marked partial, so that the joiner cuts
+ * long lines into records flagged _split and never drops a byte.
+ */
+static void feed(struct tail_file *f, struct tail_stream_state *s, const struct tail_line *l,
+                 uint64_t start, uint64_t end)
+{
+    size_t max = f->t->line_max;
+    struct tail_line piece = *l;
+    size_t off = 0;
+    while (l->len - off > max) {
+        piece.msg = l->msg + off;
+        piece.len = max;
+        piece.partial = true;
+        joined(f, s, &piece, start, end);
+        off += max;
+    }
+    piece.msg = l->msg + off;
+    piece.len = l->len - off;
+    piece.partial = l->partial;
+    joined(f, s, &piece, start, end);
+}
+
+/* Decodes the first bytes of a line: its format's header, or the line as is. */
+static void decode(struct tail_file *f, const char *line, size_t len, struct tail_line *l)
 {
     struct tail *t = f->t;
-    struct tail_line l = { .msg = line, .len = len, .stream = TAIL_STREAM_NONE };
-    (*t->m_lines)++;
+    *l = (struct tail_line){ .msg = line, .len = len, .stream = TAIL_STREAM_NONE };
     if (f->format == TAIL_AUTO) {
         f->format = tail_detect_format(line, len);
     }
     int rc = 0;
     if (f->format == TAIL_CRI) {
-        rc = tail_parse_cri(line, len, &l);
+        rc = tail_parse_cri(line, len, l);
     } else if (f->format == TAIL_DOCKER) {
-        rc = tail_parse_docker(line, len, &l, &t->scratch);
+        rc = tail_parse_docker(line, len, l, &t->scratch);
     }
     if (rc < 0) {
         (*t->m_invalid)++;
-        l = (struct tail_line){ .msg = line, .len = len, .stream = TAIL_STREAM_NONE };
+        *l = (struct tail_line){ .msg = line, .len = len, .stream = TAIL_STREAM_NONE };
     }
-    struct tail_stream_state *s = &f->streams[l.stream == TAIL_STDERR ? 1 : 0];
-    if (l.stream == TAIL_STREAM_NONE) {
-        s->stream = TAIL_STREAM_NONE;
-    } else {
-        s->stream = l.stream;
+}
+
+static struct tail_stream_state *stream_of(struct tail_file *f, enum tail_stream stream)
+{
+    struct tail_stream_state *s = &f->streams[stream == TAIL_STDERR ? 1 : 0];
+    s->stream = stream;
+    return s;
+}
+
+/* Decodes one line (without its newline) that covers [start, end). */
+static void handle_line(struct tail_file *f, const char *line, size_t len, uint64_t start,
+                        uint64_t end)
+{
+    struct tail *t = f->t;
+    struct tail_line l;
+    (*t->m_lines)++;
+    if (f->in_long) {
+        /* The end of a line whose beginning was already passed on in pieces. */
+        f->in_long = false;
+        l = (struct tail_line){ .msg = line, .len = len, .stream = f->long_stream,
+                                .ts_ns = f->long_ts };
+        feed(f, stream_of(f, l.stream), &l, start, end);
+        return;
     }
-    joined(f, s, &l, start, end);
+    decode(f, line, len, &l);
+    if (l.len > t->line_max && t->skip_long_lines) {
+        (*t->m_skipped)++;
+        gl_log_warn(t->ins, "line of %zu bytes over buffer_max_size %zu in %s skipped", l.len,
+                    t->line_max, f->path);
+        tail_file_skip(f, start, end);
+        return;
+    }
+    feed(f, stream_of(f, l.stream), &l, start, end);
 }
 
 /* ---- reading ------------------------------------------------------------- */
 
 /*
- * A line longer than buffer_max_size with no newline yet: emitted in
- * pieces flagged _split, or skipped (and counted) with skip_long_lines.
+ * A line longer than buffer_max_size with no newline yet. With
+ * skip_long_lines it is skipped to its newline (and counted); otherwise what
+ * is held is passed on as a partial piece of the line (its format's header
+ * decoded from the first piece), so memory stays bounded and nothing is lost.
  */
 static void overlong(struct tail_file *f)
 {
     struct tail *t = f->t;
     uint64_t start = f->line_off, end = f->line_off + f->carry.len;
-    if (t->skip_long_lines) {
+    if (t->skip_long_lines || f->skipping) {
         if (!f->skipping) {
             gl_log_warn(t->ins, "line over buffer_max_size %zu in %s skipped", t->line_max,
                         f->path);
@@ -320,7 +370,18 @@ static void overlong(struct tail_file *f)
         f->skipping = true;
         tail_file_skip(f, start, end);
     } else {
-        emit(f, f->carry.data, f->carry.len, 0, TAIL_STREAM_NONE, true, start, end);
+        struct tail_line l;
+        if (f->in_long) {
+            l = (struct tail_line){ .msg = f->carry.data, .len = f->carry.len,
+                                    .stream = f->long_stream, .ts_ns = f->long_ts };
+        } else {
+            decode(f, f->carry.data, f->carry.len, &l);
+            f->in_long = true;
+            f->long_stream = l.stream;
+            f->long_ts = l.ts_ns;
+        }
+        l.partial = true;
+        feed(f, stream_of(f, l.stream), &l, start, end);
     }
     f->line_off = end;
     gl_buf_reset(&f->carry);
@@ -343,6 +404,7 @@ static void split_lines(struct tail_file *f, const char *data, size_t n)
         uint64_t start = f->line_off;
         uint64_t end = f->line_off + f->carry.len + piece + 1;
         if (f->skipping) {
+            (*f->t->m_lines)++;
             tail_file_skip(f, start, end);
             f->skipping = false;
         } else if (f->carry.len > 0) {
@@ -514,7 +576,7 @@ void tail_file_check(struct tail_file *f, uint64_t now_ms)
         gl_log_debug(t->ins, "%s rotated: reading the old file to its end", f->path);
         /* The new file at the path is new content: read it from its start. */
         char real[4096];
-        if (realpath(f->path, real) != NULL) {
+        if (!tail_followed(t, &st) && realpath(f->path, real) != NULL) {
             tail_file_open(t, f->path, real, &st, false);
         }
     }

@@ -7,7 +7,9 @@
  * directory is watched too, so that a write wakes the reader at once; the
  * check timer is the fallback where inotify misses events.
  */
+#include <dirent.h>
 #include <fnmatch.h>
+#include <stdio.h>
 #include <glob.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -42,7 +44,7 @@ static bool excluded(const struct tail *t, const char *path)
     return false;
 }
 
-static bool followed(const struct tail *t, const struct stat *st)
+bool tail_followed(const struct tail *t, const struct stat *st)
 {
     for (const struct tail_file *f = t->files; f != NULL; f = f->next) {
         if (f->key.ino == (uint64_t)st->st_ino && f->key.dev == (uint64_t)st->st_dev) {
@@ -58,7 +60,7 @@ static void consider(struct tail *t, const char *path)
     struct stat st;
     char real[PATH_MAX];
     if (compressed(path) || excluded(t, path) || stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
-        followed(t, &st) || realpath(path, real) == NULL) {
+        tail_followed(t, &st) || realpath(path, real) == NULL) {
         return;
     }
     /* At the very first start, files already there start at their end (unless read_from_head). */
@@ -93,6 +95,108 @@ void tail_scan(struct tail *t)
         }
         globfree(&g);
     }
+}
+
+/* ---- recovery after a crash --------------------------------------------- */
+
+static char *dir_of(const char *path);
+
+struct orphan {
+    struct tail_id id;
+    char *path;
+};
+
+struct orphans {
+    struct orphan *v;
+    size_t n;
+};
+
+static void collect(const struct tail_id *id, uint64_t offset, const char *path, void *arg)
+{
+    struct orphans *o = arg;
+    (void)offset;
+    o->v = gl_realloc(o->v, (o->n + 1) * sizeof(*o->v));
+    o->v[o->n].id = *id;
+    o->v[o->n].path = gl_strdup(path);
+    o->n++;
+}
+
+static bool key_followed(const struct tail *t, const struct tail_id *id)
+{
+    for (const struct tail_file *f = t->files; f != NULL; f = f->next) {
+        if (f->key.dev == id->dev && f->key.ino == id->ino && f->key.fp == id->fp) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Looks in dir for the file of that device and inode; writes its path into out. */
+static bool find_inode(const char *dir, const struct tail_id *id, char *out, size_t len,
+                       struct stat *st)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool found = false;
+    while (d != NULL && !found && (e = readdir(d)) != NULL) {
+        if ((uint64_t)e->d_ino != id->ino) {
+            continue;
+        }
+        snprintf(out, len, "%s/%s", dir, e->d_name);
+        found = stat(out, st) == 0 && (uint64_t)st->st_dev == id->dev && S_ISREG(st->st_mode);
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return found;
+}
+
+/*
+ * After a restart, files the database knows but no glob matches any more are
+ * rotated files whose end may not have been delivered (kubelet renamed
+ * 0.log to 0.log.<time>). Each is looked for, by inode, next to the file its
+ * path now leads to; found, it is read from its saved offset to its end as a
+ * rotated file. Entries whose file is gone are forgotten.
+ */
+void tail_recover(struct tail *t)
+{
+    struct orphans o = { 0 };
+    if (t->db == NULL) {
+        return;
+    }
+    tail_offsets_each(t->db, collect, &o);
+    for (size_t i = 0; i < o.n; i++) {
+        const struct orphan *p = &o.v[i];
+        char real[PATH_MAX], found[PATH_MAX * 2];
+        struct stat st;
+        if (key_followed(t, &p->id)) {
+            continue;
+        }
+        char *dir = realpath(p->path, real) != NULL ? dir_of(real) : dir_of(p->path);
+        struct tail_file *f = NULL;
+        if (find_inode(dir, &p->id, found, sizeof(found), &st)) {
+            f = tail_file_open(t, p->path, found, &st, false);
+        }
+        if (f != NULL && f->key.fp == p->id.fp) {
+            f->rotated = true;
+            f->rotated_at_ms = tail_now_ms();
+            t->n_rotated++;
+            gl_log_info(t->ins, "resuming rotated file %s (was %s) at offset %llu", found,
+                        p->path, (unsigned long long)f->committed);
+        } else {
+            if (f != NULL) {
+                /* Same inode, other content: a reused inode, not the file we knew. */
+                t->files = f->next;
+                tail_file_close(f);
+            }
+            tail_offsets_remove(t->db, &p->id);
+        }
+        gl_free(dir);
+    }
+    for (size_t i = 0; i < o.n; i++) {
+        gl_free(o.v[i].path);
+    }
+    gl_free(o.v);
 }
 
 /* ---- inotify -------------------------------------------------------------- */
