@@ -15,6 +15,7 @@ extern const struct gl_plugin gl_filter_parser;
 extern const struct gl_plugin gl_out_null;
 extern const struct gl_plugin gl_out_stdout;
 extern const struct gl_plugin gl_out_file;
+extern const struct gl_plugin gl_out_cloudwatch_logs;
 
 const struct gl_plugin *const gl_plugins[] = {
     &gl_in_dummy,
@@ -23,6 +24,7 @@ const struct gl_plugin *const gl_plugins[] = {
     &gl_filter_grep,
     &gl_filter_modify,
     &gl_filter_parser,
+    &gl_out_cloudwatch_logs,
     &gl_out_file,
     &gl_out_null,
     &gl_out_stdout,

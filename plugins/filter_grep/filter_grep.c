@@ -11,10 +11,10 @@
  * The hot path looks values up by scanning the body map (length compared
  * first) and runs a JIT-compiled pattern: nothing is allocated per record.
  */
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "accessor.h"
 #include "chunk.h"
 #include "error.h"
 #include "log.h"
@@ -22,16 +22,8 @@
 #include "plugin.h"
 #include "regex.h"
 
-/* One step of an accessor: a map key, or an array index. */
-struct step {
-    char *key;
-    size_t klen;
-    long index;  /* -1 for a map key */
-};
-
 struct rule {
-    struct step *steps;
-    size_t nsteps;
+    struct gl_accessor key;
     struct gl_regex *re;
     bool exclude;
 };
@@ -46,112 +38,6 @@ struct grep {
     size_t nrules;
     enum op op;
 };
-
-/* ---- record accessors ---- */
-
-/* Reads one ['key'], ["key"] or [N] at *s; returns 0 or GL_EINVAL. */
-static int parse_step(const char **s, struct step *st)
-{
-    const char *p = *s + 1;
-    if (*p == '\'' || *p == '"') {
-        const char *close = strchr(p + 1, *p);
-        if (close == NULL || close[1] != ']') {
-            return GL_EINVAL;
-        }
-        st->klen = (size_t)(close - p - 1);
-        st->key = gl_strndup(p + 1, st->klen);
-        st->index = -1;
-        *s = close + 2;
-        return 0;
-    }
-    char *end;
-    long n = strtol(p, &end, 10);
-    if (end == p || *end != ']' || n < 0) {
-        return GL_EINVAL;
-    }
-    st->key = NULL;
-    st->klen = 0;
-    st->index = n;
-    *s = end + 1;
-    return 0;
-}
-
-static void steps_free(struct step *steps, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        gl_free(steps[i].key);
-    }
-    gl_free(steps);
-}
-
-/*
- * Parses `log`, `$log` or `$a['b'][0]` (klen bytes) into steps. Returns the
- * number of steps (at least 1), or GL_EINVAL; *out is owned by the caller.
- */
-static long parse_accessor(const char *text, size_t klen, struct step **out)
-{
-    char *copy = gl_strndup(text, klen);
-    const char *s = copy[0] == '$' ? copy + 1 : copy;
-    size_t cap = 4;
-    long n = 0;
-    struct step *steps = gl_calloc(cap, sizeof(*steps));
-    const char *br = strchr(s, '[');
-    size_t first = br ? (size_t)(br - s) : strlen(s);
-    if (first == 0) {
-        goto fail;
-    }
-    steps[n++] = (struct step){ .key = gl_strndup(s, first), .klen = first, .index = -1 };
-    s += first;
-    while (*s == '[') {
-        if ((size_t)n == cap) {
-            cap *= 2;
-            steps = gl_realloc(steps, cap * sizeof(*steps));
-        }
-        if (parse_step(&s, &steps[n]) < 0) {
-            goto fail;
-        }
-        n++;
-    }
-    if (*s != '\0') {
-        goto fail;
-    }
-    gl_free(copy);
-    *out = steps;
-    return n;
-fail:
-    steps_free(steps, (size_t)n);
-    gl_free(copy);
-    return GL_EINVAL;
-}
-
-static const msgpack_object *map_get(const msgpack_object *map, const char *key, size_t klen)
-{
-    const msgpack_object_kv *kv = map->via.map.ptr;
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &kv[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == klen &&
-            memcmp(k->via.str.ptr, key, klen) == 0) {
-            return &kv[i].val;
-        }
-    }
-    return NULL;
-}
-
-static const msgpack_object *lookup(const msgpack_object *body, const struct rule *r)
-{
-    const msgpack_object *o = body;
-    for (size_t i = 0; i < r->nsteps && o != NULL; i++) {
-        const struct step *st = &r->steps[i];
-        if (st->index < 0) {
-            o = o->type == MSGPACK_OBJECT_MAP ? map_get(o, st->key, st->klen) : NULL;
-        } else if (o->type == MSGPACK_OBJECT_ARRAY && (uint64_t)st->index < o->via.array.size) {
-            o = &o->via.array.ptr[st->index];
-        } else {
-            o = NULL;
-        }
-    }
-    return o;
-}
 
 /* ---- rules ---- */
 
@@ -176,15 +62,14 @@ static const char *check_rules(const void *value)
     for (size_t i = 0; i < l->count; i++) {
         size_t klen;
         const char *pattern;
-        struct step *steps;
+        struct gl_accessor key;
         if (!split_rule(l->items[i], &klen, &pattern)) {
             return "expected 'KEY REGEX'";
         }
-        long n = parse_accessor(l->items[i], klen, &steps);
-        if (n < 0) {
+        if (gl_accessor_parse(&key, l->items[i], klen) < 0) {
             return "bad KEY: expected key or $key['sub']['sub2']";
         }
-        steps_free(steps, (size_t)n);
+        gl_accessor_close(&key);
     }
     return NULL;
 }
@@ -202,12 +87,10 @@ static int add_rules(struct gl_instance *ins, struct grep *g, const struct gl_st
             gl_instance_option_error(ins, opt, "rule '%s': expected 'KEY REGEX'", l->items[i]);
             return GL_EINVAL;
         }
-        long n = parse_accessor(l->items[i], klen, &r->steps);
-        if (n < 0) {
+        if (gl_accessor_parse(&r->key, l->items[i], klen) < 0) {
             gl_instance_option_error(ins, opt, "rule '%s': bad key", l->items[i]);
             return GL_EINVAL;
         }
-        r->nsteps = (size_t)n;
         r->exclude = exclude;
         g->nrules++;
         r->re = gl_regex_new(pattern, err, sizeof(err));
@@ -223,7 +106,7 @@ static void grep_destroy(struct gl_instance *ins)
 {
     struct grep *g = ins->state;
     for (size_t i = 0; i < g->nrules; i++) {
-        steps_free(g->rules[i].steps, g->rules[i].nsteps);
+        gl_accessor_close(&g->rules[i].key);
         gl_regex_free(g->rules[i].re);
     }
     gl_free(g->rules);
@@ -259,7 +142,7 @@ static int grep_init(struct gl_instance *ins)
 
 static bool rule_matches(const struct rule *r, const msgpack_object *body)
 {
-    const msgpack_object *v = lookup(body, r);
+    const msgpack_object *v = gl_accessor_get(&r->key, body);
     if (v == NULL || v->type != MSGPACK_OBJECT_STR) {
         return false;
     }

@@ -1,0 +1,433 @@
+/*
+ * The cloudwatch_logs output: records to Amazon CloudWatch Logs with
+ * PutLogEvents, signed with SigV4 and the AWS credential chain. Each record
+ * is one event (its body as JSON, or one key's value with log_key, or EMF
+ * documents with log_format json_emf) in a log group and stream named by
+ * fixed names or templates. A flush becomes a job of the queue
+ * (out_cloudwatch_logs_queue.c), which cuts batches, sends them stream by
+ * stream and retries each batch itself, so a chunk spread over many streams
+ * never re-sends what was accepted; the flush ends (GL_OK, with per-record
+ * drops) when its last batch is accepted or given up.
+ * This file: options, lifecycle, records -> events, and the HTTP transport.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "chunk.h"
+#include "engine.h"
+#include "error.h"
+#include "flush.h"
+#include "json.h"
+#include "log.h"
+#include "mem.h"
+#include "metrics.h"
+#include "out_cloudwatch_logs.h"
+#include "plugin.h"
+
+/* ---- options ---- */
+
+static const char *check_retention(const void *v)
+{
+    static const int64_t days[] = { 0,   1,   3,   5,    7,    14,   30,   60,   90,
+                                    120, 150, 180, 365,  400,  545,  731,  1096, 1827,
+                                    2192, 2557, 2922, 3288, 3653 };
+    for (size_t i = 0; i < sizeof(days) / sizeof(days[0]); i++) {
+        if (*(const int64_t *)v == days[i]) {
+            return NULL;
+        }
+    }
+    return "must be one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, "
+           "1096, 1827, 2192, 2557, 2922, 3288, 3653";
+}
+
+static const char *check_concurrency(const void *v)
+{
+    int64_t n = *(const int64_t *)v;
+    return n >= 1 && n <= 256 ? NULL : "must be between 1 and 256";
+}
+
+static const char *const formats[] = { "json", "json_emf", NULL };
+static const char *const group_classes[] = { "STANDARD", "INFREQUENT_ACCESS", NULL };
+
+static const struct gl_option cwl_options[] = {
+    { .name = "log_group_name", .type = GL_OPT_STR, .offset = offsetof(struct cwl, group_name),
+      .help = "Log group, or the fallback of log_group_template when a key is missing." },
+    { .name = "log_group_template", .type = GL_OPT_STR,
+      .offset = offsetof(struct cwl, group_template_text),
+      .help = "Log group from the record: $TAG, $TAG[n] and $key['sub'] accessors." },
+    { .name = "log_stream_name", .type = GL_OPT_STR,
+      .offset = offsetof(struct cwl, stream_name),
+      .help = "Log stream, or the fallback of log_stream_template." },
+    { .name = "log_stream_prefix", .type = GL_OPT_STR,
+      .offset = offsetof(struct cwl, stream_prefix),
+      .help = "Log stream named this prefix followed by the record's tag." },
+    { .name = "log_stream_template", .type = GL_OPT_STR,
+      .offset = offsetof(struct cwl, stream_template_text),
+      .help = "Log stream from the record, as log_group_template." },
+    { .name = "log_key", .type = GL_OPT_STR, .offset = offsetof(struct cwl, log_key),
+      .help = "Send only this key's value (a string as is) instead of the whole record." },
+    { .name = "log_format", .type = GL_OPT_STR, .def = "json", .choices = formats,
+      .offset = offsetof(struct cwl, log_format),
+      .help = "json, or json_emf to send metrics records as Embedded Metric Format." },
+    { .name = "log_retention_days", .type = GL_OPT_INT, .def = "0", .check = check_retention,
+      .offset = offsetof(struct cwl, retention_days),
+      .help = "Retention set on log groups this output creates (0: never expire)." },
+    { .name = "log_group_class", .type = GL_OPT_STR, .choices = group_classes,
+      .offset = offsetof(struct cwl, group_class),
+      .help = "Class of the log groups this output creates (STANDARD or INFREQUENT_ACCESS)." },
+    { .name = "auto_create_group", .type = GL_OPT_BOOL, .def = "on",
+      .offset = offsetof(struct cwl, auto_create_group),
+      .help = "Create a missing log group (streams are always created)." },
+    { .name = "max_concurrency", .type = GL_OPT_INT, .def = "16", .check = check_concurrency,
+      .offset = offsetof(struct cwl, max_concurrency),
+      .help = "Most requests in flight over all streams (throttling halves the limit, success "
+              "adds one); raise the output's workers to have several chunks in flight." },
+    { .name = "endpoint", .type = GL_OPT_STR, .offset = offsetof(struct cwl, endpoint),
+      .help = "CloudWatch Logs endpoint (default https://logs.<region>.amazonaws.com)." },
+    { .name = "metric_namespace", .type = GL_OPT_STR, .def = "gleaner",
+      .offset = offsetof(struct cwl, metric_namespace),
+      .help = "Namespace of json_emf metrics." },
+    { .name = "metric_dimensions", .type = GL_OPT_LIST,
+      .offset = offsetof(struct cwl, metric_dimensions),
+      .help = "Labels that become json_emf dimensions (default every label)." },
+    GL_AWS_OPTIONS(struct cwl, aws),
+    GL_HTTP_OPTIONS(struct cwl, http),
+    { 0 }
+};
+
+/* ---- records to events ---- */
+
+struct emit_ctx {
+    struct cwl *c;
+    struct cwl_job *j;
+    struct cwl_stream *st;
+    int64_t ts_ms;
+    uint32_t index;
+};
+
+/* Adds the message arena[off..off+len) as an event, cut to the event limit. */
+static void add_message(struct emit_ctx *x, size_t off, size_t len)
+{
+    struct gl_buf *arena = &x->j->arena;
+    if (len == 0) {
+        cwl_job_drop(x->j, x->index, "empty_message");
+        return;
+    }
+    size_t fit = cwl_event_fit(arena->data + off, len);
+    if (fit != len) {
+        (*x->c->m.truncated)++;
+        arena->len = off + fit;
+    }
+    cwl_job_add(x->j, x->st, x->ts_ms, off, fit, x->index);
+}
+
+static void emit_doc(void *data, size_t off, size_t len)
+{
+    add_message(data, off, len);
+}
+
+/*
+ * Renders a name: the template when every key is there, else the fixed
+ * name, else prefix + tag, else what the template gave. Sanitised and
+ * NUL-terminated in out; an empty result becomes `empty`.
+ */
+static const char *render_name(const struct cwl_template *t, const char *fixed,
+                               const char *prefix, const struct gl_record *rec,
+                               enum cwl_name_kind kind, const char *empty, struct gl_buf *out)
+{
+    gl_buf_reset(out);
+    if (t->nparts == 0 || cwl_template_render(t, rec->tag, rec->tag_len, rec->body, out) < 0) {
+        if (fixed != NULL || prefix != NULL) {
+            gl_buf_reset(out);
+        }
+        if (fixed != NULL) {
+            gl_buf_puts(out, fixed);
+        } else if (prefix != NULL) {
+            gl_buf_puts(out, prefix);
+            gl_buf_append(out, rec->tag, rec->tag_len);
+        }
+    }
+    out->len = out->len > 0 ? cwl_name_sanitize(kind, out->data, out->len) : 0;
+    if (out->len == 0) {
+        gl_buf_puts(out, empty);
+    }
+    gl_buf_putc(out, '\0');
+    return out->data;
+}
+
+/* Writes one record's message (JSON body, log_key value or EMF documents) into the job. */
+static void add_record(struct cwl *c, struct cwl_job *j, const struct gl_record *rec,
+                       int64_t now_ms, struct gl_buf names[2])
+{
+    int64_t max_age = c->retention_days > 0 && c->retention_days < 14
+                          ? c->retention_days * 24 * 3600 * 1000
+                          : CWL_MAX_AGE_MS;
+    struct emit_ctx x = { .c = c, .j = j, .ts_ms = (int64_t)(rec->ts / 1000000),
+                          .index = rec->index };
+    const char *reason = cwl_event_age_check(x.ts_ms, now_ms, max_age);
+    if (reason != NULL) {
+        cwl_job_drop(j, rec->index, reason);
+        return;
+    }
+    const char *group = render_name(&c->group_template, c->group_name, NULL, rec, CWL_GROUP,
+                                    "gleaner", &names[0]);
+    const char *stream = render_name(&c->stream_template, c->stream_name, c->stream_prefix,
+                                     rec, CWL_STREAM, "default", &names[1]);
+    x.st = cwl_stream_get(c, group, stream);
+    struct gl_buf *arena = &j->arena;
+    size_t off = arena->len;
+    if (c->emf) {
+        struct cwl_emf e = { .ns = c->metric_namespace, .dims = &c->metric_dimensions };
+        int docs = cwl_emf_write(&e, rec->body, x.ts_ms, arena, emit_doc, &x);
+        if (docs == 0) {
+            cwl_job_drop(j, rec->index, "no_metrics");
+        }
+        if (docs != GL_ENOENT) {
+            return;
+        }
+    }
+    if (c->log_key != NULL) {
+        const msgpack_object *v = gl_accessor_get(&c->log_key_acc, rec->body);
+        if (v == NULL) {
+            cwl_job_drop(j, rec->index, "log_key_missing");
+            return;
+        }
+        if (v->type == MSGPACK_OBJECT_STR || v->type == MSGPACK_OBJECT_BIN) {
+            cwl_utf8_append(arena, v->via.str.ptr, v->via.str.size);
+        } else {
+            gl_json_write(arena, v);
+        }
+    } else {
+        gl_json_write(arena, rec->body);
+    }
+    add_message(&x, off, arena->len - off);
+}
+
+static void cwl_flush(struct gl_instance *ins, struct gl_flush *f)
+{
+    struct cwl *c = ins->state;
+    struct cwl_job *j = cwl_job_new(c, f, f->chunk->records);
+    struct gl_buf names[2];
+    struct gl_chunk_iter it;
+    struct gl_record rec;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    gl_buf_init(&names[0]);
+    gl_buf_init(&names[1]);
+    gl_chunk_iter_init(&it, f->chunk);
+    while (gl_chunk_next(&it, &rec) == 0) {
+        add_record(c, j, &rec, now_ms, names);
+    }
+    gl_chunk_iter_close(&it);
+    gl_buf_close(&names[0]);
+    gl_buf_close(&names[1]);
+    cwl_job_submit(j);
+}
+
+/* ---- the queue's operations in the agent ---- */
+
+static void op_drop(struct cwl_job *j, uint32_t index, const char *reason)
+{
+    gl_flush_drop(j->flush, index, reason);
+}
+
+static void op_done(struct cwl_job *j)
+{
+    gl_flush_done(j->flush, GL_OK);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    cwl_pump(t->data);
+}
+
+static void op_arm(struct cwl *c, uint64_t delay_ms)
+{
+    if (c->timer_open) {
+        uv_timer_start(&c->timer, on_timer, delay_ms, 0);
+    }
+}
+
+static uint64_t op_now(struct cwl *c)
+{
+    return uv_now(c->ins->loop);
+}
+
+/* ---- lifecycle ---- */
+
+/* Parses the name options; reports and returns GL_EINVAL when they are unusable. */
+static int init_names(struct gl_instance *ins, struct cwl *c)
+{
+    if (c->group_name == NULL && c->group_template_text == NULL) {
+        gl_instance_error(ins, "log_group_name or log_group_template is required");
+        return GL_EINVAL;
+    }
+    if (c->stream_name == NULL && c->stream_prefix == NULL && c->stream_template_text == NULL) {
+        gl_instance_error(ins, "log_stream_name, log_stream_prefix or log_stream_template is "
+                               "required");
+        return GL_EINVAL;
+    }
+    if (c->group_template_text != NULL &&
+        cwl_template_parse(&c->group_template, c->group_template_text) < 0) {
+        gl_instance_option_error(ins, "log_group_template", "bad record accessor");
+        return GL_EINVAL;
+    }
+    if (c->stream_template_text != NULL &&
+        cwl_template_parse(&c->stream_template, c->stream_template_text) < 0) {
+        gl_instance_option_error(ins, "log_stream_template", "bad record accessor");
+        return GL_EINVAL;
+    }
+    if (c->log_key != NULL && gl_accessor_parse(&c->log_key_acc, c->log_key,
+                                                strlen(c->log_key)) < 0) {
+        gl_instance_option_error(ins, "log_key", "expected key or $key['sub']");
+        return GL_EINVAL;
+    }
+    return 0;
+}
+
+/* Builds url and host from endpoint or the region's default. */
+static int init_endpoint(struct gl_instance *ins, struct cwl *c)
+{
+    struct gl_buf b;
+    gl_buf_init(&b);
+    if (c->endpoint != NULL) {
+        gl_buf_puts(&b, c->endpoint);
+    } else {
+        gl_buf_printf(&b, "https://logs.%s.amazonaws.com", gl_aws_provider_region(c->provider));
+    }
+    while (b.len > 0 && b.data[b.len - 1] == '/') {
+        b.len--;
+    }
+    gl_buf_putc(&b, '/');
+    c->url = gl_buf_take(&b);
+    const char *scheme = strstr(c->url, "://");
+    if (scheme == NULL || scheme[3] == '/' || strchr(scheme + 3, '/') != strrchr(c->url, '/')) {
+        gl_instance_option_error(ins, "endpoint", "expected http(s)://host[:port]");
+        return GL_EINVAL;
+    }
+    c->host = gl_strndup(scheme + 3, strlen(scheme + 3) - 1);
+    return 0;
+}
+
+static void init_metrics(struct gl_instance *ins, struct cwl *c)
+{
+    static const char *const ok[CWL_ACTIONS][2] = {
+        { "cloudwatch_put_log_events_total", "cloudwatch_put_log_events_failed_total" },
+        { "cloudwatch_create_log_group_total", "cloudwatch_create_log_group_failed_total" },
+        { "cloudwatch_create_log_stream_total", "cloudwatch_create_log_stream_failed_total" },
+        { "cloudwatch_put_retention_policy_total",
+          "cloudwatch_put_retention_policy_failed_total" },
+    };
+    for (int a = 0; a < CWL_ACTIONS; a++) {
+        c->m.ok[a] = gl_metric_counter(ins, ok[a][0], "CloudWatch Logs requests that succeeded.");
+        c->m.failed[a] = gl_metric_counter(ins, ok[a][1], "CloudWatch Logs requests that failed.");
+    }
+    c->m.events = gl_metric_counter(ins, "cloudwatch_events_sent_total", "Log events accepted.");
+    c->m.bytes = gl_metric_counter(ins, "cloudwatch_bytes_sent_total",
+                                   "Bytes of accepted batches (message bytes + 26 per event).");
+    c->m.fill = gl_metric_gauge(ins, "cloudwatch_batch_fill_percent",
+                                "Recent batches' average size, in percent of 1 MiB.");
+    c->m.throttles = gl_metric_counter(ins, "cloudwatch_throttles_total",
+                                       "ThrottlingException answers.");
+    c->m.concurrency = gl_metric_gauge(ins, "cloudwatch_requests_in_flight",
+                                       "Requests in flight now.");
+    c->m.concurrency_limit = gl_metric_gauge(ins, "cloudwatch_concurrency_limit",
+                                             "Requests allowed in flight now (adaptive).");
+    c->m.truncated = gl_metric_counter(ins, "cloudwatch_events_truncated_total",
+                                       "Events cut to 256 KiB - 26 bytes.");
+}
+
+static void cwl_destroy(struct gl_instance *ins)
+{
+    struct cwl *c = ins->state;
+    c->stopping = true; /* credential waiters the provider calls back now only clean up */
+    if (c->buckets != NULL) {
+        cwl_queue_close(c);
+    }
+    gl_http_client_close(&c->http);
+    gl_aws_provider_free(c->provider);
+    c->provider = NULL;
+    cwl_template_close(&c->group_template);
+    cwl_template_close(&c->stream_template);
+    gl_accessor_close(&c->log_key_acc);
+    gl_free(c->url);
+    gl_free(c->host);
+    c->url = c->host = NULL;
+}
+
+static int cwl_init(struct gl_instance *ins)
+{
+    struct cwl *c = ins->state;
+    char err[256] = "";
+    int rc;
+    c->ins = ins;
+    c->emf = c->log_format != NULL && strcmp(c->log_format, "json_emf") == 0;
+    gl_http_client_init(&c->http);
+    rc = init_names(ins, c);
+    if (rc < 0) {
+        goto fail;
+    }
+    c->provider = gl_aws_provider_new(&c->aws, ins->loop, &c->http, ins, err, sizeof(err));
+    if (c->provider == NULL) {
+        gl_instance_error(ins, "%s", err);
+        rc = GL_EINVAL;
+        goto fail;
+    }
+    rc = init_endpoint(ins, c);
+    if (rc < 0) {
+        goto fail;
+    }
+    init_metrics(ins, c);
+    c->retry_base_ms = ins->engine ? ins->engine->svc.sched_base_ms : 1000;
+    c->retry_cap_ms = ins->engine ? ins->engine->svc.sched_cap_ms : 60000;
+    c->retry_limit = ins->core ? ins->core->opts.retry_limit : -1;
+    c->ops = (struct cwl_ops){ .put = cwl_transport_put, .create = cwl_transport_create,
+                               .drop = op_drop, .done = op_done, .arm = op_arm,
+                               .now = op_now };
+    cwl_queue_init(c);
+    return 0;
+fail:
+    cwl_destroy(ins);
+    return rc;
+}
+
+static int cwl_start(struct gl_instance *ins)
+{
+    struct cwl *c = ins->state;
+    uv_timer_init(ins->loop, &c->timer);
+    c->timer.data = c;
+    c->timer_open = true;
+    return 0;
+}
+
+static void abandon_flush(void *flush)
+{
+    gl_flush_done(flush, GL_RETRY);
+}
+
+/*
+ * Requests in flight are canceled (their answers are ignored), then every
+ * job left ends with GL_RETRY: at stop that means not acknowledged, so the
+ * records are read again on restart.
+ */
+static void cwl_stop(struct gl_instance *ins)
+{
+    struct cwl *c = ins->state;
+    c->stopping = true;
+    gl_http_client_close(&c->http);
+    cwl_jobs_abandon(c, abandon_flush);
+    if (c->timer_open) {
+        c->timer_open = false;
+        uv_close((uv_handle_t *)&c->timer, NULL);
+    }
+}
+
+const struct gl_plugin gl_out_cloudwatch_logs = {
+    .kind = GL_OUTPUT, .name = "cloudwatch_logs",
+    .description = "Send records to Amazon CloudWatch Logs (PutLogEvents, SigV4, EMF)",
+    .options = cwl_options, .state_size = sizeof(struct cwl),
+    .init = cwl_init, .start = cwl_start, .flush = cwl_flush, .stop = cwl_stop,
+    .destroy = cwl_destroy,
+};

@@ -1,0 +1,345 @@
+/*
+ * The rules of PutLogEvents, as pure functions the queue and the tests call:
+ * fitting one event (valid UTF-8, at most 256 KiB - 26 bytes, a marker when
+ * cut), which events are too old or too new, how a stream's sorted events
+ * are cut into batches (10,000 events, 1,048,576 bytes counting 26 per
+ * event, a span under 24 h), the request bodies, reading an answer into a
+ * verdict, and the adaptive concurrency arithmetic. Invariant: a batch
+ * cut here is always accepted by the service's size, count and span rules.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "json.h"
+#include "out_cloudwatch_logs.h"
+
+/* ---- events ---- */
+
+size_t cwl_utf8_seq(const unsigned char *p, size_t n)
+{
+    if (p[0] < 0x80) {
+        return 1;
+    }
+    size_t len;
+    uint32_t min;
+    if ((p[0] & 0xe0) == 0xc0) {
+        len = 2, min = 0x80;
+    } else if ((p[0] & 0xf0) == 0xe0) {
+        len = 3, min = 0x800;
+    } else if ((p[0] & 0xf8) == 0xf0) {
+        len = 4, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len) {
+        return 0;
+    }
+    uint32_t cp = p[0] & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return 0;
+    }
+    return len;
+}
+
+void cwl_utf8_append(struct gl_buf *b, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    size_t run = 0;
+    while (i < len) {
+        size_t n = cwl_utf8_seq(p + i, len - i);
+        if (n > 0) {
+            i += n;
+            continue;
+        }
+        gl_buf_append(b, s + run, i - run);
+        gl_buf_append(b, "\xef\xbf\xbd", 3);
+        i++;
+        run = i;
+    }
+    gl_buf_append(b, s + run, len - run);
+}
+
+size_t cwl_event_fit(char *msg, size_t len)
+{
+    if (len <= CWL_EVENT_BYTES_MAX) {
+        return len;
+    }
+    size_t marker = sizeof(CWL_TRUNCATED_MARKER) - 1;
+    size_t cut = CWL_EVENT_BYTES_MAX - marker;
+    /* Back up over continuation bytes so no character is split. */
+    while (cut > 0 && ((unsigned char)msg[cut] & 0xc0) == 0x80) {
+        cut--;
+    }
+    memcpy(msg + cut, CWL_TRUNCATED_MARKER, marker);
+    return cut + marker;
+}
+
+const char *cwl_event_age_check(int64_t ts_ms, int64_t now_ms, int64_t max_age_ms)
+{
+    if (ts_ms < now_ms - max_age_ms) {
+        return "too_old";
+    }
+    if (ts_ms > now_ms + CWL_MAX_FUTURE_MS) {
+        return "too_new";
+    }
+    return NULL;
+}
+
+static int compare_events(const void *pa, const void *pb)
+{
+    const struct cwl_event *a = pa;
+    const struct cwl_event *b = pb;
+    if (a->st != b->st) {
+        uint64_t sa = a->st ? a->st->seq : 0;
+        uint64_t sb = b->st ? b->st->seq : 0;
+        return sa < sb ? -1 : 1;
+    }
+    if (a->ts_ms != b->ts_ms) {
+        return a->ts_ms < b->ts_ms ? -1 : 1;
+    }
+    return a->order < b->order ? -1 : a->order > b->order;
+}
+
+void cwl_events_sort(struct cwl_event *ev, size_t n)
+{
+    if (n < 2) {
+        return;
+    }
+    qsort(ev, n, sizeof(*ev), compare_events);
+}
+
+size_t cwl_batch_take(const struct cwl_event *ev, size_t n, size_t *bytes)
+{
+    size_t total = 0;
+    size_t i = 0;
+    for (; i < n && i < CWL_BATCH_EVENTS_MAX; i++) {
+        size_t size = (size_t)ev[i].len + CWL_EVENT_OVERHEAD;
+        if (i > 0 && (total + size > CWL_BATCH_BYTES_MAX ||
+                      ev[i].ts_ms - ev[0].ts_ms >= CWL_BATCH_SPAN_MS)) {
+            break;
+        }
+        total += size;
+    }
+    *bytes = total;
+    return i;
+}
+
+/* ---- requests ---- */
+
+const char *cwl_action_target(enum cwl_action a)
+{
+    static const char *const targets[CWL_ACTIONS] = {
+        [CWL_PUT_LOG_EVENTS] = "Logs_20140328.PutLogEvents",
+        [CWL_CREATE_LOG_GROUP] = "Logs_20140328.CreateLogGroup",
+        [CWL_CREATE_LOG_STREAM] = "Logs_20140328.CreateLogStream",
+        [CWL_PUT_RETENTION_POLICY] = "Logs_20140328.PutRetentionPolicy",
+    };
+    return targets[a];
+}
+
+static void put_key(struct gl_buf *out, const char *key, const char *value)
+{
+    gl_json_write_str(out, key, strlen(key));
+    gl_buf_putc(out, ':');
+    gl_json_write_str(out, value, strlen(value));
+}
+
+/* {"logGroupName":..,"logStreamName":..,"logEvents":[{"timestamp":..,"message":..},..]} */
+void cwl_body_put(struct gl_buf *out, const char *group, const char *stream,
+                  const struct cwl_event *ev, size_t n, const char *arena)
+{
+    gl_buf_putc(out, '{');
+    put_key(out, "logGroupName", group);
+    gl_buf_putc(out, ',');
+    put_key(out, "logStreamName", stream);
+    gl_buf_puts(out, ",\"logEvents\":[");
+    for (size_t i = 0; i < n; i++) {
+        gl_buf_printf(out, "%s{\"timestamp\":%lld,\"message\":", i ? "," : "",
+                      (long long)ev[i].ts_ms);
+        gl_json_write_str(out, arena + ev[i].off, ev[i].len);
+        gl_buf_putc(out, '}');
+    }
+    gl_buf_puts(out, "]}");
+}
+
+void cwl_body_create(struct gl_buf *out, enum cwl_action a, const char *group,
+                     const char *stream, const char *group_class, int64_t retention_days)
+{
+    gl_buf_putc(out, '{');
+    put_key(out, "logGroupName", group);
+    if (a == CWL_CREATE_LOG_STREAM) {
+        gl_buf_putc(out, ',');
+        put_key(out, "logStreamName", stream);
+    } else if (a == CWL_CREATE_LOG_GROUP && group_class != NULL) {
+        gl_buf_putc(out, ',');
+        put_key(out, "logGroupClass", group_class);
+    } else if (a == CWL_PUT_RETENTION_POLICY) {
+        gl_buf_printf(out, ",\"retentionInDays\":%lld", (long long)retention_days);
+    }
+    gl_buf_putc(out, '}');
+}
+
+/* ---- responses ---- */
+
+static const struct {
+    const char *type;
+    enum cwl_error error;
+} error_types[] = {
+    { "ThrottlingException", CWL_E_THROTTLING },
+    { "ServiceUnavailableException", CWL_E_UNAVAILABLE },
+    { "ResourceNotFoundException", CWL_E_NOT_FOUND },
+    { "InvalidParameterException", CWL_E_INVALID_PARAMETER },
+    { "DataAlreadyAcceptedException", CWL_E_ALREADY_ACCEPTED },
+    { "ResourceAlreadyExistsException", CWL_E_ALREADY_EXISTS },
+    { "ExpiredTokenException", CWL_E_AUTH },
+    { "UnrecognizedClientException", CWL_E_AUTH },
+    { "InvalidSequenceTokenException", CWL_E_RETRYABLE },
+    { "OperationAbortedException", CWL_E_RETRYABLE },
+    { "LimitExceededException", CWL_E_RETRYABLE },
+    { "InternalFailure", CWL_E_UNAVAILABLE },
+};
+
+static int64_t int_field(const msgpack_object *map, const char *key)
+{
+    const msgpack_object *v = map ? gl_json_map_get(map, key) : NULL;
+    if (v != NULL && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 < INT64_MAX) {
+        return (int64_t)v->via.u64;
+    }
+    return -1;
+}
+
+/* Reads "__type" ("com.amazonaws.logs#ThrottlingException" or the bare name). */
+static void read_type(const msgpack_object *type, struct cwl_reply *r)
+{
+    const char *s = type->via.str.ptr;
+    size_t n = type->via.str.size;
+    const char *hash = memchr(s, '#', n);
+    if (hash != NULL) {
+        n -= (size_t)(hash + 1 - s);
+        s = hash + 1;
+    }
+    const char *colon = memchr(s, ':', n);
+    if (colon != NULL) {
+        n = (size_t)(colon - s);
+    }
+    if (n >= sizeof(r->type)) {
+        n = sizeof(r->type) - 1;
+    }
+    memcpy(r->type, s, n);
+    r->type[n] = '\0';
+    r->error = CWL_E_OTHER;
+    for (size_t i = 0; i < sizeof(error_types) / sizeof(error_types[0]); i++) {
+        if (strcmp(r->type, error_types[i].type) == 0) {
+            r->error = error_types[i].error;
+        }
+    }
+}
+
+void cwl_reply_parse(const char *body, size_t len, struct cwl_reply *r)
+{
+    struct gl_json_doc doc;
+    memset(r, 0, sizeof(*r));
+    r->too_new_start = r->too_old_end = r->expired_end = -1;
+    if (len == 0 || gl_json_doc_parse(&doc, body, len, NULL) < 0) {
+        if (len > 0) {
+            gl_json_doc_free(&doc);
+        }
+        return;
+    }
+    if (doc.root.type == MSGPACK_OBJECT_MAP) {
+        const msgpack_object *type = gl_json_map_get(&doc.root, "__type");
+        if (type != NULL && type->type == MSGPACK_OBJECT_STR) {
+            read_type(type, r);
+        }
+        const msgpack_object *rej = gl_json_map_get(&doc.root, "rejectedLogEventsInfo");
+        if (rej != NULL && rej->type == MSGPACK_OBJECT_MAP) {
+            r->too_new_start = int_field(rej, "tooNewLogEventStartIndex");
+            r->too_old_end = int_field(rej, "tooOldLogEventEndIndex");
+            r->expired_end = int_field(rej, "expiredLogEventEndIndex");
+        }
+    }
+    gl_json_doc_free(&doc);
+}
+
+/*
+ * 2xx is success; a typed error decides the rest; without a type, transport
+ * errors and 408/429/5xx are retried and other statuses dropped.
+ */
+enum cwl_verdict cwl_verdict(long status, const char *err, const struct cwl_reply *r)
+{
+    if (err != NULL) {
+        return CWL_V_RETRY;
+    }
+    if (status >= 200 && status < 300) {
+        return CWL_V_OK;
+    }
+    switch (r->error) {
+    case CWL_E_THROTTLING:
+        return CWL_V_THROTTLED;
+    case CWL_E_UNAVAILABLE:
+    case CWL_E_RETRYABLE:
+        return CWL_V_RETRY;
+    case CWL_E_NOT_FOUND:
+        return CWL_V_NOT_FOUND;
+    case CWL_E_INVALID_PARAMETER:
+        return CWL_V_BISECT;
+    case CWL_E_ALREADY_ACCEPTED:
+        return CWL_V_OK;
+    case CWL_E_ALREADY_EXISTS:
+        return CWL_V_EXISTS;
+    case CWL_E_AUTH:
+        return CWL_V_REAUTH;
+    default:
+        break;
+    }
+    return status == 0 || status == 408 || status == 429 || status >= 500 ? CWL_V_RETRY
+                                                                          : CWL_V_DROP;
+}
+
+const char *cwl_rejected_reason(const struct cwl_reply *r, size_t i)
+{
+    if (r->too_new_start >= 0 && (int64_t)i >= r->too_new_start) {
+        return "too_new";
+    }
+    if ((int64_t)i < r->too_old_end) {
+        return "too_old";
+    }
+    if ((int64_t)i < r->expired_end) {
+        return "expired";
+    }
+    return NULL;
+}
+
+/* ---- adaptive concurrency ---- */
+
+void cwl_aimd_init(struct cwl_aimd *a, unsigned max)
+{
+    a->max = max > 0 ? max : 1;
+    a->limit = a->max;
+    a->inflight = 0;
+}
+
+bool cwl_aimd_can_send(const struct cwl_aimd *a)
+{
+    return a->inflight < a->limit;
+}
+
+void cwl_aimd_throttled(struct cwl_aimd *a)
+{
+    a->limit = a->limit / 2 > 0 ? a->limit / 2 : 1;
+}
+
+void cwl_aimd_success(struct cwl_aimd *a)
+{
+    if (a->limit < a->max) {
+        a->limit++;
+    }
+}
