@@ -220,7 +220,8 @@ void gl__input_slots_gc(struct gl_instance *ins, uint64_t idle_ms)
             if (s->last_used_ms == 0) {
                 s->last_used_ms = now;
             }
-            if (idle_ms == 0 || (s->open == NULL && now - s->last_used_ms > idle_ms)) {
+            if (idle_ms == 0 ||
+                (s->open == NULL && s->held == NULL && now - s->last_used_ms > idle_ms)) {
                 *pp = s->next;
                 slot_free(s);
                 core->slot_count--;

@@ -27,6 +27,7 @@ struct gl_slot {
     struct gl_instance **outputs;  /* matching outputs */
     size_t n_outputs;
     uint64_t last_used_ms;
+    struct gl_hold *held;          /* a filter holds a chunk of this tag (router.c) */
     struct gl_slot *next;          /* hash bucket chain */
 };
 

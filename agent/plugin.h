@@ -30,6 +30,8 @@ enum gl_filter_result {
 };
 
 struct gl_instance;
+struct gl_chunk;
+struct gl_hold;
 struct gl_record;
 struct gl_event;
 struct gl_flush;
@@ -59,6 +61,13 @@ struct gl_plugin {
     /* Filters: look at one record; write a replacement into out to return GL_FILTER_MODIFIED. */
     enum gl_filter_result (*filter)(struct gl_instance *ins, const struct gl_record *rec,
                                     struct gl_event *out);
+    /*
+     * Filters, optional: asked once per chunk before its records are filtered.
+     * Returning GL_EAGAIN holds the chunk, and the later chunks of its tag
+     * behind it (order is kept), until the filter calls gl_hold_release(h)
+     * once. A filter must release what it holds within seconds and in its stop.
+     */
+    int (*hold)(struct gl_instance *ins, const struct gl_chunk *c, struct gl_hold *h);
     /* Outputs: send one chunk; finish, now or later, with gl_flush_done(). */
     void (*flush)(struct gl_instance *ins, struct gl_flush *f);
     void (*stop)(struct gl_instance *ins);
@@ -97,6 +106,9 @@ struct gl_instance {
     struct gl_stats stats;
     struct gl_instance_core *core; /* the core's private part */
 };
+
+/* Lets a held chunk (and those queued behind it) go on through the filters. */
+void gl_hold_release(struct gl_hold *h);
 
 /* Counts `records` dropped for `reason` (a static string) on an instance. */
 void gl_instance_drop(struct gl_instance *ins, const char *reason, uint64_t records);

@@ -13,9 +13,11 @@
 
 #include "chunk.h"
 #include "engine.h"
+#include "error.h"
 #include "event.h"
 #include "input.h"
 #include "log.h"
+#include "mem.h"
 #include "regex.h"
 
 /* Glob match of `*` and `?` without recursion (the classic backtracking walk). */
@@ -119,15 +121,83 @@ void gl__chunk_release(struct gl_chunk *c)
     }
 }
 
+/* ---- holding ------------------------------------------------------------- */
+
 /*
- * Takes a closed chunk of a slot through the slot's filters and pushes it to
- * every output of the route. A chunk that reaches no output, or that the
+ * A chunk a filter asked to hold, and the chunks of the same tag that came
+ * after it: they wait in order so that a container's records never pass
+ * each other.
+ */
+struct gl_hold {
+    struct gl_slot *slot;
+    struct gl_chunk *chunk;
+    size_t next_filter;           /* where the held chunk resumes */
+    struct gl_chunk **waiting;
+    size_t n_waiting;
+    size_t cap_waiting;
+};
+
+static void route_from(struct gl_slot *slot, struct gl_chunk *c, size_t first);
+
+static void wait_behind(struct gl_hold *h, struct gl_chunk *c)
+{
+    if (h->n_waiting == h->cap_waiting) {
+        h->cap_waiting = h->cap_waiting ? h->cap_waiting * 2 : 4;
+        h->waiting = gl_realloc(h->waiting, h->cap_waiting * sizeof(*h->waiting));
+    }
+    h->waiting[h->n_waiting++] = c;
+}
+
+void gl_hold_release(struct gl_hold *h)
+{
+    struct gl_slot *slot = h->slot;
+    slot->held = NULL;
+    route_from(slot, h->chunk, h->next_filter);
+    for (size_t i = 0; i < h->n_waiting; i++) {
+        if (slot->held != NULL) {
+            /* Held again by a later chunk: the rest keeps waiting behind it. */
+            wait_behind(slot->held, h->waiting[i]);
+        } else {
+            route_from(slot, h->waiting[i], 0);
+        }
+    }
+    gl_free(h->waiting);
+    gl_free(h);
+}
+
+/* Asks a filter whether it must hold the chunk; parks it when so. */
+static bool held_by(struct gl_slot *slot, struct gl_instance *f, struct gl_chunk *c, size_t i)
+{
+    if (f->plugin->hold == NULL) {
+        return false;
+    }
+    struct gl_hold *h = gl_calloc(1, sizeof(*h));
+    h->slot = slot;
+    h->chunk = c;
+    h->next_filter = i + 1;
+    slot->held = h;
+    if (f->plugin->hold(f, c, h) == GL_EAGAIN) {
+        return true;
+    }
+    slot->held = NULL;
+    gl_free(h);
+    return false;
+}
+
+/* ---- routing ------------------------------------------------------------- */
+
+/*
+ * Takes a chunk through the slot's filters from index `first` and pushes it
+ * to every output of the route. A chunk that reaches no output, or that the
  * filters emptied, is acknowledged at once.
  */
-void gl__router_dispatch(struct gl_slot *slot, struct gl_chunk *c)
+static void route_from(struct gl_slot *slot, struct gl_chunk *c, size_t first)
 {
     struct gl_buf *scratch = &slot->ins->engine->scratch;
-    for (size_t i = 0; i < slot->n_filters && c->records > 0; i++) {
+    for (size_t i = first; i < slot->n_filters && c->records > 0; i++) {
+        if (held_by(slot, slot->filters[i], c, i)) {
+            return;
+        }
         c = run_filter(slot->filters[i], c, scratch);
     }
     if (c->records > 0 && slot->n_outputs == 0) {
@@ -143,4 +213,13 @@ void gl__router_dispatch(struct gl_slot *slot, struct gl_chunk *c)
     for (size_t i = 0; i < slot->n_outputs; i++) {
         gl__buffer_push(slot->outputs[i], c);
     }
+}
+
+void gl__router_dispatch(struct gl_slot *slot, struct gl_chunk *c)
+{
+    if (slot->held != NULL) {
+        wait_behind(slot->held, c);
+        return;
+    }
+    route_from(slot, c, 0);
 }

@@ -44,6 +44,35 @@ static void tout_flush(struct gl_instance *ins, struct gl_flush *f)
     held[n_held++] = f;
 }
 
+static struct gl_hold *holding;
+static int hold_calls;
+
+static int tf_hold(struct gl_instance *ins, const struct gl_chunk *c, struct gl_hold *h)
+{
+    (void)ins;
+    (void)c;
+    hold_calls++;
+    if (holding == NULL && hold_calls == 1) {
+        holding = h;
+        return GL_EAGAIN;
+    }
+    return 0;
+}
+
+static enum gl_filter_result tf_filter(struct gl_instance *ins, const struct gl_record *rec,
+                                       struct gl_event *out)
+{
+    (void)ins;
+    (void)rec;
+    (void)out;
+    return GL_FILTER_KEEP;
+}
+
+static const struct gl_plugin test_hold = {
+    .kind = GL_FILTER, .name = "test_hold", .description = "test",
+    .hold = tf_hold, .filter = tf_filter,
+};
+
 static const struct gl_plugin test_in = {
     .kind = GL_INPUT, .name = "test_in", .description = "test",
     .pause = tin_pause, .resume = tin_resume, .ack = tin_ack,
@@ -51,7 +80,7 @@ static const struct gl_plugin test_in = {
 static const struct gl_plugin test_out = {
     .kind = GL_OUTPUT, .name = "test_out", .description = "test", .flush = tout_flush,
 };
-const struct gl_plugin *const gl_plugins[] = { &test_in, &test_out, NULL };
+const struct gl_plugin *const gl_plugins[] = { &test_in, &test_hold, &test_out, NULL };
 
 /* ---- fixture ---------------------------------------------------------------- */
 
@@ -318,6 +347,37 @@ static void test_source_change_splits_chunk(void **state)
     fx_free(fx);
 }
 
+static void test_held_chunk_keeps_order_of_its_tag(void **state)
+{
+    (void)state;
+    holding = NULL;
+    hold_calls = 0;
+    struct fx *fx = fx_new("service: { flush: 1h }\n"
+                           "pipeline:\n"
+                           "  inputs: [ { name: test_in, tag: t } ]\n"
+                           "  filters: [ { name: test_hold, match: '*' } ]\n"
+                           "  outputs: [ { name: test_out, match: '*', workers: 4 } ]\n");
+    struct gl_instance *in = fx->e->inputs[0];
+    emit(in, 2, 0);
+    gl__input_flush_open(in);
+    emit(in, 3, 2);
+    gl__input_flush_open(in);
+    turn(fx);
+    assert_non_null(holding);
+    assert_int_equal(hold_calls, 1);
+    assert_int_equal(n_held, 0);
+    gl_hold_release(holding);
+    turn(fx);
+    assert_int_equal(hold_calls, 2);
+    assert_int_equal(n_held, 2);
+    assert_int_equal(held[0]->chunk->records, 2);
+    assert_int_equal(held[1]->chunk->records, 3);
+    gl_flush_done(held[1], GL_OK);
+    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(acks, 2);
+    fx_free(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -330,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_workers_bound_flushes_in_flight),
         cmocka_unit_test(test_shutdown_past_grace_is_not_acknowledged),
         cmocka_unit_test(test_source_change_splits_chunk),
+        cmocka_unit_test(test_held_chunk_keeps_order_of_its_tag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,108 @@
+/*
+ * The pod cache: the pods of this node, kept current with one list-then-watch
+ * of the API server (fieldSelector=spec.nodeName=$NODE_NAME), or by polling
+ * the kubelet's /pods where the API server must not be touched. One cache per
+ * agent, shared by every kubernetes filter (and, later, the prometheus_scrape
+ * input's pod discovery): instances with the same connection settings get the
+ * same cache, reference-counted.
+ *
+ * Watch with resourceVersion and bookmarks; after a disconnect it re-watches
+ * from the last version; on 410 Gone it re-lists; errors back off (retry.c).
+ * The service-account token is re-read from its file at least every minute
+ * (bound tokens rotate). A deleted pod stays for cache_ttl so that its last
+ * lines are still enriched. Pod objects are decoded with the project's JSON
+ * reader; labels and annotations are kept as msgpack maps, ready to copy
+ * into records.
+ */
+#ifndef GL_PODS_H
+#define GL_PODS_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "http_client.h"
+
+struct gl_instance;
+
+struct gl_pods_settings {
+    char *kube_url;          /* default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT */
+    char *kube_token_file;   /* default /var/run/secrets/kubernetes.io/serviceaccount/token */
+    char *kube_ca_file;      /* default /var/run/secrets/kubernetes.io/serviceaccount/ca.crt */
+    char *node_name;         /* default $NODE_NAME */
+    bool use_kubelet;        /* poll the kubelet's /pods instead of watching the API server */
+    char *kubelet_url;       /* default https://$NODE_IP:10250 (or 127.0.0.1) */
+    uint64_t kubelet_interval_ms;
+    uint64_t cache_ttl_ms;   /* how long a deleted pod stays */
+    bool namespace_labels;   /* a second watch on namespaces */
+};
+
+struct gl_pod_container {
+    char *name;
+    char *image;
+    char *image_id;          /* container_hash */
+    char *container_id;      /* docker_id: the id without the runtime:// prefix */
+};
+
+struct gl_pod {
+    char *namespace_name;
+    char *pod_name;
+    char *pod_id;            /* metadata.uid */
+    char *host;              /* spec.nodeName */
+    char *owner_kind;        /* the controller owner reference, or NULL */
+    char *owner_name;
+    msgpack_sbuffer labels;       /* a msgpack map */
+    msgpack_sbuffer annotations;  /* a msgpack map */
+    struct gl_pod_container *containers;  /* spec containers and init containers */
+    size_t n_containers;
+    uint64_t deleted_ms;     /* 0 while the pod exists */
+};
+
+struct gl_pod_cache;
+
+/* Counters for /metrics (the filter registers them on its instance). */
+struct gl_pods_stats {
+    uint64_t pods;               /* gauge: entries in the cache */
+    uint64_t watch_restarts;
+    uint64_t relists;
+    uint64_t requests_list;
+    uint64_t requests_watch;
+    uint64_t requests_get;
+    uint64_t errors;             /* requests that failed (any status other than 200, or transport) */
+    uint64_t last_status;        /* status of the last API answer */
+};
+
+/*
+ * Returns the agent's cache for these settings, starting it on first use
+ * (list then watch). Returns NULL with a message in err when the settings
+ * cannot work (no node name, no API server address).
+ */
+struct gl_pod_cache *gl_pods_acquire(uv_loop_t *loop, const struct gl_pods_settings *s,
+                                     const struct gl_http_client *http, char *err,
+                                     size_t errlen);
+void gl_pods_release(struct gl_pod_cache *c);
+
+/* A pod by namespace and name; borrowed until the next loop turn. NULL when unknown. */
+const struct gl_pod *gl_pods_find(struct gl_pod_cache *c, const char *ns, const char *name);
+
+/* The labels (msgpack map) of a namespace when namespace_labels is on, or NULL. */
+const msgpack_sbuffer *gl_pods_namespace_labels(struct gl_pod_cache *c, const char *ns);
+
+/*
+ * Asks the API server for one pod (GET), for a line whose pod the watch has
+ * not delivered yet. Requests for the same pod are merged; cb runs once with
+ * the pod or NULL (not found, error), on the loop.
+ */
+typedef void (*gl_pods_cb)(void *data, const struct gl_pod *pod);
+void gl_pods_fetch(struct gl_pod_cache *c, const char *ns, const char *name, gl_pods_cb cb,
+                   void *data);
+/* Forgets a callback registered with gl_pods_fetch (the caller is going away). */
+void gl_pods_cancel(struct gl_pod_cache *c, gl_pods_cb cb, void *data);
+
+const struct gl_pods_stats *gl_pods_stats(const struct gl_pod_cache *c);
+
+/* True once the first list has completed. */
+bool gl_pods_synced(const struct gl_pod_cache *c);
+
+#endif
