@@ -115,7 +115,8 @@ static const struct gl_option output_options[] = {
               "no_retries." },
     { .name = "workers", .type = GL_OPT_INT, .def = "1", .check = check_workers,
       .offset = offsetof(struct gl_common, workers),
-      .help = "Chunks this output may have in flight at once." },
+      .help = "Chunks this output may have in flight at once (default 1, or the plugin's "
+              "own: cloudwatch_logs 16)." },
     { .name = "mem_buf_limit", .type = GL_OPT_SIZE, .def = "32MiB",
       .offset = offsetof(struct gl_common, mem_buf_limit),
       .help = "Bytes buffered for this output before the inputs feeding it pause." },
@@ -271,6 +272,9 @@ static int apply_section(struct gl_engine *e, struct gl_config *cfg, struct gl_i
         ins->alias = default_alias(e, p);
     }
     ins->tag = gl_strdup(o->tag ? o->tag : ins->alias);
+    if (p->kind == GL_OUTPUT && p->workers > 0 && gl_node_get(map, "workers") == NULL) {
+        o->workers = p->workers;
+    }
     ins->log_level = o->log_level ? gl_log_level_parse(o->log_level) : 0;
     return rc;
 }

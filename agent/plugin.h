@@ -51,6 +51,7 @@ struct gl_plugin {
     const char *description;
     const struct gl_option *options;
     size_t state_size;
+    int workers;        /* outputs: chunks in flight at once unless `workers` is set (default 1) */
 
     int (*init)(struct gl_instance *ins);
     int (*start)(struct gl_instance *ins);

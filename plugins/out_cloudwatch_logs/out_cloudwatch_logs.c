@@ -82,7 +82,7 @@ static const struct gl_option cwl_options[] = {
     { .name = "max_concurrency", .type = GL_OPT_INT, .def = "16", .check = check_concurrency,
       .offset = offsetof(struct cwl, max_concurrency),
       .help = "Most requests in flight over all streams (throttling halves the limit, success "
-              "adds one); raise the output's workers to have several chunks in flight." },
+              "adds one). The output takes 16 chunks at once unless workers says otherwise." },
     { .name = "endpoint", .type = GL_OPT_STR, .offset = offsetof(struct cwl, endpoint),
       .help = "CloudWatch Logs endpoint (default https://logs.<region>.amazonaws.com)." },
     { .name = "metric_namespace", .type = GL_OPT_STR, .def = "gleaner",
@@ -427,7 +427,7 @@ static void cwl_stop(struct gl_instance *ins)
 const struct gl_plugin gl_out_cloudwatch_logs = {
     .kind = GL_OUTPUT, .name = "cloudwatch_logs",
     .description = "Send records to Amazon CloudWatch Logs (PutLogEvents, SigV4, EMF)",
-    .options = cwl_options, .state_size = sizeof(struct cwl),
+    .options = cwl_options, .state_size = sizeof(struct cwl), .workers = 16,
     .init = cwl_init, .start = cwl_start, .flush = cwl_flush, .stop = cwl_stop,
     .destroy = cwl_destroy,
 };
