@@ -150,6 +150,13 @@ void gl_event_kv_obj(struct gl_event *ev, const char *key, size_t klen,
     msgpack_pack_object(&ev->pk, *val);
 }
 
+void gl_event_kv_raw(struct gl_event *ev, const char *key, size_t klen, const char *msgpack,
+                     size_t len)
+{
+    gl_event_key(ev, key, klen);
+    gl_buf_append(ev->buf, msgpack, len);
+}
+
 void gl_event_raw_pairs(struct gl_event *ev, const char *pairs, size_t len, uint32_t n)
 {
     gl_buf_append(ev->buf, pairs, len);

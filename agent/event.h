@@ -59,6 +59,9 @@ void gl_event_kv_obj(struct gl_event *ev, const char *key, size_t klen,
                      const msgpack_object *val);
 /* Writes key then leaves the caller to pack exactly one value with ev->pk (counted as one key). */
 void gl_event_key(struct gl_event *ev, const char *key, size_t klen);
+/* Writes key then one value already encoded as msgpack (len bytes, exactly one object). */
+void gl_event_kv_raw(struct gl_event *ev, const char *key, size_t klen, const char *msgpack,
+                     size_t len);
 /* Appends n key/value pairs already encoded as msgpack (e.g. a map's body without its header). */
 void gl_event_raw_pairs(struct gl_event *ev, const char *pairs, size_t len, uint32_t n);
 /* Opens a nested map under key; keys go into it until gl_event_map_end(). */

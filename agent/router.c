@@ -131,13 +131,13 @@ void gl__chunk_release(struct gl_chunk *c)
 struct gl_hold {
     struct gl_slot *slot;
     struct gl_chunk *chunk;
-    size_t next_filter;           /* where the held chunk resumes */
+    size_t next_filter;           /* the filter that held it: the chunk resumes there */
     struct gl_chunk **waiting;
     size_t n_waiting;
     size_t cap_waiting;
 };
 
-static void route_from(struct gl_slot *slot, struct gl_chunk *c, size_t first);
+static void route_from(struct gl_slot *slot, struct gl_chunk *c, size_t first, bool asked);
 
 static void wait_behind(struct gl_hold *h, struct gl_chunk *c)
 {
@@ -152,13 +152,13 @@ void gl_hold_release(struct gl_hold *h)
 {
     struct gl_slot *slot = h->slot;
     slot->held = NULL;
-    route_from(slot, h->chunk, h->next_filter);
+    route_from(slot, h->chunk, h->next_filter, true);
     for (size_t i = 0; i < h->n_waiting; i++) {
         if (slot->held != NULL) {
             /* Held again by a later chunk: the rest keeps waiting behind it. */
             wait_behind(slot->held, h->waiting[i]);
         } else {
-            route_from(slot, h->waiting[i], 0);
+            route_from(slot, h->waiting[i], 0, false);
         }
     }
     gl_free(h->waiting);
@@ -174,7 +174,7 @@ static bool held_by(struct gl_slot *slot, struct gl_instance *f, struct gl_chunk
     struct gl_hold *h = gl_calloc(1, sizeof(*h));
     h->slot = slot;
     h->chunk = c;
-    h->next_filter = i + 1;
+    h->next_filter = i;
     slot->held = h;
     if (f->plugin->hold(f, c, h) == GL_EAGAIN) {
         return true;
@@ -188,14 +188,15 @@ static bool held_by(struct gl_slot *slot, struct gl_instance *f, struct gl_chunk
 
 /*
  * Takes a chunk through the slot's filters from index `first` and pushes it
- * to every output of the route. A chunk that reaches no output, or that the
- * filters emptied, is acknowledged at once.
+ * to every output of the route. `asked`: the filter at `first` already held
+ * this chunk and let it go, so it is not asked again. A chunk that reaches no
+ * output, or that the filters emptied, is acknowledged at once.
  */
-static void route_from(struct gl_slot *slot, struct gl_chunk *c, size_t first)
+static void route_from(struct gl_slot *slot, struct gl_chunk *c, size_t first, bool asked)
 {
     struct gl_buf *scratch = &slot->ins->engine->scratch;
     for (size_t i = first; i < slot->n_filters && c->records > 0; i++) {
-        if (held_by(slot, slot->filters[i], c, i)) {
+        if (!(asked && i == first) && held_by(slot, slot->filters[i], c, i)) {
             return;
         }
         c = run_filter(slot->filters[i], c, scratch);
@@ -221,5 +222,5 @@ void gl__router_dispatch(struct gl_slot *slot, struct gl_chunk *c)
         wait_behind(slot->held, c);
         return;
     }
-    route_from(slot, c, 0);
+    route_from(slot, c, 0, false);
 }

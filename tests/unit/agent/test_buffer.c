@@ -45,7 +45,7 @@ static void tout_flush(struct gl_instance *ins, struct gl_flush *f)
 }
 
 static struct gl_hold *holding;
-static int hold_calls;
+static int hold_calls, filter_calls;
 
 static int tf_hold(struct gl_instance *ins, const struct gl_chunk *c, struct gl_hold *h)
 {
@@ -65,6 +65,7 @@ static enum gl_filter_result tf_filter(struct gl_instance *ins, const struct gl_
     (void)ins;
     (void)rec;
     (void)out;
+    filter_calls++;
     return GL_FILTER_KEEP;
 }
 
@@ -351,7 +352,7 @@ static void test_held_chunk_keeps_order_of_its_tag(void **state)
 {
     (void)state;
     holding = NULL;
-    hold_calls = 0;
+    hold_calls = filter_calls = 0;
     struct fx *fx = fx_new("service: { flush: 1h }\n"
                            "pipeline:\n"
                            "  inputs: [ { name: test_in, tag: t } ]\n"
@@ -369,6 +370,7 @@ static void test_held_chunk_keeps_order_of_its_tag(void **state)
     gl_hold_release(holding);
     turn(fx);
     assert_int_equal(hold_calls, 2);
+    assert_int_equal(filter_calls, 5);
     assert_int_equal(n_held, 2);
     assert_int_equal(held[0]->chunk->records, 2);
     assert_int_equal(held[1]->chunk->records, 3);
