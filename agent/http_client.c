@@ -56,6 +56,8 @@ struct gl_http_request {
     struct gl_buf hdrs;          /* "name\0value\0" pairs of the final response */
     gl_http_done_cb cb;
     void *data;
+    gl_http_data_cb on_data;     /* streaming: body pieces go here, not to resp */
+    void *on_data_arg;
     uint64_t start_ns;
     char detail[96];             /* our own message for err, preferred over errbuf */
     char errbuf[CURL_ERROR_SIZE];
@@ -473,13 +475,33 @@ void gl_http_client_close(struct gl_http_client *c)
 
 /* ---- request ---- */
 
-/* CURLOPT_WRITEFUNCTION: appends to the body, or aborts the transfer past response_max. */
+/* A streaming request's piece of body: handed on, or the transfer stopped when refused. */
+static size_t on_stream(struct gl_http_request *r, const char *p, size_t len)
+{
+    long status = 0;
+
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (r->on_data(r->on_data_arg, status, p, len) != 0) {
+        r->err = gl_http_err_canceled;
+        snprintf(r->detail, sizeof(r->detail), "stopped by the receiver");
+        return 0;
+    }
+    return len;
+}
+
+/*
+ * CURLOPT_WRITEFUNCTION: appends to the body, or aborts the transfer past
+ * response_max; a streaming request's pieces go to its data callback.
+ */
 static size_t on_body(char *p, size_t size, size_t n, void *userp)
 {
     struct gl_http_request *r = userp;
     size_t len = size * n;
     size_t max = r->client->response_max;
 
+    if (r->on_data != NULL) {
+        return on_stream(r, p, len);
+    }
     if (len > max - r->resp.len) {
         r->err = gl_http_err_toobig;
         snprintf(r->detail, sizeof(r->detail), "response body over %zu bytes", max);
@@ -675,6 +697,19 @@ void gl_http_send(struct gl_http_request *r, gl_http_done_cb cb, void *data)
         return;
     }
     r->in_multi = true;
+}
+
+/* Sends the body to cb piece by piece instead of buffering it (see the header). */
+void gl_http_on_data(struct gl_http_request *r, gl_http_data_cb cb, void *data)
+{
+    r->on_data = cb;
+    r->on_data_arg = data;
+}
+
+/* Replaces the client's total timeout for this request; 0 lets it run as long as it lasts. */
+void gl_http_timeout(struct gl_http_request *r, uint64_t ms)
+{
+    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)ms);
 }
 
 /* Looks name up among the final response's headers; the value is trimmed and borrowed. */

@@ -7,7 +7,9 @@
  * process means one connection pool: keep-alive connections are reused across
  * requests and plugins. TLS verification is on unless a plugin's tls.verify is
  * off. HTTP_PROXY, HTTPS_PROXY and NO_PROXY are honoured (libcurl reads them).
- * Response bodies are bounded: a larger one fails with gl_http_err_toobig.
+ * Response bodies are bounded: a larger one fails with gl_http_err_toobig;
+ * a request can instead stream its body to a callback as it arrives
+ * (gl_http_on_data), for long responses such as a Kubernetes watch.
  */
 #ifndef GL_HTTP_CLIENT_H
 #define GL_HTTP_CLIENT_H
@@ -116,6 +118,22 @@ void gl_http_header(struct gl_http_request *r, const char *name, const char *val
 void gl_http_body_take(struct gl_http_request *r, char *body, size_t len);
 void gl_http_body_ref(struct gl_http_request *r, const char *body, size_t len);
 void gl_http_send(struct gl_http_request *r, gl_http_done_cb cb, void *data);
+
+/*
+ * Streams the response body: cb gets each piece as it arrives, with the
+ * response status, instead of the bounded buffer (response_max does not
+ * apply; the done callback gets an empty body). cb returns 0 to go on or
+ * non-zero to stop the transfer, after which the done callback runs with
+ * gl_http_err_canceled and the detail "stopped by the receiver". The done
+ * callback still runs exactly once. cb runs inside libcurl: it must not close
+ * the client or shut the HTTP client down (return non-zero and do it from the
+ * done callback). Call before gl_http_send().
+ */
+typedef int (*gl_http_data_cb)(void *data, long status, const char *p, size_t len);
+void gl_http_on_data(struct gl_http_request *r, gl_http_data_cb cb, void *data);
+
+/* Sets this request's total time limit instead of the client's net.timeout; 0: no limit. */
+void gl_http_timeout(struct gl_http_request *r, uint64_t ms);
 
 /* A response header's value (case-insensitive name), borrowed; NULL when absent. */
 const char *gl_http_response_header(const struct gl_http_response *resp, const char *name);

@@ -33,9 +33,10 @@ struct gl_pods_settings {
     char *node_name;         /* default $NODE_NAME */
     bool use_kubelet;        /* poll the kubelet's /pods instead of watching the API server */
     char *kubelet_url;       /* default https://$NODE_IP:10250 (or 127.0.0.1) */
-    uint64_t kubelet_interval_ms;
-    uint64_t cache_ttl_ms;   /* how long a deleted pod stays */
+    uint64_t kubelet_interval_ms; /* 0: 10 seconds */
+    uint64_t cache_ttl_ms;   /* how long a deleted pod stays; 0: 10 minutes */
     bool namespace_labels;   /* a second watch on namespaces */
+    uint64_t token_reread_ms; /* how often the token file is re-read; 0: every minute */
 };
 
 struct gl_pod_container {
@@ -56,7 +57,7 @@ struct gl_pod {
     msgpack_sbuffer annotations;  /* a msgpack map */
     struct gl_pod_container *containers;  /* spec containers and init containers */
     size_t n_containers;
-    uint64_t deleted_ms;     /* 0 while the pod exists */
+    uint64_t deleted_ms;     /* 0 while the pod exists, else the loop time (uv_now) it went */
 };
 
 struct gl_pod_cache;
@@ -71,6 +72,7 @@ struct gl_pods_stats {
     uint64_t requests_get;
     uint64_t errors;             /* requests that failed (any status other than 200, or transport) */
     uint64_t last_status;        /* status of the last API answer */
+    uint64_t malformed;          /* watch frames or objects skipped as unreadable */
 };
 
 /*
