@@ -79,6 +79,16 @@ static const char PEER_PY[] =
     "            self.end_headers()\n"
     "            for _ in range(160):\n"
     "                self.wfile.write(b'x' * 65536)\n"
+    "        elif p == '/stream':\n"
+    "            self.send_response(200)\n"
+    "            self.send_header('Transfer-Encoding', 'chunked')\n"
+    "            self.end_headers()\n"
+    "            for i in range(4):\n"
+    "                piece = b'line %d\\n' % i\n"
+    "                self.wfile.write(b'%x\\r\\n%s\\r\\n' % (len(piece), piece))\n"
+    "                self.wfile.flush()\n"
+    "                time.sleep(0.1)\n"
+    "            self.wfile.write(b'0\\r\\n\\r\\n')\n"
     "        elif p == '/close':\n"
     "            self.close_connection = True\n"
     "        elif p == '/conns':\n"
@@ -563,6 +573,84 @@ static void test_callback_sends_next_request(void **state)
     assert_int_equal(F.client.inflight, 0);
 }
 
+/* ---- streaming ---- */
+
+struct stream {
+    int pieces;
+    long status;
+    struct gl_buf got;
+    int stop_after;     /* refuse the piece after this many; 0: never */
+};
+
+static int on_piece(void *data, long status, const char *p, size_t len)
+{
+    struct stream *s = data;
+
+    s->pieces++;
+    s->status = status;
+    gl_buf_append(&s->got, p, len);
+    return s->stop_after > 0 && s->pieces > s->stop_after ? -1 : 0;
+}
+
+static void test_stream_delivers_pieces_as_they_arrive(void **state)
+{
+    struct result res = { 0 };
+    struct stream s = { 0 };
+
+    (void)state;
+    gl_buf_init(&s.got);
+    F.client.response_max = 8; /* streaming is not bounded by response_max */
+    struct gl_http_request *r = new_request(GL_GET, "/stream");
+    gl_http_on_data(r, on_piece, &s);
+    gl_http_send(r, on_done, &res);
+    run_until(1, GUARD_MS);
+    assert_int_equal(res.calls, 1);
+    assert_null(res.err);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(res.body_len, 0);
+    assert_int_equal(s.status, 200);
+    assert_true(s.pieces >= 2);
+    gl_buf_putc(&s.got, '\0');
+    assert_string_equal(s.got.data, "line 0\nline 1\nline 2\nline 3\n");
+    gl_buf_close(&s.got);
+    result_free(&res);
+}
+
+static void test_stream_stopped_by_receiver_reports_canceled(void **state)
+{
+    struct result res = { 0 };
+    struct stream s = { .stop_after = 1 };
+
+    (void)state;
+    gl_buf_init(&s.got);
+    struct gl_http_request *r = new_request(GL_GET, "/stream");
+    gl_http_on_data(r, on_piece, &s);
+    gl_http_send(r, on_done, &res);
+    run_until(1, GUARD_MS);
+    assert_int_equal(res.calls, 1);
+    assert_ptr_equal(res.err, gl_http_err_canceled);
+    assert_string_equal(res.detail, "stopped by the receiver");
+    assert_int_equal(s.pieces, 2);
+    gl_buf_close(&s.got);
+    result_free(&res);
+}
+
+static void test_request_timeout_overrides_client_timeout(void **state)
+{
+    struct result res = { 0 };
+
+    (void)state;
+    F.client.timeout_ms = 5000;
+    struct gl_http_request *r = new_request(GL_GET, "/slow");
+    gl_http_timeout(r, 300);
+    gl_http_send(r, on_done, &res);
+    run_until(1, GUARD_MS);
+    assert_int_equal(res.calls, 1);
+    assert_ptr_equal(res.err, gl_http_err_timeout);
+    assert_true(res.elapsed_ns < 2000 * 1000000ull);
+    result_free(&res);
+}
+
 /* ---- cancel ---- */
 
 static void test_client_close_cancels_synchronously(void **state)
@@ -612,6 +700,9 @@ int main(void)
         T(test_sequential_requests_reuse_one_connection),
         T(test_fifty_concurrent_requests_complete),
         T(test_callback_sends_next_request),
+        T(test_stream_delivers_pieces_as_they_arrive),
+        T(test_stream_stopped_by_receiver_reports_canceled),
+        T(test_request_timeout_overrides_client_timeout),
         T(test_client_close_cancels_synchronously),
         T(test_shutdown_cancels_remaining),
 #undef T

@@ -1,0 +1,598 @@
+"""A Kubernetes API server for the tests of the pod cache: the pods and
+namespaces of a cluster, served the way the real API server serves them. A
+library and a command line tool, not a test (run.sh skips files named lib*).
+
+Endpoints (all need "Authorization: Bearer <token>", else 401 and a Status):
+    GET /api/v1/pods?fieldSelector=spec.nodeName%3DN&limit=L&continue=C
+        a PodList with metadata.resourceVersion and, when cut by limit,
+        metadata.continue (a snapshot: later pages are from the same version)
+    GET /api/v1/pods?watch=1&resourceVersion=RV&fieldSelector=...
+        &allowWatchBookmarks=true&timeoutSeconds=S
+        chunked newline-delimited events {"type", "object"} after RV; a
+        version older than the compaction point is 410 Gone, as an HTTP
+        status (gone_mode "http") or as an ERROR event with a Status object
+        (gone_mode "event", the real server's way since 1.x)
+    GET /api/v1/namespaces/NS/pods/NAME   one pod, or 404 and a Status
+    GET /api/v1/namespaces[?watch=1...]   namespaces, list and watch alike
+    GET /pods                             the kubelet's PodList of the node
+Test-only endpoints (no token):
+    POST /_control  {"op": name, ...arguments}: any KubeApi method below
+    GET /_stats     the counters (stats())
+
+Faults: drop_watches() cuts every open watch mid-stream (half a frame
+written); error_410() sends an ERROR 410 event to every open watch and ends
+it; compact() makes every version so far too old; set_token() rotates the
+token (the old one gets 401); churn() changes pods at a rate in a thread.
+Command line: python3 lib_kube_api.py [--port P] [--token T] [--node N]
+[--pods N]; prints the port on the first line of stdout.
+"""
+import argparse
+import copy
+import hashlib
+import json
+import random
+import socket
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def hexid(seed, n=64):
+    """A deterministic hex id of n digits from a seed string."""
+    out = ""
+    i = 0
+    while len(out) < n:
+        out += hashlib.sha256(("%s/%d" % (seed, i)).encode()).hexdigest()
+        i += 1
+    return out[:n]
+
+
+def uid_of(seed):
+    h = hexid(seed, 32)
+    return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:32])
+
+
+def status_obj(code, reason, message):
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": code}
+
+
+def make_pod(ns, name, node, containers=2, init=1, labels=None, annotations=None):
+    """A pod as a Deployment's ReplicaSet leaves it running on a node."""
+    app = name.rsplit("-", 2)[0]
+    rs = app + "-" + hexid(ns + app, 10)
+    pod_labels = {"app": app, "pod-template-hash": hexid(ns + app, 10),
+                  "app.kubernetes.io/name": app}
+    pod_labels.update(labels or {})
+    pod_annotations = {"kubernetes.io/psp": "eks.privileged", "prometheus.io/scrape": "true",
+                       "prometheus.io/port": "8080"}
+    pod_annotations.update(annotations or {})
+    spec_containers = []
+    statuses = []
+    for i in range(containers):
+        cname = "c%d" % i if i else app
+        image = "registry.example.com/%s/%s:1.%d.0" % (ns, cname, i)
+        spec_containers.append({
+            "name": cname, "image": image, "imagePullPolicy": "IfNotPresent",
+            "ports": [{"containerPort": 8080 + i, "protocol": "TCP"}],
+            "resources": {"limits": {"memory": "256Mi"}, "requests": {"cpu": "100m"}},
+            "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {
+                "apiVersion": "v1", "fieldPath": "metadata.name"}}}],
+            "terminationMessagePath": "/dev/termination-log"})
+        statuses.append({
+            "name": cname, "image": image,
+            "imageID": "registry.example.com/%s/%s@sha256:%s" % (ns, cname, hexid(image)),
+            "containerID": "containerd://" + hexid(ns + name + cname),
+            "ready": True, "restartCount": 0, "started": True,
+            "state": {"running": {"startedAt": "2024-05-01T10:00:00Z"}}, "lastState": {}})
+    init_containers = []
+    init_statuses = []
+    for i in range(init):
+        cname = "init-%d" % i
+        image = "registry.example.com/tools/init:%d" % i
+        init_containers.append({"name": cname, "image": image, "command": ["sh", "-c", "true"]})
+        init_statuses.append({
+            "name": cname, "image": image,
+            "imageID": "registry.example.com/tools/init@sha256:" + hexid(image),
+            "containerID": "containerd://" + hexid(ns + name + cname),
+            "ready": True, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}})
+    return {
+        "kind": "Pod", "apiVersion": "v1",
+        "metadata": {
+            "name": name, "namespace": ns, "uid": uid_of(ns + "/" + name),
+            "resourceVersion": "0", "generateName": rs + "-",
+            "creationTimestamp": "2024-05-01T10:00:00Z",
+            "labels": pod_labels, "annotations": pod_annotations,
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs,
+                                 "uid": uid_of(rs), "controller": True,
+                                 "blockOwnerDeletion": True}],
+            "managedFields": [{"manager": "kube-controller-manager", "operation": "Update",
+                               "apiVersion": "v1", "fieldsType": "FieldsV1",
+                               "fieldsV1": {"f:metadata": {"f:labels": {"f:app": {}}}}}]},
+        "spec": {"nodeName": node, "containers": spec_containers,
+                 "initContainers": init_containers, "restartPolicy": "Always",
+                 "serviceAccountName": "default", "dnsPolicy": "ClusterFirst"},
+        "status": {"phase": "Running", "hostIP": "10.0.1.17", "podIP": "10.0.1.%d" %
+                   (sum(name.encode()) % 250 + 2), "qosClass": "Burstable",
+                   "containerStatuses": statuses, "initContainerStatuses": init_statuses}}
+
+
+def make_namespace(name, labels=None):
+    return {"kind": "Namespace", "apiVersion": "v1",
+            "metadata": {"name": name, "uid": uid_of("ns/" + name), "resourceVersion": "0",
+                         "labels": dict({"kubernetes.io/metadata.name": name},
+                                        **(labels or {}))},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+
+
+class Watch:
+    """One open watch connection, as the server sees it."""
+
+    def __init__(self, kind, rv, node):
+        self.kind = kind
+        self.rv = rv
+        self.node = node
+        self.drop = False
+        self.gone = False
+
+
+class KubeApi:
+    """The cluster's state, its history of events and the HTTP server over them."""
+
+    def __init__(self, token="token-1", node="node-a", port=0):
+        self.token = token
+        self.node = node
+        self.port = port
+        self.lock = threading.Condition()
+        self.rv = 1000
+        self.compacted = 0
+        self.pods = {}
+        self.namespaces = {}
+        self.history = []  # (rv, kind, type, object)
+        self.watches = []
+        self.snapshots = {}
+        self.gone_mode = "event"
+        self.split = True
+        self.delay_get = 0.0
+        self.random = random.Random(7)
+        self.churning = None
+        self.reset_stats()
+
+    # ---- lifecycle ----
+
+    def start(self):
+        self.server = _Server(("127.0.0.1", self.port), _Handler)
+        self.server.api = self
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stop_churn()
+        with self.lock:
+            for w in self.watches:
+                w.drop = True
+            self.lock.notify_all()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    # ---- counters ----
+
+    def reset_stats(self):
+        with self.lock:
+            self.counts = {"list": 0, "watch": 0, "get": 0, "kubelet": 0, "unauthorized": 0,
+                           "gone": 0}
+            self.gets = {}
+            self.watch_rvs = []
+            self.max_watches = 0
+        return True
+
+    def stats(self):
+        with self.lock:
+            return {"counts": dict(self.counts), "gets": dict(self.gets),
+                    "watch_rvs": list(self.watch_rvs), "open_watches": len(self.watches),
+                    "max_watches": self.max_watches, "rv": self.rv, "pods": len(self.pods)}
+
+    def node_pods(self):
+        """{ns/name: {"uid", "labels", "containers": [ids]}} of the node's pods, to compare."""
+        with self.lock:
+            out = {}
+            for (ns, name), p in self.pods.items():
+                if p["spec"].get("nodeName") != self.node:
+                    continue
+                out[ns + "/" + name] = {
+                    "uid": p["metadata"]["uid"], "labels": p["metadata"].get("labels", {}),
+                    "version": p["metadata"]["labels"].get("version", "")}
+            return out
+
+    # ---- changes ----
+
+    def _event(self, kind, etype, obj):
+        """Bumps the version, stamps obj with it and records the event. Lock held."""
+        self.rv += 1
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        self.history.append((self.rv, kind, etype, copy.deepcopy(obj)))
+        if len(self.history) > 20000:
+            del self.history[:10000]
+            self.compacted = self.history[0][0] - 1
+        self.lock.notify_all()
+
+    def add_pod(self, ns, name, node=None, **kw):
+        with self.lock:
+            pod = make_pod(ns, name, node or self.node, **kw)
+            self.pods[(ns, name)] = pod
+            self._event("pods", "ADDED", pod)
+            return pod["metadata"]["resourceVersion"]
+
+    def add_pods(self, n, ns="default", prefix="app", node=None):
+        for i in range(n):
+            self.add_pod(ns if i % 3 else ns + "-b", "%s%d-%s-%s" % (
+                prefix, i % 7, hexid("rs%d" % i, 10), hexid("p%d" % i, 5)), node=node)
+        return True
+
+    def modify_pod(self, ns, name, labels=None, annotations=None):
+        with self.lock:
+            pod = self.pods[(ns, name)]
+            pod["metadata"]["labels"].update(labels or {})
+            pod["metadata"]["annotations"].update(annotations or {})
+            self._event("pods", "MODIFIED", pod)
+            return pod["metadata"]["resourceVersion"]
+
+    def delete_pod(self, ns, name):
+        with self.lock:
+            pod = self.pods.pop((ns, name))
+            self._event("pods", "DELETED", pod)
+            return pod["metadata"]["resourceVersion"]
+
+    def add_namespace(self, name, labels=None):
+        with self.lock:
+            obj = make_namespace(name, labels)
+            self.namespaces[name] = obj
+            self._event("namespaces", "ADDED", obj)
+            return obj["metadata"]["resourceVersion"]
+
+    def modify_namespace(self, name, labels):
+        with self.lock:
+            obj = self.namespaces[name]
+            obj["metadata"]["labels"].update(labels)
+            self._event("namespaces", "MODIFIED", obj)
+            return obj["metadata"]["resourceVersion"]
+
+    def bookmark(self):
+        """Moves the version on with a BOOKMARK to every watch (no object change)."""
+        with self.lock:
+            self.rv += 1
+            self.history.append((self.rv, "*", "BOOKMARK", None))
+            self.lock.notify_all()
+            return str(self.rv)
+
+    # ---- faults ----
+
+    def set_token(self, token):
+        with self.lock:
+            self.token = token
+        return True
+
+    def set(self, **kw):
+        """Sets plain settings: gone_mode ("event"/"http"), split, delay_get."""
+        with self.lock:
+            for k, v in kw.items():
+                setattr(self, k, v)
+        return True
+
+    def drop_watches(self):
+        with self.lock:
+            for w in self.watches:
+                w.drop = True
+            self.lock.notify_all()
+        return True
+
+    def error_410(self):
+        with self.lock:
+            for w in self.watches:
+                w.gone = True
+            self.lock.notify_all()
+        return True
+
+    def compact(self):
+        """Every version so far is too old to watch from (the next watch gets 410):
+        history is dropped past a change no watcher saw."""
+        with self.lock:
+            self.rv += 1
+            self.compacted = self.rv
+            self.history.clear()
+        return True
+
+    def churn(self, rate=50.0, seconds=5.0, ns="churn"):
+        """Adds, modifies and deletes pods of namespace ns at rate changes/s, in a thread."""
+        stop = threading.Event()
+
+        def run():
+            n = 0
+            t0 = time.monotonic()
+            while not stop.is_set() and time.monotonic() - t0 < seconds:
+                n += 1
+                with self.lock:
+                    mine = [k for k in self.pods if k[0] == ns]
+                r = self.random.random()
+                if not mine or (r < 0.4 and len(mine) < 400):
+                    self.add_pod(ns, "churn%d-%s-%s" % (n % 5, hexid("c", 10), hexid("%d" % n, 5)))
+                elif r < 0.8:
+                    k = self.random.choice(mine)
+                    self.modify_pod(k[0], k[1], labels={"version": str(n)})
+                else:
+                    k = self.random.choice(mine)
+                    self.delete_pod(k[0], k[1])
+                stop.wait(max(0.0, t0 + n / rate - time.monotonic()))
+
+        self.churning = (stop, threading.Thread(target=run, daemon=True))
+        self.churning[1].start()
+        return True
+
+    def churn_wait(self):
+        if self.churning is not None:
+            self.churning[1].join()
+            self.churning = None
+        return True
+
+    def stop_churn(self):
+        if self.churning is not None:
+            self.churning[0].set()
+        return self.churn_wait()
+
+    # ---- serving ----
+
+    def _objects(self, kind, node):
+        if kind == "pods":
+            items = [p for k, p in sorted(self.pods.items())
+                     if node is None or p["spec"].get("nodeName") == node]
+        else:
+            items = [o for k, o in sorted(self.namespaces.items())]
+        return copy.deepcopy(items)
+
+    def list(self, kind, node, limit, cont):
+        """A page of a list: (status, body). Lock taken here."""
+        with self.lock:
+            self.counts["list"] += 1
+            if cont:
+                snap = self.snapshots.pop(cont, None)
+                if snap is None:
+                    return 410, status_obj(410, "Expired", "The provided continue parameter "
+                                           "is too old")
+                rv, items = snap
+            else:
+                rv, items = self.rv, self._objects(kind, node)
+            meta = {"resourceVersion": str(rv)}
+            if limit and len(items) > limit:
+                token = hexid("%s%d%f" % (kind, rv, time.monotonic()), 24)
+                self.snapshots[token] = (rv, items[limit:])
+                items = items[:limit]
+                meta["continue"] = token
+                meta["remainingItemCount"] = len(self.snapshots[token][1])
+            kind_name = "PodList" if kind == "pods" else "NamespaceList"
+            return 200, {"kind": kind_name, "apiVersion": "v1", "metadata": meta, "items": items}
+
+    def get(self, ns, name):
+        if self.delay_get:
+            time.sleep(self.delay_get)
+        with self.lock:
+            self.counts["get"] += 1
+            key = ns + "/" + name
+            self.gets[key] = self.gets.get(key, 0) + 1
+            pod = self.pods.get((ns, name))
+            if pod is None:
+                return 404, status_obj(404, "NotFound", 'pods "%s" not found' % name)
+            return 200, copy.deepcopy(pod)
+
+    def kubelet_pods(self):
+        with self.lock:
+            self.counts["kubelet"] += 1
+            return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {},
+                         "items": self._objects("pods", self.node)}
+
+    def _pending(self, w):
+        """The events a watch has not seen yet, and the fault to act on. Lock held."""
+        out = []
+        for rv, kind, etype, obj in self.history:
+            if rv <= w.rv:
+                continue
+            if etype == "BOOKMARK":
+                meta = {"resourceVersion": str(rv)}
+                out.append((rv, {"type": "BOOKMARK", "object": {
+                    "kind": "Pod" if w.kind == "pods" else "Namespace", "apiVersion": "v1",
+                    "metadata": meta}}))
+            elif kind == w.kind and (w.node is None or obj["spec"].get("nodeName") == w.node):
+                out.append((rv, {"type": etype, "object": obj}))
+        return out
+
+
+def selector_node(query):
+    sel = query.get("fieldSelector", [""])[0]
+    for part in sel.split(","):
+        if part.startswith("spec.nodeName="):
+            return part[len("spec.nodeName="):]
+    return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    allow_reuse_address = True
+
+    def handle_error(self, request, addr):
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, code, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def authorized(self):
+        api = self.server.api
+        got = self.headers.get("Authorization", "")
+        with api.lock:
+            ok = got == "Bearer " + api.token
+            if not ok:
+                api.counts["unauthorized"] += 1
+        if not ok:
+            self.reply(401, status_obj(401, "Unauthorized", "Unauthorized"))
+        return ok
+
+    def do_POST(self):
+        api = self.server.api
+        n = int(self.headers.get("Content-Length") or 0)
+        req = json.loads(self.rfile.read(n) or b"{}")
+        if self.path != "/_control":
+            return self.reply(404, status_obj(404, "NotFound", "not found"))
+        op = req.pop("op", "")
+        if op.startswith("_") or not hasattr(api, op):
+            return self.reply(400, {"error": "unknown op " + op})
+        self.reply(200, {"result": getattr(api, op)(**req)})
+
+    def do_GET(self):
+        api = self.server.api
+        u = urllib.parse.urlsplit(self.path)
+        q = urllib.parse.parse_qs(u.query)
+        parts = [p for p in u.path.split("/") if p]
+        if u.path == "/_stats":
+            return self.reply(200, api.stats())
+        if not self.authorized():
+            return None
+        if u.path == "/pods":
+            return self.reply(*api.kubelet_pods())
+        if parts[:2] == ["api", "v1"] and len(parts) == 6 and parts[2] == "namespaces" \
+                and parts[4] == "pods":
+            return self.reply(*api.get(parts[3], parts[5]))
+        if u.path in ("/api/v1/pods", "/api/v1/namespaces"):
+            kind = parts[2]
+            node = selector_node(q) if kind == "pods" else None
+            if q.get("watch", ["0"])[0] in ("1", "true"):
+                return self.watch(kind, node, q)
+            limit = int(q.get("limit", ["0"])[0] or 0)
+            return self.reply(*api.list(kind, node, limit, q.get("continue", [""])[0]))
+        return self.reply(404, status_obj(404, "NotFound", "the server could not find the "
+                                          "requested resource"))
+
+    def chunk(self, data):
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def frame(self, api, obj):
+        """Writes one event line, cut into random chunks when api.split is on."""
+        line = json.dumps(obj).encode() + b"\n"
+        if not api.split or len(line) < 4:
+            return self.chunk(line)
+        cut = sorted(api.random.sample(range(1, len(line)), 2))
+        for a, b in ((0, cut[0]), (cut[0], cut[1]), (cut[1], len(line))):
+            self.chunk(line[a:b])
+
+    def watch(self, kind, node, q):
+        api = self.server.api
+        rv = int(q.get("resourceVersion", ["0"])[0] or 0)
+        timeout = float(q.get("timeoutSeconds", ["1800"])[0])
+        w = Watch(kind, rv, node)
+        with api.lock:
+            api.counts["watch"] += 1
+            api.watch_rvs.append(rv)
+            too_old = rv and rv < api.compacted
+            if too_old:
+                api.counts["gone"] += 1
+            mode = api.gone_mode
+        if too_old and mode == "http":
+            return self.reply(410, status_obj(410, "Expired", "too old resource version: "
+                                              "%d (%d)" % (rv, api.compacted)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if too_old:
+            w.gone = True
+        elif rv == 0:
+            with api.lock:
+                initial = [{"type": "ADDED", "object": o} for o in api._objects(kind, node)]
+                w.rv = api.rv
+            for ev in initial:
+                self.frame(api, ev)
+        with api.lock:
+            api.watches.append(w)
+            api.max_watches = max(api.max_watches, len(api.watches))
+        try:
+            self.stream(api, w, time.monotonic() + timeout)
+        finally:
+            with api.lock:
+                api.watches.remove(w)
+
+    def stream(self, api, w, deadline):
+        """Sends events until the deadline, a drop or a 410; ends the stream or cuts it."""
+        while True:
+            with api.lock:
+                while not (w.drop or w.gone or api._pending(w)) and time.monotonic() < deadline:
+                    api.lock.wait(min(0.2, max(0.0, deadline - time.monotonic())))
+                events = api._pending(w)
+                drop, gone = w.drop, w.gone
+            if gone:
+                self.frame(api, {"type": "ERROR", "object": status_obj(
+                    410, "Expired", "too old resource version")})
+                self.chunk(b"")
+                self.close_connection = True
+                return
+            if drop:
+                self.wfile.write(b"40\r\n{\"type\":\"MODIFIED\",\"obj")
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                return
+            for rv, ev in events:
+                self.frame(api, ev)
+                w.rv = rv
+            if time.monotonic() >= deadline:
+                self.chunk(b"")
+                return
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--token", default="token-1")
+    ap.add_argument("--node", default="node-a")
+    ap.add_argument("--pods", type=int, default=0)
+    ap.add_argument("--lifetime", type=float, default=600)
+    a = ap.parse_args()
+    api = KubeApi(token=a.token, node=a.node, port=a.port).start()
+    api.add_namespace("default", {"team": "core"})
+    api.add_pods(a.pods)
+    api.add_pods(3, ns="other", prefix="far", node="node-z")
+    print(api.port, flush=True)
+    # Gone on its own after --lifetime in case whoever started it does not stop it.
+    try:
+        time.sleep(a.lifetime)
+    except KeyboardInterrupt:
+        pass
+    api.stop()
+
+
+if __name__ == "__main__":
+    main()
