@@ -172,6 +172,88 @@ pipeline:
             "%.1f MiB" % (int(rss) / 1024.0), "%.1fs" % wall)
 
 
+def agent_usage(cfg, env=None):
+    """Runs the agent on cfg to its end; returns (wall s, CPU s, peak RSS KiB)."""
+    t0 = time.time()
+    r = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", GLEANER, "-c", cfg],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=900, env=env)
+    wall, user, sys_, rss = r.stderr.decode().strip().splitlines()[-1].split()
+    return float(wall) or (time.time() - t0), float(user) + float(sys_), int(rss)
+
+
+CWL_OPTIONS = """      endpoint: %s
+      log_group_name: /bench/gleaner
+      log_stream_template: $kubernetes['pod_name']
+      log_stream_name: bench
+      workers: 4
+"""
+
+
+def run_cloudwatch(name, corpus_dir, manifest):
+    """tail (read_from_head, exit_on_eof) -> cloudwatch_logs (one stream per pod) against
+    the CloudWatch Logs test server on loopback, a process of its own. The CPU is
+    given per GB read and, for the output's share (JSON encoding, SigV4, HTTP),
+    minus the same run into null; the batch fill is the mean bytes per accepted
+    PutLogEvents over 1,048,576, from the server's /_stats."""
+    import json
+    d = tempfile.mkdtemp(prefix="gleaner-bench-")
+    portfile = os.path.join(d, "cwl.port")
+    server = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests", "integration",
+                                                                "lib_cwl_server.py"),
+                               "--port-file", portfile], stdout=subprocess.DEVNULL)
+    try:
+        t0 = time.time()
+        while not os.path.exists(portfile) and time.time() - t0 < 10:
+            time.sleep(0.05)
+        with open(portfile) as f:
+            endpoint = "http://127.0.0.1:%d" % int(f.read())
+        configs = {}
+        for out, opts in (("cloudwatch_logs", CWL_OPTIONS % endpoint), ("null", "")):
+            configs[out] = os.path.join(d, "%s.yaml" % out)
+            with open(configs[out], "w") as f:
+                f.write("""service:
+  flush: 1s
+  log_level: warn
+  storage.path: %s/%s
+pipeline:
+  inputs:
+    - name: tail
+      path: %s/containers/*.log
+      multiline.parser: cri
+      read_from_head: on
+      exit_on_eof: on
+  outputs:
+    - name: %s
+      match: '*'
+%s""" % (d, out, corpus_dir, out, opts))
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDGLEANERTEST00001",
+                   AWS_SECRET_ACCESS_KEY="gleaner-test-secret", AWS_REGION="us-east-1",
+                   AWS_EC2_METADATA_DISABLED="true")
+        env.pop("AWS_SESSION_TOKEN", None)
+        wall, cpu, rss = agent_usage(configs["cloudwatch_logs"], env)
+        with urllib.request.urlopen(endpoint + "/_stats", timeout=30) as r:
+            stats = json.loads(r.read())
+        _, cpu_null, _ = agent_usage(configs["null"])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+    ok = [b for b in stats["batches"] if b["status"] == 200]
+    events = sum(b["events"] for b in ok)
+    if events < manifest["expected_records_cri"]:
+        return (name, "%d of %d records accepted (a corpus older than 14 days is refused: "
+                "delete %s)" % (events, manifest["expected_records_cri"], corpus_dir),
+                "", "", "%.1fs" % wall)
+    gb = manifest["bytes"] / 1e9
+    sent_gb = sum(b["body"] for b in ok) / 1e9
+    fill = sum(b["bytes"] for b in ok) / float(len(ok)) / 1048576
+    return (name, "%.0fk lines/s, %d PutLogEvents, batch fill %.1f%%"
+            % (manifest["lines"] / wall / 1e3, len(ok), fill * 100),
+            "%.2f CPU s/GB read; the output's share (JSON, SigV4, HTTP) %.2f CPU s per GB "
+            "read, %.2f per GB sent (%.2f GB)" % (cpu / gb, (cpu - cpu_null) / gb,
+                                                   (cpu - cpu_null) / sent_gb, sent_gb),
+            "%.1f MiB" % (rss / 1024.0), "%.1fs" % wall)
+
+
 def main():
     grep = """  filters:
     - name: grep
@@ -193,6 +275,8 @@ def main():
 """))
         rows.append(run_tail("tail 1 file -> null, mem_buf_limit 5MB", c1, m1,
                              extra="      mem_buf_limit: 5MB\n"))
+        rows.append(run_cloudwatch("tail 1 file -> cloudwatch_logs (test server, loopback)",
+                                   c1, m1))
     if os.environ.get("BENCH_LARGE", "1") == "1":
         c50, m50 = corpus("50x100k", 50, 100000)
         if c50 is not None:

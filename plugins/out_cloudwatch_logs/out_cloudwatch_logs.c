@@ -418,6 +418,9 @@ static void cwl_stop(struct gl_instance *ins)
     c->stopping = true;
     gl_http_client_close(&c->http);
     cwl_jobs_abandon(c, abandon_flush);
+    /* Its refresh and retry timers must not outlive the pipeline (they kept the loop alive). */
+    gl_aws_provider_free(c->provider);
+    c->provider = NULL;
     if (c->timer_open) {
         c->timer_open = false;
         uv_close((uv_handle_t *)&c->timer, NULL);

@@ -150,8 +150,8 @@ def check_rejected(s, c):
     r = put(c, "/gleaner/test", "age", [(edge - HOUR, "old0"), (edge - 60000, "old1"),
                                         (edge + HOUR, "fine")])
     info = r.get("rejectedLogEventsInfo", {})
-    check(info == {"tooOldLogEventEndIndex": 1},
-          "events over 14 days old rejected up to index 1 (%s)" % info)
+    check(info == {"tooOldLogEventEndIndex": 2},
+          "events over 14 days old rejected: [0, 2), the end exclusive (%s)" % info)
     r = put(c, "/gleaner/test", "age", [(t, "now"), (t + HOUR, "soon"), (t + 3 * HOUR, "new0"),
                                         (t + 4 * HOUR, "new1")])
     info = r.get("rejectedLogEventsInfo", {})
@@ -167,7 +167,7 @@ def check_rejected(s, c):
     c.put_retention_policy(logGroupName="/gleaner/short", retentionInDays=1)
     r = put(c, "/gleaner/short", "s", [(t - DAY - 2 * HOUR, "expired"),
                                        (t - DAY + HOUR, "kept")])
-    check(r.get("rejectedLogEventsInfo") == {"expiredLogEventEndIndex": 0},
+    check(r.get("rejectedLogEventsInfo") == {"expiredLogEventEndIndex": 1},
           "an event older than the group's retention is expired (%s)"
           % r.get("rejectedLogEventsInfo"))
 

@@ -726,10 +726,12 @@ class CwlServer:
         s.seq += 1
         out = {"nextSequenceToken": s.token()}
         info = {}
+        # The end indexes are exclusive, as the API reference says ("This
+        # field is exclusive"): events [0, end) were rejected.
         if old >= 0:
-            info["tooOldLogEventEndIndex"] = old
+            info["tooOldLogEventEndIndex"] = old + 1
         if expired >= 0:
-            info["expiredLogEventEndIndex"] = expired
+            info["expiredLogEventEndIndex"] = expired + 1
         if new < len(evs):
             info["tooNewLogEventStartIndex"] = new
         if info:
