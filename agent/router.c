@@ -88,6 +88,8 @@ static struct gl_chunk *run_filter(struct gl_instance *f, struct gl_chunk *c,
         }
         if (out == NULL) {
             out = gl_chunk_new(c->input, c->tag, c->tag_len);
+            /* Filters that rewrite records usually grow them: room for twice the input. */
+            gl_buf_reserve(&out->data, 2 * c->data.len);
             gl_buf_append(&out->data, c->data.data, (size_t)(rec.raw - c->data.data));
         }
         if (r == GL_FILTER_MODIFIED) {

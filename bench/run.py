@@ -172,6 +172,32 @@ pipeline:
             "%.1f MiB" % (int(rss) / 1024.0), "%.1fs" % wall)
 
 
+def run_tail_kubernetes(name, corpus_dir, manifest, merge_log=False):
+    """tail -> kubernetes -> null, the pods of the corpus served by the test API server."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    from lib_kube_api import KubeApi
+    d = tempfile.mkdtemp(prefix="gleaner-bench-")
+    token = os.path.join(d, "token")
+    with open(token, "w") as f:
+        f.write("bench-token")
+    api = KubeApi(token="bench-token", node="bench-node")
+    api.start()
+    for link in os.listdir(os.path.join(corpus_dir, "containers")):
+        pod, ns = link.split("_")[0], link.split("_")[1]
+        api.add_pod(ns, pod)
+    try:
+        return run_tail(name, corpus_dir, manifest, """  filters:
+    - name: kubernetes
+      match: '*'
+      kube_url: http://127.0.0.1:%d
+      kube_token_file: %s
+      node_name: bench-node
+      merge_log: %s
+""" % (api.port, token, "on" if merge_log else "off"))
+    finally:
+        api.stop()
+
+
 def agent_usage(cfg, env=None):
     """Runs the agent on cfg to its end; returns (wall s, CPU s, peak RSS KiB)."""
     t0 = time.time()
@@ -282,6 +308,9 @@ def main():
         if c50 is not None:
             rows.append(run_tail("tail 50 files (%d MB) -> null" % (m50["bytes"] // 1000000),
                                  c50, m50))
+            rows.append(run_tail_kubernetes("tail 50 files -> kubernetes -> null", c50, m50))
+            rows.append(run_tail_kubernetes("tail 50 files -> kubernetes (merge_log) -> null",
+                                            c50, m50, merge_log=True))
     head = ("| scenario | throughput | CPU | peak RSS | wall |\n"
             "|---|---|---|---|---|")
     lines = [head] + ["| %s |" % " | ".join(r) for r in rows]

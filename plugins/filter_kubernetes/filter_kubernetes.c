@@ -215,6 +215,7 @@ static struct kube_last *lookup(struct kube *k, const struct kube_id *id)
     l->valid = true;
     l->turn = k->turn;
     l->asked = false;
+    l->enc_valid = false;
     l->found = k->cache ? gl_pods_find(k->cache, l->ns, l->pod) : NULL;
     l->ctr = l->found ? find_container(l->found, id) : NULL;
     l->ns_labels = l->found && k->namespace_labels ? gl_pods_namespace_labels(k->cache, l->ns)
@@ -457,7 +458,7 @@ static void put_rest(struct writer *w, const msgpack_object *map)
 
 struct record_ctx {
     const struct kube_id *id;
-    const struct kube_last *l;
+    struct kube_last *l;
 };
 
 /* Writes kubernetes = {...}: the pod's metadata, or what the record knows and meta_missing. */
@@ -538,6 +539,71 @@ static const msgpack_object *merge(struct kube *k, const struct gl_record *rec,
     return merged;
 }
 
+/* Mixes bytes into h eight at a time (the fingerprint is on the hot path). */
+static uint64_t mix(uint64_t h, const char *p, size_t n)
+{
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 29;
+        p += 8;
+        n -= 8;
+    }
+    while (n-- > 0) {
+        h = (h ^ (unsigned char)*p++) * 1099511628211ull;
+    }
+    return (h ^ 0x1f) * 1099511628211ull;
+}
+
+/* A fingerprint of the string keys and values of the record's own kubernetes map. */
+static uint64_t map_fingerprint(const msgpack_object *map)
+{
+    uint64_t h = 1469598103934665603ull;
+    if (map == NULL || map->type != MSGPACK_OBJECT_MAP) {
+        return h;
+    }
+    h ^= map->via.map.size;
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *kv[2] = { &map->via.map.ptr[i].key, &map->via.map.ptr[i].val };
+        for (int j = 0; j < 2; j++) {
+            if (kv[j]->type != MSGPACK_OBJECT_STR) {
+                h = (h ^ 0xff) * 1099511628211ull;
+                continue;
+            }
+            h = mix(h, kv[j]->via.str.ptr, kv[j]->via.str.size);
+        }
+    }
+    return h;
+}
+
+/*
+ * The enriched map is the same for every record of one container in a loop
+ * turn: it is encoded once and copied as bytes after that, which keeps the
+ * filter's cost per record close to a memcpy.
+ */
+static void write_kube_cached(struct kube *k, struct gl_event *out, void *data)
+{
+    const struct record_ctx *rc = data;
+    struct kube_last *l = rc->l;
+    if (l->found == NULL) {
+        write_kube(k, out, data);
+        return;
+    }
+    uint64_t fp = map_fingerprint(rc->id->map);
+    if (l->enc_valid && l->enc_fp == fp) {
+        gl_event_kv_raw(out, "kubernetes", 10, l->enc.data, l->enc.len);
+        return;
+    }
+    size_t at = out->buf->len;
+    write_kube(k, out, data);
+    /* Skip the key: "kubernetes" packs as a fixstr, 1 + 10 bytes. */
+    gl_buf_reset(&l->enc);
+    gl_buf_append(&l->enc, out->buf->data + at + 11, out->buf->len - at - 11);
+    l->enc_fp = fp;
+    l->enc_valid = true;
+}
+
 static enum gl_filter_result kube_filter(struct gl_instance *ins, const struct gl_record *rec,
                                          struct gl_event *out)
 {
@@ -563,7 +629,7 @@ static enum gl_filter_result kube_filter(struct gl_instance *ins, const struct g
     }
     struct record_ctx rc = { .id = &id, .l = l };
     const msgpack_object *merged = merge(k, rec, l, out);
-    kube_merge_write(k, rec->body, merged, out, write_kube, &rc);
+    kube_merge_write(k, rec, merged, out, write_kube_cached, &rc);
     return GL_FILTER_MODIFIED;
 }
 
@@ -749,6 +815,8 @@ static void kube_destroy(struct gl_instance *ins)
     gl_http_client_close(&k->http);
     gl_free(k->kubelet_url_built);
     k->kubelet_url_built = NULL;
+    gl_buf_close(&k->last.enc);
+    k->last.enc_valid = false;
     if (k->ready) {
         gl_buf_close(&k->scratch);
         msgpack_unpacked_destroy(&k->up);

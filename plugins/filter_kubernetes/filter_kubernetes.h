@@ -23,6 +23,8 @@
 #include "http_client.h"
 #include "pods.h"
 
+struct gl_record;
+
 struct gl_instance;
 struct gl_chunk;
 struct gl_event;
@@ -69,6 +71,9 @@ struct kube_last {
     const msgpack_sbuffer *ns_labels;
     struct kube_hints hints;
     bool asked;                               /* unknown pod: its wait was looked at */
+    struct gl_buf enc;                        /* the kubernetes map last written for it */
+    uint64_t enc_fp;                          /* fingerprint of the record's own map then */
+    bool enc_valid;
 };
 
 /* An unknown pod is asked for again at most this often. */
@@ -231,7 +236,7 @@ const msgpack_object *kube_merge_parse(struct kube *k, const struct gl_parser *p
  * left out when merged and keep_log is off.
  */
 typedef void (*kube_write_cb)(struct kube *k, struct gl_event *out, void *data);
-void kube_merge_write(struct kube *k, const msgpack_object *body, const msgpack_object *merged,
+void kube_merge_write(struct kube *k, const struct gl_record *rec, const msgpack_object *merged,
                       struct gl_event *out, kube_write_cb write_kube, void *data);
 
 #endif

@@ -117,9 +117,92 @@ static void write_merged(struct kube *k, const msgpack_object *merged, struct gl
     }
 }
 
-void kube_merge_write(struct kube *k, const msgpack_object *body, const msgpack_object *merged,
+/* Bytes of the msgpack header of a string of n bytes, as the encoder writes it. */
+static size_t str_header(uint32_t n)
+{
+    return n < 32 ? 1 : n < 256 ? 2 : n < 65536 ? 3 : 5;
+}
+
+#define RAW_PAIRS_MAX 32
+
+/*
+ * Finds where each key/value pair of the record's body starts in the
+ * record's bytes, from the key strings (which point into them), checking
+ * each header byte. Returns false when that cannot be done safely; the
+ * caller then re-packs the values one by one.
+ */
+static bool pair_starts(const struct gl_record *rec, const char **starts)
+{
+    const msgpack_object *body = rec->body;
+    const char *lo = rec->raw, *hi = rec->raw + rec->raw_len;
+    if (body->via.map.size == 0 || body->via.map.size > RAW_PAIRS_MAX) {
+        return false;
+    }
+    for (uint32_t i = 0; i < body->via.map.size; i++) {
+        const msgpack_object *key = &body->via.map.ptr[i].key;
+        if (key->type != MSGPACK_OBJECT_STR) {
+            return false;
+        }
+        const char *p = key->via.str.ptr - str_header(key->via.str.size);
+        if (key->via.str.ptr == NULL || p < lo || key->via.str.ptr + key->via.str.size > hi ||
+            (i > 0 && p <= starts[i - 1])) {
+            return false;
+        }
+        unsigned char h = (unsigned char)*p;
+        bool ok = key->via.str.size < 32 ? h == (0xa0 | key->via.str.size)
+                  : key->via.str.size < 256 ? h == 0xd9
+                  : key->via.str.size < 65536 ? h == 0xda : h == 0xdb;
+        if (!ok) {
+            return false;
+        }
+        starts[i] = p;
+    }
+    starts[body->via.map.size] = hi;  /* the body is the record's last element */
+    return true;
+}
+
+/*
+ * The common case, nothing merged: the body's pairs are copied as bytes, in
+ * runs, with the enriched kubernetes map in place of the record's own.
+ */
+static bool write_raw(struct kube *k, const struct gl_record *rec, struct gl_event *out,
+                      kube_write_cb write_kube, void *data)
+{
+    const char *starts[RAW_PAIRS_MAX + 1];
+    if (!pair_starts(rec, starts)) {
+        return false;
+    }
+    const msgpack_object *body = rec->body;
+    uint32_t run = 0;
+    bool wrote_kube = false;
+    for (uint32_t i = 0; i <= body->via.map.size; i++) {
+        bool kube = i < body->via.map.size && key_is(&body->via.map.ptr[i].key, "kubernetes", 10);
+        if (i < body->via.map.size && !kube) {
+            run++;
+            continue;
+        }
+        if (run > 0) {
+            gl_event_raw_pairs(out, starts[i - run], (size_t)(starts[i] - starts[i - run]), run);
+            run = 0;
+        }
+        if (kube) {
+            write_kube(k, out, data);
+            wrote_kube = true;
+        }
+    }
+    if (!wrote_kube) {
+        write_kube(k, out, data);
+    }
+    return true;
+}
+
+void kube_merge_write(struct kube *k, const struct gl_record *rec, const msgpack_object *merged,
                       struct gl_event *out, kube_write_cb write_kube, void *data)
 {
+    const msgpack_object *body = rec->body;
+    if (merged == NULL && write_raw(k, rec, out, write_kube, data)) {
+        return;
+    }
     bool wrote_kube = false;
     bool drop_log = merged != NULL && !k->keep_log;
     for (uint32_t i = 0; i < body->via.map.size; i++) {
