@@ -23,8 +23,6 @@
 #include "json.h"
 #include "mem.h"
 
-/* Open containers msgpack-c's unpacker can hold (MSGPACK_EMBED_STACK_SIZE). */
-#define UNPACK_DEPTH 32
 #define LOCAL_COUNTS 64
 #define LOCAL_STRING 512
 
@@ -671,7 +669,7 @@ int gl_json_doc_parse(struct gl_json_doc *doc, const char *text, size_t len,
     memset(&doc->root, 0, sizeof(doc->root));
     msgpack_packer pk;
     msgpack_packer_init(&pk, &doc->sbuf, msgpack_sbuffer_write);
-    int rc = gl_json_read(text, len, &pk, UNPACK_DEPTH, err);
+    int rc = gl_json_read(text, len, &pk, GL_JSON_MAX_DEPTH, err);
     if (rc < 0) {
         return rc;
     }

@@ -11,7 +11,11 @@
 #include "error.h"
 #include "json.h"
 
-/* Reads text, which must be valid JSON, and returns the packed size. */
+/*
+ * Reads text, which must be valid JSON, and returns the packed size. The
+ * depth allowed is generous: what is checked here is validity, and a record
+ * writer adds a level around what it was given.
+ */
 static size_t read_valid(const char *text, size_t len)
 {
     msgpack_sbuffer sbuf;
@@ -19,7 +23,7 @@ static size_t read_valid(const char *text, size_t len)
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
     struct gl_json_error err;
-    int rc = gl_json_read(text, len, &pk, 0, &err);
+    int rc = gl_json_read(text, len, &pk, 128, &err);
     assert(rc == 0);
     size_t n = sbuf.size;
     msgpack_sbuffer_destroy(&sbuf);

@@ -284,13 +284,13 @@ static void test_json_doc_depth_fits_unpacker(void **state)
     (void)state;
     struct gl_json_doc doc;
     struct gl_json_error err = { 0 };
-    char *ok = nested_arrays(32);
-    char *deep = nested_arrays(33);
+    char *ok = nested_arrays(GL_JSON_MAX_DEPTH);
+    char *deep = nested_arrays(GL_JSON_MAX_DEPTH + 1);
     assert_int_equal(gl_json_doc_parse(&doc, ok, strlen(ok), &err), 0);
     assert_int_equal(doc.root.type, MSGPACK_OBJECT_ARRAY);
     gl_json_doc_free(&doc);
     assert_int_equal(gl_json_doc_parse(&doc, deep, strlen(deep), &err), GL_EPARSE);
-    assert_int_equal(err.offset, 32);
+    assert_int_equal(err.offset, GL_JSON_MAX_DEPTH);
     assert_string_equal(err.what, "nesting too deep");
     gl_json_doc_free(&doc);
     free(ok);
