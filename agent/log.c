@@ -22,11 +22,14 @@
 #define SLOTS 64
 
 struct repeat {
-    uint64_t hash;
+    const char *fmt;
     const struct gl_instance *ins;
-    uint64_t last_ns;
+    uint64_t window_ns;       /* start of the current window */
+    unsigned count;           /* lines let through in this window */
     unsigned long suppressed;
 };
+
+#define BURST 10
 
 static enum gl_log_level log_level = GL_LOG_INFO;
 static enum gl_log_format log_format = GL_LOG_LOGFMT;
@@ -71,40 +74,35 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t hash_text(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    }
-    return h;
-}
-
 /*
- * Decides whether a message from ins goes out now. Returns the number of
- * earlier copies suppressed to report with it, or -1 to suppress this one.
- * Errors and warnings are rate-limited; info and debug lines are rare by
+ * Decides whether a line from (fmt, ins) goes out now. Returns the number of
+ * earlier lines from there held back to report with it, or -1 to hold this
+ * one back. Errors and warnings are limited; info and debug lines are rare by
  * design and always go out.
  */
-static long admit(enum gl_log_level level, uint64_t hash, const struct gl_instance *ins,
+static long admit(enum gl_log_level level, const char *fmt, const struct gl_instance *ins,
                   uint64_t now)
 {
     if (level > GL_LOG_WARN) {
         return 0;
     }
-    struct repeat *r = &repeats[(hash ^ ((uintptr_t)ins >> 4)) % SLOTS];
-    bool same = r->hash == hash && r->ins == ins;
-    if (same && now - r->last_ns < WINDOW_NS) {
-        r->suppressed++;
-        total_suppressed++;
-        return -1;
+    struct repeat *r = &repeats[(((uintptr_t)fmt >> 3) ^ ((uintptr_t)ins >> 4)) % SLOTS];
+    if (r->fmt != fmt || r->ins != ins || now - r->window_ns >= WINDOW_NS) {
+        long held = r->fmt == fmt && r->ins == ins ? (long)r->suppressed : 0;
+        r->fmt = fmt;
+        r->ins = ins;
+        r->window_ns = now;
+        r->count = 1;
+        r->suppressed = 0;
+        return held;
     }
-    long n = same ? (long)r->suppressed : 0;
-    r->hash = hash;
-    r->ins = ins;
-    r->last_ns = now;
-    r->suppressed = 0;
-    return n;
+    if (r->count < BURST) {
+        r->count++;
+        return 0;
+    }
+    r->suppressed++;
+    total_suppressed++;
+    return -1;
 }
 
 static void plugin_label(char *out, size_t len, const struct gl_instance *ins)
@@ -150,13 +148,13 @@ void gl_logv(enum gl_log_level level, const struct gl_instance *ins, const char 
         return;
     }
     uint64_t now = now_ns();
-    char msg[2048];
-    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
-    size_t msg_len = n < 0 ? 0 : ((size_t)n >= sizeof(msg) ? sizeof(msg) - 1 : (size_t)n);
-    long suppressed = admit(level, hash_text(msg, msg_len), ins, now);
+    long suppressed = admit(level, fmt, ins, now);
     if (suppressed < 0) {
         return;
     }
+    char msg[2048];
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t msg_len = n < 0 ? 0 : ((size_t)n >= sizeof(msg) ? sizeof(msg) - 1 : (size_t)n);
     char plugin[160];
     plugin_label(plugin, sizeof(plugin), ins);
     struct gl_buf b;

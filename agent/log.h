@@ -2,9 +2,10 @@
  * The agent's own log: to stderr, as logfmt (default) or JSON lines
  * (service.log_format), filtered by service.log_level. Lines about a plugin
  * instance carry its kind, name and alias ("[output:es:es.0]" in logfmt's
- * `plugin=` field). A line repeated within 10 seconds is suppressed and the
- * number suppressed is reported with the next one that gets through, so an
- * error that repeats per record never floods.
+ * `plugin=` field). At most 10 warnings or errors from one place (format
+ * string and instance) go out per 10 seconds; the rest are counted and the
+ * count is reported with the next line from there, so an error that repeats
+ * per record or per retry never floods.
  */
 #ifndef GL_LOG_H
 #define GL_LOG_H
