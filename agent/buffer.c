@@ -9,6 +9,7 @@
  */
 #include "chunk.h"
 #include "engine.h"
+#include "flush.h"
 #include "input.h"
 #include "log.h"
 #include "mem.h"
@@ -73,15 +74,33 @@ void gl__buffer_push(struct gl_instance *out, struct gl_chunk *c)
     gl__engine_kick(out->engine);
 }
 
-/* Starts flushes while the output has room for more in flight. */
+static struct gl_chunk *pop(struct gl_instance_core *core)
+{
+    struct gl_chunk *c = core->queue[core->q_head];
+    core->q_head = (core->q_head + 1) % core->q_cap;
+    core->q_count--;
+    return c;
+}
+
+/*
+ * Starts flushes while the output has room for more in flight. An output
+ * with flush_max_bytes takes the queued chunks that fit together in one
+ * flush (a batching output fills its requests better from more records).
+ */
 void gl__buffer_dispatch(struct gl_instance *out)
 {
     struct gl_instance_core *core = out->core;
+    size_t max = out->plugin->flush_max_bytes;
     while (core->q_count > 0 && core->inflight < (unsigned)core->opts.workers) {
-        struct gl_chunk *c = core->queue[core->q_head];
-        core->q_head = (core->q_head + 1) % core->q_cap;
-        core->q_count--;
-        gl__flush_start(out, c);
+        struct gl_chunk *chunks[GL_FLUSH_CHUNKS_MAX];
+        unsigned n = 0;
+        size_t bytes = 0;
+        do {
+            chunks[n] = pop(core);
+            bytes += chunks[n++]->data.len;
+        } while (core->q_count > 0 && n < GL_FLUSH_CHUNKS_MAX &&
+                 bytes + core->queue[core->q_head]->data.len <= max);
+        gl__flush_start(out, chunks, n);
     }
 }
 
@@ -99,9 +118,7 @@ void gl__buffer_abandon(struct gl_instance *out)
 {
     struct gl_instance_core *core = out->core;
     while (core->q_count > 0) {
-        struct gl_chunk *c = core->queue[core->q_head];
-        core->q_head = (core->q_head + 1) % core->q_cap;
-        core->q_count--;
+        struct gl_chunk *c = pop(core);
         core->buffer_bytes -= c->data.len;
         c->abandoned = true;
         gl__chunk_release(c);

@@ -162,7 +162,7 @@ void gl__buffer_release(struct gl_instance *out, size_t bytes);
 void gl__buffer_abandon(struct gl_instance *out);
 
 /* Flushing (flush.c). */
-void gl__flush_start(struct gl_instance *out, struct gl_chunk *c);
+void gl__flush_start(struct gl_instance *out, struct gl_chunk *const *chunks, unsigned n);
 void gl__flush_abandon_all(struct gl_instance *out);
 void gl__flush_free_all(struct gl_instance *out);
 

@@ -46,14 +46,16 @@ static void timer_closed(uv_handle_t *h)
 static void finish(struct gl_flush *f, bool abandon)
 {
     struct gl_instance *out = f->out;
-    struct gl_chunk *c = (struct gl_chunk *)f->chunk;
     unlink_flush(f);
     out->core->inflight--;
-    gl__buffer_release(out, c->data.len);
-    if (abandon) {
-        c->abandoned = true;
+    gl__buffer_release(out, f->bytes);
+    for (unsigned i = 0; i < f->n_chunks; i++) {
+        struct gl_chunk *c = (struct gl_chunk *)f->chunks[i];
+        if (abandon) {
+            c->abandoned = true;
+        }
+        gl__chunk_release(c);
     }
-    gl__chunk_release(c);
     if (f->timer.data == f) {
         uv_close((uv_handle_t *)&f->timer, timer_closed);
     } else {
@@ -87,11 +89,17 @@ static void retry_fire(uv_timer_t *t)
     call_output(f);
 }
 
-void gl__flush_start(struct gl_instance *out, struct gl_chunk *c)
+void gl__flush_start(struct gl_instance *out, struct gl_chunk *const *chunks, unsigned n)
 {
     struct gl_flush *f = gl_calloc(1, sizeof(*f));
     f->out = out;
-    f->chunk = c;
+    f->chunk = chunks[0];
+    for (unsigned i = 0; i < n; i++) {
+        f->chunks[i] = chunks[i];
+        f->records += chunks[i]->records;
+        f->bytes += chunks[i]->data.len;
+    }
+    f->n_chunks = n;
     gl_buf_init(&f->scratch);
     f->next = out->core->flushes;
     out->core->flushes = f;
@@ -122,20 +130,19 @@ static void schedule_retry(struct gl_flush *f)
         uv_timer_init(out->loop, &f->timer);
         f->timer.data = f;
     }
-    gl_log_warn(out, "chunk of %u records (tag %s) will be retried in %llu ms (attempt %u)",
-                f->chunk->records, f->chunk->tag, (unsigned long long)delay, f->attempts);
+    gl_log_warn(out, "%u records (tag %s) will be retried in %llu ms (attempt %u)",
+                f->records, f->chunk->tag, (unsigned long long)delay, f->attempts);
     uv_timer_start(&f->timer, retry_fire, delay, 0);
 }
 
 void gl_flush_done(struct gl_flush *f, enum gl_flush_result result)
 {
     struct gl_instance *out = f->out;
-    const struct gl_chunk *c = f->chunk;
     struct gl_engine *e = out->engine;
     observe_latency(out->core, uv_hrtime() - f->started_ns);
     if (result == GL_OK) {
-        out->stats.records_out += c->records - f->dropped;
-        out->stats.bytes_out += c->data.len;
+        out->stats.records_out += f->records - f->dropped;
+        out->stats.bytes_out += f->bytes;
         finish(f, false);
         return;
     }
@@ -156,9 +163,9 @@ void gl_flush_done(struct gl_flush *f, enum gl_flush_result result)
         return;
     }
     const char *reason = f->reason ? f->reason : "rejected";
-    gl_instance_drop(out, reason, c->records - f->dropped);
-    gl_log_error(out, "dropped a chunk of %u records (tag %s): %s", c->records - f->dropped,
-                 c->tag, reason);
+    gl_instance_drop(out, reason, f->records - f->dropped);
+    gl_log_error(out, "dropped %u records (tag %s): %s", f->records - f->dropped,
+                 f->chunk->tag, reason);
     finish(f, false);
 }
 

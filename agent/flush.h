@@ -20,9 +20,21 @@ struct gl_instance;
 
 enum gl_flush_result { GL_OK = 0, GL_RETRY = 1, GL_DROP = 2 };
 
+#define GL_FLUSH_CHUNKS_MAX 32
+
 struct gl_flush {
     struct gl_instance *out;
-    const struct gl_chunk *chunk;  /* borrowed until gl_flush_done() */
+    const struct gl_chunk *chunk;  /* the first chunk, borrowed until gl_flush_done() */
+    /*
+     * All the chunks of this flush, in buffer order: one, unless the output
+     * declares flush_max_bytes (then several queued chunks go together, so
+     * that a batching output can fill its requests). A record's index for
+     * gl_flush_drop() counts across them.
+     */
+    const struct gl_chunk *chunks[GL_FLUSH_CHUNKS_MAX];
+    unsigned n_chunks;
+    uint32_t records;              /* over all chunks */
+    size_t bytes;
     unsigned attempts;             /* 0 on the first try */
     void *data;                    /* the output's own per-flush pointer */
     struct gl_buf scratch;         /* the output's per-flush buffer, freed at done */

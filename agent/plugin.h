@@ -51,7 +51,8 @@ struct gl_plugin {
     const char *description;
     const struct gl_option *options;
     size_t state_size;
-    int workers;        /* outputs: chunks in flight at once unless `workers` is set (default 1) */
+    int workers;        /* outputs: flushes in flight at once unless `workers` is set (default 1) */
+    size_t flush_max_bytes; /* outputs: a flush may carry queued chunks up to this size (0: one) */
 
     int (*init)(struct gl_instance *ins);
     int (*start)(struct gl_instance *ins);

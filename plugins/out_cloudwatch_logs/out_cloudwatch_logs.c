@@ -207,7 +207,7 @@ static void add_record(struct cwl *c, struct cwl_job *j, const struct gl_record 
 static void cwl_flush(struct gl_instance *ins, struct gl_flush *f)
 {
     struct cwl *c = ins->state;
-    struct cwl_job *j = cwl_job_new(c, f, f->chunk->records);
+    struct cwl_job *j = cwl_job_new(c, f, f->records);
     struct gl_buf names[2];
     struct gl_chunk_iter it;
     struct gl_record rec;
@@ -216,11 +216,16 @@ static void cwl_flush(struct gl_instance *ins, struct gl_flush *f)
     int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     gl_buf_init(&names[0]);
     gl_buf_init(&names[1]);
-    gl_chunk_iter_init(&it, f->chunk);
-    while (gl_chunk_next(&it, &rec) == 0) {
-        add_record(c, j, &rec, now_ms, names);
+    uint32_t base = 0;
+    for (unsigned i = 0; i < f->n_chunks; i++) {
+        gl_chunk_iter_init(&it, f->chunks[i]);
+        while (gl_chunk_next(&it, &rec) == 0) {
+            rec.index += base;  /* indexes count across the flush's chunks */
+            add_record(c, j, &rec, now_ms, names);
+        }
+        gl_chunk_iter_close(&it);
+        base += f->chunks[i]->records;
     }
-    gl_chunk_iter_close(&it);
     gl_buf_close(&names[0]);
     gl_buf_close(&names[1]);
     cwl_job_submit(j);
@@ -431,6 +436,7 @@ const struct gl_plugin gl_out_cloudwatch_logs = {
     .kind = GL_OUTPUT, .name = "cloudwatch_logs",
     .description = "Send records to Amazon CloudWatch Logs (PutLogEvents, SigV4, EMF)",
     .options = cwl_options, .state_size = sizeof(struct cwl), .workers = 16,
+    .flush_max_bytes = 8u << 20,
     .init = cwl_init, .start = cwl_start, .flush = cwl_flush, .stop = cwl_stop,
     .destroy = cwl_destroy,
 };

@@ -74,7 +74,9 @@ static void file_flush(struct gl_instance *ins, struct gl_flush *f)
         gl_flush_done(f, GL_RETRY);
         return;
     }
-    gl_chunk_write_json(&f->scratch, f->chunk);
+    for (unsigned i = 0; i < f->n_chunks; i++) {
+        gl_chunk_write_json(&f->scratch, f->chunks[i]);
+    }
     off_t before = lseek(fd, 0, SEEK_END);
     int rc = gl_fs_write_all(fd, f->scratch.data, f->scratch.len);
     int saved = errno;

@@ -13,7 +13,9 @@
 
 static void stdout_flush(struct gl_instance *ins, struct gl_flush *f)
 {
-    gl_chunk_write_json(&f->scratch, f->chunk);
+    for (unsigned i = 0; i < f->n_chunks; i++) {
+        gl_chunk_write_json(&f->scratch, f->chunks[i]);
+    }
     if (gl_fs_write_all(STDOUT_FILENO, f->scratch.data, f->scratch.len) < 0) {
         gl_log_error(ins, "write to stdout failed: %m");
         gl_flush_done(f, GL_RETRY);
