@@ -82,7 +82,7 @@ static const struct gl_option cwl_options[] = {
     { .name = "max_concurrency", .type = GL_OPT_INT, .def = "16", .check = check_concurrency,
       .offset = offsetof(struct cwl, max_concurrency),
       .help = "Most requests in flight over all streams (throttling halves the limit, success "
-              "adds one). The output takes 16 chunks at once unless workers says otherwise." },
+              "adds one). The output has 16 flushes in flight unless workers says otherwise." },
     { .name = "endpoint", .type = GL_OPT_STR, .offset = offsetof(struct cwl, endpoint),
       .help = "CloudWatch Logs endpoint (default https://logs.<region>.amazonaws.com)." },
     { .name = "metric_namespace", .type = GL_OPT_STR, .def = "gleaner",
