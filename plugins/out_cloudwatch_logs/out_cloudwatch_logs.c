@@ -48,6 +48,17 @@ static const char *check_concurrency(const void *v)
 }
 
 static const char *const formats[] = { "json", "json_emf", NULL };
+static const char *check_tags(const void *v)
+{
+    const struct gl_strlist *l = v;
+    for (size_t i = 0; i < l->count; i++) {
+        if (strchr(l->items[i], '=') == NULL || l->items[i][0] == '=') {
+            return "expected key=value items";
+        }
+    }
+    return NULL;
+}
+
 static const char *const group_classes[] = { "STANDARD", "INFREQUENT_ACCESS", NULL };
 
 static const struct gl_option cwl_options[] = {
@@ -76,6 +87,9 @@ static const struct gl_option cwl_options[] = {
     { .name = "log_group_class", .type = GL_OPT_STR, .choices = group_classes,
       .offset = offsetof(struct cwl, group_class),
       .help = "Class of the log groups this output creates (STANDARD or INFREQUENT_ACCESS)." },
+    { .name = "log_group_tags", .type = GL_OPT_LIST, .check = check_tags,
+      .offset = offsetof(struct cwl, group_tags),
+      .help = "Tags of the log groups this output creates: key=value, comma-separated." },
     { .name = "auto_create_group", .type = GL_OPT_BOOL, .def = "on",
       .offset = offsetof(struct cwl, auto_create_group),
       .help = "Create a missing log group (streams are always created)." },

@@ -138,7 +138,8 @@ const char *cwl_rejected_reason(const struct cwl_reply *r, size_t i);
 void cwl_body_put(struct gl_buf *out, const char *group, const char *stream,
                   const struct cwl_event *ev, size_t n, const char *arena);
 void cwl_body_create(struct gl_buf *out, enum cwl_action a, const char *group,
-                     const char *stream, const char *group_class, int64_t retention_days);
+                     const char *stream, const char *group_class, int64_t retention_days,
+                     const struct gl_strlist *tags);
 
 /* ---- adaptive concurrency (AIMD over all streams) ---- */
 
@@ -249,6 +250,7 @@ struct cwl {
     char *log_key;
     char *log_format;
     char *group_class;
+    struct gl_strlist group_tags;
     int64_t retention_days;
     bool auto_create_group;
     int64_t max_concurrency;

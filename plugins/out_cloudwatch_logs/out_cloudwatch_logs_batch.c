@@ -170,17 +170,39 @@ void cwl_body_put(struct gl_buf *out, const char *group, const char *stream,
     gl_buf_puts(out, "]}");
 }
 
+/* "tags":{"k":"v",...} from "k=v" items (checked at init to hold a '='). */
+static void put_tags(struct gl_buf *out, const struct gl_strlist *tags)
+{
+    gl_buf_puts(out, ",\"tags\":{");
+    for (size_t i = 0; i < tags->count; i++) {
+        const char *item = tags->items[i];
+        const char *eq = strchr(item, '=');
+        size_t klen = eq ? (size_t)(eq - item) : strlen(item);
+        gl_buf_puts(out, i ? "," : "");
+        gl_json_write_str(out, item, klen);
+        gl_buf_putc(out, ':');
+        gl_json_write_str(out, eq ? eq + 1 : "", eq ? strlen(eq + 1) : 0);
+    }
+    gl_buf_putc(out, '}');
+}
+
 void cwl_body_create(struct gl_buf *out, enum cwl_action a, const char *group,
-                     const char *stream, const char *group_class, int64_t retention_days)
+                     const char *stream, const char *group_class, int64_t retention_days,
+                     const struct gl_strlist *tags)
 {
     gl_buf_putc(out, '{');
     put_key(out, "logGroupName", group);
     if (a == CWL_CREATE_LOG_STREAM) {
         gl_buf_putc(out, ',');
         put_key(out, "logStreamName", stream);
-    } else if (a == CWL_CREATE_LOG_GROUP && group_class != NULL) {
-        gl_buf_putc(out, ',');
-        put_key(out, "logGroupClass", group_class);
+    } else if (a == CWL_CREATE_LOG_GROUP) {
+        if (group_class != NULL) {
+            gl_buf_putc(out, ',');
+            put_key(out, "logGroupClass", group_class);
+        }
+        if (tags != NULL && tags->count > 0) {
+            put_tags(out, tags);
+        }
     } else if (a == CWL_PUT_RETENTION_POLICY) {
         gl_buf_printf(out, ",\"retentionInDays\":%lld", (long long)retention_days);
     }

@@ -145,7 +145,8 @@ static void start_call(struct cwl *c, struct cwl_batch *b, struct cwl_stream *st
         cwl_body_put(&k->body, st->group, st->name, &b->job->events[b->start], b->n,
                      b->job->arena.data);
     } else {
-        cwl_body_create(&k->body, a, st->group, st->name, c->group_class, c->retention_days);
+        cwl_body_create(&k->body, a, st->group, st->name, c->group_class, c->retention_days,
+                        &c->group_tags);
     }
     gl_aws_provider_get(c->provider, on_creds, k);
 }

@@ -164,16 +164,19 @@ static void test_cwl_body_create_calls(void **state)
     (void)state;
     struct gl_buf b;
     gl_buf_init(&b);
-    cwl_body_create(&b, CWL_CREATE_LOG_GROUP, "g", "s", "INFREQUENT_ACCESS", 7);
+    char *items[] = { "team=payments", "env=prod" };
+    struct gl_strlist tags = { .items = items, .count = 2 };
+    cwl_body_create(&b, CWL_CREATE_LOG_GROUP, "g", "s", "INFREQUENT_ACCESS", 7, NULL);
     gl_buf_putc(&b, '\n');
-    cwl_body_create(&b, CWL_CREATE_LOG_GROUP, "g", "s", NULL, 7);
+    cwl_body_create(&b, CWL_CREATE_LOG_GROUP, "g", "s", NULL, 7, &tags);
     gl_buf_putc(&b, '\n');
-    cwl_body_create(&b, CWL_CREATE_LOG_STREAM, "g", "s", NULL, 7);
+    cwl_body_create(&b, CWL_CREATE_LOG_STREAM, "g", "s", NULL, 7, &tags);
     gl_buf_putc(&b, '\n');
-    cwl_body_create(&b, CWL_PUT_RETENTION_POLICY, "g", "s", NULL, 7);
+    cwl_body_create(&b, CWL_PUT_RETENTION_POLICY, "g", "s", NULL, 7, NULL);
     gl_buf_putc(&b, '\0');
     assert_string_equal(b.data, "{\"logGroupName\":\"g\",\"logGroupClass\":\"INFREQUENT_ACCESS\"}\n"
-                                "{\"logGroupName\":\"g\"}\n"
+                                "{\"logGroupName\":\"g\",\"tags\":{\"team\":\"payments\","
+                                "\"env\":\"prod\"}}\n"
                                 "{\"logGroupName\":\"g\",\"logStreamName\":\"s\"}\n"
                                 "{\"logGroupName\":\"g\",\"retentionInDays\":7}");
     assert_string_equal(cwl_action_target(CWL_PUT_LOG_EVENTS), "Logs_20140328.PutLogEvents");
