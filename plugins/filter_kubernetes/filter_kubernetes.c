@@ -729,67 +729,10 @@ static int kube_start(struct gl_instance *ins)
 }
 
 /* Drops the waits and the cache reference, then closes the handles. */
-/* ---- holding chunks for the engine ------------------------------------- */
-
-static void add_held(struct kube *k, struct gl_hold *h, const struct gl_chunk *c)
-{
-    if (k->n_held == k->cap_held) {
-        k->cap_held = k->cap_held ? k->cap_held * 2 : 8;
-        k->held = gl_realloc(k->held, k->cap_held * sizeof(*k->held));
-    }
-    k->held[k->n_held++] = (struct kube_held){ h, c };
-}
-
-/*
- * A wait ended (the fetch answered or meta_wait passed): chunks whose pod is
- * now known, or that waited long enough, go on. Releasing may hold a chunk
- * queued behind anew, so the list is taken out before it is walked.
- */
-static void release_ready(struct gl_instance *ins, bool all)
-{
-    struct kube *k = ins->state;
-    struct kube_held *list = k->held;
-    size_t n = k->n_held;
-    k->held = NULL;
-    k->n_held = k->cap_held = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (all || kube_hold_check(ins, list[i].chunk) == 0) {
-            gl_hold_release(list[i].hold);
-        } else {
-            add_held(k, list[i].hold, list[i].chunk);
-        }
-    }
-    gl_free(list);
-}
-
-static void on_wait_over(void *data, struct gl_instance *ins)
-{
-    (void)data;
-    release_ready(ins, false);
-}
-
-/*
- * The engine asks before filtering a chunk: when its pod is not in the cache
- * yet, one GET is under way and the chunk (with the later ones of its file)
- * waits for it, at most kube_meta_wait.
- */
-static int kube_hold(struct gl_instance *ins, const struct gl_chunk *c, struct gl_hold *h)
-{
-    struct kube *k = ins->state;
-    if (kube_hold_check(ins, c) == 0) {
-        return 0;
-    }
-    if (k->release_cb == NULL) {
-        kube_hold_on_release(ins, on_wait_over, NULL);
-    }
-    add_held(k, h, c);
-    return GL_EAGAIN;
-}
-
 static void kube_stop(struct gl_instance *ins)
 {
     struct kube *k = ins->state;
-    release_ready(ins, true);
+    kube_hold_release_all(ins);
     waits_free(k);
     if (k->cache != NULL) {
         gl_pods_release(k->cache);

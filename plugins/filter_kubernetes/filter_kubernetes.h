@@ -189,6 +189,9 @@ struct kube {
  * still fetches unknown pods, and records are flagged at once.
  */
 int kube_hold_check(struct gl_instance *ins, const struct gl_chunk *c);
+/* The plugin's .hold (filter_kubernetes_hold.c), and the release of everything at stop. */
+int kube_hold(struct gl_instance *ins, const struct gl_chunk *c, struct gl_hold *h);
+void kube_hold_release_all(struct gl_instance *ins);
 void kube_hold_on_release(struct gl_instance *ins, kube_release_cb cb, void *data);
 
 /* True when the cache holds the pod (ns and pod NUL-terminated). */
