@@ -21,35 +21,14 @@ void gl_buf_close(struct gl_buf *b)
     gl_buf_init(b);
 }
 
-void gl_buf_reserve(struct gl_buf *b, size_t extra)
+void gl__buf_grow(struct gl_buf *b, size_t need)
 {
-    size_t need = b->len + extra + 1;
-    if (need <= b->cap) {
-        return;
-    }
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need) {
         cap *= 2;
     }
     b->data = gl_realloc(b->data, cap);
     b->cap = cap;
-    b->data[b->len] = '\0';
-}
-
-void gl_buf_append(struct gl_buf *b, const void *p, size_t n)
-{
-    gl_buf_reserve(b, n);
-    if (n > 0) {
-        memcpy(b->data + b->len, p, n);
-    }
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void gl_buf_putc(struct gl_buf *b, char c)
-{
-    gl_buf_reserve(b, 1);
-    b->data[b->len++] = c;
     b->data[b->len] = '\0';
 }
 

@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 struct gl_buf {
     char *data;
@@ -17,9 +18,33 @@ struct gl_buf {
 
 void gl_buf_init(struct gl_buf *b);
 void gl_buf_close(struct gl_buf *b);
-void gl_buf_reserve(struct gl_buf *b, size_t extra);
-void gl_buf_append(struct gl_buf *b, const void *p, size_t n);
-void gl_buf_putc(struct gl_buf *b, char c);
+/* Grows the buffer to hold need bytes (the slow path of gl_buf_reserve). */
+void gl__buf_grow(struct gl_buf *b, size_t need);
+
+/* Appending is on every hot path (records, JSON): the common case is inline. */
+static inline void gl_buf_reserve(struct gl_buf *b, size_t extra)
+{
+    if (b->len + extra + 1 > b->cap) {
+        gl__buf_grow(b, b->len + extra + 1);
+    }
+}
+
+static inline void gl_buf_append(struct gl_buf *b, const void *p, size_t n)
+{
+    gl_buf_reserve(b, n);
+    if (n > 0) {
+        memcpy(b->data + b->len, p, n);
+    }
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static inline void gl_buf_putc(struct gl_buf *b, char c)
+{
+    gl_buf_reserve(b, 1);
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+}
 void gl_buf_puts(struct gl_buf *b, const char *s);
 void gl_buf_printf(struct gl_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
