@@ -11,6 +11,7 @@
 #include "accessor.h"
 #include "error.h"
 #include "mem.h"
+#include "shared.h"
 
 /* Reads one ['key'], ["key"] or [N] at *s; returns 0 or GL_EINVAL. */
 static int parse_step(const char **s, struct gl_accessor_step *st)
@@ -120,6 +121,7 @@ const msgpack_object *gl_accessor_get(const struct gl_accessor *a, const msgpack
     const msgpack_object *o = body;
     for (size_t i = 0; i < a->nsteps && o != NULL; i++) {
         const struct gl_accessor_step *st = &a->steps[i];
+        o = gl_shared_deref(o);
         if (st->index < 0) {
             o = o->type == MSGPACK_OBJECT_MAP ? map_get(o, st->key, st->klen) : NULL;
         } else if (o->type == MSGPACK_OBJECT_ARRAY && (uint64_t)st->index < o->via.array.size) {
@@ -128,7 +130,7 @@ const msgpack_object *gl_accessor_get(const struct gl_accessor *a, const msgpack
             o = NULL;
         }
     }
-    return o;
+    return gl_shared_deref(o);
 }
 
 void gl_accessor_close(struct gl_accessor *a)

@@ -74,6 +74,7 @@ void gl_chunk_free(struct gl_chunk *c)
         return;
     }
     give_buffer(&c->data);
+    gl_shared_set_clear(&c->shared);
     gl_free(c->tag);
     gl_free(c);
 }

@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "plugin.h"
+#include "shared.h"
 
 #define GL_CHUNK_SIZE (2u << 20)
 
@@ -33,6 +34,7 @@ struct gl_chunk {
     bool abandoned;             /* an output gave up at shutdown: never acknowledge */
     size_t input_bytes;         /* bytes the input produced, for its mem_buf_limit */
     uint64_t created_ms;
+    struct gl_shared_set shared; /* the shared values its records refer to */
 };
 
 /* One record, borrowed from a chunk. */

@@ -15,6 +15,7 @@
 #include "event.h"
 #include "input.h"
 #include "plugin.h"
+#include "shared.h"
 
 static int pack_write(void *data, const char *buf, size_t len)
 {
@@ -53,6 +54,7 @@ void gl__event_begin_buf(struct gl_event *ev, struct gl_buf *buf, uint64_t ts_ns
     ev->start = buf->len;
     ev->depth = 0;
     ev->has_pos = 0;
+    ev->shared = NULL;
     head[0] = (char)0x93;
     head[1] = (char)0xcf;
     put_be64(head + 2, ts_ns);
@@ -155,6 +157,19 @@ void gl_event_kv_raw(struct gl_event *ev, const char *key, size_t klen, const ch
 {
     gl_event_key(ev, key, klen);
     gl_buf_append(ev->buf, msgpack, len);
+}
+
+void gl_event_kv_shared(struct gl_event *ev, const char *key, size_t klen, struct gl_shared *s)
+{
+    if (ev->shared == NULL) {
+        /* Nothing would keep the value alive: write a copy instead. */
+        gl_event_kv_raw(ev, key, klen, s->data, s->len);
+        return;
+    }
+    char ref[GL_SHARED_REF_SIZE];
+    gl_shared_ref_bytes(s, ref);
+    gl_event_kv_raw(ev, key, klen, ref, sizeof(ref));
+    gl_shared_set_add(ev->shared, s);
 }
 
 void gl_event_raw_pairs(struct gl_event *ev, const char *pairs, size_t len, uint32_t n)

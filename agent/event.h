@@ -19,6 +19,8 @@
 
 struct gl_instance;
 struct gl_slot;
+struct gl_shared;
+struct gl_shared_set;
 
 #define GL_EVENT_DEPTH 8
 
@@ -36,6 +38,7 @@ struct gl_event {
     uint64_t pos_start;
     uint64_t pos_end;
     int has_pos;
+    struct gl_shared_set *shared; /* filters: where references to shared values are kept */
 };
 
 void gl_event_begin(struct gl_event *ev, struct gl_instance *ins, uint64_t ts_ns);
@@ -62,6 +65,11 @@ void gl_event_key(struct gl_event *ev, const char *key, size_t klen);
 /* Writes key then one value already encoded as msgpack (len bytes, exactly one object). */
 void gl_event_kv_raw(struct gl_event *ev, const char *key, size_t klen, const char *msgpack,
                      size_t len);
+/*
+ * Writes key then a reference to a shared value (agent/shared.h), kept alive
+ * by ev->shared; without one (inputs) the value is copied instead.
+ */
+void gl_event_kv_shared(struct gl_event *ev, const char *key, size_t klen, struct gl_shared *s);
 /* Appends n key/value pairs already encoded as msgpack (e.g. a map's body without its header). */
 void gl_event_raw_pairs(struct gl_event *ev, const char *pairs, size_t len, uint32_t n);
 /* Opens a nested map under key; keys go into it until gl_event_map_end(). */

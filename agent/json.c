@@ -22,6 +22,7 @@
 #include "error.h"
 #include "json.h"
 #include "mem.h"
+#include "shared.h"
 
 #define LOCAL_COUNTS 64
 #define LOCAL_STRING 512
@@ -887,7 +888,20 @@ void gl_json_write(struct gl_buf *b, const msgpack_object *o)
         write_pairs(b, &o->via.map);
         gl_buf_putc(b, '}');
         break;
-    default: /* nil, ext */
+    case MSGPACK_OBJECT_EXT: {
+        /* A shared value (agent/shared.h): its JSON is rendered once and copied after. */
+        struct gl_shared *sv = gl_shared_of(o);
+        if (sv == NULL) {
+            gl_buf_append(b, "null", 4);
+            break;
+        }
+        if (sv->json.len == 0) {
+            gl_json_write(&sv->json, &sv->up.data);
+        }
+        gl_buf_append(b, sv->json.data, sv->json.len);
+        break;
+    }
+    default: /* nil */
         gl_buf_append(b, "null", 4);
         break;
     }

@@ -62,7 +62,8 @@ const msgpack_object *gl_json_map_get(const msgpack_object *map, const char *key
 /*
  * Writes a msgpack object as JSON text at the end of b. Maps with non-string
  * keys get their keys written as strings; binary values as strings (invalid
- * UTF-8 replaced); ext values as null; NaN and infinities as null. Floats are
+ * UTF-8 replaced); a shared value (agent/shared.h) as the map it stands for, other
+ * ext values as null; NaN and infinities as null. Floats are
  * written with enough digits to round-trip (%.17g, trimmed).
  */
 void gl_json_write(struct gl_buf *b, const msgpack_object *o);

@@ -64,6 +64,16 @@ struct gl_plugin {
     enum gl_filter_result (*filter)(struct gl_instance *ins, const struct gl_record *rec,
                                     struct gl_event *out);
     /*
+     * Filters, optional, instead of calling filter() per record: filters a
+     * whole chunk, for filters that can do it without unpacking each record.
+     * Writes the records it keeps into out (an empty chunk of the same tag),
+     * sets out->records and returns GL_FILTER_MODIFIED, or returns
+     * GL_FILTER_KEEP to pass the chunk on unchanged. References to shared
+     * values written into out are kept in out->shared.
+     */
+    enum gl_filter_result (*filter_chunk)(struct gl_instance *ins, const struct gl_chunk *c,
+                                          struct gl_chunk *out);
+    /*
      * Filters, optional: asked once per chunk before its records are filtered.
      * Returning GL_EAGAIN holds the chunk, and the later chunks of its tag
      * behind it (order is kept), until the filter calls gl_hold_release(h)

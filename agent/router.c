@@ -59,6 +59,37 @@ bool gl__instance_matches(const struct gl_instance *ins, const char *tag, size_t
     return false;
 }
 
+/* Takes what a chunk derived from c needs of it; frees c. */
+static struct gl_chunk *derive(struct gl_instance *f, struct gl_chunk *c, struct gl_chunk *out)
+{
+    out->ack = c->ack;
+    out->has_ack = c->has_ack;
+    out->input_bytes = c->input_bytes;
+    /* Kept records may refer to shared values c held. */
+    gl_shared_set_take(&out->shared, &c->shared);
+    f->stats.records_out += out->records;
+    f->stats.bytes_out += out->data.len;
+    if (out->records < c->records) {
+        gl_instance_drop(f, "filtered", c->records - out->records);
+    }
+    gl_chunk_free(c);
+    return out;
+}
+
+static struct gl_chunk *run_filter_chunk(struct gl_instance *f, struct gl_chunk *c)
+{
+    struct gl_chunk *out = gl_chunk_new(c->input, c->tag, c->tag_len);
+    f->stats.records_in += c->records;
+    f->stats.bytes_in += c->data.len;
+    if (f->plugin->filter_chunk(f, c, out) == GL_FILTER_KEEP) {
+        gl_chunk_free(out);
+        f->stats.records_out += c->records;
+        f->stats.bytes_out += c->data.len;
+        return c;
+    }
+    return derive(f, c, out);
+}
+
 /*
  * Runs one filter over a chunk. Returns the chunk itself when every record
  * was kept, or a new chunk (the old one freed) holding what the filter kept
@@ -70,7 +101,11 @@ static struct gl_chunk *run_filter(struct gl_instance *f, struct gl_chunk *c,
     struct gl_chunk_iter it;
     struct gl_record rec;
     struct gl_event ev;
+    struct gl_shared_set refs = { 0 };
     struct gl_chunk *out = NULL;
+    if (f->plugin->filter_chunk != NULL) {
+        return run_filter_chunk(f, c);
+    }
     gl_chunk_iter_init(&it, c);
     f->stats.records_in += c->records;
     f->stats.bytes_in += c->data.len;
@@ -78,6 +113,7 @@ static struct gl_chunk *run_filter(struct gl_instance *f, struct gl_chunk *c,
     while (gl_chunk_next(&it, &rec) == 0) {
         gl_buf_reset(scratch);
         gl__event_begin_buf(&ev, scratch, rec.ts);
+        ev.shared = &refs;
         enum gl_filter_result r = f->plugin->filter(f, &rec, &ev);
         if (r == GL_FILTER_KEEP) {
             kept++;
@@ -99,21 +135,15 @@ static struct gl_chunk *run_filter(struct gl_instance *f, struct gl_chunk *c,
         }
     }
     gl_chunk_iter_close(&it);
-    f->stats.records_out += kept;
-    if (kept < c->records) {
-        gl_instance_drop(f, "filtered", c->records - kept);
-    }
-    if (out == NULL) {
+    if (out == NULL) { /* every record kept as it was */
+        gl_shared_set_clear(&refs);
+        f->stats.records_out += kept;
         f->stats.bytes_out += c->data.len;
         return c;
     }
     out->records = kept;
-    out->ack = c->ack;
-    out->has_ack = c->has_ack;
-    out->input_bytes = c->input_bytes;
-    f->stats.bytes_out += out->data.len;
-    gl_chunk_free(c);
-    return out;
+    gl_shared_set_take(&out->shared, &refs);
+    return derive(f, c, out);
 }
 
 void gl__chunk_release(struct gl_chunk *c)
