@@ -175,6 +175,7 @@ static struct gl_pod *pod_store(struct gl_pod_cache *c, struct gl_pod *pod, uint
     p->pod = *pod;
     p->e.gen = gen;
     c->stats.pods = c->pods.count;
+    c->stats.changes++;
     return &p->pod;
 }
 
@@ -196,6 +197,7 @@ static void apply_pod(struct gl_pod_cache *c, enum gl__event type, const msgpack
     struct pod_entry *p = (struct pod_entry *)table_find(&c->pods, key);
     if (p != NULL && p->pod.deleted_ms == 0) {
         p->pod.deleted_ms = uv_now(c->loop);
+        c->stats.changes++;
     }
     gl_free(key);
     gl__pod_close(&pod);
@@ -209,6 +211,7 @@ static void sweep_pods(struct gl_pod_cache *c, uint64_t gen)
             struct pod_entry *p = (struct pod_entry *)e;
             if (e->gen != gen && p->pod.deleted_ms == 0) {
                 p->pod.deleted_ms = uv_now(c->loop);
+                c->stats.changes++;
             }
         }
     }
@@ -226,6 +229,7 @@ static void apply_ns(struct gl_pod_cache *c, enum gl__event type, const msgpack_
     }
     char *key = gl_strndup(name->via.str.ptr, name->via.str.size);
     struct ns_entry *n = (struct ns_entry *)table_find(&c->nss, key);
+    c->stats.changes++;
     if (type == GL__EV_DELETED) {
         struct gl__entry *gone = table_remove(&c->nss, key);
         if (gone != NULL) {
@@ -255,6 +259,7 @@ static void sweep_nss(struct gl_pod_cache *c, uint64_t gen)
             if (e->gen != gen) {
                 table_unlink(&c->nss, l);
                 ns_entry_free(e);
+                c->stats.changes++;
             } else {
                 l = &e->next;
             }
@@ -288,6 +293,7 @@ static void on_expire(uv_timer_t *t)
             if (p->pod.deleted_ms != 0 && now - p->pod.deleted_ms >= c->s.cache_ttl_ms) {
                 table_unlink(&c->pods, l);
                 pod_entry_free(&p->e);
+                c->stats.changes++;
             } else {
                 l = &(*l)->next;
             }

@@ -76,6 +76,8 @@ struct gl_pods_stats {
     uint64_t requests_watch;
     uint64_t requests_get;
     uint64_t errors;             /* failed requests (a status other than 200, or transport) */
+    uint64_t changes;            /* entries stored, marked deleted or removed: what a user
+                                    built from the cache is stale once this moved */
     uint64_t last_status;        /* status of the last API answer */
     uint64_t malformed;          /* watch frames or objects skipped as unreadable */
 };

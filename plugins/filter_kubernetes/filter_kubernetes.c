@@ -17,8 +17,9 @@
  * at most kube_meta_wait.
  *
  * Hot path: a chunk's records come from one file, so the last lookup (pod,
- * container, hints) is reused while the names repeat in the same loop turn;
- * labels and annotations are copied as the cache's msgpack bytes.
+ * container, hints) is reused while the names repeat in the same loop turn,
+ * and the enriched map is one shared value (agent/shared.h) the records
+ * refer to rather than a copy in each (filter_kubernetes_chunk.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 #include "mem.h"
 #include "metrics.h"
 #include "plugin.h"
+#include "shared.h"
 
 /* ---- which pod ---- */
 
@@ -64,7 +66,7 @@ static const msgpack_object *map_get(const msgpack_object *map, const char *key,
 static bool id_from_map(const msgpack_object *body, struct kube_id *id)
 {
     memset(id, 0, sizeof(*id));
-    const msgpack_object *m = map_get(body, "kubernetes", 10);
+    const msgpack_object *m = gl_shared_deref(map_get(body, "kubernetes", 10));
     if (m == NULL || m->type != MSGPACK_OBJECT_MAP) {
         return false;
     }
@@ -216,6 +218,8 @@ static struct kube_last *lookup(struct kube *k, const struct kube_id *id)
     l->turn = k->turn;
     l->asked = false;
     l->enc_valid = false;
+    gl_shared_unref(l->blob);
+    l->blob = NULL;
     l->found = k->cache ? gl_pods_find(k->cache, l->ns, l->pod) : NULL;
     l->ctr = l->found ? find_container(l->found, id) : NULL;
     l->ns_labels = l->found && k->namespace_labels ? gl_pods_namespace_labels(k->cache, l->ns)
@@ -579,8 +583,66 @@ static uint64_t map_fingerprint(const msgpack_object *map)
 
 /*
  * The enriched map is the same for every record of one container in a loop
- * turn: it is encoded once and copied as bytes after that, which keeps the
- * filter's cost per record close to a memcpy.
+ * turn: it becomes a shared value once (agent/shared.h) and each record
+ * refers to it, which keeps the filter's cost per record to a few bytes.
+ */
+/* Builds the enriched map of the record's container as a new shared value, or NULL. */
+static struct gl_shared *blob_build(struct kube *k, const struct record_ctx *rc)
+{
+    struct kube_last *l = rc->l;
+    struct gl_event ev;
+    gl_buf_reset(&l->enc);
+    gl__event_begin_buf(&ev, &l->enc, 0);
+    size_t at = l->enc.len;
+    write_kube(k, &ev, (void *)rc);
+    gl__event_finish(&ev);
+    /* Skip the key: "kubernetes" packs as a fixstr, 1 + 10 bytes. */
+    return gl_shared_new(l->enc.data + at + 11, l->enc.len - at - 11);
+}
+
+/* The container's shared map, from the cache of built ones when still current; a new reference. */
+static struct gl_shared *blob_get(struct kube *k, const struct record_ctx *rc, uint64_t fp)
+{
+    const struct kube_last *l = rc->l;
+    char id[4 * (KUBE_NAME_MAX + 1)];
+    int n = snprintf(id, sizeof(id), "%s/%s/%s/%.*s", l->ns, l->pod, l->container,
+                     (int)(rc->id->docker_id ? rc->id->docker_id_len : 0),
+                     rc->id->docker_id ? rc->id->docker_id : "");
+    uint64_t changes = k->cache ? gl_pods_stats(k->cache)->changes : 0;
+    if (k->blobs == NULL) {
+        k->blobs = gl_calloc(KUBE_BLOBS, sizeof(*k->blobs));
+    }
+    struct kube_blob *e = &k->blobs[mix(fp, id, (size_t)n) % KUBE_BLOBS];
+    if (e->blob != NULL && e->fp == fp && e->changes == changes && strcmp(e->id, id) == 0) {
+        return gl_shared_ref(e->blob);
+    }
+    struct gl_shared *b = blob_build(k, rc);
+    if (b == NULL) {
+        return NULL;
+    }
+    gl_shared_unref(e->blob);
+    gl_free(e->id);
+    e->id = gl_strdup(id);
+    e->fp = fp;
+    e->changes = changes;
+    e->blob = gl_shared_ref(b);
+    return b;
+}
+
+static void blobs_free(struct kube *k)
+{
+    for (size_t i = 0; k->blobs != NULL && i < KUBE_BLOBS; i++) {
+        gl_shared_unref(k->blobs[i].blob);
+        gl_free(k->blobs[i].id);
+    }
+    gl_free(k->blobs);
+    k->blobs = NULL;
+}
+
+/*
+ * The enriched map is the same for every record of one container while its
+ * pod is unchanged: it is one shared value (agent/shared.h) and each record
+ * refers to it, which keeps the filter's cost per record to a few bytes.
  */
 static void write_kube_cached(struct kube *k, struct gl_event *out, void *data)
 {
@@ -591,24 +653,26 @@ static void write_kube_cached(struct kube *k, struct gl_event *out, void *data)
         return;
     }
     uint64_t fp = map_fingerprint(rc->id->map);
-    if (l->enc_valid && l->enc_fp == fp) {
-        gl_event_kv_raw(out, "kubernetes", 10, l->enc.data, l->enc.len);
+    if (!l->enc_valid || l->enc_fp != fp) {
+        gl_shared_unref(l->blob);
+        l->blob = blob_get(k, rc, fp);
+        l->enc_fp = fp;
+        l->enc_valid = l->blob != NULL;
+    }
+    if (l->blob == NULL) {
+        write_kube(k, out, data);
         return;
     }
-    size_t at = out->buf->len;
-    write_kube(k, out, data);
-    /* Skip the key: "kubernetes" packs as a fixstr, 1 + 10 bytes. */
-    gl_buf_reset(&l->enc);
-    gl_buf_append(&l->enc, out->buf->data + at + 11, out->buf->len - at - 11);
-    l->enc_fp = fp;
-    l->enc_valid = true;
+    gl_event_kv_shared(out, "kubernetes", 10, l->blob);
 }
 
-static enum gl_filter_result kube_filter(struct gl_instance *ins, const struct gl_record *rec,
-                                         struct gl_event *out)
+enum gl_filter_result kube_filter_record(struct kube *k, const struct gl_record *rec,
+                                         struct gl_event *out, struct kube_run *run)
 {
-    struct kube *k = ins->state;
     struct kube_id id;
+    if (run != NULL) {
+        memset(run, 0, sizeof(*run));
+    }
     if (!identify(k, rec, &id)) {
         return GL_FILTER_KEEP;
     }
@@ -623,6 +687,9 @@ static enum gl_filter_result kube_filter(struct gl_instance *ins, const struct g
         (*k->m_unknown)++;
     } else if (l->hints.exclude) {
         (*k->m_excluded)++;
+        if (run != NULL) {
+            run->what = KUBE_RUN_DROP;
+        }
         return GL_FILTER_DROP;
     } else {
         (*k->m_enriched)++;
@@ -630,7 +697,18 @@ static enum gl_filter_result kube_filter(struct gl_instance *ins, const struct g
     struct record_ctx rc = { .id = &id, .l = l };
     const msgpack_object *merged = merge(k, rec, l, out);
     kube_merge_write(k, rec, merged, out, write_kube_cached, &rc);
+    if (run != NULL && l->found != NULL && !k->merge_log && l->hints.parser == NULL &&
+        l->blob != NULL) {
+        run->what = KUBE_RUN_REF;
+        run->blob = l->blob;
+    }
     return GL_FILTER_MODIFIED;
+}
+
+static enum gl_filter_result kube_filter(struct gl_instance *ins, const struct gl_record *rec,
+                                         struct gl_event *out)
+{
+    return kube_filter_record(ins->state, rec, out, NULL);
 }
 
 /* ---- lifecycle ---- */
@@ -655,6 +733,7 @@ static int kube_init(struct gl_instance *ins)
     }
     gl_buf_init(&k->scratch);
     msgpack_unpacked_init(&k->up);
+    msgpack_unpacked_init(&k->rec_up);
     k->ready = true;
     k->m_enriched = gl_metric_counter(ins, "records_enriched_total",
                                       "Records given their pod's metadata.");
@@ -739,6 +818,9 @@ static void kube_stop(struct gl_instance *ins)
         k->cache = NULL;
     }
     k->last.valid = false;
+    gl_shared_unref(k->last.blob);
+    k->last.blob = NULL;
+    blobs_free(k);
     if (k->handles_open) {
         k->handles_open = false;
         uv_close((uv_handle_t *)&k->turn_handle, NULL);
@@ -760,9 +842,13 @@ static void kube_destroy(struct gl_instance *ins)
     k->kubelet_url_built = NULL;
     gl_buf_close(&k->last.enc);
     k->last.enc_valid = false;
+    gl_shared_unref(k->last.blob);
+    k->last.blob = NULL;
+    blobs_free(k);
     if (k->ready) {
         gl_buf_close(&k->scratch);
         msgpack_unpacked_destroy(&k->up);
+        msgpack_unpacked_destroy(&k->rec_up);
         k->ready = false;
     }
 }
@@ -842,6 +928,7 @@ const struct gl_plugin gl_filter_kubernetes = {
     .kind = GL_FILTER, .name = "kubernetes",
     .description = "Add pod metadata to container logs; merge JSON logs; annotation hints",
     .options = kube_options, .state_size = sizeof(struct kube),
-    .init = kube_init, .start = kube_start, .filter = kube_filter, .hold = kube_hold,
+    .init = kube_init, .start = kube_start, .filter = kube_filter,
+    .filter_chunk = kube_filter_chunk, .hold = kube_hold,
     .stop = kube_stop, .destroy = kube_destroy,
 };

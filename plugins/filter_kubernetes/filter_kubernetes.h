@@ -4,6 +4,8 @@
  *                              is from, the enriched `kubernetes` map, the hold
  *   filter_kubernetes_merge.c  merge_log and the parser hint: the `log` text
  *                              read into keys (JSON or a named parser)
+ *   filter_kubernetes_chunk.c  the filter over a whole chunk: runs of records
+ *                              from one container handled as bytes
  *   filter_kubernetes_hints.c  annotation hints: exclude and parser, pod-wide
  *                              and per container
  *
@@ -24,6 +26,7 @@
 #include "pods.h"
 
 struct gl_record;
+struct gl_shared;
 
 struct gl_instance;
 struct gl_chunk;
@@ -71,9 +74,25 @@ struct kube_last {
     const msgpack_sbuffer *ns_labels;
     struct kube_hints hints;
     bool asked;                               /* unknown pod: its wait was looked at */
-    struct gl_buf enc;                        /* the kubernetes map last written for it */
+    struct gl_buf enc;                        /* where the kubernetes map is built */
+    struct gl_shared *blob;                   /* the map last written for it, shared */
     uint64_t enc_fp;                          /* fingerprint of the record's own map then */
     bool enc_valid;
+};
+
+/*
+ * The shared kubernetes maps built so far, by container and the record's own
+ * map: a container's chunks keep referring to one value while the pod cache
+ * is unchanged (a quiet container's one-line chunks would each hold a copy
+ * of their own otherwise). Direct-mapped, allocated on first use.
+ */
+#define KUBE_BLOBS 512
+
+struct kube_blob {
+    char *id;                 /* "ns/pod/container/docker_id"; NULL: empty */
+    uint64_t fp;              /* fingerprint of the record's own map */
+    uint64_t changes;         /* the pod cache's count of changes when built */
+    struct gl_shared *blob;
 };
 
 /* An unknown pod is asked for again at most this often. */
@@ -135,6 +154,7 @@ struct kube {
     char *kubelet_url_built;       /* https://kubelet_host:kubelet_port */
     struct gl_pod_cache *cache;
     struct kube_last last;
+    struct kube_blob *blobs;       /* KUBE_BLOBS of them, or NULL */
     uint64_t turn;                 /* loop turns, counted by turn_handle */
     uv_prepare_t turn_handle;
     uv_timer_t wait_timer;         /* the earliest wait deadline */
@@ -149,6 +169,7 @@ struct kube {
     bool release_pending;          /* a fetch answered: tell the core on the next timer pass */
     struct gl_buf scratch;         /* the parsed log, as one record */
     msgpack_unpacked up;
+    msgpack_unpacked rec_up;       /* a record the chunk filter reads whole */
     bool ready;
 
     /* metrics */
@@ -196,6 +217,28 @@ void kube_hold_on_release(struct gl_instance *ins, kube_release_cb cb, void *dat
 
 /* True when the cache holds the pod (ns and pod NUL-terminated). */
 bool kube_pod_known(struct gl_instance *ins, const char *ns, const char *pod);
+
+/* ---- the filter (filter_kubernetes.c, filter_kubernetes_chunk.c) --------- */
+
+/*
+ * What the records after this one may reuse, when they carry the same
+ * `kubernetes` map: the same shared value (enriched, nothing merged), or the
+ * same exclusion. KUBE_RUN_NONE: each needs the filter of its own.
+ */
+enum kube_run_what { KUBE_RUN_NONE, KUBE_RUN_REF, KUBE_RUN_DROP };
+
+struct kube_run {
+    enum kube_run_what what;
+    struct gl_shared *blob;   /* KUBE_RUN_REF: borrowed, held by the chunk written to */
+};
+
+/* Filters one record into out; fills run when not NULL. */
+enum gl_filter_result kube_filter_record(struct kube *k, const struct gl_record *rec,
+                                         struct gl_event *out, struct kube_run *run);
+
+/* The plugin's .filter_chunk: the whole chunk, records of a run handled as bytes. */
+enum gl_filter_result kube_filter_chunk(struct gl_instance *ins, const struct gl_chunk *c,
+                                        struct gl_chunk *out);
 
 /* ---- hints (filter_kubernetes_hints.c) ----------------------------------- */
 

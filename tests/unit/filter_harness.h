@@ -112,6 +112,9 @@ static enum gl_filter_result fh_run(struct fh *h, const char *body_json, uint64_
         h->json = gl_strdup("bad test input");
         return GL_FILTER_KEEP;
     }
+    rec.tag = NULL; /* a record read alone has no chunk, hence no tag */
+    rec.tag_len = 0;
+    rec.index = 0;
     gl__event_begin_buf(&ev, &out, rec.ts);
     ev.ins = &h->ins;
     enum gl_filter_result r = h->plugin->filter(&h->ins, &rec, &ev);

@@ -641,10 +641,164 @@ static void test_kube_pod_not_found_not_refetched_at_once(void **state)
     kube_close(&h, &loop);
 }
 
+/* ---- the whole-chunk filter ---- */
+
+/* Appends a record (body as JSON) to a chunk. */
+static void chunk_add(struct gl_chunk *c, const char *body)
+{
+    struct gl_event ev;
+    gl__event_begin_buf(&ev, &c->data, 5);
+    c->data.len -= 5; /* the JSON reader writes the body */
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &c->data, fh_buf_write);
+    assert_int_equal(gl_json_read(body, strlen(body), &pk, 0, NULL), 0);
+    c->records++;
+}
+
+/* Every record of a chunk as JSON lines. */
+static char *chunk_json(const struct gl_chunk *c)
+{
+    struct gl_buf b;
+    gl_buf_init(&b);
+    gl_chunk_write_json(&b, c);
+    return gl_buf_take(&b);
+}
+
+/* The chunk filtered one record at a time, references copied (the harness's way). */
+static char *filtered_per_record(struct fh *h, const struct gl_chunk *c)
+{
+    struct gl_chunk *out = gl_chunk_new(NULL, c->tag, c->tag_len);
+    struct gl_chunk_iter it;
+    struct gl_record rec;
+    struct gl_event ev;
+    gl_chunk_iter_init(&it, c);
+    while (gl_chunk_next(&it, &rec) == 0) {
+        size_t at = out->data.len;
+        gl__event_begin_buf(&ev, &out->data, rec.ts);
+        enum gl_filter_result r = gl_filter_kubernetes.filter(&h->ins, &rec, &ev);
+        gl__event_finish(&ev);
+        if (r != GL_FILTER_MODIFIED) {
+            out->data.len = at;
+        }
+        if (r == GL_FILTER_KEEP) {
+            gl_buf_append(&out->data, rec.raw, rec.raw_len);
+        }
+    }
+    gl_chunk_iter_close(&it);
+    char *json = chunk_json(out);
+    assert_int_equal(out->shared.n, 0);
+    gl_chunk_free(out);
+    return json;
+}
+
+#define TAIL_KUBE(pod, ctr) \
+    "\"kubernetes\":{\"pod_name\":\"" pod "\",\"namespace_name\":\"shop\"," \
+    "\"container_name\":\"" ctr "\",\"docker_id\":\"c0ffee\"}"
+
+/*
+ * The whole-chunk filter (records of a run handled as bytes, the pod's map
+ * shared) writes what the per-record filter writes, record for record: runs
+ * of one container, an excluded container, an unknown pod, records named by
+ * the tag only, the map first or last, a parsed time left alone.
+ */
+static void test_kube_chunk_filter_equals_per_record(void **state)
+{
+    (void)state;
+    struct fh h;
+    uv_loop_t loop;
+    add_pod("shop", "web-1", "{\"app\":\"web\"}",
+            "{\"team\":\"a\",\"gleaner.io/exclude-sidecar\":\"true\"}", true);
+    kube_open(&h, &loop, "labels: on\n");
+    struct gl_chunk *c = chunk_of("kube.var.log.containers.web-1_shop_nginx.log",
+                                  "{\"log\":\"a0\",\"stream\":\"stdout\"," TAIL_KUBE("web-1", "nginx") "}");
+    for (int i = 1; i < 4; i++) {
+        chunk_add(c, "{\"log\":\"a\",\"stream\":\"stdout\"," TAIL_KUBE("web-1", "nginx") "}");
+    }
+    chunk_add(c, "{\"log\":\"s1\"," TAIL_KUBE("web-1", "sidecar") "}");
+    chunk_add(c, "{\"log\":\"s2\"," TAIL_KUBE("web-1", "sidecar") "}");
+    chunk_add(c, "{\"log\":\"g\"," TAIL_KUBE("ghost", "app") "}");
+    chunk_add(c, "{\"log\":\"tag only 1\",\"stream\":\"stderr\"}");
+    chunk_add(c, "{\"log\":\"tag only 2\"}");
+    chunk_add(c, "{" TAIL_KUBE("web-1", "nginx") ",\"log\":\"map first\"}");
+    chunk_add(c, "{\"log\":\"b\"," TAIL_KUBE("web-1", "nginx") ",\"n\":{\"x\":[1,2]}}");
+    chunk_add(c, "{\"log\":\"b\"," TAIL_KUBE("web-1", "nginx") ",\"n\":{\"x\":[1,2]}}");
+
+    char *want = filtered_per_record(&h, c);
+    uint64_t enriched = metric(&h, "records_enriched_total");
+    uint64_t excluded = metric(&h, "records_excluded_total");
+    assert_int_equal(enriched, 9);
+    assert_int_equal(excluded, 2);
+    assert_non_null(strstr(want, "\"labels\":{\"app\":\"web\"}"));
+    assert_non_null(strstr(want, "\"meta_missing\":true"));
+    struct gl_chunk *out = gl_chunk_new(NULL, c->tag, c->tag_len);
+    assert_int_equal(gl_filter_kubernetes.filter_chunk(&h.ins, c, out), GL_FILTER_MODIFIED);
+    char *got = chunk_json(out);
+    assert_string_equal(got, want);
+    assert_int_equal(out->records, c->records - 2);
+    assert_int_equal(metric(&h, "records_enriched_total") - enriched, enriched);
+    assert_int_equal(metric(&h, "records_excluded_total") - excluded, excluded);
+    /* The pod's map is shared, not copied: the chunk holds it and shrank. */
+    assert_true(out->shared.n >= 1);
+    assert_true(out->data.len < c->data.len);
+    gl_free(want);
+    gl_free(got);
+    gl_chunk_free(c);
+    gl_chunk_free(out);
+    kube_close(&h, &loop);
+    assert_int_equal(gl_shared_count(), 0);
+}
+
+/* The chunk of one nginx record of web-1, filtered whole on a new loop turn. */
+static struct gl_chunk *filter_whole(struct fh *h, char **json)
+{
+    struct gl_chunk *c = chunk_of("kube.var.log.containers.web-1_shop_nginx.log",
+                                  "{\"log\":\"a\"," TAIL_KUBE("web-1", "nginx") "}");
+    struct gl_chunk *out = gl_chunk_new(NULL, c->tag, c->tag_len);
+    ((struct kube *)h->ins.state)->last.valid = false; /* as a new loop turn does */
+    assert_int_equal(gl_filter_kubernetes.filter_chunk(&h->ins, c, out), GL_FILTER_MODIFIED);
+    assert_int_equal(out->shared.n, 1);
+    *json = chunk_json(out);
+    gl_chunk_free(c);
+    return out;
+}
+
+/* A container's chunks share one map while the pod cache is unchanged; a change makes a new one. */
+static void test_kube_shared_map_reused_until_cache_changes(void **state)
+{
+    (void)state;
+    struct fh h;
+    uv_loop_t loop;
+    char *j1, *j2, *j3;
+    struct gl_pod *pod = add_pod("shop", "web-1", "{\"app\":\"web\"}", NULL, false);
+    kube_open(&h, &loop, "labels: on\n");
+    struct gl_chunk *a = filter_whole(&h, &j1);
+    struct gl_chunk *b = filter_whole(&h, &j2);
+    assert_ptr_equal(a->shared.v[0], b->shared.v[0]);
+    assert_string_equal(j1, j2);
+    msgpack_sbuffer_destroy(&pod->labels);
+    json_to_sbuf(&pod->labels, "{\"app\":\"web\",\"v\":\"2\"}");
+    fake_stats.changes++;
+    struct gl_chunk *c = filter_whole(&h, &j3);
+    assert_ptr_not_equal(c->shared.v[0], a->shared.v[0]);
+    assert_non_null(strstr(j3, "\"labels\":{\"app\":\"web\",\"v\":\"2\"}"));
+    assert_null(strstr(j1, "\"v\":\"2\""));
+    gl_chunk_free(a);
+    gl_chunk_free(b);
+    gl_chunk_free(c);
+    gl_free(j1);
+    gl_free(j2);
+    gl_free(j3);
+    kube_close(&h, &loop);
+    fake_stats.changes = 0;
+    assert_int_equal(gl_shared_count(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_kube_enriches_every_field, teardown),
+        cmocka_unit_test_teardown(test_kube_chunk_filter_equals_per_record, teardown),
+        cmocka_unit_test_teardown(test_kube_shared_map_reused_until_cache_changes, teardown),
         cmocka_unit_test_teardown(test_kube_labels_and_annotations_off, teardown),
         cmocka_unit_test_teardown(test_kube_empty_labels_are_left_out, teardown),
         cmocka_unit_test_teardown(test_kube_namespace_labels_added_when_on, teardown),
