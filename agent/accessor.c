@@ -116,12 +116,25 @@ static const msgpack_object *map_get(const msgpack_object *map, const char *key,
     return NULL;
 }
 
+/* o, or the map a shared value reference names; NULL for a reference gone stale. */
+static const msgpack_object *resolve(const msgpack_object *o)
+{
+    if (o == NULL || o->type != MSGPACK_OBJECT_EXT || o->via.ext.type != GL_EXT_SHARED) {
+        return o;
+    }
+    struct gl_shared *s = gl_shared_of(o);
+    return s != NULL ? &s->up.data : NULL;
+}
+
 const msgpack_object *gl_accessor_get(const struct gl_accessor *a, const msgpack_object *body)
 {
     const msgpack_object *o = body;
     for (size_t i = 0; i < a->nsteps && o != NULL; i++) {
         const struct gl_accessor_step *st = &a->steps[i];
-        o = gl_shared_deref(o);
+        o = resolve(o);
+        if (o == NULL) {
+            break;
+        }
         if (st->index < 0) {
             o = o->type == MSGPACK_OBJECT_MAP ? map_get(o, st->key, st->klen) : NULL;
         } else if (o->type == MSGPACK_OBJECT_ARRAY && (uint64_t)st->index < o->via.array.size) {
@@ -130,7 +143,7 @@ const msgpack_object *gl_accessor_get(const struct gl_accessor *a, const msgpack
             o = NULL;
         }
     }
-    return gl_shared_deref(o);
+    return resolve(o);
 }
 
 void gl_accessor_close(struct gl_accessor *a)

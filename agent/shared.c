@@ -34,6 +34,9 @@ static uint32_t slot_take(void)
 
 struct gl_shared *gl_shared_new(const char *msgpack, size_t len)
 {
+    if (len == 0) {
+        return NULL;
+    }
     struct gl_shared *s = gl_malloc(sizeof(*s) + len);
     memcpy(s->data, msgpack, len);
     s->len = len;
