@@ -2,14 +2,16 @@
 # suite, `make run` runs the agent on its embedded default config.
 # Every target installs missing Debian packages first (make deps).
 
-PKGS      := libuv msgpack libcurl yaml-0.1 libpcre2-8 libmicrohttpd libzstd openssl zlib
+PKGS      := libuv msgpack yaml-0.1 libpcre2-8 zlib
+# Loaded on first use (agent/dl.c): their headers are used, the libraries never linked.
+DL_PKGS   := libcurl libmicrohttpd openssl
 BUILD     ?= build
 CC        ?= cc
 OPT       ?= -O2
 SAN       ?=
 CFLAGS    := -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wno-missing-field-initializers \
              -D_GNU_SOURCE -Iagent -I. $(SAN)
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(DL_PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS     = $(PKG_LIBS) -lm
 VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
@@ -56,7 +58,11 @@ $(BUILD)/gleaner: $(BUILD)/obj/agent/main.o $(BUILD)/libgleaner.a
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgleaner.a $(wildcard tests/unit/*.h agent/*.h plugins/*/*.h)
 	@mkdir -p $(dir $@)
 	@echo "CC $<"
-	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libgleaner.a $(LDLIBS) -lcmocka
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libgleaner.a $(LDLIBS) \
+	    $(TEST_LIBS) -lcmocka
+
+# The pod cache's test drives its fake API server with libcurl directly.
+$(BUILD)/tests/agent/test_pods: TEST_LIBS = $(shell pkg-config --libs libcurl 2>/dev/null)
 
 unit: deps $(UNIT_BIN)
 	@sh tests/run_unit.sh $(UNIT_BIN)

@@ -718,6 +718,12 @@ void gl_engine_stop(struct gl_engine *e, gl_engine_stopped_cb cb, void *data)
 {
     e->stopped_cb = cb;
     e->stopped_data = data;
+    if (e->state == GL_ENGINE_BUILT) {
+        /* Never started (the HTTP server could not): nothing to wait for. */
+        e->state = GL_ENGINE_STOPPED;
+        cb(e, data);
+        return;
+    }
     if (e->state != GL_ENGINE_RUNNING) {
         return;
     }

@@ -6,8 +6,11 @@
  * sockets to watch (on_socket: one heap-allocated uv_poll_t per socket, freed
  * from its close callback) and when to wake it (on_timer: one uv_timer_t);
  * events go back through curl_multi_socket_action() and finished transfers are
- * collected with curl_multi_info_read(). Proxy variables (HTTP_PROXY,
- * HTTPS_PROXY, NO_PROXY) are left to libcurl, which reads them by default.
+ * collected with curl_multi_info_read(). Proxy variables (http_proxy,
+ * HTTPS_PROXY, NO_PROXY, any case) are read by libcurl, except HTTP_PROXY in
+ * upper case, which libcurl ignores for CGI's sake; proxy_from_env adds it.
+ * libcurl itself is loaded with the first client (dl.h) and called through
+ * gl_curl.
  *
  * Invariant: a request sent with gl_http_send() is on its client's list and
  * on the global list until finish() runs, which calls its callback exactly
@@ -21,8 +24,10 @@
 #include <curl/curl.h>
 
 #include "buf.h"
+#include "dl.h"
 #include "error.h"
 #include "http_client.h"
+#include "log.h"
 #include "mem.h"
 
 #define HEADERS_MAX (64 * 1024)
@@ -67,6 +72,7 @@ struct gl_http_request {
 struct sock {
     uv_poll_t poll;
     curl_socket_t fd;
+    int events;                  /* what libcurl last asked to watch */
     struct sock *prev, *next;
 };
 
@@ -78,6 +84,7 @@ static struct global {
     struct sock *socks;
     struct gl_http_request *requests;
     bool curl_ready;
+    bool load_failed; /* libcurl is missing: said once */
 } G;
 
 static void check_done(void);
@@ -164,8 +171,8 @@ static const char *map_error(CURLcode rc)
 
 static void request_free(struct gl_http_request *r)
 {
-    curl_easy_cleanup(r->easy);
-    curl_slist_free_all(r->headers);
+    gl_curl->easy_cleanup(r->easy);
+    gl_curl->slist_free_all(r->headers);
     gl_free(r->body_owned);
     gl_buf_close(&r->resp);
     gl_buf_close(&r->hdrs);
@@ -183,7 +190,7 @@ static void finish(struct gl_http_request *r, CURLcode rc)
     struct gl_http_response resp = { .req = r, .body = "" };
 
     if (r->in_multi) {
-        curl_multi_remove_handle(G.multi, r->easy);
+        gl_curl->multi_remove_handle(G.multi, r->easy);
         r->in_multi = false;
     }
     unlink_request(r);
@@ -191,14 +198,14 @@ static void finish(struct gl_http_request *r, CURLcode rc)
     if (r->err == NULL && rc != CURLE_OK) {
         r->err = map_error(rc);
         if (r->errbuf[0] == '\0') {
-            snprintf(r->errbuf, sizeof(r->errbuf), "%s", curl_easy_strerror(rc));
+            snprintf(r->errbuf, sizeof(r->errbuf), "%s", gl_curl->easy_strerror(rc));
         }
     }
     if (r->err != NULL) {
         resp.err = r->err;
         resp.detail = r->detail[0] != '\0' ? r->detail : r->errbuf;
     } else {
-        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &resp.status);
+        gl_curl->easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &resp.status);
         if (r->resp.data != NULL) {
             resp.body = r->resp.data;
             resp.body_len = r->resp.len;
@@ -224,13 +231,13 @@ static void check_done(void)
     CURLMsg *msg;
     int left;
 
-    while (G.multi != NULL && (msg = curl_multi_info_read(G.multi, &left)) != NULL) {
+    while (G.multi != NULL && (msg = gl_curl->multi_info_read(G.multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE) {
             continue;
         }
         char *priv = NULL;
         CURLcode rc = msg->data.result;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+        gl_curl->easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
         finish((struct gl_http_request *)priv, rc);
     }
 }
@@ -282,12 +289,15 @@ static void on_poll(uv_poll_t *h, int status, int events)
     int running;
 
     if (status < 0) {
-        flags = CURL_CSELECT_ERR;
-    } else {
-        flags |= (events & UV_READABLE) ? CURL_CSELECT_IN : 0;
-        flags |= (events & UV_WRITABLE) ? CURL_CSELECT_OUT : 0;
+        /*
+         * Let libcurl read or write and meet the socket's own error (a TLS
+         * alert, a reset): CURL_CSELECT_ERR would only say "poll failed".
+         */
+        events = k->events;
     }
-    curl_multi_socket_action(G.multi, k->fd, flags, &running);
+    flags |= (events & UV_READABLE) ? CURL_CSELECT_IN : 0;
+    flags |= (events & UV_WRITABLE) ? CURL_CSELECT_OUT : 0;
+    gl_curl->multi_socket_action(G.multi, k->fd, flags, &running);
     check_done();
 }
 
@@ -305,7 +315,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     (void)userp;
     if (what == CURL_POLL_REMOVE) {
         if (k != NULL) {
-            curl_multi_assign(G.multi, s, NULL);
+            gl_curl->multi_assign(G.multi, s, NULL);
             sock_close(k);
         }
         return 0;
@@ -322,10 +332,11 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
             G.socks->prev = k;
         }
         G.socks = k;
-        curl_multi_assign(G.multi, s, k);
+        gl_curl->multi_assign(G.multi, s, k);
     }
     events |= (what & CURL_POLL_IN) ? UV_READABLE : 0;
     events |= (what & CURL_POLL_OUT) ? UV_WRITABLE : 0;
+    k->events = events;
     uv_poll_start(&k->poll, events, on_poll);
     return 0;
 }
@@ -335,7 +346,7 @@ static void on_tick(uv_timer_t *t)
     int running;
 
     (void)t;
-    curl_multi_socket_action(G.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    gl_curl->multi_socket_action(G.multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_done();
 }
 
@@ -355,29 +366,40 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 /* ---- global ---- */
 
 /*
- * Starts libcurl and the process-wide multi handle on the loop given to
- * gl_http_global_init(). Deferred to the first client so that a pipeline
- * without HTTP outputs never initialises libcurl and OpenSSL (about 2 MiB of
- * resident memory). Returns 0, or GL_EIO when libcurl cannot start.
+ * Loads and starts libcurl and the process-wide multi handle on the loop
+ * given to gl_http_global_init(). Deferred to the first client so that a
+ * pipeline without HTTP outputs never maps libcurl and OpenSSL (about 5 MiB
+ * of resident memory). Returns 0, or GL_EIO when libcurl cannot be loaded or
+ * started; the first such failure is logged with its cause, which is the
+ * same for every later client.
  */
 static int start_multi(void)
 {
+    char err[256];
+
     if (G.multi != NULL) {
         return 0;
     }
+    if (gl_dl_curl(err, sizeof(err)) < 0) {
+        if (!G.load_failed) {
+            gl_log_error(NULL, "HTTP client unavailable: %s", err);
+            G.load_failed = true;
+        }
+        return GL_EIO;
+    }
     if (!G.curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        if (gl_curl->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             return GL_EIO;
         }
         G.curl_ready = true;
     }
-    G.multi = curl_multi_init();
+    G.multi = gl_curl->multi_init();
     if (G.multi == NULL) {
         return GL_EIO;
     }
-    curl_multi_setopt(G.multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(G.multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(G.multi, CURLMOPT_MAXCONNECTS, (long)MAX_CONNECTS);
+    gl_curl->multi_setopt(G.multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    gl_curl->multi_setopt(G.multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    gl_curl->multi_setopt(G.multi, CURLMOPT_MAXCONNECTS, (long)MAX_CONNECTS);
     uv_timer_init(G.loop, &G.timer);
     uv_timer_init(G.loop, &G.later);
     return 0;
@@ -412,14 +434,14 @@ void gl_http_global_shutdown(void)
         cancel(G.requests, "agent shutting down");
     }
     /* From here libcurl closes its sockets on its own; the polls go first. */
-    curl_multi_setopt(G.multi, CURLMOPT_SOCKETFUNCTION, NULL);
-    curl_multi_setopt(G.multi, CURLMOPT_TIMERFUNCTION, NULL);
+    gl_curl->multi_setopt(G.multi, CURLMOPT_SOCKETFUNCTION, NULL);
+    gl_curl->multi_setopt(G.multi, CURLMOPT_TIMERFUNCTION, NULL);
     while (G.socks != NULL) {
         sock_close(G.socks);
     }
     uv_close((uv_handle_t *)&G.timer, NULL);
     uv_close((uv_handle_t *)&G.later, NULL);
-    curl_multi_cleanup(G.multi);
+    gl_curl->multi_cleanup(G.multi);
     G.multi = NULL;
     G.loop = NULL;
 }
@@ -428,7 +450,8 @@ void gl_http_global_shutdown(void)
 
 /*
  * Fills zero timeouts and limit with the option table's defaults and starts
- * libcurl on first use. Returns 0, or GL_EIO when libcurl cannot start.
+ * libcurl on first use. Returns 0, or GL_EIO when libcurl cannot be loaded
+ * or started: the client must not be used then.
  */
 int gl_http_client_init(struct gl_http_client *c)
 {
@@ -480,7 +503,7 @@ static size_t on_stream(struct gl_http_request *r, const char *p, size_t len)
 {
     long status = 0;
 
-    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    gl_curl->easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
     if (r->on_data(r->on_data_arg, status, p, len) != 0) {
         r->err = gl_http_err_canceled;
         snprintf(r->detail, sizeof(r->detail), "stopped by the receiver");
@@ -564,57 +587,78 @@ static void configure(struct gl_http_request *r)
 {
     struct gl_http_client *c = r->client;
     CURL *e = r->easy;
-    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
+    gl_curl->easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
+    gl_curl->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    gl_curl->easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    gl_curl->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    gl_curl->easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    gl_curl->easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
+    gl_curl->easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+    gl_curl->easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
+    gl_curl->easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
     if (c->tls_ca_file != NULL) {
-        curl_easy_setopt(e, CURLOPT_CAINFO, c->tls_ca_file);
+        gl_curl->easy_setopt(e, CURLOPT_CAINFO, c->tls_ca_file);
     }
     if (c->tls_crt_file != NULL) {
-        curl_easy_setopt(e, CURLOPT_SSLCERT, c->tls_crt_file);
+        gl_curl->easy_setopt(e, CURLOPT_SSLCERT, c->tls_crt_file);
     }
     if (c->tls_key_file != NULL) {
-        curl_easy_setopt(e, CURLOPT_SSLKEY, c->tls_key_file);
+        gl_curl->easy_setopt(e, CURLOPT_SSLKEY, c->tls_key_file);
     }
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    gl_curl->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    gl_curl->easy_setopt(e, CURLOPT_WRITEDATA, r);
+    gl_curl->easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    gl_curl->easy_setopt(e, CURLOPT_HEADERDATA, r);
     /* Redirects are not followed (libcurl's default): a 3xx is the caller's answer. */
     if (r->method == GL_HEAD) {
-        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        gl_curl->easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (r->method == GL_PUT) {
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
+        gl_curl->easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
     } else if (r->method == GL_DELETE) {
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
+        gl_curl->easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
     }
 }
 
+
+/*
+ * HTTP_PROXY in upper case, for http:// URLs when http_proxy is not set:
+ * libcurl reads only the lower-case name (a CGI server sets HTTP_PROXY from
+ * a request header), but the agent is no CGI and SREs set HTTP_PROXY.
+ * NO_PROXY still applies: libcurl checks it for a proxy set this way too.
+ */
+static void proxy_from_env(CURL *e, const char *url)
+{
+    const char *p = getenv("HTTP_PROXY");
+    if (strncasecmp(url, "http://", 7) == 0 && getenv("http_proxy") == NULL && p != NULL &&
+        p[0] != '\0') {
+        gl_curl->easy_setopt(e, CURLOPT_PROXY, p);
+    }
+}
 /*
  * Creates a request on client c; the URL is copied by libcurl. Aborts when
- * libcurl cannot allocate a handle, as gl_malloc does.
+ * libcurl cannot allocate a handle, as gl_malloc does, or when no client has
+ * started (a caller that went on after gl_http_client_init() failed).
  */
 struct gl_http_request *gl_http_new(struct gl_http_client *c, enum gl_http_method m,
                                     const char *url)
 {
+    if (G.multi == NULL) {
+        fprintf(stderr, "gleaner: gl_http_new() without a started HTTP client\n");
+        abort();
+    }
     struct gl_http_request *r = gl_calloc(1, sizeof(*r));
 
     r->client = c;
     r->method = m;
-    r->easy = curl_easy_init();
+    r->easy = gl_curl->easy_init();
     if (r->easy == NULL) {
         fprintf(stderr, "gleaner: out of memory creating an HTTP request\n");
         abort();
     }
     gl_buf_init(&r->resp);
     gl_buf_init(&r->hdrs);
-    curl_easy_setopt(r->easy, CURLOPT_URL, url);
+    gl_curl->easy_setopt(r->easy, CURLOPT_URL, url);
+    proxy_from_env(r->easy, url);
     configure(r);
     /* An empty Expect: stops libcurl from waiting on 100-continue for large bodies. */
     gl_http_header(r, "Expect", "");
@@ -634,7 +678,7 @@ void gl_http_header(struct gl_http_request *r, const char *name, const char *val
     } else {
         gl_buf_printf(&line, "%s:%s%s", name, value[0] ? " " : "", value);
     }
-    l = curl_slist_append(r->headers, line.data);
+    l = gl_curl->slist_append(r->headers, line.data);
     gl_buf_close(&line);
     if (l == NULL) {
         fprintf(stderr, "gleaner: out of memory adding an HTTP header\n");
@@ -679,20 +723,20 @@ void gl_http_send(struct gl_http_request *r, gl_http_done_cb cb, void *data)
     r->cb = cb;
     r->data = data;
     if (r->method != GL_HEAD && (r->has_body || r->method == GL_POST || r->method == GL_PUT)) {
-        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->has_body ? r->body : "");
+        gl_curl->easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+        gl_curl->easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->has_body ? r->body : "");
         if (r->method == GL_GET) {
             /* POSTFIELDS alone would turn the request into a POST */
-            curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, "GET");
+            gl_curl->easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, "GET");
         }
     }
-    curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+    gl_curl->easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
     link_request(r);
     r->start_ns = uv_hrtime();
-    CURLMcode mc = curl_multi_add_handle(G.multi, r->easy);
+    CURLMcode mc = gl_curl->multi_add_handle(G.multi, r->easy);
     if (mc != CURLM_OK) {
         r->err = gl_http_err_other;
-        snprintf(r->detail, sizeof(r->detail), "%s", curl_multi_strerror(mc));
+        snprintf(r->detail, sizeof(r->detail), "%s", gl_curl->multi_strerror(mc));
         uv_timer_start(&G.later, on_later, 0, 0);
         return;
     }
@@ -709,7 +753,7 @@ void gl_http_on_data(struct gl_http_request *r, gl_http_data_cb cb, void *data)
 /* Replaces the client's total timeout for this request; 0 lets it run as long as it lasts. */
 void gl_http_timeout(struct gl_http_request *r, uint64_t ms)
 {
-    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)ms);
+    gl_curl->easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)ms);
 }
 
 /* Looks name up among the final response's headers; the value is trimmed and borrowed. */

@@ -93,7 +93,9 @@ int gl_http_global_init(uv_loop_t *loop);
 void gl_http_global_shutdown(void);
 
 /*
- * Prepares a client whose settings were filled; returns 0. Zero timeouts and
+ * Prepares a client whose settings were filled, loading and starting libcurl
+ * with the first one. Returns 0, or GL_EIO when libcurl cannot be loaded
+ * (logged once, with the package to install) or started. Zero timeouts and
  * response_max take the option table's defaults (10s, 30s, 4MiB); tls_verify
  * is taken as is, so a client filled by hand must set it.
  */
@@ -110,7 +112,8 @@ void gl_http_client_close(struct gl_http_client *c);
  * request frees it) or lent with gl_http_body_ref() (must outlive the
  * request). gl_http_send() starts it; the callback runs exactly once, later,
  * on the loop, and the request is freed after it returns. A callback may send
- * new requests. gl_http_send() needs gl_http_global_init() first.
+ * new requests. Only a client whose gl_http_client_init() returned 0 makes
+ * requests.
  */
 struct gl_http_request *gl_http_new(struct gl_http_client *c, enum gl_http_method m,
                                     const char *url);

@@ -7,6 +7,8 @@
  * every MHD_run() a uv_timer_t is re-armed from MHD_get_timeout(), so idle
  * connections time out and work MHD left pending is picked up. Handlers thus
  * run on the loop thread and may read the pipeline's state directly.
+ * libmicrohttpd is loaded when the first server starts (dl.h), so an agent
+ * with http_server off never maps it; it is called through gl_mhd.
  *
  * The server owns the daemon, both handles and the route table. Invariant:
  * the struct is freed only from the last of the two close callbacks, after
@@ -22,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dl.h"
 #include "error.h"
 #include "http_server.h"
 #include "mem.h"
@@ -64,16 +67,16 @@ static enum MHD_Result reply_static(struct MHD_Connection *c, unsigned int statu
                                     const char *text, const char *allow)
 {
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+        gl_mhd->create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
     if (r == NULL) {
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    gl_mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
     if (allow != NULL) {
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+        gl_mhd->add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     }
-    enum MHD_Result rc = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
+    enum MHD_Result rc = gl_mhd->queue_response(c, status, r);
+    gl_mhd->destroy_response(r);
     return rc;
 }
 
@@ -125,7 +128,7 @@ static enum MHD_Result reply_routed(struct MHD_Connection *c, const struct route
     const char *type = "text/plain; charset=utf-8";
     gl_buf_init(&query);
     gl_buf_init(&body);
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, put_arg, &query);
+    gl_mhd->get_connection_values(c, MHD_GET_ARGUMENT_KIND, put_arg, &query);
     int status = rt->cb(rt->data, rt->path, query.len > 0 ? query.data : "", &body, &type);
     gl_buf_close(&query);
     if (status < 100 || status > 599) {
@@ -133,24 +136,24 @@ static enum MHD_Result reply_routed(struct MHD_Connection *c, const struct route
     }
     size_t len = body.len;
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, gl_buf_take(&body), MHD_RESPMEM_MUST_FREE);
+        gl_mhd->create_response_from_buffer(len, gl_buf_take(&body), MHD_RESPMEM_MUST_FREE);
     if (r == NULL) {
         return MHD_NO;
     }
     if (type != NULL) {
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+        gl_mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     }
-    enum MHD_Result rc = MHD_queue_response(c, (unsigned int)status, r);
-    MHD_destroy_response(r);
+    enum MHD_Result rc = gl_mhd->queue_response(c, (unsigned int)status, r);
+    gl_mhd->destroy_response(r);
     return rc;
 }
 
 /* True when the request announces a body, by length or by chunked encoding. */
 static int has_body(struct MHD_Connection *c)
 {
-    const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+    const char *len = gl_mhd->lookup_connection_value(c, MHD_HEADER_KIND,
                                                   MHD_HTTP_HEADER_CONTENT_LENGTH);
-    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+    const char *te = gl_mhd->lookup_connection_value(c, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_TRANSFER_ENCODING);
     return te != NULL || (len != NULL && strspn(len, "0") != strlen(len));
 }
@@ -204,8 +207,8 @@ static void on_timer(uv_timer_t *t);
 static void drive(struct gl_http_server *s)
 {
     MHD_UNSIGNED_LONG_LONG ms;
-    MHD_run(s->mhd);
-    if (MHD_get_timeout(s->mhd, &ms) == MHD_YES) {
+    gl_mhd->run(s->mhd);
+    if (gl_mhd->get_timeout(s->mhd, &ms) == MHD_YES) {
         uv_timer_start(&s->timer, on_timer, (uint64_t)ms, 0);
     } else {
         uv_timer_stop(&s->timer);
@@ -278,7 +281,7 @@ static struct MHD_Daemon *start_daemon(struct gl_http_server *s, const union add
     if (a->sa.sa_family == AF_INET6) {
         flags |= MHD_USE_IPv6;
     }
-    return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
+    return gl_mhd->start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
                             MHD_OPTION_SOCK_ADDR, &a->sa,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONN_LIMIT,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)PER_IP_LIMIT,
@@ -290,7 +293,7 @@ static struct MHD_Daemon *start_daemon(struct gl_http_server *s, const union add
 /*
  * Creates the server listening on addr:port and arms its handles on `loop`.
  * Returns NULL with a message in err when the address is not numeric, the
- * bind fails or the daemon cannot start.
+ * bind fails, libmicrohttpd cannot be loaded or the daemon cannot start.
  */
 struct gl_http_server *gl_http_server_new(uv_loop_t *loop, const char *addr, int port,
                                           char *err, size_t errlen)
@@ -306,6 +309,9 @@ struct gl_http_server *gl_http_server_new(uv_loop_t *loop, const char *addr, int
         snprintf(err, errlen, "bind %s: %s", name, strerror(e));
         return NULL;
     }
+    if (gl_dl_mhd(err, errlen) < 0) {
+        return NULL;
+    }
     struct gl_http_server *s = gl_calloc(1, sizeof(*s));
     s->loop = loop;
     errno = 0;
@@ -317,13 +323,13 @@ struct gl_http_server *gl_http_server_new(uv_loop_t *loop, const char *addr, int
         gl_free(s);
         return NULL;
     }
-    const union MHD_DaemonInfo *fd = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    const union MHD_DaemonInfo *bound = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *fd = gl_mhd->get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *bound = gl_mhd->get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = bound != NULL ? bound->port : port;
     int rc = fd != NULL ? uv_poll_init(loop, &s->poll, fd->epoll_fd) : UV_EINVAL;
     if (rc < 0) {
         snprintf(err, errlen, "watch HTTP server on %s: %s", name, uv_strerror(rc));
-        MHD_stop_daemon(s->mhd);
+        gl_mhd->stop_daemon(s->mhd);
         gl_free(s);
         return NULL;
     }
@@ -382,6 +388,6 @@ void gl_http_server_free(struct gl_http_server *s)
     }
     uv_close((uv_handle_t *)&s->poll, on_close);
     uv_close((uv_handle_t *)&s->timer, on_close);
-    MHD_stop_daemon(s->mhd);
+    gl_mhd->stop_daemon(s->mhd);
     s->mhd = NULL;
 }

@@ -327,8 +327,9 @@ static int run(const char *file)
         a.exit_code = 1;
     }
     a.api.engine = a.engine;
-    gl_log_info(NULL, "gleaner %s running (%s)", GL_VERSION, a.api.config_name);
-    if (a.exit_code != 0) {
+    if (a.exit_code == 0) {
+        gl_log_info(NULL, "gleaner %s running (%s)", GL_VERSION, a.api.config_name);
+    } else {
         a.stopping = true;
         gl_engine_stop(a.engine, on_stopped, &a);
     }

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "aws/credentials_private.h"
+#include "dl.h"
 #include "error.h"
 #include "log.h"
 #include "mem.h"
@@ -53,7 +54,9 @@ static void format_time(char *out, size_t len, int64_t t)
 
 /*
  * Copies the settings and resolves the region (settings, AWS_REGION,
- * AWS_DEFAULT_REGION). Returns NULL with a message when there is none.
+ * AWS_DEFAULT_REGION). Returns NULL with a message when there is none, or
+ * when libcrypto, which every signature needs, cannot be loaded: loading it
+ * here says so at start rather than at the first flush.
  */
 struct gl_aws_provider *gl_aws_provider_new(const struct gl_aws_settings *s, uv_loop_t *loop,
                                             const struct gl_http_client *http,
@@ -68,6 +71,9 @@ struct gl_aws_provider *gl_aws_provider_new(const struct gl_aws_settings *s, uv_
     }
     if (region == NULL) {
         snprintf(err, errlen, "no AWS region: set region, AWS_REGION or AWS_DEFAULT_REGION");
+        return NULL;
+    }
+    if (gl_dl_crypto(err, errlen) < 0) {
         return NULL;
     }
     struct gl_aws_provider *p = gl_calloc(1, sizeof(*p));

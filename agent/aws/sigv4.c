@@ -8,7 +8,8 @@
  * (secret, day, region, service), so a busy output derives a key once a day
  * instead of four HMACs per request. Entries are told apart by the secret's
  * SHA-256, never the secret itself, and a key leaving the cache is wiped
- * with OPENSSL_cleanse.
+ * with explicit_bzero. libcrypto does the hashing; it is loaded with the
+ * first signature (dl.h), from whichever thread signs first.
  *
  * Invariant: the canonical request is byte for byte the one botocore's
  * SigV4Auth builds for the same request (its path, query, header and payload
@@ -20,11 +21,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include "aws/sigv4.h"
+#include "dl.h"
 #include "error.h"
 #include "mem.h"
 
@@ -78,11 +76,15 @@ static void to_hex(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-/* SHA-256 of data into md (32 bytes). Returns 0 or GL_EIO when OpenSSL fails. */
+/*
+ * SHA-256 of data into md (32 bytes). Returns 0, or GL_EIO when OpenSSL
+ * fails or libcrypto cannot be loaded (gl_aws_provider_new() has said why).
+ */
 static int sha256(const void *data, size_t n, unsigned char md[32])
 {
     unsigned int len = 0;
-    if (EVP_Digest(data, n, md, &len, EVP_sha256(), NULL) != 1 || len != 32) {
+    if (gl_dl_crypto(NULL, 0) < 0 ||
+        gl_crypto->evp_digest(data, n, md, &len, gl_crypto->evp_sha256(), NULL) != 1 || len != 32) {
         return GL_EIO;
     }
     return 0;
@@ -103,12 +105,14 @@ static int hmac(const void *key, size_t key_len, const char *msg, size_t n, unsi
 {
     unsigned char out[32];
     unsigned int len = 0;
-    if (HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)msg, n, out, &len) == NULL ||
+    if (gl_dl_crypto(NULL, 0) < 0 ||
+        gl_crypto->hmac(gl_crypto->evp_sha256(), key, (int)key_len, (const unsigned char *)msg, n,
+                        out, &len) == NULL ||
         len != 32) {
         return GL_EIO;
     }
     memcpy(md, out, 32);
-    OPENSSL_cleanse(out, sizeof(out));
+    explicit_bzero(out, sizeof(out));
     return 0;
 }
 
@@ -124,7 +128,7 @@ static int derive_key(const char *secret, const char *date, const char *region, 
     memcpy(seed, "AWS4", 4);
     memcpy(seed + 4, secret, n - 4);
     int rc = hmac(seed, n, date, strlen(date), key);
-    OPENSSL_cleanse(seed, n);
+    explicit_bzero(seed, n);
     gl_free(seed);
     if (rc == 0) {
         rc = hmac(key, 32, region, strlen(region), key);
@@ -136,7 +140,7 @@ static int derive_key(const char *secret, const char *date, const char *region, 
         rc = hmac(key, 32, "aws4_request", 12, key);
     }
     if (rc < 0) {
-        OPENSSL_cleanse(key, 32);
+        explicit_bzero(key, 32);
     }
     return rc;
 }
@@ -165,7 +169,7 @@ static struct key_slot *free_slot(void)
             victim = &key_cache[i];
         }
     }
-    OPENSSL_cleanse(victim, sizeof(*victim));
+    explicit_bzero(victim, sizeof(*victim));
     return victim;
 }
 
@@ -205,7 +209,7 @@ static int signing_key(const struct gl_aws_creds *creds, const char *date, const
         s->used = ++key_tick;
     }
     pthread_mutex_unlock(&key_lock);
-    OPENSSL_cleanse(id, sizeof(id));
+    explicit_bzero(id, sizeof(id));
     return rc;
 }
 
@@ -213,7 +217,7 @@ static int signing_key(const struct gl_aws_creds *creds, const char *date, const
 void gl_sigv4_forget(void)
 {
     pthread_mutex_lock(&key_lock);
-    OPENSSL_cleanse(key_cache, sizeof(key_cache));
+    explicit_bzero(key_cache, sizeof(key_cache));
     pthread_mutex_unlock(&key_lock);
 }
 
@@ -692,7 +696,7 @@ int gl_sigv4_sign(const struct gl_sigv4_request *req, const struct gl_aws_creds 
     }
     if (rc == 0) {
         rc = hmac(key, sizeof(key), sts.data, sts.len, sig);
-        OPENSSL_cleanse(key, sizeof(key));
+        explicit_bzero(key, sizeof(key));
     }
     if (rc == 0) {
         to_hex(sig, sizeof(sig), sig_hex);
@@ -721,7 +725,7 @@ int gl_sigv4_sign(const struct gl_sigv4_request *req, const struct gl_aws_creds 
 static void wipe_free(char *s)
 {
     if (s != NULL) {
-        OPENSSL_cleanse(s, strlen(s));
+        explicit_bzero(s, strlen(s));
         gl_free(s);
     }
 }

@@ -787,7 +787,7 @@ static int kube_start(struct gl_instance *ins)
     };
     int rc = gl_http_client_init(&k->http);
     if (rc < 0) {
-        gl_log_error(ins, "HTTP client unavailable: %s", gl_strerror(rc));
+        gl_log_error(ins, "pod metadata unavailable: the HTTP client cannot start");
         return rc;
     }
     k->cache = gl_pods_acquire(ins->loop, &s, &k->http, err, sizeof(err));

@@ -383,7 +383,11 @@ static int cwl_init(struct gl_instance *ins)
     int rc;
     c->ins = ins;
     c->emf = c->log_format != NULL && strcmp(c->log_format, "json_emf") == 0;
-    gl_http_client_init(&c->http);
+    rc = gl_http_client_init(&c->http);
+    if (rc < 0) {
+        gl_instance_error(ins, "the HTTP client cannot start");
+        goto fail;
+    }
     rc = init_names(ins, c);
     if (rc < 0) {
         goto fail;

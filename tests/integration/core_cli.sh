@@ -80,3 +80,37 @@ $G --version | grep -q "^gleaner [0-9]" || fail "--version"
 ok "--plugins, --help-plugin, --version"
 $G --bogus >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown argument exits 2"
 ok "unknown argument exits 2"
+
+# The HTTP server's port is taken: the agent says why and exits 1 at once (it used to hang).
+cat >"$D/busy.yaml" <<'YAML'
+service:
+  http_server: on
+  http_listen: 127.0.0.1
+  http_port: PORT
+pipeline:
+  inputs:
+    - name: dummy
+  outputs:
+    - name: null
+      match: '*'
+YAML
+out=$(/usr/bin/python3 - "$G" "$D/busy.yaml" <<'PY'
+import socket, subprocess, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+cfg = open(sys.argv[2]).read().replace("PORT", str(s.getsockname()[1]))
+open(sys.argv[2], "w").write(cfg)
+try:
+    r = subprocess.run([sys.argv[1], "-c", sys.argv[2]], capture_output=True, text=True,
+                       timeout=10)
+    print("rc=%d %s" % (r.returncode, r.stderr.replace("\n", " ")))
+except subprocess.TimeoutExpired:
+    print("hung")
+PY
+)
+case "$out" in
+    rc=1*"Address already in use"*) ;;
+    *) fail "port in use: $out" ;;
+esac
+ok "a taken HTTP port exits 1 with the reason"

@@ -34,6 +34,11 @@ Test-only endpoints (unsigned):
                     "body"}], "max_concurrent": {"group/stream": n},
                     "max_concurrent_total", "dropped", "client_closed", "total"}
     GET /_faults    the fault settings
+With tls_cert and tls_key the endpoint is https:// (same host and port
+rules); with tls_client_ca as well, a client must present a certificate
+signed by that CA. The handshake runs in the connection's thread; stats()
+counts "tls_handshakes" and "tls_failures" (with the last failure's reason
+in "tls_last_failure").
 A request goes: signature, Content-Type and target, JSON, fault decision,
 quota, the action. Requests refused before the fault decision never consume
 a fault ordinal; a request whose client timed out during a delay is still
@@ -67,7 +72,8 @@ Command line: python3 lib_cwl_server.py [--port N] [--port-file F] [--seed N]
 [--access-key K] [--secret-key S] [--session-token T] [--region R]
 [--throttle-rate F] [--unavailable-rate F] [--drop-rate F] [--delay S]
 [--delay-rate F] [--fail-first N] [--fail-with KIND] [--fault-actions A,B]
-[--rps ACTION=N ...] [--quotas] [--verbose]
+[--rps ACTION=N ...] [--quotas] [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
+[--verbose]
 """
 import argparse
 import base64
@@ -79,6 +85,7 @@ import random
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -260,7 +267,7 @@ class CwlServer:
 
     def __init__(self, access_key="AKIDGLEANERTEST00001", secret_key="gleaner-test-secret",
                  session_token=None, region="us-east-1", seed=1, port=0, verbose=False,
-                 **faults):
+                 tls_cert=None, tls_key=None, tls_client_ca=None, **faults):
         self.region = region
         self.seed = seed
         self.verbose = verbose
@@ -282,8 +289,16 @@ class CwlServer:
         self._httpd = _HTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.cwl = self
+        self._httpd.tls = None
+        if tls_cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(tls_cert, tls_key)
+            if tls_client_ca:
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ctx.load_verify_locations(tls_client_ca)
+            self._httpd.tls = ctx
         self.port = self._httpd.server_address[1]
-        self.endpoint = "http://127.0.0.1:%d" % self.port
+        self.endpoint = "%s://127.0.0.1:%d" % ("https" if tls_cert else "http", self.port)
         self._thread = None
 
     # ---- lifecycle ----
@@ -393,7 +408,9 @@ class CwlServer:
                 "requests": self._requests, "errors": self._errors,
                 "batches": self._batches, "max_concurrent": self._max_per_stream,
                 "max_concurrent_total": self._max_total, "dropped": self._dropped,
-                "client_closed": self._client_closed, "total": self._total}))
+                "client_closed": self._client_closed, "total": self._total,
+                "tls_handshakes": self._tls_handshakes, "tls_failures": self._tls_failures,
+                "tls_last_failure": self._tls_last_failure}))
 
     def reset_stats(self):
         with self._lock:
@@ -410,6 +427,9 @@ class CwlServer:
         self._client_closed = 0
         self._inflight = {}
         self._inflight_total = 0
+        self._tls_handshakes = 0
+        self._tls_failures = 0
+        self._tls_last_failure = None
 
     # ---- statistics ----
 
@@ -420,6 +440,26 @@ class CwlServer:
             self._total += 1
             if kind:
                 self._errors[kind] = self._errors.get(kind, 0) + 1
+
+    def _handshake(self, conn):
+        """Completes a TLS connection's handshake (bounded in time); counts
+        it and returns whether it succeeded. Plain connections pass."""
+        if not isinstance(conn, ssl.SSLSocket):
+            return True
+        try:
+            conn.settimeout(10)
+            conn.do_handshake()
+            conn.settimeout(None)
+            ok, why = True, None
+        except (ssl.SSLError, OSError) as e:
+            ok, why = False, str(e)
+        with self._lock:
+            if ok:
+                self._tls_handshakes += 1
+            else:
+                self._tls_failures += 1
+                self._tls_last_failure = why
+        return ok
 
     def _enter(self, key):
         with self._lock:
@@ -807,6 +847,14 @@ class _HTTPServer(ThreadingHTTPServer):
     # Agents under test open many connections at once; 5 would refuse some.
     request_queue_size = 128
 
+    def get_request(self):
+        """Wraps an accepted connection in TLS when serving https; the
+        handshake waits for the connection's own thread (_Handler.setup)."""
+        conn, addr = super().get_request()
+        if self.tls is not None:
+            conn = self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        return conn, addr
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -817,6 +865,11 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with self.server.cwl._lock:
             self.server.cwl._conns.add(self.connection)
+        self.tls_ok = self.server.cwl._handshake(self.connection)
+
+    def handle(self):
+        if self.tls_ok:
+            super().handle()
 
     def finish(self):
         try:
@@ -1000,6 +1053,9 @@ def main(argv=None):
     ap.add_argument("--fault-actions", default="PutLogEvents")
     ap.add_argument("--rps", action="append", default=[], metavar="ACTION=N")
     ap.add_argument("--quotas", action="store_true")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--tls-client-ca")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args(argv)
     rps = {}
@@ -1011,7 +1067,8 @@ def main(argv=None):
                   verbose=a.verbose, throttle_rate=a.throttle_rate,
                   unavailable_rate=a.unavailable_rate, drop_rate=a.drop_rate, delay=a.delay,
                   delay_rate=a.delay_rate, fail_first=a.fail_first, fail_with=a.fail_with,
-                  fault_actions=a.fault_actions.split(","), rps=rps, quotas=a.quotas)
+                  fault_actions=a.fault_actions.split(","), rps=rps, quotas=a.quotas,
+                  tls_cert=a.tls_cert, tls_key=a.tls_key, tls_client_ca=a.tls_client_ca)
     s.start()
     if a.port_file:
         with open(a.port_file + ".tmp", "w") as f:
