@@ -319,9 +319,14 @@ def main():
         if c50 is not None:
             rows.append(run_tail("tail 50 files (%d MB) -> null" % (m50["bytes"] // 1000000),
                                  c50, m50))
-            rows.append(run_tail_kubernetes("tail 50 files -> kubernetes -> null", c50, m50))
-            rows.append(run_tail_kubernetes("tail 50 files -> kubernetes (merge_log) -> null",
-                                            c50, m50, merge_log=True))
+            base = float(rows[-1][1].split("k")[0])
+            for title, merge in (("tail 50 files -> kubernetes -> null", False),
+                                 ("tail 50 files -> kubernetes (merge_log) -> null", True)):
+                row = list(run_tail_kubernetes(title, c50, m50, merge_log=merge))
+                if "k lines/s" in row[1]:
+                    row[1] += " (%.0f%% of tail -> null)" % (
+                        100 * float(row[1].split("k")[0]) / base)
+                rows.append(tuple(row))
     head = ("| scenario | throughput | CPU | peak RSS | wall |\n"
             "|---|---|---|---|---|")
     lines = [head] + ["| %s |" % " | ".join(r) for r in rows]
