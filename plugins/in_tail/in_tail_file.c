@@ -4,7 +4,8 @@
  * (multiline) per stream, and each record is emitted with the byte range it
  * covers. Acknowledged ranges advance `committed`, which is what the offsets
  * database stores. Rotation (the path names a new inode), copytruncate (the
- * size shrank) and deletion are noticed by tail_file_check().
+ * size shrank, or the first bytes changed) and deletion are noticed by
+ * tail_file_check().
  *
  * Invariant: every byte before `committed` is in a record every output took
  * (or was deliberately skipped and counted); bytes after it are read again
@@ -419,9 +420,17 @@ static void split_lines(struct tail_file *f, const char *data, size_t n)
     }
 }
 
+static bool refilled(struct tail_file *f);
+static void truncated(struct tail_file *f, uint64_t size);
+
 size_t tail_file_read(struct tail_file *f, size_t quantum)
 {
     struct tail *t = f->t;
+    if (f->eof && refilled(f)) {
+        /* Caught up before, new bytes now, other first bytes: a copytruncate refilled. */
+        struct stat st;
+        truncated(f, fstat(f->fd, &st) == 0 ? (uint64_t)st.st_size : 0);
+    }
     ssize_t n = pread(f->fd, t->read_buf, quantum, (off_t)f->read_off);
     if (n <= 0) {
         if (n < 0) {
@@ -516,8 +525,9 @@ static void truncated(struct tail_file *f, uint64_t size)
 {
     struct tail *t = f->t;
     (*t->m_truncations)++;
-    gl_log_info(t->ins, "%s truncated (size %llu < offset %llu): reading from the start",
-                f->path, (unsigned long long)size, (unsigned long long)f->read_off);
+    gl_log_info(t->ins, "%s truncated (size %llu, offset %llu%s): reading from the start",
+                f->path, (unsigned long long)size, (unsigned long long)f->read_off,
+                size >= f->read_off ? ", new first bytes" : "");
     f->id = ++t->next_id;
     streams_close(f);
     streams_init(f);
@@ -542,13 +552,28 @@ static void grow_fingerprint(struct tail_file *f, uint64_t size)
     }
 }
 
+/*
+ * A copytruncate followed by more writes than were read before the next
+ * look leaves the size above the offset: only the first bytes show it. Asked
+ * when a file that was read to its end has more (tail_file_read) and when a
+ * look finds unread bytes, so quiet files cost no read.
+ */
+static bool refilled(struct tail_file *f)
+{
+    uint64_t fp;
+    size_t len;
+    return f->fp_len > 0 && fingerprint(f->fd, f->fp_len, &fp, &len) == 0 &&
+           (len != f->fp_len || fp != f->key.fp);
+}
+
 /* Notices what happened to the file since the last look. */
 void tail_file_check(struct tail_file *f, uint64_t now_ms)
 {
     struct tail *t = f->t;
     struct stat st;
     if (fstat(f->fd, &st) == 0) {
-        if ((uint64_t)st.st_size < f->read_off) {
+        if ((uint64_t)st.st_size < f->read_off ||
+            ((uint64_t)st.st_size > f->read_off && refilled(f))) {
             truncated(f, (uint64_t)st.st_size);
         }
         if ((uint64_t)st.st_size > f->read_off) {
