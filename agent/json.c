@@ -722,64 +722,105 @@ const msgpack_object *gl_json_map_get(const msgpack_object *map, const char *key
 /* ---- writer ---- */
 
 /* Appends the escape for c, one of '"', '\\' or a control character. */
-static void write_escape(struct gl_buf *b, unsigned char c)
+/* Writes the escape of c (a control character, '"' or '\\') at o; returns the end. */
+static char *put_escape(char *o, unsigned char c)
 {
     static const char hex[] = "0123456789abcdef";
-    char e[6] = { '\\', (char)c, 0, 0, 0, 0 };
-    size_t n = 2;
+    *o++ = '\\';
     switch (c) {
-    case '\n': e[1] = 'n'; break;
-    case '\r': e[1] = 'r'; break;
-    case '\t': e[1] = 't'; break;
-    case '\b': e[1] = 'b'; break;
-    case '\f': e[1] = 'f'; break;
-    case '"': case '\\': break;
+    case '\n': *o++ = 'n'; break;
+    case '\r': *o++ = 'r'; break;
+    case '\t': *o++ = 't'; break;
+    case '\b': *o++ = 'b'; break;
+    case '\f': *o++ = 'f'; break;
+    case '"': case '\\': *o++ = (char)c; break;
     default:
-        memcpy(e + 1, "u00", 3);
-        e[4] = hex[c >> 4];
-        e[5] = hex[c & 15];
-        n = 6;
+        memcpy(o, "u00", 3);
+        o[3] = hex[c >> 4];
+        o[4] = hex[c & 15];
+        o += 5;
         break;
     }
-    gl_buf_append(b, e, n);
+    return o;
 }
 
 /*
- * Runs of bytes that need no escaping (printable ASCII and valid UTF-8) are
- * appended in one piece; each maximal invalid UTF-8 subpart becomes U+FFFD.
+ * True when none of the 8 bytes at p needs attention in a string: no control
+ * character, quote, backslash or non-ASCII byte. Strings are mostly such
+ * runs (log lines), so they are checked a word at a time.
  */
+static inline bool plain8(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t x;
+    memcpy(&x, p, 8);
+    uint64_t quote = x ^ (ones * '"'), bslash = x ^ (ones * '\\');
+    uint64_t below_space = (x - ones * 0x20) & ~x;     /* a byte < 0x20 */
+    uint64_t is_quote = (quote - ones) & ~quote;       /* a zero byte after the xor */
+    uint64_t is_bslash = (bslash - ones) & ~bslash;
+    return ((below_space | is_quote | is_bslash | x) & highs) == 0;
+}
+
+/* An input segment: its output (at most 6 bytes per input byte) is reserved at once. */
+#define STR_SEGMENT 4096
+
+/*
+ * Escapes s[0, n) at o; returns the end. Each maximal invalid UTF-8
+ * subpart becomes U+FFFD; a sequence cut by the segment's end is finished
+ * from the bytes after it (up to `more` of them).
+ */
+static char *put_escaped(char *o, const unsigned char *p, size_t n, size_t more,
+                         const unsigned char **next)
+{
+    const unsigned char *end = p + n;
+    while (p < end) {
+        /* The run of bytes that go out as they are, copied in one piece. */
+        const unsigned char *run = p;
+        while (end - p >= 8 && plain8(p)) {
+            p += 8;
+        }
+        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80) {
+            p++;
+        }
+        memcpy(o, run, (size_t)(p - run));
+        o += p - run;
+        if (p == end) {
+            break;
+        }
+        unsigned char c = *p;
+        if (c < 0x80) {
+            o = put_escape(o, c);
+            p++;
+            continue;
+        }
+        int k = utf8_seq(p, (size_t)(end - p) + more);
+        if (k > 0) {
+            memcpy(o, p, (size_t)k);
+            o += k;
+            p += k;
+        } else {
+            memcpy(o, replacement, 3);
+            o += 3;
+            p -= k;
+        }
+    }
+    *next = p;
+    return o;
+}
+
 void gl_json_write_str(struct gl_buf *b, const char *s, size_t len)
 {
-    gl_buf_reserve(b, len + 2);
-    gl_buf_putc(b, '"');
-    if (len == 0) {
-        gl_buf_putc(b, '"');
-        return;
-    }
-    const unsigned char *p = (const unsigned char *)s, *end = p + len, *run = p;
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    gl_buf_reserve(b, (len < STR_SEGMENT ? len : STR_SEGMENT) * 6 + 2);
+    b->data[b->len++] = '"';
     while (p < end) {
-        unsigned char c = *p;
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            p++;
-            continue;
-        }
-        int n = c < 0x80 ? 0 : utf8_seq(p, (size_t)(end - p));
-        if (n > 0) {
-            p += n;
-            continue;
-        }
-        gl_buf_append(b, run, (size_t)(p - run));
-        if (n < 0) {
-            gl_buf_append(b, replacement, 3);
-            p -= n;
-        } else {
-            write_escape(b, c);
-            p++;
-        }
-        run = p;
+        size_t n = (size_t)(end - p) < STR_SEGMENT ? (size_t)(end - p) : STR_SEGMENT;
+        gl_buf_reserve(b, n * 6 + 3 + 2);
+        char *o = put_escaped(b->data + b->len, p, n, (size_t)(end - p) - n, &p);
+        b->len = (size_t)(o - b->data);
     }
-    gl_buf_append(b, run, (size_t)(p - run));
-    gl_buf_putc(b, '"');
+    b->data[b->len++] = '"';
+    b->data[b->len] = '\0';
 }
 
 static void write_u64(struct gl_buf *b, uint64_t v, bool neg)

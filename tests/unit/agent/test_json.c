@@ -499,10 +499,87 @@ static void test_json_reads_many_containers(void **state)
     gl_buf_close(&want);
 }
 
+/*
+ * Strings are scanned a word at a time: a character that needs escaping (or
+ * is not ASCII) is found at every position of a word, next to others or not.
+ */
+static void test_json_writes_specials_at_every_position(void **state)
+{
+    (void)state;
+    static const struct { const char *in; const char *out; } specials[] = {
+        { "\"", "\\\"" }, { "\\", "\\\\" }, { "\n", "\\n" }, { "\x01", "\\u0001" },
+        { "\x1f", "\\u001f" }, { "\xc3\xa9", "\xc3\xa9" }, { "\xff", "\xef\xbf\xbd" },
+        { " ", " " }, { "~", "~" }, { "\x7f", "\x7f" },
+    };
+    for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+        for (size_t at = 0; at < 20; at++) {
+            char in[64], want[64];
+            size_t n = 0, w = 0;
+            want[w++] = '"';
+            for (size_t i = 0; i < at; i++) {
+                in[n++] = 'a';
+                want[w++] = 'a';
+            }
+            memcpy(in + n, specials[k].in, strlen(specials[k].in));
+            n += strlen(specials[k].in);
+            memcpy(want + w, specials[k].out, strlen(specials[k].out));
+            w += strlen(specials[k].out);
+            for (size_t i = 0; i < 11; i++) {
+                in[n++] = 'z';
+                want[w++] = 'z';
+            }
+            want[w++] = '"';
+            want[w] = '\0';
+            struct gl_buf b;
+            gl_buf_init(&b);
+            gl_json_write_str(&b, in, n);
+            assert_string_equal(b.data, want);
+            gl_buf_close(&b);
+        }
+    }
+}
+
+/* Long strings are escaped in segments: a UTF-8 sequence across a segment's end stays whole. */
+static void test_json_writes_long_strings_across_segments(void **state)
+{
+    (void)state;
+    static const struct { const char *tail; const char *out; } cases[] = {
+        { "\xc3\xa9z", "\xc3\xa9z" },                 /* 2 bytes */
+        { "\xe2\x82\xacz", "\xe2\x82\xacz" },         /* 3 bytes */
+        { "\xf0\x9f\x98\x80z", "\xf0\x9f\x98\x80z" }, /* 4 bytes */
+        { "\xe2\x82z", "\xef\xbf\xbdz" },             /* cut: one U+FFFD */
+        { "\"\\z", "\\\"\\\\z" },
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        for (size_t pad = 4090; pad < 4100; pad++) {
+            struct gl_buf in, want, got;
+            gl_buf_init(&in);
+            gl_buf_init(&want);
+            gl_buf_init(&got);
+            gl_buf_putc(&want, '"');
+            for (size_t i = 0; i < pad; i++) {
+                gl_buf_putc(&in, (char)('a' + i % 26));
+                gl_buf_putc(&want, (char)('a' + i % 26));
+            }
+            gl_buf_puts(&in, cases[k].tail);
+            gl_buf_puts(&want, cases[k].out);
+            gl_buf_putc(&want, '"');
+            gl_json_write_str(&got, in.data, in.len);
+            assert_int_equal(got.len, want.len);
+            assert_memory_equal(got.data, want.data, want.len);
+            gl_buf_close(&in);
+            gl_buf_close(&want);
+            gl_buf_close(&got);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_round_trips_nested),
+        cmocka_unit_test(test_json_writes_specials_at_every_position),
+        cmocka_unit_test(test_json_writes_long_strings_across_segments),
         cmocka_unit_test(test_json_round_trips_scalars),
         cmocka_unit_test(test_json_reads_big_integers),
         cmocka_unit_test(test_json_round_trips_floats),
