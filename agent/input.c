@@ -17,6 +17,7 @@
 #include "engine.h"
 #include "error.h"
 #include "event.h"
+#include "hash.h"
 #include "input.h"
 #include "log.h"
 #include "mem.h"
@@ -30,11 +31,7 @@ static uint64_t now_ms(void)
 
 static uint64_t hash_tag(const char *tag, size_t len)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++) {
-        h = (h ^ (unsigned char)tag[i]) * 1099511628211ull;
-    }
-    return h;
+    return gl_hash_fnv1a64(GL_HASH_FNV1A64_BASIS, tag, len);
 }
 
 /* Computes which filters and outputs a tag reaches. */

@@ -24,6 +24,7 @@
 
 
 #include "error.h"
+#include "hash.h"
 #include "log.h"
 #include "mem.h"
 #include "pods_private.h"
@@ -50,13 +51,11 @@ struct ns_entry {
     msgpack_sbuffer labels;
 };
 
+/* Folds the high half in: slots are picked by the low bits, and FNV mixes upwards. */
 static uint32_t hash_key(const char *s)
 {
-    uint32_t h = 2166136261u;
-    for (; *s != '\0'; s++) {
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    }
-    return h;
+    uint64_t h = gl_hash_fnv1a64(GL_HASH_FNV1A64_BASIS, s, strlen(s));
+    return (uint32_t)(h ^ (h >> 32));
 }
 
 static struct gl__entry *table_find(const struct gl__table *t, const char *key)

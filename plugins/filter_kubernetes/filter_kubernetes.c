@@ -28,6 +28,7 @@
 #include "error.h"
 #include "event.h"
 #include "filter_kubernetes.h"
+#include "hash.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -543,27 +544,13 @@ static const msgpack_object *merge(struct kube *k, const struct gl_record *rec,
     return merged;
 }
 
-/* Mixes bytes into h eight at a time (the fingerprint is on the hot path). */
-static uint64_t mix(uint64_t h, const char *p, size_t n)
-{
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0x9e3779b97f4a7c15ull;
-        h ^= h >> 29;
-        p += 8;
-        n -= 8;
-    }
-    while (n-- > 0) {
-        h = (h ^ (unsigned char)*p++) * 1099511628211ull;
-    }
-    return (h ^ 0x1f) * 1099511628211ull;
-}
-
-/* A fingerprint of the string keys and values of the record's own kubernetes map. */
+/*
+ * A fingerprint of the string keys and values of the record's own kubernetes
+ * map. It runs per record, so it hashes a word at a time; it lives in memory only.
+ */
 static uint64_t map_fingerprint(const msgpack_object *map)
 {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = GL_HASH_FNV1A64_BASIS;
     if (map == NULL || map->type != MSGPACK_OBJECT_MAP) {
         return h;
     }
@@ -572,10 +559,10 @@ static uint64_t map_fingerprint(const msgpack_object *map)
         const msgpack_object *kv[2] = { &map->via.map.ptr[i].key, &map->via.map.ptr[i].val };
         for (int j = 0; j < 2; j++) {
             if (kv[j]->type != MSGPACK_OBJECT_STR) {
-                h = (h ^ 0xff) * 1099511628211ull;
+                h = gl_hash_fnv1a64(h, "\xff", 1);
                 continue;
             }
-            h = mix(h, kv[j]->via.str.ptr, kv[j]->via.str.size);
+            h = gl_hash_words64(h, kv[j]->via.str.ptr, kv[j]->via.str.size);
         }
     }
     return h;
@@ -612,7 +599,7 @@ static struct gl_shared *blob_get(struct kube *k, const struct record_ctx *rc, u
     if (k->blobs == NULL) {
         k->blobs = gl_calloc(KUBE_BLOBS, sizeof(*k->blobs));
     }
-    struct kube_blob *e = &k->blobs[mix(fp, id, (size_t)n) % KUBE_BLOBS];
+    struct kube_blob *e = &k->blobs[gl_hash_words64(fp, id, (size_t)n) % KUBE_BLOBS];
     if (e->blob != NULL && e->fp == fp && e->changes == changes && strcmp(e->id, id) == 0) {
         return gl_shared_ref(e->blob);
     }

@@ -22,6 +22,7 @@
 
 #include "error.h"
 #include "event.h"
+#include "hash.h"
 #include "in_tail.h"
 #include "json.h"
 #include "log.h"
@@ -37,6 +38,14 @@ static uint64_t wall_ns(void)
 
 /* ---- identity ------------------------------------------------------------ */
 
+/*
+ * The seed of the fingerprint. It is not the published FNV-1a basis (it is
+ * that number in decimal, one digit short), but offsets databases on disk
+ * hold fingerprints made with it: another seed would stop them matching
+ * their files after an upgrade, and those files would be read as new.
+ */
+#define FP_SEED 1469598103934665603ull
+
 /* FNV-1a over the first bytes; the length is mixed in so that a growing file re-keys. */
 static int fingerprint(int fd, uint64_t size, uint64_t *fp, size_t *fp_len)
 {
@@ -46,11 +55,7 @@ static int fingerprint(int fd, uint64_t size, uint64_t *fp, size_t *fp_len)
     if (n < 0) {
         return GL_EIO;
     }
-    uint64_t h = 1469598103934665603ull ^ (uint64_t)n;
-    for (ssize_t i = 0; i < n; i++) {
-        h = (h ^ (unsigned char)head[i]) * 1099511628211ull;
-    }
-    *fp = h;
+    *fp = gl_hash_fnv1a64(FP_SEED ^ (uint64_t)n, head, (size_t)n);
     *fp_len = (size_t)n;
     return 0;
 }

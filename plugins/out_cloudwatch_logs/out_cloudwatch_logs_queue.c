@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "hash.h"
 #include "log.h"
 #include "mem.h"
 #include "out_cloudwatch_logs.h"
@@ -26,15 +27,9 @@ static void pump(struct cwl *c);
 
 static uint64_t hash_names(const char *group, const char *stream)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = group; *p != '\0'; p++) {
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    }
-    h = (h ^ 0xff) * 1099511628211ull;
-    for (const char *p = stream; *p != '\0'; p++) {
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    }
-    return h;
+    uint64_t h = gl_hash_fnv1a64(GL_HASH_FNV1A64_BASIS, group, strlen(group));
+    h = gl_hash_fnv1a64(h, "\xff", 1); /* no name holds 0xff: "ab","c" differs from "a","bc" */
+    return gl_hash_fnv1a64(h, stream, strlen(stream));
 }
 
 static void stream_free(struct cwl_stream *st)
