@@ -14,12 +14,10 @@
  * and read on the loop thread; the scratch memory is reused by every run and
  * is therefore for the loop thread only.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "config.h"
 #include "error.h"
@@ -29,6 +27,7 @@
 #include "option.h"
 #include "parser.h"
 #include "regex.h"
+#include "timefmt.h"
 
 enum format { FMT_JSON, FMT_REGEX, FMT_LOGFMT };
 enum vtype { T_STRING, T_INTEGER, T_FLOAT, T_BOOL, T_HEX };
@@ -381,11 +380,11 @@ static bool read_time(const struct gl_parser *p, const struct field *f, uint64_t
         return false;
     }
     if (f->kind == V_STR) {
-        return gl_parser_time(p->opt.time_format, f->val, f->vlen, ts_ns) == 0;
+        return gl_timefmt_parse(p->opt.time_format, f->val, f->vlen, ts_ns) == 0;
     }
     if (f->kind == V_OBJ && f->obj->type == MSGPACK_OBJECT_STR) {
-        return gl_parser_time(p->opt.time_format, f->obj->via.str.ptr, f->obj->via.str.size,
-                              ts_ns) == 0;
+        return gl_timefmt_parse(p->opt.time_format, f->obj->via.str.ptr, f->obj->via.str.size,
+                                ts_ns) == 0;
     }
     return false;
 }
@@ -421,276 +420,10 @@ int gl_parser_run(const struct gl_parser *p, const char *text, size_t len, struc
 
 /* ---- time ---- */
 
-struct tparts {
-    long year, mon, mday, hour, min, sec, yday;
-    long nsec;
-    long offset;  /* seconds east of UTC */
-    int pm;       /* -1 unset, 0 am, 1 pm */
-    bool has_year, has_yday, has_epoch;
-    int64_t epoch;
-};
-
-static const char *months[] = { "jan", "feb", "mar", "apr", "may", "jun",
-                                "jul", "aug", "sep", "oct", "nov", "dec" };
-
-/* Reads 1..max digits into *v, which must be within [lo, hi]. */
-static int read_num(const char **s, const char *end, int max, long lo, long hi, long *v)
-{
-    long n = 0;
-    int d = 0;
-    while (*s < end && d < max && isdigit((unsigned char)**s)) {
-        n = n * 10 + (**s - '0');
-        (*s)++;
-        d++;
-    }
-    if (d == 0 || n < lo || n > hi) {
-        return GL_EPARSE;
-    }
-    *v = n;
-    return 0;
-}
-
-/* Reads fraction digits as nanoseconds; digits past the ninth are read and ignored. */
-static int read_frac(const char **s, const char *end, long *nsec)
-{
-    long n = 0;
-    int d = 0;
-    while (*s < end && isdigit((unsigned char)**s)) {
-        if (d < 9) {
-            n = n * 10 + (**s - '0');
-        }
-        d++;
-        (*s)++;
-    }
-    if (d == 0) {
-        return GL_EPARSE;
-    }
-    for (int i = d; i < 9; i++) {
-        n *= 10;
-    }
-    *nsec = n;
-    return 0;
-}
-
-static void skip_alpha(const char **s, const char *end)
-{
-    while (*s < end && isalpha((unsigned char)**s)) {
-        (*s)++;
-    }
-}
-
-static int read_month(const char **s, const char *end, long *mon)
-{
-    if (end - *s < 3) {
-        return GL_EPARSE;
-    }
-    for (int i = 0; i < 12; i++) {
-        if (strncasecmp(*s, months[i], 3) == 0) {
-            *mon = i + 1;
-            *s += 3;
-            skip_alpha(s, end);
-            return 0;
-        }
-    }
-    return GL_EPARSE;
-}
-
-/* Reads Z, +hh, +hhmm or +hh:mm. */
-static int read_zone(const char **s, const char *end, long *offset)
-{
-    long h;
-    long m = 0;
-    if (*s < end && (**s == 'Z' || **s == 'z')) {
-        (*s)++;
-        *offset = 0;
-        return 0;
-    }
-    if (*s >= end || (**s != '+' && **s != '-')) {
-        return GL_EPARSE;
-    }
-    long sign = **s == '-' ? -1 : 1;
-    (*s)++;
-    if (read_num(s, end, 2, 0, 23, &h) < 0) {
-        return GL_EPARSE;
-    }
-    if (*s < end && **s == ':') {
-        (*s)++;
-    }
-    if (*s < end && isdigit((unsigned char)**s) && read_num(s, end, 2, 0, 59, &m) < 0) {
-        return GL_EPARSE;
-    }
-    *offset = sign * (h * 3600 + m * 60);
-    return 0;
-}
-
-static int read_epoch(const char **s, const char *end, struct tparts *t)
-{
-    int64_t n = 0;
-    int d = 0;
-    while (*s < end && isdigit((unsigned char)**s) && d < 12) {
-        n = n * 10 + (**s - '0');
-        (*s)++;
-        d++;
-    }
-    if (d == 0) {
-        return GL_EPARSE;
-    }
-    t->epoch = n;
-    t->has_epoch = true;
-    if (*s < end && **s == '.') {
-        (*s)++;
-        return read_frac(s, end, &t->nsec);
-    }
-    return 0;
-}
-
-static int parse_fmt(const char *fmt, const char **s, const char *end, struct tparts *t);
-
-/* Reads one conversion (the character after %). */
-static int read_conv(char c, const char **s, const char *end, struct tparts *t)
-{
-    switch (c) {
-    case 'Y': t->has_year = true; return read_num(s, end, 4, 0, 9999, &t->year);
-    case 'y':
-        t->has_year = true;
-        if (read_num(s, end, 2, 0, 99, &t->year) < 0) {
-            return GL_EPARSE;
-        }
-        t->year += t->year < 69 ? 2000 : 1900;
-        return 0;
-    case 'm': return read_num(s, end, 2, 1, 12, &t->mon);
-    case 'e':
-        if (*s < end && **s == ' ') {
-            (*s)++;
-        }
-        return read_num(s, end, 2, 1, 31, &t->mday);
-    case 'd': return read_num(s, end, 2, 1, 31, &t->mday);
-    case 'H': return read_num(s, end, 2, 0, 23, &t->hour);
-    case 'I': return read_num(s, end, 2, 1, 12, &t->hour);
-    case 'M': return read_num(s, end, 2, 0, 59, &t->min);
-    case 'S': return read_num(s, end, 2, 0, 60, &t->sec);
-    case 'j': t->has_yday = true; return read_num(s, end, 3, 1, 366, &t->yday);
-    case 'b': case 'h': case 'B': return read_month(s, end, &t->mon);
-    case 'a': case 'A': case 'Z': skip_alpha(s, end); return 0;
-    case 'p':
-        if (end - *s < 2 || (strncasecmp(*s, "am", 2) != 0 && strncasecmp(*s, "pm", 2) != 0)) {
-            return GL_EPARSE;
-        }
-        t->pm = tolower((unsigned char)**s) == 'p';
-        *s += 2;
-        return 0;
-    case 'z': return read_zone(s, end, &t->offset);
-    case 's': return read_epoch(s, end, t);
-    case 'L': return read_frac(s, end, &t->nsec);
-    case 'T': return parse_fmt("%H:%M:%S", s, end, t);
-    case 'F': return parse_fmt("%Y-%m-%d", s, end, t);
-    case '%':
-        if (*s < end && **s == '%') {
-            (*s)++;
-            return 0;
-        }
-        return GL_EPARSE;
-    default: return GL_EPARSE;
-    }
-}
-
-static int parse_fmt(const char *fmt, const char **s, const char *end, struct tparts *t)
-{
-    for (const char *f = fmt; *f != '\0'; f++) {
-        if (*f == '%') {
-            if (f[1] == '\0' || read_conv(f[1], s, end, t) < 0) {
-                return GL_EPARSE;
-            }
-            f++;
-        } else if (isspace((unsigned char)*f)) {
-            while (*s < end && isspace((unsigned char)**s)) {
-                (*s)++;
-            }
-        } else {
-            if (*s >= end || **s != *f) {
-                return GL_EPARSE;
-            }
-            (*s)++;
-        }
-    }
-    return 0;
-}
-
-/* Days from 1970-01-01 to a proleptic Gregorian date (month 1-12). */
-static int64_t days_from_civil(int64_t y, long m, long d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static long current_year(void)
-{
-    struct tm tm;
-    time_t now = time(NULL);
-    gmtime_r(&now, &tm);
-    return tm.tm_year + 1900;
-}
-
-int gl_parser_time(const char *format, const char *text, size_t len, uint64_t *ts_ns)
-{
-    struct tparts t = { .mon = 1, .mday = 1, .pm = -1 };
-    const char *s = text;
-    const char *end = text + len;
-    if (parse_fmt(format, &s, end, &t) < 0) {
-        return GL_EPARSE;
-    }
-    while (s < end && isspace((unsigned char)*s)) {
-        s++;
-    }
-    if (s != end) {
-        return GL_EPARSE;
-    }
-    int64_t secs;
-    if (t.has_epoch) {
-        secs = t.epoch;
-    } else {
-        if (t.pm >= 0) {
-            t.hour = t.hour % 12 + (t.pm ? 12 : 0);
-        }
-        int64_t days = days_from_civil(t.has_year ? t.year : current_year(), t.mon, t.mday);
-        if (t.has_yday) {
-            days = days_from_civil(t.has_year ? t.year : current_year(), 1, 1) + t.yday - 1;
-        }
-        secs = days * 86400 + t.hour * 3600 + t.min * 60 + t.sec - t.offset;
-    }
-    if (secs < 0) {
-        return GL_EPARSE;
-    }
-    *ts_ns = (uint64_t)secs * 1000000000u + (uint64_t)t.nsec;
-    return 0;
-}
-
-const char *gl_parser_time_check(const char *format)
-{
-    for (const char *f = format; *f != '\0'; f++) {
-        if (*f != '%') {
-            continue;
-        }
-        f++;
-        if (*f == '\0') {
-            return "ends with a lone %";
-        }
-        if (strchr("YymdeHIMSjbhBaAZpzsLTF%", *f) == NULL) {
-            return "unsupported conversion (use %Y %m %d %e %H %I %M %S %L %j %b %a %p %z %Z %s "
-                   "%T %F %y)";
-        }
-    }
-    return NULL;
-}
-
 static const char *check_time_format(const void *value)
 {
     const char *const *s = value;
-    return *s ? gl_parser_time_check(*s) : NULL;
+    return *s ? gl_timefmt_check(*s) : NULL;
 }
 
 /* ---- types ---- */

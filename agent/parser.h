@@ -60,17 +60,4 @@ const char *gl_parser_name(const struct gl_parser *p);
 int gl_parser_run(const struct gl_parser *p, const char *text, size_t len, struct gl_event *out,
                   uint64_t *ts_ns, int *has_ts);
 
-/*
- * Reads a time with a strptime-like format into nanoseconds since the epoch.
- * Conversions: %Y %m %d %e %H %M %S %y %j %b/%h (month name), %a (day name,
- * ignored), %p, %z (+hhmm, +hh:mm, Z), %Z (ignored name), %s (epoch seconds,
- * fraction allowed), %L (fractional seconds, 1-9 digits), %T (= %H:%M:%S),
- * %F (= %Y-%m-%d), %% and literal text; a space matches any run of spaces.
- * Without %z the time is UTC. Returns 0 or GL_EPARSE.
- */
-int gl_parser_time(const char *format, const char *text, size_t len, uint64_t *ts_ns);
-
-/* Returns NULL when format uses only the conversions above, else a short static message. */
-const char *gl_parser_time_check(const char *format);
-
 #endif

@@ -2,7 +2,7 @@
  * The synchronous links of the credential chain: the environment
  * (AWS_ACCESS_KEY_ID...) and the shared files (AWS_SHARED_CREDENTIALS_FILE,
  * AWS_CONFIG_FILE, by default under ~/.aws), plus the small helpers every
- * link uses: bounded file reads, ISO 8601 times and form encoding.
+ * link uses: bounded file reads and form encoding.
  *
  * The INI reader takes outside input and is fuzzed: it never reads past len
  * and copies only the three keys of the profile asked for.
@@ -68,77 +68,6 @@ int gl__aws_read_file(const char *path, size_t max, char **out, size_t *len)
     data[n] = '\0';
     *out = data;
     *len = n;
-    return 0;
-}
-
-/* ---- time ---- */
-
-/* Reads exactly n digits at s; -1 when one is not a digit. */
-static int digits(const char *s, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return -1;
-        }
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's method). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/*
- * Parses YYYY-MM-DDTHH:MM:SS, an optional fraction (ignored), then Z or
- * +HH:MM / -HH:MM. Returns 0 with Unix seconds in out, or GL_EPARSE.
- */
-int gl__aws_time_parse(const char *s, size_t len, int64_t *out)
-{
-    if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
-        s[16] != ':') {
-        return GL_EPARSE;
-    }
-    int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
-    int h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
-    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
-        sec < 0 || sec > 60) {
-        return GL_EPARSE;
-    }
-    size_t i = 19;
-    if (s[i] == '.') {
-        i++;
-        size_t start = i;
-        while (i < len && s[i] >= '0' && s[i] <= '9') {
-            i++;
-        }
-        if (i == start) {
-            return GL_EPARSE;
-        }
-    }
-    int64_t offset = 0;
-    if (i + 1 == len && (s[i] == 'Z' || s[i] == 'z')) {
-        i++;
-    } else if (i + 6 == len && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
-        int oh = digits(s + i + 1, 2), om = digits(s + i + 4, 2);
-        if (oh < 0 || oh > 23 || om < 0 || om > 59) {
-            return GL_EPARSE;
-        }
-        offset = (s[i] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
-        i += 6;
-    }
-    if (i != len) {
-        return GL_EPARSE;
-    }
-    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset;
     return 0;
 }
 

@@ -18,6 +18,7 @@
 #include "error.h"
 #include "json.h"
 #include "mem.h"
+#include "timefmt.h"
 
 #define CONTAINER_HOST "http://169.254.170.2"
 #define IMDS_DEFAULT "http://169.254.169.254"
@@ -60,7 +61,7 @@ int gl__aws_json_creds(const char *body, size_t len, struct gl_aws_creds *out, c
                out->secret_access_key == NULL || out->secret_access_key[0] == '\0') {
         snprintf(err, errlen, "the answer lacks AccessKeyId or SecretAccessKey");
     } else if (expiration != NULL &&
-               gl__aws_time_parse(expiration, strlen(expiration), &out->expiration) < 0) {
+               gl_timefmt_parse_rfc3339_sec(expiration, strlen(expiration), &out->expiration) < 0) {
         snprintf(err, errlen, "the answer has an unreadable Expiration");
     } else {
         rc = 0;

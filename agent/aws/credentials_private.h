@@ -2,7 +2,8 @@
  * Shared between the files of the credential chain: credentials.c (the
  * provider: cache, refresh, waiters), credentials_sts.c (STS calls and their
  * XML answers), credentials_file.c (environment, shared files, small file
- * reads and timestamps) and credentials_metadata.c (Pod Identity and IMDS).
+ * reads) and credentials_metadata.c (Pod Identity and IMDS). Expiration
+ * times are read with gl_timefmt_parse_rfc3339_sec() (agent/timefmt.c).
  * Each link reports its outcome once with gl__aws_link_done().
  */
 #ifndef GL_AWS_CREDENTIALS_PRIVATE_H
@@ -96,9 +97,6 @@ int gl__aws_ini_profile(const char *text, size_t len, const char *profile, bool 
  */
 int gl__aws_json_creds(const char *body, size_t len, struct gl_aws_creds *out, char *err,
                        size_t errlen);
-
-/* Parses an ISO 8601 UTC time ("2024-05-01T13:00:00Z", fraction and offset allowed). */
-int gl__aws_time_parse(const char *s, size_t len, int64_t *out);
 
 /* ---- helpers ---- */
 

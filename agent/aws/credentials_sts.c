@@ -18,6 +18,7 @@
 #include "error.h"
 #include "log.h"
 #include "mem.h"
+#include "timefmt.h"
 
 #define MAX_DEPTH 8
 #define TOKEN_FILE_MAX (64 * 1024)
@@ -386,7 +387,7 @@ static int conclude(struct answer *a, char *err, size_t errlen)
         snprintf(err, errlen, "the STS answer lacks %sResult/Credentials fields", a->action);
         return GL_EPARSE;
     }
-    if (gl__aws_time_parse(a->expiration, strlen(a->expiration), &c->expiration) < 0) {
+    if (gl_timefmt_parse_rfc3339_sec(a->expiration, strlen(a->expiration), &c->expiration) < 0) {
         snprintf(err, errlen, "the STS answer has an unreadable Expiration");
         return GL_EPARSE;
     }

@@ -55,9 +55,6 @@ int tail_parse_docker(const char *line, size_t len, struct tail_line *out,
 /* Guesses a file's format from its first line: CRI, docker, or raw. */
 enum tail_format tail_detect_format(const char *line, size_t len);
 
-/* RFC 3339 with optional fraction (up to 9 digits) and Z or ±hh:mm, to ns. 0 or GL_EPARSE. */
-int tail_parse_rfc3339(const char *s, size_t len, uint64_t *ns);
-
 /* ---- partial lines (in_tail_join.c) -------------------------------------- */
 
 /*

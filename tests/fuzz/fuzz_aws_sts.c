@@ -12,6 +12,7 @@
 
 #include "aws/credentials_private.h"
 #include "error.h"
+#include "timefmt.h"
 
 static void check(int rc, const struct gl_aws_creds *c)
 {
@@ -53,7 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     default:
         /* Any time that parses lies within the 4-digit years. */
-        if (gl__aws_time_parse(text, len, &t) == 0 && (t < -62167305600 || t > 253402387140)) {
+        if (gl_timefmt_parse_rfc3339_sec(text, len, &t) == 0 &&
+            (t < -62167305600 || t > 253402387140)) {
             abort();
         }
         return 0;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "plugins/in_tail/in_tail.h"
+#include "timefmt.h"
 
 #define JOIN_MAX 64
 #define ML_MAX 128
@@ -65,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     assert(tail_ml_flush(&m, now, 0, &out) == 0);
     uint64_t ns;
-    (void)tail_parse_rfc3339(text, size, &ns);
+    (void)gl_timefmt_parse_rfc3339(text, size, &ns);
     tail_ml_close(&m);
     tail_join_close(&j);
     return 0;

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "event.h"
 #include "parser.h"
+#include "timefmt.h"
 
 static const char parsers_yaml[] =
     "parsers:\n"
@@ -67,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run_one(gl_parser_get("json"), text, size);
     for (size_t i = 0; time_formats[i] != NULL; i++) {
         uint64_t ns;
-        gl_parser_time(time_formats[i], text, size, &ns);
+        gl_timefmt_parse(time_formats[i], text, size, &ns);
     }
     return 0;
 }

@@ -478,21 +478,6 @@ static void test_ini_profile_finds_section_and_keys(void **state)
     assert_int_equal(gl__aws_ini_profile(creds, strlen(creds), "none", false, &c), GL_ENOENT);
 }
 
-static void test_time_parse_accepts_fraction_and_offset(void **state)
-{
-    int64_t t = 0;
-
-    (void)state;
-    assert_int_equal(gl__aws_time_parse("2024-05-01T13:00:00Z", 20, &t), 0);
-    assert_int_equal(t, 1714568400);
-    assert_int_equal(gl__aws_time_parse("2024-05-01T13:00:00.123Z", 24, &t), 0);
-    assert_int_equal(t, 1714568400);
-    assert_int_equal(gl__aws_time_parse("2024-05-01T15:00:00+02:00", 25, &t), 0);
-    assert_int_equal(t, 1714568400);
-    assert_int_equal(gl__aws_time_parse("2024-05-01 13:00:00Z", 20, &t), GL_EPARSE);
-    assert_int_equal(gl__aws_time_parse("2024-13-01T13:00:00Z", 20, &t), GL_EPARSE);
-}
-
 static void test_json_creds_requires_success_code(void **state)
 {
     static const char ok[] = "{\"Code\":\"Success\",\"AccessKeyId\":\"A\",\"SecretAccessKey\":"
@@ -918,7 +903,6 @@ int main(void)
         T(test_sts_parse_error_gives_code_and_message),
         T(test_sts_parse_rejects_malformed),
         T(test_ini_profile_finds_section_and_keys),
-        T(test_time_parse_accepts_fraction_and_offset),
         T(test_json_creds_requires_success_code),
         T(test_new_without_region_fails),
         T(test_env_credentials_answer_at_once),

@@ -271,71 +271,6 @@ static void test_parser_load_reports_errors_with_position(void **state)
     assert_null(gl_parser_get("r"));
 }
 
-/* ---- time ---- */
-
-static uint64_t t(const char *format, const char *text)
-{
-    uint64_t ns = 0;
-    assert_int_equal(gl_parser_time(format, text, strlen(text), &ns), 0);
-    return ns;
-}
-
-static void test_parser_time_reads_iso8601(void **state)
-{
-    (void)state;
-    assert_true(t("%Y-%m-%dT%H:%M:%S", "2024-02-29T23:59:59") == 1709251199ull * 1000000000ull);
-    assert_true(t("%Y-%m-%dT%H:%M:%S.%L%z", "2000-01-01T01:00:01.000000001+01:00") ==
-                946684801000000001ull);
-    assert_true(t("%FT%T%z", "2000-01-01T00:00:00Z") == 946684800ull * 1000000000ull);
-}
-
-static void test_parser_time_reads_apache_format(void **state)
-{
-    (void)state;
-    assert_true(t("%d/%b/%Y:%H:%M:%S %z", "10/Oct/2000:13:55:36 -0700") ==
-                971211336ull * 1000000000ull);
-}
-
-static void test_parser_time_reads_epoch_seconds(void **state)
-{
-    (void)state;
-    assert_true(t("%s", "1700000000") == 1700000000ull * 1000000000ull);
-    assert_true(t("%s", "1700000000.000123") == 1700000000000123000ull);
-}
-
-static void test_parser_time_reads_fraction_digits(void **state)
-{
-    (void)state;
-    assert_true(t("%H:%M:%S.%L %Y", "00:00:01.1 1970") == 1100000000ull);
-    assert_true(t("%H:%M:%S,%L %Y", "00:00:01,1234567891 1970") == 1123456789ull);
-}
-
-static void test_parser_time_reads_12_hour_clock(void **state)
-{
-    (void)state;
-    assert_true(t("%Y-%m-%d %I:%M %p", "1970-01-02 12:30 AM") == 88200ull * 1000000000ull);
-    assert_true(t("%Y-%m-%d %I:%M %p", "1970-01-01 01:00 pm") == 46800ull * 1000000000ull);
-}
-
-static void test_parser_time_rejects_mismatch(void **state)
-{
-    (void)state;
-    uint64_t ns;
-    assert_int_equal(gl_parser_time("%Y-%m-%d", "2024-13-01", 10, &ns), GL_EPARSE);
-    assert_int_equal(gl_parser_time("%Y-%m-%d", "2024-01-01x", 11, &ns), GL_EPARSE);
-    assert_int_equal(gl_parser_time("%Y-%m-%d", "2024/01/01", 10, &ns), GL_EPARSE);
-    assert_int_equal(gl_parser_time("%d/%b/%Y", "01/Foo/2024", 11, &ns), GL_EPARSE);
-    assert_int_equal(gl_parser_time("%Y", "1969", 4, &ns), GL_EPARSE);
-}
-
-static void test_parser_time_check_flags_unknown_conversions(void **state)
-{
-    (void)state;
-    assert_null(gl_parser_time_check("%Y-%m-%dT%H:%M:%S.%L%z"));
-    assert_non_null(gl_parser_time_check("%Q"));
-    assert_string_equal(gl_parser_time_check("%Y%"), "ends with a lone %");
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,13 +289,6 @@ int main(void)
         cmocka_unit_test_teardown(test_parser_logfmt_time_key_is_removed, teardown),
         cmocka_unit_test_teardown(test_parser_builtins_remain_without_user_parsers, teardown),
         cmocka_unit_test_teardown(test_parser_load_reports_errors_with_position, teardown),
-        cmocka_unit_test(test_parser_time_reads_iso8601),
-        cmocka_unit_test(test_parser_time_reads_apache_format),
-        cmocka_unit_test(test_parser_time_reads_epoch_seconds),
-        cmocka_unit_test(test_parser_time_reads_fraction_digits),
-        cmocka_unit_test(test_parser_time_reads_12_hour_clock),
-        cmocka_unit_test(test_parser_time_rejects_mismatch),
-        cmocka_unit_test(test_parser_time_check_flags_unknown_conversions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

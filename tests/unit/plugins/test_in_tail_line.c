@@ -1,4 +1,4 @@
-/* Tests for plugins/in_tail/in_tail_line.c: RFC 3339 times, CRI lines, docker lines, detection. */
+/* Tests for plugins/in_tail/in_tail_line.c: CRI lines, docker lines, detection. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,94 +26,6 @@ static int cri(const char *s, struct tail_line *l)
 static int docker(const char *s, struct tail_line *l, struct gl_buf *scratch)
 {
     return tail_parse_docker(s, strlen(s), l, scratch);
-}
-
-static uint64_t rfc3339(const char *s)
-{
-    uint64_t ns = 12345;
-    assert_int_equal(tail_parse_rfc3339(s, strlen(s), &ns), 0);
-    return ns;
-}
-
-static void assert_bad_time(const char *s)
-{
-    uint64_t ns = 12345;
-    assert_int_equal(tail_parse_rfc3339(s, strlen(s), &ns), GL_EPARSE);
-    assert_int_equal(ns, 12345);
-}
-
-/* ---- RFC 3339 ---- */
-
-static void test_rfc3339_nine_digit_fraction_is_exact(void **state)
-{
-    (void)state;
-    assert_int_equal(rfc3339("2024-05-01T12:00:00.123456789Z"), MAY1_NOON * NS + 123456789);
-}
-
-static void test_rfc3339_three_digit_fraction_scales_to_ns(void **state)
-{
-    (void)state;
-    assert_int_equal(rfc3339("2024-05-01T12:00:00.123Z"), MAY1_NOON * NS + 123000000);
-    assert_int_equal(rfc3339("2024-05-01T12:00:00.5Z"), MAY1_NOON * NS + 500000000);
-}
-
-static void test_rfc3339_without_fraction(void **state)
-{
-    (void)state;
-    assert_int_equal(rfc3339("2024-05-01T12:00:00Z"), MAY1_NOON * NS);
-    assert_int_equal(rfc3339("1970-01-01T00:00:00Z"), 0);
-    assert_int_equal(rfc3339("2000-03-01T00:00:00z"), 951868800ull * NS);
-}
-
-static void test_rfc3339_digits_past_nine_are_ignored(void **state)
-{
-    (void)state;
-    assert_int_equal(rfc3339("2024-05-01T12:00:00.1234567899Z"), MAY1_NOON * NS + 123456789);
-}
-
-static void test_rfc3339_offsets_convert_to_utc(void **state)
-{
-    (void)state;
-    assert_int_equal(rfc3339("2024-05-01T14:00:00.000000001+02:00"), MAY1_NOON * NS + 1);
-    assert_int_equal(rfc3339("2024-05-01T06:30:00-05:30"), MAY1_NOON * NS);
-    assert_int_equal(rfc3339("2024-05-01T12:00:00+00:00"), MAY1_NOON * NS);
-}
-
-static void test_rfc3339_leap_day_and_leap_second(void **state)
-{
-    (void)state;
-    assert_int_equal(rfc3339("2024-02-29T00:00:00Z"), 1709164800ull * NS);
-    assert_int_equal(rfc3339("2024-05-01T11:59:60Z"), MAY1_NOON * NS);
-}
-
-static void test_rfc3339_limits_of_64_bit_ns(void **state)
-{
-    (void)state;
-    assert_int_equal(rfc3339("2554-07-21T23:34:33.709551615Z"), UINT64_MAX);
-    assert_bad_time("2554-07-21T23:34:33.709551616Z");
-    assert_bad_time("1969-12-31T23:59:59Z");
-    assert_bad_time("1970-01-01T00:30:00+01:00");
-}
-
-static void test_rfc3339_rejects_malformed_times(void **state)
-{
-    (void)state;
-    assert_bad_time("");
-    assert_bad_time("2024-05-01T12:00:00");
-    assert_bad_time("2024-05-01 12:00:00Z");
-    assert_bad_time("2024-05-01T12:00:00.Z");
-    assert_bad_time("2024-05-01T12:00:00.123");
-    assert_bad_time("2024-13-01T12:00:00Z");
-    assert_bad_time("2023-02-29T12:00:00Z");
-    assert_bad_time("2024-04-31T12:00:00Z");
-    assert_bad_time("2024-05-01T24:00:00Z");
-    assert_bad_time("2024-05-01T12:60:00Z");
-    assert_bad_time("2024-05-01T12:00:61Z");
-    assert_bad_time("2024-05-0aT12:00:00Z");
-    assert_bad_time("2024-05-01T12:00:00+2:00");
-    assert_bad_time("2024-05-01T12:00:00+02:60");
-    assert_bad_time("2024-05-01T12:00:00ZZ");
-    assert_bad_time("2024-05-01T12:00:00.123Zx");
 }
 
 /* ---- CRI ---- */
@@ -355,14 +267,6 @@ static void test_detect_format_of_first_line(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc3339_nine_digit_fraction_is_exact),
-        cmocka_unit_test(test_rfc3339_three_digit_fraction_scales_to_ns),
-        cmocka_unit_test(test_rfc3339_without_fraction),
-        cmocka_unit_test(test_rfc3339_digits_past_nine_are_ignored),
-        cmocka_unit_test(test_rfc3339_offsets_convert_to_utc),
-        cmocka_unit_test(test_rfc3339_leap_day_and_leap_second),
-        cmocka_unit_test(test_rfc3339_limits_of_64_bit_ns),
-        cmocka_unit_test(test_rfc3339_rejects_malformed_times),
         cmocka_unit_test(test_cri_full_line_parses),
         cmocka_unit_test(test_cri_partial_line_parses),
         cmocka_unit_test(test_cri_stderr_stream),
