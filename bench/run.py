@@ -60,7 +60,7 @@ def run(name, filters, n, rate=1000000000):
     cfg = os.path.join(d, "bench.yaml")
     with open(cfg, "w") as f:
         f.write("""service:
-  flush: 1s
+  flush: 100ms
   log_level: warn
   http_server: on
   http_listen: 127.0.0.1
