@@ -810,9 +810,10 @@ static char *put_escaped(char *o, const unsigned char *p, size_t n, size_t more,
 
 void gl_json_write_str(struct gl_buf *b, const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
     gl_buf_reserve(b, (len < STR_SEGMENT ? len : STR_SEGMENT) * 6 + 2);
     b->data[b->len++] = '"';
+    /* An empty msgpack string may come with a NULL pointer: no arithmetic on it. */
+    const unsigned char *p = (const unsigned char *)s, *end = len > 0 ? p + len : p;
     while (p < end) {
         size_t n = (size_t)(end - p) < STR_SEGMENT ? (size_t)(end - p) : STR_SEGMENT;
         gl_buf_reserve(b, n * 6 + 3 + 2);

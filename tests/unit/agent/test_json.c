@@ -543,6 +543,11 @@ static void test_json_writes_specials_at_every_position(void **state)
 static void test_json_writes_long_strings_across_segments(void **state)
 {
     (void)state;
+    struct gl_buf empty;
+    gl_buf_init(&empty);
+    gl_json_write_str(&empty, NULL, 0); /* msgpack's empty string has no pointer */
+    assert_string_equal(empty.data, "\"\"");
+    gl_buf_close(&empty);
     static const struct { const char *tail; const char *out; } cases[] = {
         { "\xc3\xa9z", "\xc3\xa9z" },                 /* 2 bytes */
         { "\xe2\x82\xacz", "\xe2\x82\xacz" },         /* 3 bytes */
