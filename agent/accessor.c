@@ -116,22 +116,12 @@ static const msgpack_object *map_get(const msgpack_object *map, const char *key,
     return NULL;
 }
 
-/* o, or the map a shared value reference names; NULL for a reference gone stale. */
-static const msgpack_object *resolve(const msgpack_object *o)
-{
-    if (o == NULL || o->type != MSGPACK_OBJECT_EXT || o->via.ext.type != GL_EXT_SHARED) {
-        return o;
-    }
-    struct gl_shared *s = gl_shared_of(o);
-    return s != NULL ? &s->up.data : NULL;
-}
-
 const msgpack_object *gl_accessor_get(const struct gl_accessor *a, const msgpack_object *body)
 {
     const msgpack_object *o = body;
     for (size_t i = 0; i < a->nsteps && o != NULL; i++) {
         const struct gl_accessor_step *st = &a->steps[i];
-        o = resolve(o);
+        o = gl_shared_deref(o);
         if (o == NULL) {
             break;
         }
@@ -143,7 +133,7 @@ const msgpack_object *gl_accessor_get(const struct gl_accessor *a, const msgpack
             o = NULL;
         }
     }
-    return resolve(o);
+    return gl_shared_deref(o);
 }
 
 void gl_accessor_close(struct gl_accessor *a)

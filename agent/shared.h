@@ -57,14 +57,17 @@ void gl_shared_ref_bytes(const struct gl_shared *s, char out[GL_SHARED_REF_SIZE]
 /* The value a msgpack object refers to, or NULL when it is not a live reference. */
 struct gl_shared *gl_shared_of(const msgpack_object *o);
 
-/* o itself, or the map it refers to when it is a reference (the hot-path check is inline). */
+/*
+ * o itself, or the map it refers to when it is a reference, or NULL when it
+ * is a reference gone stale (it reads as absent). The common case is inline.
+ */
 static inline const msgpack_object *gl_shared_deref(const msgpack_object *o)
 {
-    if (o == NULL || o->type != MSGPACK_OBJECT_EXT) {
+    if (o == NULL || o->type != MSGPACK_OBJECT_EXT || o->via.ext.type != GL_EXT_SHARED) {
         return o;
     }
     struct gl_shared *s = gl_shared_of(o);
-    return s != NULL ? &s->up.data : o;
+    return s != NULL ? &s->up.data : NULL;
 }
 
 /* Adds s to the set with a reference of its own, unless the set holds it already. */
