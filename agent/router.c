@@ -76,16 +76,20 @@ static struct gl_chunk *derive(struct gl_instance *f, struct gl_chunk *c, struct
     return out;
 }
 
+/* The chunk goes on as it was. */
+static struct gl_chunk *unchanged(struct gl_instance *f, struct gl_chunk *c)
+{
+    f->stats.records_out += c->records;
+    f->stats.bytes_out += c->data.len;
+    return c;
+}
+
 static struct gl_chunk *run_filter_chunk(struct gl_instance *f, struct gl_chunk *c)
 {
     struct gl_chunk *out = gl_chunk_new(c->input, c->tag, c->tag_len);
-    f->stats.records_in += c->records;
-    f->stats.bytes_in += c->data.len;
     if (f->plugin->filter_chunk(f, c, out) == GL_FILTER_KEEP) {
         gl_chunk_free(out);
-        f->stats.records_out += c->records;
-        f->stats.bytes_out += c->data.len;
-        return c;
+        return unchanged(f, c);
     }
     return derive(f, c, out);
 }
@@ -103,12 +107,12 @@ static struct gl_chunk *run_filter(struct gl_instance *f, struct gl_chunk *c,
     struct gl_event ev;
     struct gl_shared_set refs = { 0 };
     struct gl_chunk *out = NULL;
+    f->stats.records_in += c->records;
+    f->stats.bytes_in += c->data.len;
     if (f->plugin->filter_chunk != NULL) {
         return run_filter_chunk(f, c);
     }
     gl_chunk_iter_init(&it, c);
-    f->stats.records_in += c->records;
-    f->stats.bytes_in += c->data.len;
     uint32_t kept = 0;
     while (gl_chunk_next(&it, &rec) == 0) {
         gl_buf_reset(scratch);
@@ -137,9 +141,7 @@ static struct gl_chunk *run_filter(struct gl_instance *f, struct gl_chunk *c,
     gl_chunk_iter_close(&it);
     if (out == NULL) { /* every record kept as it was */
         gl_shared_set_clear(&refs);
-        f->stats.records_out += kept;
-        f->stats.bytes_out += c->data.len;
-        return c;
+        return unchanged(f, c);
     }
     out->records = kept;
     gl_shared_set_take(&out->shared, &refs);

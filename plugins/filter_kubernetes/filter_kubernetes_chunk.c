@@ -118,7 +118,8 @@ static void write_ref(struct gl_buf *out, const char *rec, const struct rec_span
 
 /* The per-record filter on the record at off; fills run. Returns the record's length, 0 if bad. */
 static size_t filter_one(struct kube *k, const struct gl_chunk *c, size_t off, uint32_t index,
-                         struct gl_chunk *out, struct kube_run *run, uint32_t *kept)
+                         struct gl_chunk *out, struct kube_run *run, uint32_t *kept,
+                         bool *changed)
 {
     struct gl_record rec;
     struct gl_event ev;
@@ -132,7 +133,9 @@ static size_t filter_one(struct kube *k, const struct gl_chunk *c, size_t off, u
     size_t at = out->data.len;
     gl__event_begin_buf(&ev, &out->data, rec.ts);
     ev.shared = &out->shared;
-    switch (kube_filter_record(k, &rec, &ev, run)) {
+    enum gl_filter_result r = kube_filter_record(k, &rec, &ev, run);
+    *changed |= r != GL_FILTER_KEEP;
+    switch (r) {
     case GL_FILTER_MODIFIED:
         gl__event_finish(&ev);
         (*kept)++;
@@ -158,6 +161,7 @@ enum gl_filter_result kube_filter_chunk(struct gl_instance *ins, const struct gl
     size_t run_map_len = 0;
     char ref[GL_SHARED_REF_SIZE];
     uint32_t kept = 0;
+    bool changed = false;         /* a record was rewritten or dropped */
     const char *data = c->data.data;
     gl_buf_reserve(&out->data, c->data.len);
     for (size_t off = 0, index = 0; off < c->data.len; index++) {
@@ -178,7 +182,7 @@ enum gl_filter_result kube_filter_chunk(struct gl_instance *ins, const struct gl
             off += sp.len;
             continue;
         }
-        size_t len = filter_one(k, c, off, (uint32_t)index, out, &run, &kept);
+        size_t len = filter_one(k, c, off, (uint32_t)index, out, &run, &kept, &changed);
         if (len == 0) {
             break;
         }
@@ -193,5 +197,6 @@ enum gl_filter_result kube_filter_chunk(struct gl_instance *ins, const struct gl
         off += len;
     }
     out->records = kept;
-    return GL_FILTER_MODIFIED;
+    /* Records of no pod (another tag) pass as they are: the copy is not needed. */
+    return changed ? GL_FILTER_MODIFIED : GL_FILTER_KEEP;
 }

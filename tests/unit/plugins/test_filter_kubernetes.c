@@ -737,6 +737,13 @@ static void test_kube_chunk_filter_equals_per_record(void **state)
     assert_int_equal(out->records, c->records - 2);
     assert_int_equal(metric(&h, "records_enriched_total") - enriched, enriched);
     assert_int_equal(metric(&h, "records_excluded_total") - excluded, excluded);
+    /* A chunk of no pod passes as it is. */
+    struct gl_chunk *other = chunk_of("app.other", "{\"log\":\"no pod\"}");
+    chunk_add(other, "{\"log\":\"none either\"}");
+    struct gl_chunk *spare = gl_chunk_new(NULL, other->tag, other->tag_len);
+    assert_int_equal(gl_filter_kubernetes.filter_chunk(&h.ins, other, spare), GL_FILTER_KEEP);
+    gl_chunk_free(other);
+    gl_chunk_free(spare);
     /* The pod's map is shared, not copied: the chunk holds it and shrank. */
     assert_true(out->shared.n >= 1);
     assert_true(out->data.len < c->data.len);
