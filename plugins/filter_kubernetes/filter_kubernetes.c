@@ -568,11 +568,6 @@ static uint64_t map_fingerprint(const msgpack_object *map)
     return h;
 }
 
-/*
- * The enriched map is the same for every record of one container in a loop
- * turn: it becomes a shared value once (agent/shared.h) and each record
- * refers to it, which keeps the filter's cost per record to a few bytes.
- */
 /* Builds the enriched map of the record's container as a new shared value, or NULL. */
 static struct gl_shared *blob_build(struct kube *k, const struct record_ctx *rc)
 {
