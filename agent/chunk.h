@@ -32,7 +32,7 @@ struct gl_chunk {
     struct gl_ack ack;
     bool has_ack;
     bool abandoned;             /* an output gave up at shutdown: never acknowledge */
-    size_t input_bytes;         /* bytes the input produced, for its mem_buf_limit */
+    size_t held;                /* bytes counted in its input's memory account (input.c) */
     uint64_t created_ms;
     struct gl_shared_set shared; /* the shared values its records refer to */
 };

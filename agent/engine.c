@@ -72,9 +72,11 @@ static const struct gl_option input_options[] = {
       .help = "Name of this instance in metrics and logs (default <plugin>.<n>)." },
     { .name = "tag", .type = GL_OPT_STR, .offset = offsetof(struct gl_common, tag),
       .help = "Tag of the records this input emits (default the alias)." },
-    { .name = "mem_buf_limit", .type = GL_OPT_SIZE, .def = "0",
+    { .name = "mem_buf_limit", .type = GL_OPT_SIZE, .def = "16MiB",
       .offset = offsetof(struct gl_common, mem_buf_limit),
-      .help = "Pause this input while it has this many bytes not yet delivered (0: no limit)." },
+      .help = "Pause this input while its records not yet delivered hold this many bytes, "
+              "wherever they are: open chunks, filters, output buffers, flushes in flight "
+              "(0: no limit of its own)." },
     { .name = "log_level", .type = GL_OPT_STR, .choices = log_levels,
       .offset = offsetof(struct gl_common, log_level),
       .help = "Log level for this instance (default the service's)." },
@@ -565,7 +567,7 @@ bool gl__engine_drained(const struct gl_engine *e)
         }
     }
     for (size_t i = 0; i < e->n_inputs; i++) {
-        if (e->inputs[i]->core->inflight_bytes != 0) {
+        if (e->inputs[i]->core->held_bytes != 0) {
             return false;
         }
     }

@@ -68,7 +68,8 @@ struct gl_instance_core {
     size_t slot_buckets;
     size_t slot_count;
     struct gl_slot *last_slot;
-    size_t inflight_bytes;
+    size_t held_bytes;                /* the memory account: every live chunk's bytes */
+    size_t open_bytes;                /* the part of it still in open chunks */
     unsigned pause_reasons;
     bool self_paused;
     bool stopped;

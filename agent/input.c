@@ -7,8 +7,18 @@
  *
  * Back-pressure is a count of reasons to pause (each output whose buffer is
  * full, plus the input's own mem_buf_limit): the plugin's pause runs when the
- * count leaves zero and resume when it returns to zero. Invariant: an input's
- * inflight_bytes is what it produced and was not yet acknowledged.
+ * count leaves zero and resume when it returns to zero.
+ *
+ * The memory account: every chunk an input produced counts against that
+ * input alone, at its current size, from its first record until its last
+ * reference is released, wherever it is (open, held or rewritten by a
+ * filter, queued at an output, in flight). At mem_buf_limit the input pauses
+ * and its open chunks go to the router, since only delivery frees memory; it
+ * resumes on the release that takes it back under the limit. Open chunks are
+ * also routed when together they pass half the limit (GL_OPEN_MAX at most),
+ * so that an input following many tags never holds a chunk per tag waiting
+ * for the flush tick. Invariant: held_bytes is the sum of c->held over the
+ * input's live chunks, and open_bytes the part of it in open chunks.
  */
 #include <string.h>
 #include <time.h>
@@ -120,6 +130,7 @@ void gl__router_route(struct gl_slot *slot)
     if (c == NULL) {
         return;
     }
+    slot->ins->core->open_bytes -= c->held;
     if (c->records == 0) {
         gl_chunk_free(c);
         return;
@@ -141,6 +152,53 @@ static void split_source(struct gl_slot *slot, struct gl_event *ev)
     old->data.len = ev->start;
     gl__router_route(slot);
     slot->open = c;
+    /* The record being committed now starts the new chunk. */
+    ev->start = 0;
+}
+
+/* Bytes an input keeps in open chunks before it routes them all. */
+static size_t open_max(const struct gl_instance_core *core)
+{
+    size_t limit = core->opts.mem_buf_limit;
+    return limit != 0 && limit / 2 < GL_OPEN_MAX ? limit / 2 : GL_OPEN_MAX;
+}
+
+/*
+ * Pauses the input when its account reached mem_buf_limit, resumes it when
+ * it went back under. Pausing from a commit routes the open chunks: held
+ * bytes are only freed by delivery, so none may wait for the flush tick.
+ * Elsewhere (a filter grew a chunk, inside the router) routing now could
+ * pass a chunk of the same tag still in the filters, so the open chunks
+ * wait: what the filters hold drains first and the input resumes.
+ */
+static void check_limit(struct gl_instance *ins, bool may_route)
+{
+    struct gl_instance_core *core = ins->core;
+    size_t limit = core->opts.mem_buf_limit;
+    if (limit == 0) {
+        return;
+    }
+    if (!core->self_paused && core->held_bytes >= limit) {
+        core->self_paused = true;
+        gl_log_debug(ins, "mem_buf_limit %zu reached (%zu bytes held), pausing", limit,
+                     core->held_bytes);
+        gl__input_pause(ins);
+        if (may_route) {
+            gl__input_flush_open(ins);
+        }
+    } else if (core->self_paused && core->held_bytes < limit) {
+        core->self_paused = false;
+        gl__input_resume(ins);
+    }
+}
+
+void gl__input_replace(struct gl_chunk *old, struct gl_chunk *c)
+{
+    struct gl_instance_core *core = old->input->core;
+    c->held = c->data.len;
+    core->held_bytes = core->held_bytes - old->held + c->held;
+    old->held = 0;
+    check_limit(old->input, false);
 }
 
 int gl__input_commit(struct gl_slot *slot, struct gl_event *ev)
@@ -162,21 +220,20 @@ int gl__input_commit(struct gl_slot *slot, struct gl_event *ev)
     }
     size_t n = c->data.len - ev->start;
     c->records++;
-    c->input_bytes += n;
+    c->held += n;
     ins->stats.records_in++;
     ins->stats.bytes_in += n;
     struct gl_instance_core *core = ins->core;
-    core->inflight_bytes += n;
+    core->held_bytes += n;
+    core->open_bytes += n;
     slot->last_used_ms = 0;
     if (c->data.len >= GL_CHUNK_SIZE) {
         gl__router_route(slot);
     }
-    if (core->opts.mem_buf_limit && !core->self_paused &&
-        core->inflight_bytes >= core->opts.mem_buf_limit) {
-        core->self_paused = true;
-        gl_log_debug(ins, "mem_buf_limit %zu reached, pausing", core->opts.mem_buf_limit);
-        gl__input_pause(ins);
+    if (core->open_bytes > open_max(core)) {
+        gl__input_flush_open(ins);
     }
+    check_limit(ins, true);
     return core->pause_reasons ? GL_EPAUSED : 0;
 }
 
@@ -257,13 +314,10 @@ void gl__input_ack(struct gl_chunk *c)
 {
     struct gl_instance *ins = c->input;
     struct gl_instance_core *core = ins->core;
-    core->inflight_bytes -= c->input_bytes;
+    core->held_bytes -= c->held;
     if (!c->abandoned && c->has_ack && ins->plugin->ack != NULL) {
         ins->plugin->ack(ins, &c->ack);
     }
     gl_chunk_free(c);
-    if (core->self_paused && core->inflight_bytes < core->opts.mem_buf_limit) {
-        core->self_paused = false;
-        gl__input_resume(ins);
-    }
+    check_limit(ins, false);
 }

@@ -44,6 +44,15 @@ void gl__input_pause(struct gl_instance *ins);
 void gl__input_resume(struct gl_instance *ins);
 int gl__input_paused(const struct gl_instance *ins);
 
+/* Open chunks of an input together stay under this (or half its mem_buf_limit). */
+#define GL_OPEN_MAX (8u << 20)
+
+/*
+ * A filter wrote c in place of old (which it frees): c takes old's place in
+ * the input's memory account, at its own size.
+ */
+void gl__input_replace(struct gl_chunk *old, struct gl_chunk *c);
+
 /* The last reference to a chunk is gone: account, acknowledge (unless abandoned), free it. */
 void gl__input_ack(struct gl_chunk *c);
 

@@ -159,7 +159,8 @@ GETTER(get_errors, ins->stats.errors)
 GETTER(get_retries, ins->stats.retries)
 GETTER(get_retries_failed, ins->stats.retries_failed)
 GETTER(get_paused, ins->core->pause_reasons != 0)
-GETTER(get_inflight, ins->core->inflight_bytes)
+GETTER(get_held, ins->core->held_bytes)
+GETTER(get_held_limit, ins->core->opts.mem_buf_limit)
 GETTER(get_buffer_bytes, ins->core->buffer_bytes)
 GETTER(get_buffer_chunks, ins->core->q_count + ins->core->inflight)
 GETTER(get_buffer_limit, ins->core->opts.mem_buf_limit)
@@ -172,7 +173,10 @@ static const struct stat_family stat_families[] = {
     { GL_INPUT, "gleaner_input_paused", "gauge",
       "1 while the input is paused by back-pressure.", get_paused },
     { GL_INPUT, "gleaner_input_pending_bytes", "gauge",
-      "Bytes emitted by the input and not yet delivered by every output.", get_inflight },
+      "Bytes of the input's records held in memory: open chunks, chunks in filters, output "
+      "buffers and flushes in flight (what its mem_buf_limit bounds).", get_held },
+    { GL_INPUT, "gleaner_input_pending_limit_bytes", "gauge",
+      "The input's mem_buf_limit (0: no limit).", get_held_limit },
     { GL_FILTER, "gleaner_filter_input_records_total", "counter", "Records the filter saw.",
       get_records_in },
     { GL_FILTER, "gleaner_filter_output_records_total", "counter",

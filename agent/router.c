@@ -64,9 +64,9 @@ static struct gl_chunk *derive(struct gl_instance *f, struct gl_chunk *c, struct
 {
     out->ack = c->ack;
     out->has_ack = c->has_ack;
-    out->input_bytes = c->input_bytes;
     /* Kept records may refer to shared values c held. */
     gl_shared_set_take(&out->shared, &c->shared);
+    gl__input_replace(c, out);
     f->stats.records_out += out->records;
     f->stats.bytes_out += out->data.len;
     if (out->records < c->records) {

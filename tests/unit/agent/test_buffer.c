@@ -25,7 +25,7 @@
 
 static int pauses, resumes, acks;
 static struct gl_ack last_ack;
-static struct gl_flush *held[16];
+static struct gl_flush *held[256];
 static int n_held, flush_calls;
 
 static void tin_pause(struct gl_instance *ins) { (void)ins; pauses++; }
@@ -74,6 +74,21 @@ static const struct gl_plugin test_hold = {
     .hold = tf_hold, .filter = tf_filter,
 };
 
+/* Rewrites every record with 400 more bytes, as an enriching filter does. */
+static enum gl_filter_result tf_grow(struct gl_instance *ins, const struct gl_record *rec,
+                                     struct gl_event *out)
+{
+    static const char pad[400] = { 'y' };
+    (void)ins;
+    (void)rec;
+    gl_event_kv_str(out, "more", pad, sizeof(pad));
+    return GL_FILTER_MODIFIED;
+}
+
+static const struct gl_plugin test_grow = {
+    .kind = GL_FILTER, .name = "test_grow", .description = "test", .filter = tf_grow,
+};
+
 static const struct gl_plugin test_in = {
     .kind = GL_INPUT, .name = "test_in", .description = "test",
     .pause = tin_pause, .resume = tin_resume, .ack = tin_ack,
@@ -81,7 +96,8 @@ static const struct gl_plugin test_in = {
 static const struct gl_plugin test_out = {
     .kind = GL_OUTPUT, .name = "test_out", .description = "test", .flush = tout_flush,
 };
-const struct gl_plugin *const gl_plugins[] = { &test_in, &test_hold, &test_out, NULL };
+const struct gl_plugin *const gl_plugins[] = { &test_in, &test_hold, &test_grow, &test_out,
+                                                NULL };
 
 /* ---- fixture ---------------------------------------------------------------- */
 
@@ -128,7 +144,7 @@ static void fx_free(struct fx *fx)
     free(fx);
 }
 
-/* Emits n records of about 100 bytes covering positions [pos, pos + n). */
+/* Emits up to n records of about 100 bytes covering [pos, pos + n), until paused. */
 static int emit(struct gl_instance *in, int n, uint64_t pos)
 {
     static const char pad[80] = { 'x' };
@@ -139,6 +155,9 @@ static int emit(struct gl_instance *in, int n, uint64_t pos)
         gl_event_kv_str(&ev, "log", pad, sizeof(pad));
         gl_event_position(&ev, 7, pos + (uint64_t)i, pos + (uint64_t)i + 1);
         rc = gl_event_commit(&ev);
+        if (rc == GL_EPAUSED) {
+            break; /* as an input does */
+        }
     }
     return rc;
 }
@@ -194,22 +213,153 @@ static void test_buffer_under_limit_does_not_pause(void **state)
     fx_free(fx);
 }
 
+/* Sums the sizes of the chunks the test output holds, from index `from`. */
+static size_t held_chunk_bytes(int from)
+{
+    size_t n = 0;
+    for (int i = from; i < n_held; i++) {
+        n += held[i]->chunk->data.len;
+    }
+    return n;
+}
+
 static void test_input_mem_buf_limit_pauses_until_ack(void **state)
 {
     (void)state;
     struct fx *fx = fx_new("service: { flush: 1h }\n"
                            "pipeline:\n"
                            "  inputs: [ { name: test_in, tag: t, mem_buf_limit: 2KiB } ]\n"
-                           "  outputs: [ { name: test_out, match: '*' } ]\n");
+                           "  outputs: [ { name: test_out, match: '*', workers: 64 } ]\n");
     struct gl_instance *in = fx->e->inputs[0];
     assert_int_equal(emit(in, 10, 0), 0);
     assert_int_equal(emit(in, 20, 10), GL_EPAUSED);
     assert_int_equal(pauses, 1);
+    /* Pausing sent the open chunk on: nothing waits for the flush tick. */
+    assert_null(in->core->slots[0] != NULL ? in->core->last_slot->open : NULL);
+    turn(fx);
+    assert_true(n_held >= 2);
+    assert_int_equal(in->core->held_bytes, held_chunk_bytes(0));
+    /* The release that takes the account under the limit resumes the input, not a tick. */
+    int i = 0;
+    while (in->core->held_bytes >= 2048) {
+        assert_int_equal(resumes, 0);
+        gl_flush_done(held[i++], GL_OK);
+    }
+    assert_int_equal(resumes, 1);
+    while (i < n_held) {
+        gl_flush_done(held[i++], GL_OK);
+    }
+    assert_int_equal(in->core->held_bytes, 0);
+    assert_int_equal(in->core->open_bytes, 0);
+    fx_free(fx);
+}
+
+/* Emits one record of about 100 bytes under its own tag. */
+static int emit_tag(struct gl_instance *in, const char *tag, uint64_t source, uint64_t pos)
+{
+    static const char pad[80] = { 'x' };
+    struct gl_event ev;
+    gl_event_begin_tag(&ev, in, tag, strlen(tag), 1000);
+    gl_event_kv_str(&ev, "log", pad, sizeof(pad));
+    gl_event_position(&ev, source, pos, pos + 1);
+    return gl_event_commit(&ev);
+}
+
+static void test_open_chunks_of_many_tags_go_at_half_the_limit(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new("service: { flush: 1h }\n"
+                           "pipeline:\n"
+                           "  inputs: [ { name: test_in, tag: 'k.*', mem_buf_limit: 64KiB } ]\n"
+                           "  outputs: [ { name: test_out, match: '*', workers: 64 } ]\n");
+    struct gl_instance *in = fx->e->inputs[0];
+    char tag[32];
+    /* 100 tags, 3 records each: 30 KiB stays open, under half the limit. */
+    for (int round = 0; round < 3; round++) {
+        for (int t = 0; t < 100; t++) {
+            snprintf(tag, sizeof(tag), "k.%d", t);
+            assert_int_equal(emit_tag(in, tag, (uint64_t)t + 1, (uint64_t)round), 0);
+        }
+    }
+    turn(fx);
+    assert_int_equal(n_held, 0);
+    assert_true(in->core->open_bytes > 25 * 1024);
+    /* The record that takes the open chunks past 32 KiB sends them all. */
+    for (int t = 0; in->core->open_bytes != 0; t++) {
+        assert_true(t < 100);
+        snprintf(tag, sizeof(tag), "k.%d", t);
+        emit_tag(in, tag, (uint64_t)t + 1, 3);
+    }
+    turn(fx);
+    struct gl_instance *out = fx->e->outputs[0];
+    assert_int_equal(n_held + (int)out->core->q_count, 100);
+    assert_int_equal(pauses, 0);
+    assert_int_equal(in->core->held_bytes, out->core->buffer_bytes);
+    fx_free(fx);
+}
+
+static void test_source_changes_keep_the_account_exact(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new("service: { flush: 1h }\n"
+                           "pipeline:\n"
+                           "  inputs: [ { name: test_in, tag: t, mem_buf_limit: 1MiB } ]\n"
+                           "  outputs: [ { name: test_out, match: '*', workers: 64 } ]\n");
+    struct gl_instance *in = fx->e->inputs[0];
+    for (int i = 0; i < 40; i++) {
+        /* Each record from another source than the last starts a chunk of its own. */
+        assert_int_equal(emit_tag(in, "t", (uint64_t)(i % 2) + 1, (uint64_t)i), 0);
+    }
     gl__input_flush_open(in);
     turn(fx);
-    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(n_held, 40);
+    assert_int_equal(in->core->held_bytes, held_chunk_bytes(0));
+    assert_int_equal(in->stats.bytes_in, held_chunk_bytes(0));
+    assert_int_equal(pauses, 0);
+    for (int i = 0; i < n_held; i++) {
+        gl_flush_done(held[i], GL_OK);
+    }
+    assert_int_equal(in->core->held_bytes, 0);
+    fx_free(fx);
+}
+
+static void test_held_and_rewritten_chunks_count_for_their_input(void **state)
+{
+    (void)state;
+    holding = NULL;
+    hold_calls = filter_calls = 0;
+    struct fx *fx = fx_new("service: { flush: 1h }\n"
+                           "pipeline:\n"
+                           "  inputs: [ { name: test_in, tag: t, mem_buf_limit: 3KiB } ]\n"
+                           "  filters:\n"
+                           "    - { name: test_grow, match: '*' }\n"
+                           "    - { name: test_hold, match: '*' }\n"
+                           "  outputs: [ { name: test_out, match: '*', workers: 64 } ]\n");
+    struct gl_instance *in = fx->e->inputs[0];
+    assert_int_equal(emit(in, 5, 0), 0);
+    gl__input_flush_open(in);
+    /* Rewritten to over 400 bytes a record (100 as emitted) and held by the second filter. */
+    assert_non_null(holding);
+    assert_true(in->core->held_bytes > 5 * 400);
+    assert_int_equal(emit(in, 5, 5), 0);
+    gl__input_flush_open(in);
+    /* Waiting behind the held one, as emitted: the account is at about 2.6 KiB. */
+    assert_true(in->core->held_bytes > 5 * 400 + 5 * 90);
+    assert_int_equal(pauses, 0);
+    /* The third chunk takes it past 3 KiB while nothing reached an output. */
+    emit(in, 5, 10);
+    gl__input_flush_open(in);
+    assert_int_equal(pauses, 1);
+    assert_int_equal(n_held, 0);
+    gl_hold_release(holding);
+    turn(fx);
+    assert_int_equal(n_held, 3);
+    assert_int_equal(in->core->held_bytes, held_chunk_bytes(0));
+    for (int i = 0; i < n_held; i++) {
+        gl_flush_done(held[i], GL_OK);
+    }
     assert_int_equal(resumes, 1);
-    assert_int_equal(in->core->inflight_bytes, 0);
+    assert_int_equal(in->core->held_bytes, 0);
     fx_free(fx);
 }
 
@@ -386,6 +536,9 @@ int main(void)
         cmocka_unit_test(test_buffer_full_pauses_and_drain_resumes),
         cmocka_unit_test(test_buffer_under_limit_does_not_pause),
         cmocka_unit_test(test_input_mem_buf_limit_pauses_until_ack),
+        cmocka_unit_test(test_open_chunks_of_many_tags_go_at_half_the_limit),
+        cmocka_unit_test(test_source_changes_keep_the_account_exact),
+        cmocka_unit_test(test_held_and_rewritten_chunks_count_for_their_input),
         cmocka_unit_test(test_retry_until_limit_then_drop),
         cmocka_unit_test(test_drop_counts_reason_and_acks),
         cmocka_unit_test(test_ack_waits_for_every_output),
