@@ -243,26 +243,53 @@ void tail_wake(struct tail *t)
 
 static void check_done(struct tail *t);
 
-/*
- * One reading pass: every file with something to read gets one quantum, in
- * turn. The idle handle keeps passes coming while there is data; when every
- * file is at its end the loop sleeps until a watch, the check timer or a scan
- * wakes it.
- */
-static void on_read(uv_idle_t *h)
+static struct tail_file *file_by_id(struct tail *t, uint64_t id)
 {
-    struct tail *t = h->data;
-    bool more = false;
-    for (struct tail_file *f = t->files; f != NULL && !t->paused; f = f->next) {
+    for (struct tail_file *f = t->files; f != NULL; f = f->next) {
+        if (f->id == id) {
+            return f;
+        }
+    }
+    return t->files;
+}
+
+/* Reads one quantum of every pending file from f up to end; false once paused. */
+static bool read_files(struct tail *t, struct tail_file *f, struct tail_file *end, bool *more)
+{
+    for (; f != end; f = f->next) {
         if (!f->pending) {
             continue;
         }
         size_t n = tail_file_read(f, t->chunk_size);
         if (n == t->chunk_size) {
-            more = true;
+            *more = true;
         } else {
             f->pending = false;
         }
+        if (t->paused) {
+            t->read_next = f->next != NULL ? f->next->id : 0;
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * One reading pass: every file with something to read gets one quantum, in
+ * turn. A pass cut short by back-pressure resumes where it stopped, so that
+ * under a memory limit the files are still read in turn rather than the
+ * first ones over and over. The idle handle keeps passes coming while there
+ * is data; when every file is at its end the loop sleeps until a watch, the
+ * check timer or a scan wakes it.
+ */
+static void on_read(uv_idle_t *h)
+{
+    struct tail *t = h->data;
+    bool more = false;
+    struct tail_file *first = file_by_id(t, t->read_next);
+    t->read_next = 0;
+    if (!t->paused && read_files(t, first, NULL, &more)) {
+        read_files(t, t->files, first, &more);
     }
     if (!more || t->paused) {
         uv_idle_stop(&t->reader);

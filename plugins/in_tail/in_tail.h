@@ -302,6 +302,7 @@ struct tail {
     uv_timer_t sync_timer;
     uv_timer_t rescan_timer;
     struct tail_watch *watches;
+    uint64_t read_next;       /* id of the file a paused pass resumes at (0: the first) */
     bool paused;
     bool stopping;
     bool done;
