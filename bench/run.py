@@ -320,6 +320,12 @@ def main():
             rows.append(run_tail("tail 50 files (%d MB) -> null" % (m50["bytes"] // 1000000),
                                  c50, m50))
             base = float(rows[-1][1].split("k")[0])
+            # A tag per file (kube.*), as container logs are tagged: open chunks per tag.
+            for limit in ("0", "5MB"):
+                rows.append(run_tail("tail 50 files -> null, tag per file, input mem_buf_limit "
+                                     "%s" % limit, c50, m50,
+                                     extra="      tag: kube.*\n      mem_buf_limit: %s\n"
+                                     % limit))
             for title, merge in (("tail 50 files -> kubernetes -> null", False),
                                  ("tail 50 files -> kubernetes (merge_log) -> null", True)):
                 row = list(run_tail_kubernetes(title, c50, m50, merge_log=merge))
@@ -327,6 +333,14 @@ def main():
                     row[1] += " (%.0f%% of tail -> null)" % (
                         100 * float(row[1].split("k")[0]) / base)
                 rows.append(tuple(row))
+    if os.environ.get("BENCH_LARGE", "1") == "1":
+        c1k, m1k = corpus("1000x5k", 1000, 5000)
+        if c1k is not None:
+            for limit in ("0", "5MB"):
+                rows.append(run_tail("tail 1000 files (%d MB) -> null, tag per file, input "
+                                     "mem_buf_limit %s" % (m1k["bytes"] // 1000000, limit),
+                                     c1k, m1k, extra="      tag: kube.*\n"
+                                     "      mem_buf_limit: %s\n" % limit))
     head = ("| scenario | throughput | CPU | peak RSS | wall |\n"
             "|---|---|---|---|---|")
     lines = [head] + ["| %s |" % " | ".join(r) for r in rows]
