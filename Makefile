@@ -3,7 +3,7 @@
 # Every target installs missing Debian packages first (make deps).
 
 PKGS      := libuv msgpack yaml-0.1 libpcre2-8 zlib
-# Loaded on first use (agent/dl.c): their headers are used, the libraries never linked.
+# Loaded on first use (agent/net/dl.c): their headers are used, the libraries never linked.
 DL_PKGS   := libcurl libmicrohttpd openssl
 BUILD     ?= build
 CC        ?= cc
@@ -16,10 +16,10 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS     = $(PKG_LIBS) -lm
 VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-SRC       := $(filter-out agent/main.c,$(wildcard agent/*.c agent/*/*.c plugins/*.c plugins/*/*.c))
+SRC       := $(filter-out agent/main.c,$(wildcard agent/*/*.c plugins/*.c plugins/*/*.c))
 ASM       := agent/default_config.S
 OBJ       := $(SRC:%.c=$(BUILD)/obj/%.o) $(ASM:%.S=$(BUILD)/obj/%.o)
-UNIT_SRC  := $(wildcard tests/unit/*/test_*.c)
+UNIT_SRC  := $(wildcard tests/unit/*/test_*.c tests/unit/*/*/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 
@@ -55,14 +55,14 @@ $(BUILD)/gleaner: $(BUILD)/obj/agent/main.o $(BUILD)/libgleaner.a
 
 # ---- tests -----------------------------------------------------------------
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgleaner.a $(wildcard tests/unit/*.h agent/*.h plugins/*/*.h)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgleaner.a $(wildcard tests/unit/*.h agent/*/*.h plugins/*/*.h)
 	@mkdir -p $(dir $@)
 	@echo "CC $<"
 	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libgleaner.a $(LDLIBS) \
 	    $(TEST_LIBS) -lcmocka
 
 # The pod cache's test drives its fake API server with libcurl directly.
-$(BUILD)/tests/agent/test_pods: TEST_LIBS = $(shell pkg-config --libs libcurl 2>/dev/null)
+$(BUILD)/tests/agent/k8s/test_pods: TEST_LIBS = $(shell pkg-config --libs libcurl 2>/dev/null)
 
 unit: deps $(UNIT_BIN)
 	@sh tests/run_unit.sh $(UNIT_BIN)

@@ -11,14 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
-#include "buf.h"
-#include "config.h"
-#include "engine.h"
-#include "http_client.h"
-#include "log.h"
-#include "parser.h"
-#include "plugin.h"
+#include "config/config.h"
+#include "core/engine.h"
+#include "core/log.h"
+#include "core/parser.h"
+#include "core/plugin.h"
+#include "net/api.h"
+#include "net/http_client.h"
+#include "util/buf.h"
 
 extern const char gl_default_config[];
 extern const size_t gl_default_config_len;

@@ -4,7 +4,7 @@
  */
 #include <stddef.h>
 
-#include "plugin.h"
+#include "core/plugin.h"
 
 extern const struct gl_plugin gl_in_dummy;
 extern const struct gl_plugin gl_in_internal_metrics;

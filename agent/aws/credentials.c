@@ -15,11 +15,11 @@
 #include <time.h>
 
 #include "aws/credentials_private.h"
-#include "dl.h"
-#include "error.h"
-#include "log.h"
-#include "mem.h"
-#include "retry.h"
+#include "core/log.h"
+#include "net/dl.h"
+#include "util/error.h"
+#include "util/mem.h"
+#include "util/retry.h"
 
 #define REFRESH_MARGIN_MAX 300 /* seconds before Expiration, or a quarter of the life */
 #define RETRY_BASE_MS 1000

@@ -11,7 +11,7 @@
  *   5. IMDSv2: token PUT with TTL, then the instance role's credentials
  * plus an optional role_arn (+ external_id) assumed on top with STS AssumeRole.
  *
- * A provider is asynchronous (HTTP through agent/http_client.c): callers ask
+ * A provider is asynchronous (HTTP through agent/net/http_client.c): callers ask
  * with gl_aws_provider_get() and get the current credentials at once when
  * they are fresh, or a callback when a refresh completes. Credentials are
  * refreshed well before Expiration (5 minutes, or 1/4 of their life);
@@ -29,7 +29,7 @@
 #include <uv.h>
 
 #include "aws/sigv4.h"
-#include "http_client.h"
+#include "net/http_client.h"
 
 struct gl_instance;
 

@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 
 #include "aws/credentials_private.h"
-#include "error.h"
-#include "mem.h"
+#include "util/error.h"
+#include "util/mem.h"
 
 #define SHARED_FILE_MAX (1024 * 1024)
 

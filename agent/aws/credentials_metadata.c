@@ -15,10 +15,10 @@
 #include <strings.h>
 
 #include "aws/credentials_private.h"
-#include "error.h"
-#include "json.h"
-#include "mem.h"
-#include "timefmt.h"
+#include "codec/json.h"
+#include "codec/timefmt.h"
+#include "util/error.h"
+#include "util/mem.h"
 
 #define CONTAINER_HOST "http://169.254.170.2"
 #define IMDS_DEFAULT "http://169.254.169.254"

@@ -3,7 +3,7 @@
  * provider: cache, refresh, waiters), credentials_sts.c (STS calls and their
  * XML answers), credentials_file.c (environment, shared files, small file
  * reads) and credentials_metadata.c (Pod Identity and IMDS). Expiration
- * times are read with gl_timefmt_parse_rfc3339_sec() (agent/timefmt.c).
+ * times are read with gl_timefmt_parse_rfc3339_sec() (agent/codec/timefmt.c).
  * Each link reports its outcome once with gl__aws_link_done().
  */
 #ifndef GL_AWS_CREDENTIALS_PRIVATE_H

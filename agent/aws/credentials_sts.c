@@ -15,10 +15,10 @@
 #include <unistd.h>
 
 #include "aws/credentials_private.h"
-#include "error.h"
-#include "log.h"
-#include "mem.h"
-#include "timefmt.h"
+#include "codec/timefmt.h"
+#include "core/log.h"
+#include "util/error.h"
+#include "util/mem.h"
 
 #define MAX_DEPTH 8
 #define TOKEN_FILE_MAX (64 * 1024)

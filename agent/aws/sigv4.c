@@ -22,9 +22,9 @@
 #include <strings.h>
 
 #include "aws/sigv4.h"
-#include "dl.h"
-#include "error.h"
-#include "mem.h"
+#include "net/dl.h"
+#include "util/error.h"
+#include "util/mem.h"
 
 #define KEY_SLOTS 4
 #define SCOPE_PART_MAX 32 /* longest region or service name the cache holds */

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "buf.h"
+#include "util/buf.h"
 
 struct gl_aws_creds {
     char *access_key_id;

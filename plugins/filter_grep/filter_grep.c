@@ -14,13 +14,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "accessor.h"
-#include "chunk.h"
-#include "error.h"
-#include "log.h"
-#include "mem.h"
-#include "plugin.h"
-#include "regex.h"
+#include "codec/regex.h"
+#include "core/accessor.h"
+#include "core/chunk.h"
+#include "core/log.h"
+#include "core/plugin.h"
+#include "util/error.h"
+#include "util/mem.h"
 
 struct rule {
     struct gl_accessor key;

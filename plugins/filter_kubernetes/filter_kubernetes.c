@@ -4,7 +4,7 @@
  * namespace_name, pod_id, labels, annotations, host, container_name,
  * docker_id, container_hash, container_image} plus owner {kind, name} and,
  * with namespace_labels, the namespace's labels. Pods come from the agent's
- * pod cache (agent/pods.c: one watch of this node's pods, shared by every
+ * pod cache (agent/k8s/pods.c: one watch of this node's pods, shared by every
  * instance), acquired in start and released in stop.
  *
  * A record names its pod in the `kubernetes` map the tail input writes, or,
@@ -18,22 +18,22 @@
  *
  * Hot path: a chunk's records come from one file, so the last lookup (pod,
  * container, hints) is reused while the names repeat in the same loop turn,
- * and the enriched map is one shared value (agent/shared.h) the records
+ * and the enriched map is one shared value (agent/codec/shared.h) the records
  * refer to rather than a copy in each (filter_kubernetes_chunk.c).
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "chunk.h"
-#include "error.h"
-#include "event.h"
+#include "codec/shared.h"
+#include "core/chunk.h"
+#include "core/event.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/plugin.h"
 #include "filter_kubernetes.h"
-#include "hash.h"
-#include "log.h"
-#include "mem.h"
-#include "metrics.h"
-#include "plugin.h"
-#include "shared.h"
+#include "util/error.h"
+#include "util/hash.h"
+#include "util/mem.h"
 
 /* ---- which pod ---- */
 
@@ -623,7 +623,7 @@ static void blobs_free(struct kube *k)
 
 /*
  * The enriched map is the same for every record of one container while its
- * pod is unchanged: it is one shared value (agent/shared.h) and each record
+ * pod is unchanged: it is one shared value (agent/codec/shared.h) and each record
  * refers to it, which keeps the filter's cost per record to a few bytes.
  */
 static void write_kube_cached(struct kube *k, struct gl_event *out, void *data)

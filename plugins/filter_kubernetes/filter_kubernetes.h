@@ -21,9 +21,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "buf.h"
-#include "http_client.h"
-#include "pods.h"
+#include "k8s/pods.h"
+#include "net/http_client.h"
+#include "util/buf.h"
 
 struct gl_record;
 struct gl_shared;

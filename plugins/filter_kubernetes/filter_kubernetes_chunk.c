@@ -11,12 +11,12 @@
  */
 #include <string.h>
 
-#include "chunk.h"
-#include "event.h"
+#include "codec/msgpack_scan.h"
+#include "codec/shared.h"
+#include "core/chunk.h"
+#include "core/event.h"
+#include "core/plugin.h"
 #include "filter_kubernetes.h"
-#include "msgpack_scan.h"
-#include "plugin.h"
-#include "shared.h"
 
 /* Where the parts of a record [ts, meta, body] are, as offsets from its start. */
 struct rec_span {

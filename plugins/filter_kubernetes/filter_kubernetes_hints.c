@@ -18,9 +18,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/log.h"
+#include "core/parser.h"
 #include "filter_kubernetes.h"
-#include "log.h"
-#include "parser.h"
 
 /* ---- a msgpack map of strings, read in place ---- */
 

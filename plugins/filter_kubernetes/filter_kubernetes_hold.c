@@ -5,11 +5,11 @@
  * the pod's metadata or flagged meta_missing. The list of held chunks lives
  * here; when a wait ends the ready ones are released in the order they came.
  */
-#include "chunk.h"
-#include "error.h"
+#include "core/chunk.h"
+#include "core/plugin.h"
 #include "filter_kubernetes.h"
-#include "mem.h"
-#include "plugin.h"
+#include "util/error.h"
+#include "util/mem.h"
 
 /* ---- holding chunks for the engine ------------------------------------- */
 

@@ -14,12 +14,12 @@
  */
 #include <string.h>
 
-#include "chunk.h"
-#include "error.h"
-#include "event.h"
+#include "codec/json.h"
+#include "core/chunk.h"
+#include "core/event.h"
+#include "core/parser.h"
 #include "filter_kubernetes.h"
-#include "json.h"
-#include "parser.h"
+#include "util/error.h"
 
 static int buf_write(void *data, const char *buf, size_t len)
 {

@@ -14,13 +14,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "chunk.h"
-#include "error.h"
-#include "event.h"
-#include "log.h"
-#include "mem.h"
-#include "plugin.h"
-#include "regex.h"
+#include "codec/regex.h"
+#include "core/chunk.h"
+#include "core/event.h"
+#include "core/log.h"
+#include "core/plugin.h"
+#include "util/error.h"
+#include "util/mem.h"
 
 enum rule_op {
     R_REMOVE, R_REMOVE_WILDCARD, R_REMOVE_REGEX, R_RENAME, R_HARD_RENAME,

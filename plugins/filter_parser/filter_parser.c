@@ -1,6 +1,6 @@
 /*
  * filter parser: parses the text under one key (`key_name`) with named
- * parsers (agent/parser.c: json, logfmt, or the config's `parsers:`), tried
+ * parsers (agent/core/parser.c: json, logfmt, or the config's `parsers:`), tried
  * in order until one matches, as Fluent Bit's parser filter. The parsed keys
  * replace the record; `reserve_data` keeps the record's other keys and
  * `preserve_key` keeps key_name itself. A parser's time key sets the
@@ -13,13 +13,13 @@
  */
 #include <string.h>
 
-#include "chunk.h"
-#include "error.h"
-#include "event.h"
-#include "log.h"
-#include "mem.h"
-#include "parser.h"
-#include "plugin.h"
+#include "core/chunk.h"
+#include "core/event.h"
+#include "core/log.h"
+#include "core/parser.h"
+#include "core/plugin.h"
+#include "util/error.h"
+#include "util/mem.h"
 
 struct fparser {
     char *key_name;

@@ -13,11 +13,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "error.h"
-#include "event.h"
-#include "json.h"
-#include "log.h"
-#include "plugin.h"
+#include "codec/json.h"
+#include "core/event.h"
+#include "core/log.h"
+#include "core/plugin.h"
+#include "util/error.h"
 
 #define PER_TICK_MAX 65536
 

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine.h"
-#include "event.h"
-#include "metrics.h"
-#include "plugin.h"
+#include "core/engine.h"
+#include "core/event.h"
+#include "core/metrics.h"
+#include "core/plugin.h"
 
 struct internal {
     uint64_t interval_ms;

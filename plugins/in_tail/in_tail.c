@@ -18,14 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine.h"
-#include "error.h"
-#include "fs.h"
+#include "core/engine.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/plugin.h"
 #include "in_tail.h"
-#include "log.h"
-#include "mem.h"
-#include "metrics.h"
-#include "plugin.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/mem.h"
 
 static const char *check_chunk(const void *v)
 {

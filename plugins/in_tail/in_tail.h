@@ -17,8 +17,8 @@
 
 #include <sys/stat.h>
 
-#include "buf.h"
-#include "option.h"
+#include "config/option.h"
+#include "util/buf.h"
 
 struct gl_regex;
 

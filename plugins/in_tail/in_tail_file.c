@@ -20,14 +20,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "event.h"
-#include "hash.h"
+#include "codec/json.h"
+#include "core/event.h"
+#include "core/log.h"
+#include "core/plugin.h"
 #include "in_tail.h"
-#include "json.h"
-#include "log.h"
-#include "mem.h"
-#include "plugin.h"
+#include "util/error.h"
+#include "util/hash.h"
+#include "util/mem.h"
 
 static uint64_t wall_ns(void)
 {

@@ -8,9 +8,9 @@
  */
 #include <string.h>
 
-#include "error.h"
 #include "in_tail.h"
-#include "mem.h"
+#include "util/error.h"
+#include "util/mem.h"
 
 static const char *base_name(const char *p)
 {

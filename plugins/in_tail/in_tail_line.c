@@ -18,10 +18,10 @@
 
 #include <msgpack.h>
 
-#include "error.h"
-#include "json.h"
-#include "timefmt.h"
+#include "codec/json.h"
+#include "codec/timefmt.h"
 #include "in_tail.h"
+#include "util/error.h"
 
 /* Depth the unpacker can hold (msgpack-c's embedded stack), so that what reads also unpacks. */
 #define DOCKER_DEPTH 32

@@ -18,10 +18,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "error.h"
+#include "codec/regex.h"
 #include "in_tail.h"
-#include "mem.h"
-#include "regex.h"
+#include "util/error.h"
+#include "util/mem.h"
 
 /* What a line is to the group being built. */
 enum verdict {

@@ -31,9 +31,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "error.h"
-#include "mem.h"
 #include "plugins/in_tail/in_tail.h"
+#include "util/error.h"
+#include "util/mem.h"
 
 #define HEADER "gleaner-offsets 1\n"
 #define HEADER_PREFIX "gleaner-offsets "

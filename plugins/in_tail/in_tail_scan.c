@@ -16,10 +16,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/log.h"
+#include "core/plugin.h"
 #include "in_tail.h"
-#include "log.h"
-#include "mem.h"
-#include "plugin.h"
+#include "util/mem.h"
 
 static bool compressed(const char *path)
 {

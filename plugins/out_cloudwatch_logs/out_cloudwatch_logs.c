@@ -14,16 +14,16 @@
 #include <string.h>
 #include <time.h>
 
-#include "chunk.h"
-#include "engine.h"
-#include "error.h"
-#include "flush.h"
-#include "json.h"
-#include "log.h"
-#include "mem.h"
-#include "metrics.h"
+#include "codec/json.h"
+#include "core/chunk.h"
+#include "core/engine.h"
+#include "core/flush.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/plugin.h"
 #include "out_cloudwatch_logs.h"
-#include "plugin.h"
+#include "util/error.h"
+#include "util/mem.h"
 
 /* ---- options ---- */
 

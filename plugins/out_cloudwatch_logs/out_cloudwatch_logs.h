@@ -20,11 +20,11 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "accessor.h"
 #include "aws/credentials.h"
-#include "buf.h"
-#include "http_client.h"
-#include "option.h"
+#include "config/option.h"
+#include "core/accessor.h"
+#include "net/http_client.h"
+#include "util/buf.h"
 
 /* ---- service limits (PutLogEvents) ---- */
 

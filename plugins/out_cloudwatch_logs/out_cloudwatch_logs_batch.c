@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "json.h"
+#include "codec/json.h"
 #include "out_cloudwatch_logs.h"
+#include "util/error.h"
 
 /* ---- events ---- */
 

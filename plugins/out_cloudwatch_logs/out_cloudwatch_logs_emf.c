@@ -12,10 +12,10 @@
 #include <math.h>
 #include <string.h>
 
-#include "error.h"
-#include "json.h"
-#include "mem.h"
+#include "codec/json.h"
 #include "out_cloudwatch_logs.h"
+#include "util/error.h"
+#include "util/mem.h"
 
 #define DIMS_MAX 30 /* the service's limit per dimension set */
 

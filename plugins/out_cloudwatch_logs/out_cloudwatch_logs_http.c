@@ -11,9 +11,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-#include "mem.h"
+#include "core/log.h"
 #include "out_cloudwatch_logs.h"
+#include "util/mem.h"
 
 struct call {
     struct cwl *c;

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "mem.h"
 #include "out_cloudwatch_logs.h"
+#include "util/error.h"
+#include "util/mem.h"
 
 /* ---- templates ---- */
 

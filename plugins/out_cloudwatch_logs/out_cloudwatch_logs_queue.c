@@ -12,12 +12,12 @@
  */
 #include <string.h>
 
-#include "error.h"
-#include "hash.h"
-#include "log.h"
-#include "mem.h"
+#include "core/log.h"
 #include "out_cloudwatch_logs.h"
-#include "retry.h"
+#include "util/error.h"
+#include "util/hash.h"
+#include "util/mem.h"
+#include "util/retry.h"
 
 #define NBUCKETS 1024
 

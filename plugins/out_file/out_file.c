@@ -12,12 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "chunk.h"
-#include "error.h"
-#include "flush.h"
-#include "fs.h"
-#include "log.h"
-#include "plugin.h"
+#include "core/chunk.h"
+#include "core/flush.h"
+#include "core/log.h"
+#include "core/plugin.h"
+#include "util/error.h"
+#include "util/fs.h"
 
 struct file_out {
     char *path;

@@ -2,8 +2,8 @@
  * The null output: accepts every chunk at once. For benchmarks (it measures
  * everything up to the output) and for routes whose records are not wanted.
  */
-#include "flush.h"
-#include "plugin.h"
+#include "core/flush.h"
+#include "core/plugin.h"
 
 static void null_flush(struct gl_instance *ins, struct gl_flush *f)
 {

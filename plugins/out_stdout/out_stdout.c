@@ -5,11 +5,11 @@
  */
 #include <unistd.h>
 
-#include "chunk.h"
-#include "flush.h"
-#include "fs.h"
-#include "log.h"
-#include "plugin.h"
+#include "core/chunk.h"
+#include "core/flush.h"
+#include "core/log.h"
+#include "core/plugin.h"
+#include "util/fs.h"
 
 static void stdout_flush(struct gl_instance *ins, struct gl_flush *f)
 {

@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "aws/credentials_private.h"
-#include "error.h"
-#include "timefmt.h"
+#include "codec/timefmt.h"
+#include "util/error.h"
 
 static void check(int rc, const struct gl_aws_creds *c)
 {

@@ -1,5 +1,5 @@
 /*
- * Fuzzes agent/config.c and agent/option.c: arbitrary bytes are loaded as a
+ * Fuzzes agent/config/config.c and agent/config/option.c: arbitrary bytes are loaded as a
  * config, the tree is walked (checking the map invariant and reading every
  * scalar), and a small option table covering every type is applied to each
  * mapping found, then everything is freed.
@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "config.h"
-#include "option.h"
+#include "config/config.h"
+#include "config/option.h"
 
 struct fuzz_state {
     char *name;

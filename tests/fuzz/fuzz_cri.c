@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "codec/timefmt.h"
 #include "plugins/in_tail/in_tail.h"
-#include "timefmt.h"
 
 #define JOIN_MAX 64
 #define ML_MAX 128

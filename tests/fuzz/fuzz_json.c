@@ -1,5 +1,5 @@
 /*
- * Fuzzes agent/json.c: arbitrary bytes are read as JSON; what reads is
+ * Fuzzes agent/codec/json.c: arbitrary bytes are read as JSON; what reads is
  * unpacked, written back and must read again (the writer always produces
  * valid JSON). The raw bytes are also written as a string literal, which must
  * read back as one string.
@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "json.h"
+#include "codec/json.h"
+#include "util/error.h"
 
 /*
  * Reads text, which must be valid JSON, and returns the packed size. The

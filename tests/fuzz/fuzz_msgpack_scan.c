@@ -1,5 +1,5 @@
 /*
- * Fuzzes agent/msgpack_scan.c: arbitrary bytes are skipped as one msgpack
+ * Fuzzes agent/codec/msgpack_scan.c: arbitrary bytes are skipped as one msgpack
  * object, which must stay within them and, whenever msgpack-c unpacks an
  * object from the same bytes, end exactly where msgpack-c's did. msgpack-c
  * stops at 32 levels of nesting, so an object it rejects may still skip.
@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "msgpack_scan.h"
+#include "codec/msgpack_scan.h"
 
 static uint32_t be32(const uint8_t *p)
 {

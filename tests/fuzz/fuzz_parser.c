@@ -1,5 +1,5 @@
 /*
- * Fuzzes agent/parser.c on arbitrary bytes: the logfmt parser, a regex parser
+ * Fuzzes agent/core/parser.c on arbitrary bytes: the logfmt parser, a regex parser
  * with named groups and types, the json parser, and the time reader with the
  * formats parsers use. Every run writes into a fresh record that must read
  * back as a well-formed record.
@@ -7,12 +7,12 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "buf.h"
-#include "chunk.h"
-#include "config.h"
-#include "event.h"
-#include "parser.h"
-#include "timefmt.h"
+#include "codec/timefmt.h"
+#include "config/config.h"
+#include "core/chunk.h"
+#include "core/event.h"
+#include "core/parser.h"
+#include "util/buf.h"
 
 static const char parsers_yaml[] =
     "parsers:\n"

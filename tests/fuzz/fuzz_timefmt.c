@@ -1,5 +1,5 @@
 /*
- * Fuzzes agent/timefmt.c. The input goes whole to the RFC 3339 reader (in
+ * Fuzzes agent/codec/timefmt.c. The input goes whole to the RFC 3339 reader (in
  * nanoseconds and in seconds) and to the formats parsers use. A time the
  * RFC 3339 reader takes must be taken by the seconds form with the same
  * second, and by the format reader with the equivalent format with the same
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "timefmt.h"
+#include "codec/timefmt.h"
 
 #define NS 1000000000u
 

@@ -1,5 +1,5 @@
 /*
- * Fuzzes the pod cache's parsers of outside input (agent/pods_decode.c): the
+ * Fuzzes the pod cache's parsers of outside input (agent/k8s/pods_decode.c): the
  * bytes are a watch stream, fed to the framing in pieces whose sizes come
  * from the first byte; every frame is parsed as a watch event and its object
  * decoded as a pod, which is then freed. A small frame bound makes the
@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "json.h"
-#include "pods_private.h"
+#include "codec/json.h"
+#include "k8s/pods_private.h"
 
 static int on_frame(void *data, const char *p, size_t len)
 {

@@ -21,16 +21,16 @@
 #include <msgpack.h>
 #include <string.h>
 
-#include "buf.h"
-#include "chunk.h"
-#include "config.h"
-#include "engine.h"
-#include "error.h"
-#include "event.h"
-#include "json.h"
-#include "mem.h"
-#include "option.h"
-#include "plugin.h"
+#include "codec/json.h"
+#include "config/config.h"
+#include "config/option.h"
+#include "core/chunk.h"
+#include "core/engine.h"
+#include "core/event.h"
+#include "core/plugin.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/mem.h"
 
 struct fh {
     const struct gl_plugin *plugin;

@@ -9,10 +9,10 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "core/parser.h"
 #include "filter_harness.h"
+#include "k8s/pods.h"
 #include "plugins/filter_kubernetes/filter_kubernetes.h"
-#include "parser.h"
-#include "pods.h"
 
 extern const struct gl_plugin gl_filter_kubernetes;
 

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "filter_harness.h"
-#include "pods.h"
+#include "k8s/pods.h"
 
 extern const struct gl_plugin gl_filter_kubernetes;
 

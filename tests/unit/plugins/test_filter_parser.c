@@ -4,8 +4,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "core/parser.h"
 #include "filter_harness.h"
-#include "parser.h"
 
 extern const struct gl_plugin gl_filter_parser;
 

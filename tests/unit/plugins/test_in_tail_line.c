@@ -5,8 +5,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "error.h"
 #include "plugins/in_tail/in_tail.h"
+#include "util/error.h"
 
 /* 2024-05-01T12:00:00Z in seconds. */
 #define MAY1_NOON 1714564800ull

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "mem.h"
 #include "plugins/in_tail/in_tail.h"
+#include "util/mem.h"
 
 #define SINK_MAX 32
 

@@ -8,9 +8,9 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "buf.h"
-#include "mem.h"
 #include "plugins/out_cloudwatch_logs/out_cloudwatch_logs.h"
+#include "util/buf.h"
+#include "util/mem.h"
 
 static struct cwl_event *events_of_len(size_t n, uint32_t len)
 {

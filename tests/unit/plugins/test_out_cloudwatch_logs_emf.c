@@ -5,10 +5,10 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "error.h"
-#include "json.h"
-#include "mem.h"
+#include "codec/json.h"
 #include "plugins/out_cloudwatch_logs/out_cloudwatch_logs.h"
+#include "util/error.h"
+#include "util/mem.h"
 
 struct docs {
     char *text[8];

@@ -5,10 +5,10 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "error.h"
-#include "json.h"
-#include "mem.h"
+#include "codec/json.h"
 #include "plugins/out_cloudwatch_logs/out_cloudwatch_logs.h"
+#include "util/error.h"
+#include "util/mem.h"
 
 /* Renders template text for a body given as JSON and a tag; returns the rc, name in out. */
 static int render(const char *text, const char *tag, const char *json, char *out, size_t cap)

@@ -9,8 +9,8 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "mem.h"
 #include "plugins/out_cloudwatch_logs/out_cloudwatch_logs.h"
+#include "util/mem.h"
 
 #define SENT_MAX 64
 

@@ -1,0 +1,151 @@
+/*
+ * Chunks and the record iterator. A chunk is a plain byte buffer of msgpack
+ * records plus what the pipeline needs to route and acknowledge it. The
+ * iterator unpacks one record at a time with msgpack-c, reusing one zone, so
+ * reading a chunk allocates nothing per record once warmed up.
+ * Invariant: a chunk's data holds only whole records.
+ *
+ * Full-size chunk buffers are kept in a small pool when freed: a fresh 2 MiB
+ * buffer costs 512 page faults, which was a third of the time of a busy
+ * pipeline. The pool holds at most POOL_MAX buffers (about 8 MiB).
+ */
+#include <string.h>
+#include <time.h>
+
+#include "codec/json.h"
+#include "core/chunk.h"
+#include "util/error.h"
+#include "util/mem.h"
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+#define POOL_MAX 4
+
+static struct gl_buf pool[POOL_MAX];
+static int pool_count;
+
+static void take_buffer(struct gl_buf *b)
+{
+    if (pool_count > 0) {
+        *b = pool[--pool_count];
+        gl_buf_reset(b);
+        return;
+    }
+    gl_buf_init(b);
+}
+
+static void give_buffer(struct gl_buf *b)
+{
+    if (pool_count < POOL_MAX && b->cap >= GL_CHUNK_SIZE && b->cap <= 2 * GL_CHUNK_SIZE) {
+        pool[pool_count++] = *b;
+        gl_buf_init(b);
+        return;
+    }
+    gl_buf_close(b);
+}
+
+/* Releases the pooled buffers (at exit, so that leak checkers see nothing held). */
+void gl_chunk_pool_drain(void)
+{
+    while (pool_count > 0) {
+        gl_buf_close(&pool[--pool_count]);
+    }
+}
+
+struct gl_chunk *gl_chunk_new(struct gl_instance *input, const char *tag, size_t tag_len)
+{
+    struct gl_chunk *c = gl_calloc(1, sizeof(*c));
+    take_buffer(&c->data);
+    c->tag = gl_strndup(tag, tag_len);
+    c->tag_len = tag_len;
+    c->input = input;
+    c->created_ms = now_ms();
+    return c;
+}
+
+void gl_chunk_free(struct gl_chunk *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    give_buffer(&c->data);
+    gl_shared_set_clear(&c->shared);
+    gl_free(c->tag);
+    gl_free(c);
+}
+
+void gl_chunk_iter_init(struct gl_chunk_iter *it, const struct gl_chunk *c)
+{
+    it->chunk = c;
+    it->off = 0;
+    it->index = 0;
+    msgpack_unpacked_init(&it->up);
+}
+
+void gl_chunk_iter_close(struct gl_chunk_iter *it)
+{
+    msgpack_unpacked_destroy(&it->up);
+}
+
+/*
+ * Unpacks the record at *off and checks its shape [uint ts, map, map].
+ * Returns 0, GL_ENOENT at the end of data, GL_EPARSE on anything else.
+ */
+int gl_record_read(msgpack_unpacked *up, const char *data, size_t len, size_t *off,
+                   struct gl_record *rec)
+{
+    size_t at = *off;
+    if (at >= len) {
+        return GL_ENOENT;
+    }
+    if (msgpack_unpack_next(up, data, len, off) != MSGPACK_UNPACK_SUCCESS) {
+        return GL_EPARSE;
+    }
+    const msgpack_object *o = &up->data;
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3 ||
+        o->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        o->via.array.ptr[1].type != MSGPACK_OBJECT_MAP ||
+        o->via.array.ptr[2].type != MSGPACK_OBJECT_MAP) {
+        return GL_EPARSE;
+    }
+    rec->ts = o->via.array.ptr[0].via.u64;
+    rec->meta = &o->via.array.ptr[1];
+    rec->body = &o->via.array.ptr[2];
+    rec->raw = data + at;
+    rec->raw_len = *off - at;
+    return 0;
+}
+
+int gl_chunk_next(struct gl_chunk_iter *it, struct gl_record *rec)
+{
+    const struct gl_chunk *c = it->chunk;
+    int rc = gl_record_read(&it->up, c->data.data, c->data.len, &it->off, rec);
+    if (rc < 0) {
+        if (rc == GL_EPARSE) {
+            it->off = c->data.len;
+        }
+        return rc;
+    }
+    rec->tag = c->tag;
+    rec->tag_len = c->tag_len;
+    rec->index = it->index++;
+    return 0;
+}
+
+void gl_chunk_write_json(struct gl_buf *b, const struct gl_chunk *c)
+{
+    struct gl_chunk_iter it;
+    struct gl_record rec;
+    gl_buf_reserve(b, c->data.len + c->data.len / 2);
+    gl_chunk_iter_init(&it, c);
+    while (gl_chunk_next(&it, &rec) == 0) {
+        gl_json_write_record(b, rec.ts, rec.body);
+        gl_buf_putc(b, '\n');
+    }
+    gl_chunk_iter_close(&it);
+}

@@ -1,0 +1,323 @@
+/*
+ * Input side of the pipeline. Each input keeps a small hash of slots, one per
+ * tag it emits, each with at most one open chunk and the route its tag takes
+ * (computed once, when the slot is made). A commit appends the record to the
+ * open chunk; a full chunk goes to the router at once, the others at every
+ * flush tick.
+ *
+ * Back-pressure is a count of reasons to pause (each output whose buffer is
+ * full, plus the input's own mem_buf_limit): the plugin's pause runs when the
+ * count leaves zero and resume when it returns to zero.
+ *
+ * The memory account: every chunk an input produced counts against that
+ * input alone, at its current size, from its first record until its last
+ * reference is released, wherever it is (open, held or rewritten by a
+ * filter, queued at an output, in flight). At mem_buf_limit the input pauses
+ * and its open chunks go to the router, since only delivery frees memory; it
+ * resumes on the release that takes it back under the limit. Open chunks are
+ * also routed when together they pass half the limit (GL_OPEN_MAX at most),
+ * so that an input following many tags never holds a chunk per tag waiting
+ * for the flush tick. Invariant: held_bytes is the sum of c->held over the
+ * input's live chunks, and open_bytes the part of it in open chunks.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "core/chunk.h"
+#include "core/engine.h"
+#include "core/event.h"
+#include "core/input.h"
+#include "core/log.h"
+#include "util/error.h"
+#include "util/hash.h"
+#include "util/mem.h"
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t hash_tag(const char *tag, size_t len)
+{
+    return gl_hash_fnv1a64(GL_HASH_FNV1A64_BASIS, tag, len);
+}
+
+/* Computes which filters and outputs a tag reaches. */
+static void compute_route(struct gl_slot *s)
+{
+    struct gl_engine *e = s->ins->engine;
+    s->filters = gl_calloc(e->n_filters + 1, sizeof(*s->filters));
+    s->outputs = gl_calloc(e->n_outputs + 1, sizeof(*s->outputs));
+    for (size_t i = 0; i < e->n_filters; i++) {
+        if (gl__instance_matches(e->filters[i], s->tag, s->tag_len)) {
+            s->filters[s->n_filters++] = e->filters[i];
+        }
+    }
+    for (size_t i = 0; i < e->n_outputs; i++) {
+        if (gl__instance_matches(e->outputs[i], s->tag, s->tag_len)) {
+            s->outputs[s->n_outputs++] = e->outputs[i];
+        }
+    }
+}
+
+static void grow_slots(struct gl_instance_core *core)
+{
+    size_t n = core->slot_buckets ? core->slot_buckets * 2 : 16;
+    struct gl_slot **b = gl_calloc(n, sizeof(*b));
+    for (size_t i = 0; i < core->slot_buckets; i++) {
+        struct gl_slot *s = core->slots[i];
+        while (s != NULL) {
+            struct gl_slot *next = s->next;
+            size_t h = hash_tag(s->tag, s->tag_len) & (n - 1);
+            s->next = b[h];
+            b[h] = s;
+            s = next;
+        }
+    }
+    gl_free(core->slots);
+    core->slots = b;
+    core->slot_buckets = n;
+}
+
+/*
+ * Returns the slot for a tag, creating it (and its route) on first use. The
+ * last slot used is checked first: most inputs emit runs of one tag.
+ */
+struct gl_slot *gl__input_slot(struct gl_instance *ins, const char *tag, size_t tag_len)
+{
+    struct gl_instance_core *core = ins->core;
+    struct gl_slot *s = core->last_slot;
+    if (s != NULL && s->tag_len == tag_len && memcmp(s->tag, tag, tag_len) == 0) {
+        return s;
+    }
+    if (core->slot_count >= core->slot_buckets) {
+        grow_slots(core);
+    }
+    size_t h = hash_tag(tag, tag_len) & (core->slot_buckets - 1);
+    for (s = core->slots[h]; s != NULL; s = s->next) {
+        if (s->tag_len == tag_len && memcmp(s->tag, tag, tag_len) == 0) {
+            core->last_slot = s;
+            return s;
+        }
+    }
+    s = gl_calloc(1, sizeof(*s));
+    s->tag = gl_strndup(tag, tag_len);
+    s->tag_len = tag_len;
+    s->ins = ins;
+    compute_route(s);
+    s->next = core->slots[h];
+    core->slots[h] = s;
+    core->slot_count++;
+    core->last_slot = s;
+    return s;
+}
+
+struct gl_buf *gl__slot_buf(struct gl_slot *slot)
+{
+    if (slot->open == NULL) {
+        slot->open = gl_chunk_new(slot->ins, slot->tag, slot->tag_len);
+    }
+    return &slot->open->data;
+}
+
+/* Hands the slot's open chunk to the router. */
+void gl__router_route(struct gl_slot *slot)
+{
+    struct gl_chunk *c = slot->open;
+    slot->open = NULL;
+    if (c == NULL) {
+        return;
+    }
+    slot->ins->core->open_bytes -= c->held;
+    if (c->records == 0) {
+        gl_chunk_free(c);
+        return;
+    }
+    gl__router_dispatch(slot, c);
+}
+
+/*
+ * A record from another source than the open chunk's must start a new chunk:
+ * an acknowledgement covers one contiguous range of one source. The record,
+ * already written at the end of the open chunk, moves over.
+ */
+static void split_source(struct gl_slot *slot, struct gl_event *ev)
+{
+    struct gl_chunk *old = slot->open;
+    size_t n = old->data.len - ev->start;
+    struct gl_chunk *c = gl_chunk_new(slot->ins, slot->tag, slot->tag_len);
+    gl_buf_append(&c->data, old->data.data + ev->start, n);
+    old->data.len = ev->start;
+    gl__router_route(slot);
+    slot->open = c;
+    /* The record being committed now starts the new chunk. */
+    ev->start = 0;
+}
+
+/* Bytes an input keeps in open chunks before it routes them all. */
+static size_t open_max(const struct gl_instance_core *core)
+{
+    size_t limit = core->opts.mem_buf_limit;
+    return limit != 0 && limit / 2 < GL_OPEN_MAX ? limit / 2 : GL_OPEN_MAX;
+}
+
+/*
+ * Pauses the input when its account reached mem_buf_limit, resumes it when
+ * it went back under. Pausing from a commit routes the open chunks: held
+ * bytes are only freed by delivery, so none may wait for the flush tick.
+ * Elsewhere (a filter grew a chunk, inside the router) routing now could
+ * pass a chunk of the same tag still in the filters, so the open chunks
+ * wait: what the filters hold drains first and the input resumes.
+ */
+static void check_limit(struct gl_instance *ins, bool may_route)
+{
+    struct gl_instance_core *core = ins->core;
+    size_t limit = core->opts.mem_buf_limit;
+    if (limit == 0) {
+        return;
+    }
+    if (!core->self_paused && core->held_bytes >= limit) {
+        core->self_paused = true;
+        gl_log_debug(ins, "mem_buf_limit %zu reached (%zu bytes held), pausing", limit,
+                     core->held_bytes);
+        gl__input_pause(ins);
+        if (may_route) {
+            gl__input_flush_open(ins);
+        }
+    } else if (core->self_paused && core->held_bytes < limit) {
+        core->self_paused = false;
+        gl__input_resume(ins);
+    }
+}
+
+void gl__input_replace(struct gl_chunk *old, struct gl_chunk *c)
+{
+    struct gl_instance_core *core = old->input->core;
+    c->held = c->data.len;
+    core->held_bytes = core->held_bytes - old->held + c->held;
+    old->held = 0;
+    check_limit(old->input, false);
+}
+
+int gl__input_commit(struct gl_slot *slot, struct gl_event *ev)
+{
+    struct gl_instance *ins = slot->ins;
+    struct gl_chunk *c = slot->open;
+    if (ev->has_pos) {
+        if (c->has_ack && c->ack.source != ev->source) {
+            split_source(slot, ev);
+            c = slot->open;
+        }
+        if (!c->has_ack) {
+            c->has_ack = true;
+            c->ack.source = ev->source;
+            c->ack.start = ev->pos_start;
+        }
+        c->ack.end = ev->pos_end;
+        c->ack.records++;
+    }
+    size_t n = c->data.len - ev->start;
+    c->records++;
+    c->held += n;
+    ins->stats.records_in++;
+    ins->stats.bytes_in += n;
+    struct gl_instance_core *core = ins->core;
+    core->held_bytes += n;
+    core->open_bytes += n;
+    slot->last_used_ms = 0;
+    if (c->data.len >= GL_CHUNK_SIZE) {
+        gl__router_route(slot);
+    }
+    if (core->open_bytes > open_max(core)) {
+        gl__input_flush_open(ins);
+    }
+    check_limit(ins, true);
+    return core->pause_reasons ? GL_EPAUSED : 0;
+}
+
+void gl__input_flush_open(struct gl_instance *ins)
+{
+    struct gl_instance_core *core = ins->core;
+    for (size_t i = 0; i < core->slot_buckets; i++) {
+        for (struct gl_slot *s = core->slots[i]; s != NULL; s = s->next) {
+            if (s->open != NULL) {
+                gl__router_route(s);
+            }
+        }
+    }
+}
+
+static void slot_free(struct gl_slot *s)
+{
+    gl_chunk_free(s->open);
+    gl_free(s->filters);
+    gl_free(s->outputs);
+    gl_free(s->tag);
+    gl_free(s);
+}
+
+/*
+ * Tail-like inputs make a tag per file; slots of files gone for a while are
+ * freed here so that pod churn does not grow memory. idle_ms 0 frees all.
+ */
+void gl__input_slots_gc(struct gl_instance *ins, uint64_t idle_ms)
+{
+    struct gl_instance_core *core = ins->core;
+    uint64_t now = now_ms();
+    core->last_slot = NULL;
+    for (size_t i = 0; i < core->slot_buckets; i++) {
+        struct gl_slot **pp = &core->slots[i];
+        while (*pp != NULL) {
+            struct gl_slot *s = *pp;
+            if (s->last_used_ms == 0) {
+                s->last_used_ms = now;
+            }
+            if (idle_ms == 0 ||
+                (s->open == NULL && s->held == NULL && now - s->last_used_ms > idle_ms)) {
+                *pp = s->next;
+                slot_free(s);
+                core->slot_count--;
+                continue;
+            }
+            pp = &s->next;
+        }
+    }
+}
+
+void gl__input_pause(struct gl_instance *ins)
+{
+    struct gl_instance_core *core = ins->core;
+    if (core->pause_reasons++ == 0 && ins->plugin->pause != NULL && !core->stopped) {
+        ins->plugin->pause(ins);
+    }
+}
+
+void gl__input_resume(struct gl_instance *ins)
+{
+    struct gl_instance_core *core = ins->core;
+    if (core->pause_reasons == 0) {
+        return;
+    }
+    if (--core->pause_reasons == 0 && ins->plugin->resume != NULL && !core->stopped) {
+        ins->plugin->resume(ins);
+    }
+}
+
+int gl__input_paused(const struct gl_instance *ins)
+{
+    return ins->core->pause_reasons != 0;
+}
+
+void gl__input_ack(struct gl_chunk *c)
+{
+    struct gl_instance *ins = c->input;
+    struct gl_instance_core *core = ins->core;
+    core->held_bytes -= c->held;
+    if (!c->abandoned && c->has_ack && ins->plugin->ack != NULL) {
+        ins->plugin->ack(ins, &c->ack);
+    }
+    gl_chunk_free(c);
+    check_limit(ins, false);
+}

@@ -1,0 +1,59 @@
+/*
+ * Allocation wrappers that abort on failure (see mem.h for why).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/mem.h"
+
+static void out_of_memory(size_t n)
+{
+    fprintf(stderr, "gleaner: out of memory allocating %zu bytes\n", n);
+    abort();
+}
+
+void *gl_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL) {
+        out_of_memory(n);
+    }
+    return p;
+}
+
+void *gl_calloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (p == NULL) {
+        out_of_memory(count * size);
+    }
+    return p;
+}
+
+void *gl_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (q == NULL) {
+        out_of_memory(n);
+    }
+    return q;
+}
+
+char *gl_strndup(const char *s, size_t n)
+{
+    char *d = gl_malloc(n + 1);
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+char *gl_strdup(const char *s)
+{
+    return gl_strndup(s, strlen(s));
+}
+
+void gl_free(void *p)
+{
+    free(p);
+}

@@ -1,0 +1,551 @@
+/*
+ * The output buffer and the acknowledgement path, with a test input and a
+ * test output whose flushes the test completes by hand: mem_buf_limit pauses
+ * and resumes the feeding input, retries follow the schedule up to
+ * retry_limit, drops are counted by reason, and the input is acknowledged
+ * only when every matching output is done with a chunk.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config/config.h"
+#include "core/chunk.h"
+#include "core/engine.h"
+#include "core/event.h"
+#include "core/flush.h"
+#include "core/input.h"
+#include "core/log.h"
+#include "util/error.h"
+
+/* ---- a test input and a test output ---------------------------------------- */
+
+static int pauses, resumes, acks;
+static struct gl_ack last_ack;
+static struct gl_flush *held[256];
+static int n_held, flush_calls;
+
+static void tin_pause(struct gl_instance *ins) { (void)ins; pauses++; }
+static void tin_resume(struct gl_instance *ins) { (void)ins; resumes++; }
+static void tin_ack(struct gl_instance *ins, const struct gl_ack *a)
+{
+    (void)ins;
+    acks++;
+    last_ack = *a;
+}
+
+static void tout_flush(struct gl_instance *ins, struct gl_flush *f)
+{
+    (void)ins;
+    flush_calls++;
+    held[n_held++] = f;
+}
+
+static struct gl_hold *holding;
+static int hold_calls, filter_calls;
+
+static int tf_hold(struct gl_instance *ins, const struct gl_chunk *c, struct gl_hold *h)
+{
+    (void)ins;
+    (void)c;
+    hold_calls++;
+    if (holding == NULL && hold_calls == 1) {
+        holding = h;
+        return GL_EAGAIN;
+    }
+    return 0;
+}
+
+static enum gl_filter_result tf_filter(struct gl_instance *ins, const struct gl_record *rec,
+                                       struct gl_event *out)
+{
+    (void)ins;
+    (void)rec;
+    (void)out;
+    filter_calls++;
+    return GL_FILTER_KEEP;
+}
+
+static const struct gl_plugin test_hold = {
+    .kind = GL_FILTER, .name = "test_hold", .description = "test",
+    .hold = tf_hold, .filter = tf_filter,
+};
+
+/* Rewrites every record with 400 more bytes, as an enriching filter does. */
+static enum gl_filter_result tf_grow(struct gl_instance *ins, const struct gl_record *rec,
+                                     struct gl_event *out)
+{
+    static const char pad[400] = { 'y' };
+    (void)ins;
+    (void)rec;
+    gl_event_kv_str(out, "more", pad, sizeof(pad));
+    return GL_FILTER_MODIFIED;
+}
+
+static const struct gl_plugin test_grow = {
+    .kind = GL_FILTER, .name = "test_grow", .description = "test", .filter = tf_grow,
+};
+
+static const struct gl_plugin test_in = {
+    .kind = GL_INPUT, .name = "test_in", .description = "test",
+    .pause = tin_pause, .resume = tin_resume, .ack = tin_ack,
+};
+static const struct gl_plugin test_out = {
+    .kind = GL_OUTPUT, .name = "test_out", .description = "test", .flush = tout_flush,
+};
+const struct gl_plugin *const gl_plugins[] = { &test_in, &test_hold, &test_grow, &test_out,
+                                                NULL };
+
+/* ---- fixture ---------------------------------------------------------------- */
+
+struct fx {
+    uv_loop_t loop;
+    struct gl_engine *e;
+};
+
+static struct fx *fx_new(const char *yaml)
+{
+    struct fx *fx = calloc(1, sizeof(*fx));
+    pauses = resumes = acks = n_held = flush_calls = 0;
+    uv_loop_init(&fx->loop);
+    gl_log_configure(GL_LOG_OFF, GL_LOG_LOGFMT);
+    struct gl_config *cfg = gl_config_load_text("t.yaml", yaml, strlen(yaml));
+    fx->e = gl_engine_new(&fx->loop, cfg);
+    for (size_t i = 0; cfg->error_count && i < cfg->error_count; i++) {
+        print_error("%s\n", cfg->errors[i]);
+    }
+    assert_non_null(fx->e);
+    gl_config_free(cfg);
+    assert_int_equal(gl_engine_start(fx->e), 0);
+    gl_log_configure(GL_LOG_OFF, GL_LOG_LOGFMT);
+    return fx;
+}
+
+static void stopped(struct gl_engine *e, void *data)
+{
+    (void)e;
+    *(int *)data = 1;
+}
+
+static void fx_free(struct fx *fx)
+{
+    int done = 0;
+    fx->e->svc.grace_ms = 0;
+    gl_engine_stop(fx->e, stopped, &done);
+    while (!done) {
+        uv_run(&fx->loop, UV_RUN_ONCE);
+    }
+    gl_engine_free(fx->e);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&fx->loop), 0);
+    free(fx);
+}
+
+/* Emits up to n records of about 100 bytes covering [pos, pos + n), until paused. */
+static int emit(struct gl_instance *in, int n, uint64_t pos)
+{
+    static const char pad[80] = { 'x' };
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        struct gl_event ev;
+        gl_event_begin(&ev, in, 1000 + (uint64_t)i);
+        gl_event_kv_str(&ev, "log", pad, sizeof(pad));
+        gl_event_position(&ev, 7, pos + (uint64_t)i, pos + (uint64_t)i + 1);
+        rc = gl_event_commit(&ev);
+        if (rc == GL_EPAUSED) {
+            break; /* as an input does */
+        }
+    }
+    return rc;
+}
+
+static void turn(struct fx *fx)
+{
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+}
+
+#define ONE_OUTPUT(extra)                                                                     \
+    "service: { flush: 1h, scheduler.base: 1ms, scheduler.cap: 4ms }\n"                      \
+    "pipeline:\n"                                                                             \
+    "  inputs: [ { name: test_in, tag: t } ]\n"                                               \
+    "  outputs: [ { name: test_out, match: '*', mem_buf_limit: 1KiB " extra " } ]\n"
+
+/* ---- tests ------------------------------------------------------------------ */
+
+static void test_buffer_full_pauses_and_drain_resumes(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new(ONE_OUTPUT(""));
+    struct gl_instance *in = fx->e->inputs[0], *out = fx->e->outputs[0];
+    assert_int_equal(emit(in, 30, 0), 0);
+    gl__input_flush_open(in);
+    assert_true(out->core->full);
+    assert_int_equal(pauses, 1);
+    assert_int_equal(emit(in, 1, 30), GL_EPAUSED);
+    turn(fx);
+    assert_int_equal(n_held, 1);
+    assert_int_equal(held[0]->chunk->records, 30);
+    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(resumes, 1);
+    assert_false(out->core->full);
+    assert_int_equal(acks, 1);
+    assert_int_equal(last_ack.source, 7);
+    assert_int_equal(last_ack.start, 0);
+    assert_int_equal(last_ack.end, 30);
+    assert_int_equal(out->stats.records_out, 30);
+    fx_free(fx);
+}
+
+static void test_buffer_under_limit_does_not_pause(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new(ONE_OUTPUT(""));
+    struct gl_instance *in = fx->e->inputs[0];
+    assert_int_equal(emit(in, 5, 0), 0);
+    gl__input_flush_open(in);
+    assert_int_equal(pauses, 0);
+    turn(fx);
+    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(acks, 1);
+    fx_free(fx);
+}
+
+/* Sums the sizes of the chunks the test output holds, from index `from`. */
+static size_t held_chunk_bytes(int from)
+{
+    size_t n = 0;
+    for (int i = from; i < n_held; i++) {
+        n += held[i]->chunk->data.len;
+    }
+    return n;
+}
+
+static void test_input_mem_buf_limit_pauses_until_ack(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new("service: { flush: 1h }\n"
+                           "pipeline:\n"
+                           "  inputs: [ { name: test_in, tag: t, mem_buf_limit: 2KiB } ]\n"
+                           "  outputs: [ { name: test_out, match: '*', workers: 64 } ]\n");
+    struct gl_instance *in = fx->e->inputs[0];
+    assert_int_equal(emit(in, 10, 0), 0);
+    assert_int_equal(emit(in, 20, 10), GL_EPAUSED);
+    assert_int_equal(pauses, 1);
+    /* Pausing sent the open chunk on: nothing waits for the flush tick. */
+    assert_null(in->core->slots[0] != NULL ? in->core->last_slot->open : NULL);
+    turn(fx);
+    assert_true(n_held >= 2);
+    assert_int_equal(in->core->held_bytes, held_chunk_bytes(0));
+    /* The release that takes the account under the limit resumes the input, not a tick. */
+    int i = 0;
+    while (in->core->held_bytes >= 2048) {
+        assert_int_equal(resumes, 0);
+        gl_flush_done(held[i++], GL_OK);
+    }
+    assert_int_equal(resumes, 1);
+    while (i < n_held) {
+        gl_flush_done(held[i++], GL_OK);
+    }
+    assert_int_equal(in->core->held_bytes, 0);
+    assert_int_equal(in->core->open_bytes, 0);
+    fx_free(fx);
+}
+
+/* Emits one record of about 100 bytes under its own tag. */
+static int emit_tag(struct gl_instance *in, const char *tag, uint64_t source, uint64_t pos)
+{
+    static const char pad[80] = { 'x' };
+    struct gl_event ev;
+    gl_event_begin_tag(&ev, in, tag, strlen(tag), 1000);
+    gl_event_kv_str(&ev, "log", pad, sizeof(pad));
+    gl_event_position(&ev, source, pos, pos + 1);
+    return gl_event_commit(&ev);
+}
+
+static void test_open_chunks_of_many_tags_go_at_half_the_limit(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new("service: { flush: 1h }\n"
+                           "pipeline:\n"
+                           "  inputs: [ { name: test_in, tag: 'k.*', mem_buf_limit: 64KiB } ]\n"
+                           "  outputs: [ { name: test_out, match: '*', workers: 64 } ]\n");
+    struct gl_instance *in = fx->e->inputs[0];
+    char tag[32];
+    /* 100 tags, 3 records each: 30 KiB stays open, under half the limit. */
+    for (int round = 0; round < 3; round++) {
+        for (int t = 0; t < 100; t++) {
+            snprintf(tag, sizeof(tag), "k.%d", t);
+            assert_int_equal(emit_tag(in, tag, (uint64_t)t + 1, (uint64_t)round), 0);
+        }
+    }
+    turn(fx);
+    assert_int_equal(n_held, 0);
+    assert_true(in->core->open_bytes > 25 * 1024);
+    /* The record that takes the open chunks past 32 KiB sends them all. */
+    for (int t = 0; in->core->open_bytes != 0; t++) {
+        assert_true(t < 100);
+        snprintf(tag, sizeof(tag), "k.%d", t);
+        emit_tag(in, tag, (uint64_t)t + 1, 3);
+    }
+    turn(fx);
+    struct gl_instance *out = fx->e->outputs[0];
+    assert_int_equal(n_held + (int)out->core->q_count, 100);
+    assert_int_equal(pauses, 0);
+    assert_int_equal(in->core->held_bytes, out->core->buffer_bytes);
+    fx_free(fx);
+}
+
+static void test_source_changes_keep_the_account_exact(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new("service: { flush: 1h }\n"
+                           "pipeline:\n"
+                           "  inputs: [ { name: test_in, tag: t, mem_buf_limit: 1MiB } ]\n"
+                           "  outputs: [ { name: test_out, match: '*', workers: 64 } ]\n");
+    struct gl_instance *in = fx->e->inputs[0];
+    for (int i = 0; i < 40; i++) {
+        /* Each record from another source than the last starts a chunk of its own. */
+        assert_int_equal(emit_tag(in, "t", (uint64_t)(i % 2) + 1, (uint64_t)i), 0);
+    }
+    gl__input_flush_open(in);
+    turn(fx);
+    assert_int_equal(n_held, 40);
+    assert_int_equal(in->core->held_bytes, held_chunk_bytes(0));
+    assert_int_equal(in->stats.bytes_in, held_chunk_bytes(0));
+    assert_int_equal(pauses, 0);
+    for (int i = 0; i < n_held; i++) {
+        gl_flush_done(held[i], GL_OK);
+    }
+    assert_int_equal(in->core->held_bytes, 0);
+    fx_free(fx);
+}
+
+static void test_held_and_rewritten_chunks_count_for_their_input(void **state)
+{
+    (void)state;
+    holding = NULL;
+    hold_calls = filter_calls = 0;
+    struct fx *fx = fx_new("service: { flush: 1h }\n"
+                           "pipeline:\n"
+                           "  inputs: [ { name: test_in, tag: t, mem_buf_limit: 3KiB } ]\n"
+                           "  filters:\n"
+                           "    - { name: test_grow, match: '*' }\n"
+                           "    - { name: test_hold, match: '*' }\n"
+                           "  outputs: [ { name: test_out, match: '*', workers: 64 } ]\n");
+    struct gl_instance *in = fx->e->inputs[0];
+    assert_int_equal(emit(in, 5, 0), 0);
+    gl__input_flush_open(in);
+    /* Rewritten to over 400 bytes a record (100 as emitted) and held by the second filter. */
+    assert_non_null(holding);
+    assert_true(in->core->held_bytes > 5 * 400);
+    assert_int_equal(emit(in, 5, 5), 0);
+    gl__input_flush_open(in);
+    /* Waiting behind the held one, as emitted: the account is at about 2.6 KiB. */
+    assert_true(in->core->held_bytes > 5 * 400 + 5 * 90);
+    assert_int_equal(pauses, 0);
+    /* The third chunk takes it past 3 KiB while nothing reached an output. */
+    emit(in, 5, 10);
+    gl__input_flush_open(in);
+    assert_int_equal(pauses, 1);
+    assert_int_equal(n_held, 0);
+    gl_hold_release(holding);
+    turn(fx);
+    assert_int_equal(n_held, 3);
+    assert_int_equal(in->core->held_bytes, held_chunk_bytes(0));
+    for (int i = 0; i < n_held; i++) {
+        gl_flush_done(held[i], GL_OK);
+    }
+    assert_int_equal(resumes, 1);
+    assert_int_equal(in->core->held_bytes, 0);
+    fx_free(fx);
+}
+
+static void test_retry_until_limit_then_drop(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new(ONE_OUTPUT(", retry_limit: 2"));
+    struct gl_instance *in = fx->e->inputs[0], *out = fx->e->outputs[0];
+    emit(in, 3, 0);
+    gl__input_flush_open(in);
+    turn(fx);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        assert_int_equal(n_held, 1);
+        struct gl_flush *f = held[0];
+        n_held = 0;
+        assert_int_equal(f->attempts, attempt);
+        gl_flush_done(f, GL_RETRY);
+        while (n_held == 0 && attempt < 2) {
+            uv_run(&fx->loop, UV_RUN_ONCE);
+        }
+    }
+    assert_int_equal(flush_calls, 3);
+    assert_int_equal(out->stats.retries, 2);
+    assert_int_equal(out->stats.retries_failed, 1);
+    assert_string_equal(out->stats.dropped[0].reason, "retries_exhausted");
+    assert_int_equal(out->stats.dropped[0].records, 3);
+    assert_int_equal(acks, 1);
+    fx_free(fx);
+}
+
+static void test_drop_counts_reason_and_acks(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new(ONE_OUTPUT(""));
+    struct gl_instance *in = fx->e->inputs[0], *out = fx->e->outputs[0];
+    emit(in, 4, 0);
+    gl__input_flush_open(in);
+    turn(fx);
+    gl_flush_drop(held[0], 1, "too_old");
+    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(out->stats.records_out, 3);
+    assert_string_equal(out->stats.dropped[0].reason, "too_old");
+    assert_int_equal(out->stats.dropped[0].records, 1);
+    n_held = 0;
+    emit(in, 2, 4);
+    gl__input_flush_open(in);
+    turn(fx);
+    gl_flush_reason(held[0], "http_400");
+    gl_flush_done(held[0], GL_DROP);
+    assert_string_equal(out->stats.dropped[1].reason, "http_400");
+    assert_int_equal(out->stats.dropped[1].records, 2);
+    assert_int_equal(out->stats.errors, 1);
+    assert_int_equal(acks, 2);
+    fx_free(fx);
+}
+
+static void test_ack_waits_for_every_output(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new("service: { flush: 1h }\n"
+                           "pipeline:\n"
+                           "  inputs: [ { name: test_in, tag: app.x } ]\n"
+                           "  outputs:\n"
+                           "    - { name: test_out, match: 'app.*' }\n"
+                           "    - { name: test_out, match_regex: '^app' }\n"
+                           "    - { name: test_out, match: 'other' }\n");
+    struct gl_instance *in = fx->e->inputs[0];
+    emit(in, 2, 100);
+    gl__input_flush_open(in);
+    turn(fx);
+    assert_int_equal(n_held, 2);
+    assert_ptr_equal(held[0]->chunk, held[1]->chunk);
+    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(acks, 0);
+    gl_flush_done(held[1], GL_OK);
+    assert_int_equal(acks, 1);
+    assert_int_equal(last_ack.start, 100);
+    assert_int_equal(last_ack.end, 102);
+    fx_free(fx);
+}
+
+static void test_workers_bound_flushes_in_flight(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new(ONE_OUTPUT(", workers: 2"));
+    struct gl_instance *in = fx->e->inputs[0];
+    for (int i = 0; i < 4; i++) {
+        emit(in, 1, (uint64_t)i);
+        gl__input_flush_open(in);
+    }
+    turn(fx);
+    assert_int_equal(n_held, 2);
+    assert_int_equal(fx->e->outputs[0]->core->q_count, 2);
+    gl_flush_done(held[0], GL_OK);
+    turn(fx);
+    assert_int_equal(n_held, 3);
+    fx_free(fx);
+}
+
+static void test_shutdown_past_grace_is_not_acknowledged(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new(ONE_OUTPUT(""));
+    struct gl_instance *in = fx->e->inputs[0];
+    emit(in, 3, 0);
+    gl__input_flush_open(in);
+    turn(fx);
+    struct gl_flush *f = held[0];
+    gl_flush_done(f, GL_RETRY);
+    fx_free(fx);
+    assert_int_equal(acks, 0);
+}
+
+static void test_source_change_splits_chunk(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new(ONE_OUTPUT(""));
+    struct gl_instance *in = fx->e->inputs[0];
+    struct gl_event ev;
+    for (int i = 0; i < 2; i++) {
+        gl_event_begin(&ev, in, 1);
+        gl_event_kv_str(&ev, "log", "a", 1);
+        gl_event_position(&ev, (uint64_t)(i + 1), 10, 20);
+        gl_event_commit(&ev);
+    }
+    gl__input_flush_open(in);
+    turn(fx);
+    assert_int_equal(n_held, 1);
+    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(last_ack.source, 1);
+    turn(fx);
+    assert_int_equal(n_held, 2);
+    gl_flush_done(held[1], GL_OK);
+    assert_int_equal(last_ack.source, 2);
+    assert_int_equal(acks, 2);
+    fx_free(fx);
+}
+
+static void test_held_chunk_keeps_order_of_its_tag(void **state)
+{
+    (void)state;
+    holding = NULL;
+    hold_calls = filter_calls = 0;
+    struct fx *fx = fx_new("service: { flush: 1h }\n"
+                           "pipeline:\n"
+                           "  inputs: [ { name: test_in, tag: t } ]\n"
+                           "  filters: [ { name: test_hold, match: '*' } ]\n"
+                           "  outputs: [ { name: test_out, match: '*', workers: 4 } ]\n");
+    struct gl_instance *in = fx->e->inputs[0];
+    emit(in, 2, 0);
+    gl__input_flush_open(in);
+    emit(in, 3, 2);
+    gl__input_flush_open(in);
+    turn(fx);
+    assert_non_null(holding);
+    assert_int_equal(hold_calls, 1);
+    assert_int_equal(n_held, 0);
+    gl_hold_release(holding);
+    turn(fx);
+    assert_int_equal(hold_calls, 2);
+    assert_int_equal(filter_calls, 5);
+    assert_int_equal(n_held, 2);
+    assert_int_equal(held[0]->chunk->records, 2);
+    assert_int_equal(held[1]->chunk->records, 3);
+    gl_flush_done(held[1], GL_OK);
+    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(acks, 2);
+    fx_free(fx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buffer_full_pauses_and_drain_resumes),
+        cmocka_unit_test(test_buffer_under_limit_does_not_pause),
+        cmocka_unit_test(test_input_mem_buf_limit_pauses_until_ack),
+        cmocka_unit_test(test_open_chunks_of_many_tags_go_at_half_the_limit),
+        cmocka_unit_test(test_source_changes_keep_the_account_exact),
+        cmocka_unit_test(test_held_and_rewritten_chunks_count_for_their_input),
+        cmocka_unit_test(test_retry_until_limit_then_drop),
+        cmocka_unit_test(test_drop_counts_reason_and_acks),
+        cmocka_unit_test(test_ack_waits_for_every_output),
+        cmocka_unit_test(test_workers_bound_flushes_in_flight),
+        cmocka_unit_test(test_shutdown_past_grace_is_not_acknowledged),
+        cmocka_unit_test(test_source_change_splits_chunk),
+        cmocka_unit_test(test_held_chunk_keeps_order_of_its_tag),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
