@@ -863,6 +863,11 @@ static void write_float(struct gl_buf *b, double d, bool single)
     }
 }
 
+void gl_json_write_double(struct gl_buf *b, double d)
+{
+    write_float(b, d, false);
+}
+
 /* Writes a map key: strings as they are, anything else as its JSON text inside a string. */
 static void write_key(struct gl_buf *b, const msgpack_object *key)
 {

@@ -70,6 +70,11 @@ void gl_json_write(struct gl_buf *b, const msgpack_object *o);
 
 /* Writes s as a JSON string literal (with quotes), escaping and replacing invalid UTF-8. */
 void gl_json_write_str(struct gl_buf *b, const char *s, size_t len);
+/*
+ * Writes a float64 as the shortest text that reads back to it (".0" added
+ * to integral values); NaN and infinities as null.
+ */
+void gl_json_write_double(struct gl_buf *b, double d);
 
 /*
  * Writes one record as a JSON object: the body's keys followed by (or, when

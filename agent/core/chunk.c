@@ -64,6 +64,7 @@ struct gl_chunk *gl_chunk_new(struct gl_instance *input, const char *tag, size_t
     c->tag = gl_strndup(tag, tag_len);
     c->tag_len = tag_len;
     c->input = input;
+    c->type = GL_LOGS;
     c->created_ms = now_ms();
     return c;
 }

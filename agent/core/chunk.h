@@ -23,8 +23,9 @@
 #define GL_CHUNK_SIZE (2u << 20)
 
 struct gl_chunk {
-    struct gl_buf data;         /* concatenated msgpack records */
-    uint32_t records;
+    struct gl_buf data;         /* concatenated msgpack records, or metrics batches */
+    enum gl_data type;          /* GL_LOGS or GL_METRICS */
+    uint32_t records;           /* log records, or series */
     int refs;
     char *tag;
     size_t tag_len;

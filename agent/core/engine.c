@@ -476,6 +476,48 @@ void gl_input_done(struct gl_instance *ins)
     }
 }
 
+/*
+ * A filter or output whose match covers only inputs emitting what it does
+ * not take (a metrics output matching only log inputs) would never see a
+ * record: that is a mistake in the config, reported at its match.
+ */
+static void check_route(struct gl_engine *e, struct gl_config *cfg, struct gl_instance *ins)
+{
+    unsigned seen = 0;
+    const char *first = NULL;
+    for (size_t i = 0; i < e->n_inputs; i++) {
+        struct gl_instance *in = e->inputs[i];
+        if (!in->core->bad && gl__instance_may_match(ins, in->tag)) {
+            seen |= gl_plugin_data(in->plugin);
+            first = first ? first : in->alias;
+        }
+    }
+    unsigned takes = gl_plugin_data(ins->plugin);
+    if (seen == 0 || (seen & takes) != 0) {
+        return;
+    }
+    const char *key = ins->core->opts.match != NULL ? "match" : "match_regex";
+    const struct gl_node *at = gl_node_get(ins->core->node, key);
+    gl_config_error(cfg, at ? at : ins->core->node,
+                    "%s %s: %s covers only inputs emitting %s (%s...), but %s takes %s",
+                    gl_plugin_kind_name(ins->plugin->kind), ins->alias, key,
+                    gl_data_name(seen), first, ins->plugin->name, gl_data_name(takes));
+}
+
+static void check_routes(struct gl_engine *e, struct gl_config *cfg)
+{
+    for (size_t i = 0; i < e->n_filters; i++) {
+        if (!e->filters[i]->core->bad) {
+            check_route(e, cfg, e->filters[i]);
+        }
+    }
+    for (size_t i = 0; i < e->n_outputs; i++) {
+        if (!e->outputs[i]->core->bad) {
+            check_route(e, cfg, e->outputs[i]);
+        }
+    }
+}
+
 static void init_plugins(struct gl_engine *e, struct gl_config *cfg,
                          struct gl_instance **list, size_t n)
 {
@@ -535,6 +577,7 @@ struct gl_engine *gl_engine_new(uv_loop_t *loop, struct gl_config *cfg)
         gl_config_error(cfg, root, "missing 'pipeline' (inputs and outputs)");
     } else {
         build_pipeline(e, cfg, pipe);
+        check_routes(e, cfg);
     }
     /* Sections without errors of their own still initialise, so --check shows theirs too. */
     init_plugins(e, cfg, e->outputs, e->n_outputs);
@@ -809,6 +852,21 @@ static void describe_match(const struct gl_instance *ins, struct gl_buf *out)
     }
 }
 
+/* One filter or output on an input's route, with what it carries of what the input emits. */
+static void describe_hop(struct gl_buf *out, const char *what, const struct gl_instance *ins,
+                         unsigned emits)
+{
+    gl_buf_printf(out, "%s %s (%s) ", what, ins->alias, ins->plugin->name);
+    describe_match(ins, out);
+    unsigned carries = gl_plugin_data(ins->plugin) & emits;
+    if (carries != 0) {
+        gl_buf_printf(out, " carries=%s\n", gl_data_name(carries));
+    } else {
+        gl_buf_printf(out, " carries=nothing (takes %s only)\n",
+                      gl_data_name(gl_plugin_data(ins->plugin)));
+    }
+}
+
 /*
  * Writes the routing graph: each input with its tag and, in order, the
  * filters and outputs whose match accepts that tag (an input tag with `*`
@@ -819,23 +877,19 @@ void gl_engine_describe(const struct gl_engine *e, struct gl_buf *out)
     for (size_t i = 0; i < e->n_inputs; i++) {
         const struct gl_instance *in = e->inputs[i];
         size_t tl = strlen(in->tag);
-        gl_buf_printf(out, "input %s (%s) tag=%s\n", in->alias, in->plugin->name, in->tag);
+        gl_buf_printf(out, "input %s (%s) tag=%s emits=%s\n", in->alias, in->plugin->name,
+                      in->tag, gl_data_name(gl_plugin_data(in->plugin)));
         size_t hits = 0;
+        unsigned emits = gl_plugin_data(in->plugin);
         for (size_t j = 0; j < e->n_filters; j++) {
             if (gl__instance_matches(e->filters[j], in->tag, tl)) {
-                gl_buf_printf(out, "  -> filter %s (%s) ", e->filters[j]->alias,
-                              e->filters[j]->plugin->name);
-                describe_match(e->filters[j], out);
-                gl_buf_putc(out, '\n');
+                describe_hop(out, "  -> filter", e->filters[j], emits);
             }
         }
         for (size_t j = 0; j < e->n_outputs; j++) {
             if (gl__instance_matches(e->outputs[j], in->tag, tl)) {
-                gl_buf_printf(out, "  => output %s (%s) ", e->outputs[j]->alias,
-                              e->outputs[j]->plugin->name);
-                describe_match(e->outputs[j], out);
-                gl_buf_putc(out, '\n');
-                hits++;
+                describe_hop(out, "  => output", e->outputs[j], emits);
+                hits += (gl_plugin_data(e->outputs[j]->plugin) & emits) != 0;
             }
         }
         if (hits == 0) {

@@ -152,6 +152,9 @@ const struct gl_option *gl_engine_common_options(enum gl_kind kind);
 
 /* The router (router.c). */
 bool gl_router_match(const char *pattern, const char *tag, size_t tag_len);
+bool gl_router_overlap(const char *a, const char *b);
+/* Whether an input's tag (as configured: it may hold `*`) may reach ins. */
+bool gl__instance_may_match(const struct gl_instance *ins, const char *tag);
 bool gl__instance_matches(const struct gl_instance *ins, const char *tag, size_t tag_len);
 void gl__router_route(struct gl_slot *slot);
 void gl__router_dispatch(struct gl_slot *slot, struct gl_chunk *c);

@@ -17,26 +17,6 @@
 #include "core/input.h"
 #include "core/plugin.h"
 
-static int pack_write(void *data, const char *buf, size_t len)
-{
-    gl_buf_append(data, buf, len);
-    return 0;
-}
-
-static void put_be32(char *p, uint32_t v)
-{
-    p[0] = (char)(v >> 24);
-    p[1] = (char)(v >> 16);
-    p[2] = (char)(v >> 8);
-    p[3] = (char)v;
-}
-
-static void put_be64(char *p, uint64_t v)
-{
-    put_be32(p, (uint32_t)(v >> 32));
-    put_be32(p + 4, (uint32_t)v);
-}
-
 static void open_map(struct gl_event *ev)
 {
     static const char header[5] = { (char)0xdf, 0, 0, 0, 0 };
@@ -57,11 +37,11 @@ void gl__event_begin_buf(struct gl_event *ev, struct gl_buf *buf, uint64_t ts_ns
     ev->shared = NULL;
     head[0] = (char)0x93;
     head[1] = (char)0xcf;
-    put_be64(head + 2, ts_ns);
+    gl_put_be64(head + 2, ts_ns);
     head[10] = (char)0x80;
     ev->ts_at = buf->len + 2;
     gl_buf_append(buf, head, sizeof(head));
-    msgpack_packer_init(&ev->pk, buf, pack_write);
+    msgpack_packer_init(&ev->pk, buf, gl_buf_pack_write);
     open_map(ev);
 }
 
@@ -70,7 +50,7 @@ void gl_event_begin_tag(struct gl_event *ev, struct gl_instance *ins, const char
 {
     ev->ins = ins;
     ev->slot = gl__input_slot(ins, tag, tag_len);
-    gl__event_begin_buf(ev, gl__slot_buf(ev->slot), ts_ns);
+    gl__event_begin_buf(ev, gl__slot_buf(ev->slot, GL_LOGS), ts_ns);
 }
 
 void gl_event_begin(struct gl_event *ev, struct gl_instance *ins, uint64_t ts_ns)
@@ -88,7 +68,7 @@ void gl_event_position(struct gl_event *ev, uint64_t source, uint64_t start, uin
 
 void gl_event_set_time(struct gl_event *ev, uint64_t ts_ns)
 {
-    put_be64(ev->buf->data + ev->ts_at, ts_ns);
+    gl_put_be64(ev->buf->data + ev->ts_at, ts_ns);
 }
 
 void gl_event_key(struct gl_event *ev, const char *key, size_t klen)
@@ -195,7 +175,7 @@ void gl_event_map_end(struct gl_event *ev)
         return;
     }
     ev->depth--;
-    put_be32(ev->buf->data + ev->map_at[ev->depth] + 1, ev->map_n[ev->depth]);
+    gl_put_be32(ev->buf->data + ev->map_at[ev->depth] + 1, ev->map_n[ev->depth]);
 }
 
 void gl__event_finish(struct gl_event *ev)
@@ -204,7 +184,7 @@ void gl__event_finish(struct gl_event *ev)
         gl_event_map_end(ev);
     }
     ev->depth = 0;
-    put_be32(ev->buf->data + ev->map_at[0] + 1, ev->map_n[0]);
+    gl_put_be32(ev->buf->data + ev->map_at[0] + 1, ev->map_n[0]);
 }
 
 int gl_event_commit(struct gl_event *ev)

@@ -114,10 +114,14 @@ struct gl_slot *gl__input_slot(struct gl_instance *ins, const char *tag, size_t 
     return s;
 }
 
-struct gl_buf *gl__slot_buf(struct gl_slot *slot)
+struct gl_buf *gl__slot_buf(struct gl_slot *slot, enum gl_data type)
 {
+    if (slot->open != NULL && slot->open->type != type) {
+        gl__router_route(slot);
+    }
     if (slot->open == NULL) {
         slot->open = gl_chunk_new(slot->ins, slot->tag, slot->tag_len);
+        slot->open->type = type;
     }
     return &slot->open->data;
 }
@@ -201,9 +205,35 @@ void gl__input_replace(struct gl_chunk *old, struct gl_chunk *c)
     check_limit(old->input, false);
 }
 
-int gl__input_commit(struct gl_slot *slot, struct gl_event *ev)
+/*
+ * n bytes holding `records` records (or series) were appended to the open
+ * chunk: count them, route the chunk when full, keep the open chunks under
+ * their bound and the input under its limit.
+ */
+static int taken(struct gl_slot *slot, size_t n, uint32_t records)
 {
     struct gl_instance *ins = slot->ins;
+    struct gl_chunk *c = slot->open;
+    c->records += records;
+    c->held += n;
+    ins->stats.records_in += records;
+    ins->stats.bytes_in += n;
+    struct gl_instance_core *core = ins->core;
+    core->held_bytes += n;
+    core->open_bytes += n;
+    slot->last_used_ms = 0;
+    if (c->data.len >= GL_CHUNK_SIZE) {
+        gl__router_route(slot);
+    }
+    if (core->open_bytes > open_max(core)) {
+        gl__input_flush_open(ins);
+    }
+    check_limit(ins, true);
+    return core->pause_reasons ? GL_EPAUSED : 0;
+}
+
+int gl__input_commit(struct gl_slot *slot, struct gl_event *ev)
+{
     struct gl_chunk *c = slot->open;
     if (ev->has_pos) {
         if (c->has_ack && c->ack.source != ev->source) {
@@ -218,23 +248,12 @@ int gl__input_commit(struct gl_slot *slot, struct gl_event *ev)
         c->ack.end = ev->pos_end;
         c->ack.records++;
     }
-    size_t n = c->data.len - ev->start;
-    c->records++;
-    c->held += n;
-    ins->stats.records_in++;
-    ins->stats.bytes_in += n;
-    struct gl_instance_core *core = ins->core;
-    core->held_bytes += n;
-    core->open_bytes += n;
-    slot->last_used_ms = 0;
-    if (c->data.len >= GL_CHUNK_SIZE) {
-        gl__router_route(slot);
-    }
-    if (core->open_bytes > open_max(core)) {
-        gl__input_flush_open(ins);
-    }
-    check_limit(ins, true);
-    return core->pause_reasons ? GL_EPAUSED : 0;
+    return taken(slot, c->data.len - ev->start, 1);
+}
+
+int gl__input_commit_batch(struct gl_slot *slot, size_t start, uint32_t series)
+{
+    return taken(slot, slot->open->data.len - start, series);
 }
 
 void gl__input_flush_open(struct gl_instance *ins)

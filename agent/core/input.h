@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/plugin.h"
 #include "util/buf.h"
 
 struct gl_instance;
@@ -32,8 +33,12 @@ struct gl_slot {
 };
 
 struct gl_slot *gl__input_slot(struct gl_instance *ins, const char *tag, size_t tag_len);
-struct gl_buf *gl__slot_buf(struct gl_slot *slot);
+/* The slot's open chunk for this kind of data (a chunk of the other kind is routed first). */
+struct gl_buf *gl__slot_buf(struct gl_slot *slot, enum gl_data type);
+/* A record written at the end of the open chunk is taken: 0, or GL_EPAUSED. */
 int gl__input_commit(struct gl_slot *slot, struct gl_event *ev);
+/* The same for a metrics batch of `series` series written from offset start. */
+int gl__input_commit_batch(struct gl_slot *slot, size_t start, uint32_t series);
 
 /* Closes every open chunk of an input and hands it to the router. */
 void gl__input_flush_open(struct gl_instance *ins);

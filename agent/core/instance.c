@@ -21,6 +21,19 @@ const char *gl_plugin_kind_name(enum gl_kind kind)
     return "?";
 }
 
+const char *gl_data_name(unsigned data)
+{
+    switch (data & (GL_LOGS | GL_METRICS)) {
+    case GL_LOGS:
+        return "logs";
+    case GL_METRICS:
+        return "metrics";
+    case GL_LOGS | GL_METRICS:
+        return "logs, metrics";
+    }
+    return "nothing";
+}
+
 const struct gl_plugin *gl_plugin_find(enum gl_kind kind, const char *name)
 {
     for (size_t i = 0; gl_plugins[i] != NULL; i++) {

@@ -22,6 +22,13 @@
 
 enum gl_kind { GL_INPUT, GL_FILTER, GL_OUTPUT };
 
+/*
+ * What flows: log records (core/event.h) or metrics batches
+ * (metrics/batch.h). A chunk carries one of them; a plugin declares which
+ * it emits (inputs) or accepts (filters, outputs) and only ever sees those.
+ */
+enum gl_data { GL_LOGS = 1 << 0, GL_METRICS = 1 << 1 };
+
 /* What a filter did with one record. */
 enum gl_filter_result {
     GL_FILTER_KEEP,     /* pass the record on unchanged */
@@ -51,6 +58,7 @@ struct gl_plugin {
     const char *description;
     const struct gl_option *options;
     size_t state_size;
+    unsigned data;      /* GL_LOGS and/or GL_METRICS: what it emits or accepts (0: GL_LOGS) */
     int workers;        /* outputs: flushes in flight at once unless `workers` is set (default 1) */
     size_t flush_max_bytes; /* outputs: a flush may carry queued chunks up to this size (0: one) */
 
@@ -141,6 +149,15 @@ void gl_instance_option_error(struct gl_instance *ins, const char *option, const
  * the agent stops as on SIGTERM: it flushes everything and exits 0.
  */
 void gl_input_done(struct gl_instance *ins);
+
+/* What a plugin emits or accepts: its .data, GL_LOGS when it says nothing. */
+static inline unsigned gl_plugin_data(const struct gl_plugin *p)
+{
+    return p->data != 0 ? p->data : GL_LOGS;
+}
+
+/* "logs", "metrics" or "logs, metrics". */
+const char *gl_data_name(unsigned data);
 
 /* The registry (plugins/registry.c): NULL-terminated, in --plugins order. */
 extern const struct gl_plugin *const gl_plugins[];

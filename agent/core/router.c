@@ -47,6 +47,47 @@ bool gl_router_match(const char *pattern, const char *tag, size_t tag_len)
     return *p == '\0';
 }
 
+/*
+ * Whether some tag matches both patterns (either may hold `*` and `?`): the
+ * walk of two globs side by side, each star free to absorb what the other
+ * side has. Tags are short; the table of positions is small.
+ */
+bool gl_router_overlap(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    /* reach[i][j]: the first i characters of a and j of b can stand for one string. */
+    bool *reach = gl_calloc((n + 1) * (m + 1), sizeof(*reach));
+#define AT(i, j) reach[(i) * (m + 1) + (j)]
+    AT(0, 0) = true;
+    for (size_t i = 0; i <= n; i++) {
+        for (size_t j = 0; j <= m; j++) {
+            if (!AT(i, j)) {
+                continue;
+            }
+            if (i < n && a[i] == '*') {
+                AT(i + 1, j) = true;
+                if (j < m) {
+                    AT(i, j + 1) = true;
+                }
+            }
+            if (j < m && b[j] == '*') {
+                AT(i, j + 1) = true;
+                if (i < n) {
+                    AT(i + 1, j) = true;
+                }
+            }
+            if (i < n && j < m && a[i] != '*' && b[j] != '*' &&
+                (a[i] == '?' || b[j] == '?' || a[i] == b[j])) {
+                AT(i + 1, j + 1) = true;
+            }
+        }
+    }
+    bool both = AT(n, m);
+#undef AT
+    gl_free(reach);
+    return both;
+}
+
 bool gl__instance_matches(const struct gl_instance *ins, const char *tag, size_t tag_len)
 {
     const struct gl_common *o = &ins->core->opts;
@@ -55,6 +96,19 @@ bool gl__instance_matches(const struct gl_instance *ins, const char *tag, size_t
     }
     if (o->match_regex != NULL && gl_regex_match(o->match_regex, tag, tag_len)) {
         return true;
+    }
+    return false;
+}
+
+bool gl__instance_may_match(const struct gl_instance *ins, const char *tag)
+{
+    const struct gl_common *o = &ins->core->opts;
+    if (o->match != NULL && gl_router_overlap(o->match, tag)) {
+        return true;
+    }
+    if (o->match_regex != NULL) {
+        /* A regex against a pattern cannot be decided here: it may. */
+        return strpbrk(tag, "*?") != NULL || gl_regex_match(o->match_regex, tag, strlen(tag));
     }
     return false;
 }
@@ -87,6 +141,7 @@ static struct gl_chunk *unchanged(struct gl_instance *f, struct gl_chunk *c)
 static struct gl_chunk *run_filter_chunk(struct gl_instance *f, struct gl_chunk *c)
 {
     struct gl_chunk *out = gl_chunk_new(c->input, c->tag, c->tag_len);
+    out->type = c->type;
     if (f->plugin->filter_chunk(f, c, out) == GL_FILTER_KEEP) {
         gl_chunk_free(out);
         return unchanged(f, c);
@@ -220,34 +275,59 @@ static bool held_by(struct gl_slot *slot, struct gl_instance *f, struct gl_chunk
 
 /* ---- routing ------------------------------------------------------------- */
 
+static bool takes(const struct gl_instance *ins, const struct gl_chunk *c)
+{
+    return (gl_plugin_data(ins->plugin) & c->type) != 0;
+}
+
+/* Pushes a chunk to every output of the route that accepts its kind of data. */
+static void to_outputs(struct gl_slot *slot, struct gl_chunk *c)
+{
+    int n = 0;
+    for (size_t i = 0; i < slot->n_outputs; i++) {
+        n += takes(slot->outputs[i], c);
+    }
+    if (c->records > 0 && n == 0) {
+        const char *reason = slot->n_outputs == 0 ? "no_output_matched" : "no_output_accepts";
+        gl_instance_drop(slot->ins, reason, c->records);
+        gl_log_warn(slot->ins, "tag %.*s: %s; its %s are discarded", (int)slot->tag_len,
+                    slot->tag, slot->n_outputs == 0 ? "no output matches it"
+                                                   : "no output it matches takes them",
+                    gl_data_name(c->type));
+    }
+    if (c->records == 0 || n == 0) {
+        gl__input_ack(c);
+        return;
+    }
+    c->refs = n;
+    for (size_t i = 0; i < slot->n_outputs; i++) {
+        if (takes(slot->outputs[i], c)) {
+            gl__buffer_push(slot->outputs[i], c);
+        }
+    }
+}
+
 /*
  * Takes a chunk through the slot's filters from index `first` and pushes it
- * to every output of the route. `asked`: the filter at `first` already held
- * this chunk and let it go, so it is not asked again. A chunk that reaches no
- * output, or that the filters emptied, is acknowledged at once.
+ * to every output of the route. Filters and outputs that do not accept the
+ * chunk's kind of data (logs, metrics) are passed by. `asked`: the filter
+ * at `first` already held this chunk and let it go, so it is not asked
+ * again. A chunk that reaches no output, or that the filters emptied, is
+ * acknowledged at once.
  */
 static void route_from(struct gl_slot *slot, struct gl_chunk *c, size_t first, bool asked)
 {
     struct gl_buf *scratch = &slot->ins->engine->scratch;
     for (size_t i = first; i < slot->n_filters && c->records > 0; i++) {
+        if (!takes(slot->filters[i], c)) {
+            continue;
+        }
         if (!(asked && i == first) && held_by(slot, slot->filters[i], c, i)) {
             return;
         }
         c = run_filter(slot->filters[i], c, scratch);
     }
-    if (c->records > 0 && slot->n_outputs == 0) {
-        gl_instance_drop(slot->ins, "no_output_matched", c->records);
-        gl_log_warn(slot->ins, "tag %.*s matches no output; records are discarded",
-                    (int)slot->tag_len, slot->tag);
-    }
-    if (c->records == 0 || slot->n_outputs == 0) {
-        gl__input_ack(c);
-        return;
-    }
-    c->refs = (int)slot->n_outputs;
-    for (size_t i = 0; i < slot->n_outputs; i++) {
-        gl__buffer_push(slot->outputs[i], c);
-    }
+    to_outputs(slot, c);
 }
 
 void gl__router_dispatch(struct gl_slot *slot, struct gl_chunk *c)

@@ -1,5 +1,6 @@
 /*
- * HTTP endpoints. /metrics renders Prometheus text from the engine;
+ * HTTP endpoints. /metrics renders the agent's own metrics (metrics/self.c)
+ * as Prometheus text;
  * /healthz answers while the loop turns; /readyz is 200 once the pipeline
  * runs and 503 while it starts, reloads or stops; /api/v1/status is JSON
  * (written with the one JSON writer) listing each instance and its counters.
@@ -10,7 +11,9 @@
 #include "codec/json.h"
 #include "core/engine.h"
 #include "core/log.h"
-#include "core/metrics.h"
+#include "metrics/batch.h"
+#include "metrics/prom_text.h"
+#include "metrics/self.h"
 #include "net/api.h"
 #include "net/http_server.h"
 #include "util/error.h"
@@ -21,12 +24,19 @@ static int get_metrics(void *data, const char *path, const char *query, struct g
     struct gl_api *api = data;
     (void)path;
     (void)query;
-    *ctype = "text/plain; version=0.0.4; charset=utf-8";
+    *ctype = gl_prom_content_type(GL_PROM_TEXT);
     if (api->engine == NULL) {
         gl_buf_puts(body, "# pipeline not running\n");
         return 503;
     }
-    gl_metrics_render(api->engine, body);
+    struct gl_buf batch;
+    struct gl_batch b;
+    gl_buf_init(&batch);
+    gl_batch_begin_buf(&b, &batch, 0);
+    gl_self_metrics(api->engine, &b);
+    gl_batch_commit(&b);
+    gl_prom_write(body, batch.data, batch.len, GL_PROM_TEXT);
+    gl_buf_close(&batch);
     return 200;
 }
 

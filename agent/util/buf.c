@@ -32,6 +32,12 @@ void gl__buf_grow(struct gl_buf *b, size_t need)
     b->data[b->len] = '\0';
 }
 
+int gl_buf_pack_write(void *buf, const char *p, size_t n)
+{
+    gl_buf_append(buf, p, n);
+    return 0;
+}
+
 void gl_buf_puts(struct gl_buf *b, const char *s)
 {
     gl_buf_append(b, s, strlen(s));

@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 struct gl_buf {
@@ -45,6 +46,24 @@ static inline void gl_buf_putc(struct gl_buf *b, char c)
     b->data[b->len++] = c;
     b->data[b->len] = '\0';
 }
+/* Writes v big-endian at p (msgpack's byte order), for counts patched after the fact. */
+static inline void gl_put_be32(char *p, uint32_t v)
+{
+    p[0] = (char)(v >> 24);
+    p[1] = (char)(v >> 16);
+    p[2] = (char)(v >> 8);
+    p[3] = (char)v;
+}
+
+static inline void gl_put_be64(char *p, uint64_t v)
+{
+    gl_put_be32(p, (uint32_t)(v >> 32));
+    gl_put_be32(p + 4, (uint32_t)v);
+}
+
+/* A msgpack_packer callback that appends to the gl_buf given as its data. */
+int gl_buf_pack_write(void *buf, const char *p, size_t n);
+
 void gl_buf_puts(struct gl_buf *b, const char *s);
 void gl_buf_printf(struct gl_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

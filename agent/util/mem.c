@@ -1,11 +1,20 @@
 /*
  * Allocation wrappers that abort on failure (see mem.h for why).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/mem.h"
+
+/* Calls that may have allocated: the loop thread's count, for tests and benchmarks. */
+static uint64_t allocations;
+
+uint64_t gl_mem_allocations(void)
+{
+    return allocations;
+}
 
 static void out_of_memory(size_t n)
 {
@@ -15,6 +24,7 @@ static void out_of_memory(size_t n)
 
 void *gl_malloc(size_t n)
 {
+    allocations++;
     void *p = malloc(n ? n : 1);
     if (p == NULL) {
         out_of_memory(n);
@@ -24,6 +34,7 @@ void *gl_malloc(size_t n)
 
 void *gl_calloc(size_t count, size_t size)
 {
+    allocations++;
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (p == NULL) {
         out_of_memory(count * size);
@@ -33,6 +44,7 @@ void *gl_calloc(size_t count, size_t size)
 
 void *gl_realloc(void *p, size_t n)
 {
+    allocations++;
     void *q = realloc(p, n ? n : 1);
     if (q == NULL) {
         out_of_memory(n);

@@ -8,6 +8,7 @@
 #define GL_MEM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 void *gl_malloc(size_t n);
 void *gl_calloc(size_t count, size_t size);
@@ -15,5 +16,11 @@ void *gl_realloc(void *p, size_t n);
 char *gl_strdup(const char *s);
 char *gl_strndup(const char *s, size_t n);
 void gl_free(void *p);
+/*
+ * How many allocations (gl_malloc, gl_calloc, gl_realloc) the process made:
+ * tests assert what a path costs with it. Not atomic: threads that allocate
+ * through these make it approximate.
+ */
+uint64_t gl_mem_allocations(void);
 
 #endif

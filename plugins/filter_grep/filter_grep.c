@@ -194,7 +194,7 @@ static const struct gl_option grep_options[] = {
 };
 
 const struct gl_plugin gl_filter_grep = {
-    .kind = GL_FILTER, .name = "grep",
+    .kind = GL_FILTER, .name = "grep", .data = GL_LOGS,
     .description = "Keep or drop records by regular expressions on their values",
     .options = grep_options, .state_size = sizeof(struct grep),
     .init = grep_init, .filter = grep_filter, .destroy = grep_destroy,

@@ -907,7 +907,7 @@ static const struct gl_option kube_options[] = {
 };
 
 const struct gl_plugin gl_filter_kubernetes = {
-    .kind = GL_FILTER, .name = "kubernetes",
+    .kind = GL_FILTER, .name = "kubernetes", .data = GL_LOGS,
     .description = "Add pod metadata to container logs; merge JSON logs; annotation hints",
     .options = kube_options, .state_size = sizeof(struct kube),
     .init = kube_init, .start = kube_start, .filter = kube_filter,

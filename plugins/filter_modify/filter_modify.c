@@ -513,7 +513,7 @@ static const struct gl_option modify_options[] = {
 };
 
 const struct gl_plugin gl_filter_modify = {
-    .kind = GL_FILTER, .name = "modify",
+    .kind = GL_FILTER, .name = "modify", .data = GL_LOGS,
     .description = "Set, add, remove, rename and copy record keys, under conditions",
     .options = modify_options, .state_size = sizeof(struct modify),
     .init = modify_init, .filter = modify_filter, .destroy = modify_destroy,

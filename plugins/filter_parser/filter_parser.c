@@ -166,7 +166,7 @@ static const struct gl_option fparser_options[] = {
 };
 
 const struct gl_plugin gl_filter_parser = {
-    .kind = GL_FILTER, .name = "parser",
+    .kind = GL_FILTER, .name = "parser", .data = GL_LOGS,
     .description = "Parse a key's text with json, logfmt or regex parsers into record keys",
     .options = fparser_options, .state_size = sizeof(struct fparser),
     .init = fparser_init, .filter = fparser_filter, .destroy = fparser_destroy,

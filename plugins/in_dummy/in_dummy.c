@@ -192,7 +192,7 @@ static void dummy_stop(struct gl_instance *ins)
 
 
 const struct gl_plugin gl_in_dummy = {
-    .kind = GL_INPUT, .name = "dummy",
+    .kind = GL_INPUT, .name = "dummy", .data = GL_LOGS,
     .description = "Emit a fixed JSON record at a given rate (tests, benchmarks)",
     .options = dummy_options, .state_size = sizeof(struct dummy),
     .init = dummy_init, .start = dummy_start, .pause = dummy_pause, .resume = dummy_resume,

@@ -477,7 +477,7 @@ static void tail_destroy(struct gl_instance *ins)
 }
 
 const struct gl_plugin gl_in_tail = {
-    .kind = GL_INPUT, .name = "tail",
+    .kind = GL_INPUT, .name = "tail", .data = GL_LOGS,
     .description = "Follow container log files (CRI, docker json-file) across rotation",
     .options = tail_options, .state_size = sizeof(struct tail),
     .init = tail_init, .start = tail_start, .pause = tail_pause, .resume = tail_resume,

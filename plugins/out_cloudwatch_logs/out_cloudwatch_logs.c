@@ -1,8 +1,9 @@
 /*
  * The cloudwatch_logs output: records to Amazon CloudWatch Logs with
  * PutLogEvents, signed with SigV4 and the AWS credential chain. Each record
- * is one event (its body as JSON, or one key's value with log_key, or EMF
- * documents with log_format json_emf) in a log group and stream named by
+ * is one event (its body as JSON, or one key's value with log_key); metrics
+ * become Embedded Metric Format documents (out_cloudwatch_logs_emf.c); in a
+ * log group and stream named by
  * fixed names or templates. A flush becomes a job of the queue
  * (out_cloudwatch_logs_queue.c), which cuts batches, sends them stream by
  * stream and retries each batch itself, so a chunk spread over many streams
@@ -80,7 +81,8 @@ static const struct gl_option cwl_options[] = {
       .help = "Send only this key's value (a string as is) instead of the whole record." },
     { .name = "log_format", .type = GL_OPT_STR, .def = "json", .choices = formats,
       .offset = offsetof(struct cwl, log_format),
-      .help = "json, or json_emf to send metrics records as Embedded Metric Format." },
+      .help = "json (metrics always go as Embedded Metric Format; json_emf is taken as a "
+              "synonym for Fluent Bit configs)." },
     { .name = "log_retention_days", .type = GL_OPT_INT, .def = "0", .check = check_retention,
       .offset = offsetof(struct cwl, retention_days),
       .help = "Retention set on log groups this output creates (0: never expire)." },
@@ -101,10 +103,10 @@ static const struct gl_option cwl_options[] = {
       .help = "CloudWatch Logs endpoint (default https://logs.<region>.amazonaws.com)." },
     { .name = "metric_namespace", .type = GL_OPT_STR, .def = "gleaner",
       .offset = offsetof(struct cwl, metric_namespace),
-      .help = "Namespace of json_emf metrics." },
+      .help = "Namespace of the metrics sent as Embedded Metric Format." },
     { .name = "metric_dimensions", .type = GL_OPT_LIST,
       .offset = offsetof(struct cwl, metric_dimensions),
-      .help = "Labels that become json_emf dimensions (default every label)." },
+      .help = "Labels that become EMF dimensions (default every label, at most 30)." },
     GL_AWS_OPTIONS(struct cwl, aws),
     GL_HTTP_OPTIONS(struct cwl, http),
     { 0 }
@@ -118,7 +120,16 @@ struct emit_ctx {
     struct cwl_stream *st;
     int64_t ts_ms;
     uint32_t index;
+    int64_t now_ms;
+    int64_t max_age_ms;
 };
+
+/* The oldest event the service takes: 14 days, or the group's retention when shorter. */
+static int64_t max_age_of(const struct cwl *c)
+{
+    return c->retention_days > 0 && c->retention_days < 14 ? c->retention_days * 24 * 3600 * 1000
+                                                           : CWL_MAX_AGE_MS;
+}
 
 /* Adds the message arena[off..off+len) as an event, cut to the event limit. */
 static void add_message(struct emit_ctx *x, size_t off, size_t len)
@@ -136,9 +147,25 @@ static void add_message(struct emit_ctx *x, size_t off, size_t len)
     cwl_job_add(x->j, x->st, x->ts_ms, off, fit, x->index);
 }
 
-static void emit_doc(void *data, size_t off, size_t len)
+/* An EMF document: an event of its own time, dropped as a record if too old. */
+static void emit_doc(void *data, size_t off, size_t len, int64_t ts_ms, uint32_t index)
 {
-    add_message(data, off, len);
+    struct emit_ctx *x = data;
+    x->ts_ms = ts_ms;
+    x->index = index;
+    const char *reason = cwl_event_age_check(ts_ms, x->now_ms, x->max_age_ms);
+    if (reason != NULL) {
+        x->j->arena.len = off;
+        cwl_job_drop(x->j, index, reason);
+        return;
+    }
+    add_message(x, off, len);
+}
+
+static void drop_series(void *data, uint32_t index, const char *reason)
+{
+    struct emit_ctx *x = data;
+    cwl_job_drop(x->j, index, reason);
 }
 
 /*
@@ -174,12 +201,9 @@ static const char *render_name(const struct cwl_template *t, const char *fixed,
 static void add_record(struct cwl *c, struct cwl_job *j, const struct gl_record *rec,
                        int64_t now_ms, struct gl_buf names[2])
 {
-    int64_t max_age = c->retention_days > 0 && c->retention_days < 14
-                          ? c->retention_days * 24 * 3600 * 1000
-                          : CWL_MAX_AGE_MS;
     struct emit_ctx x = { .c = c, .j = j, .ts_ms = (int64_t)(rec->ts / 1000000),
                           .index = rec->index };
-    const char *reason = cwl_event_age_check(x.ts_ms, now_ms, max_age);
+    const char *reason = cwl_event_age_check(x.ts_ms, now_ms, max_age_of(c));
     if (reason != NULL) {
         cwl_job_drop(j, rec->index, reason);
         return;
@@ -191,16 +215,6 @@ static void add_record(struct cwl *c, struct cwl_job *j, const struct gl_record 
     x.st = cwl_stream_get(c, group, stream);
     struct gl_buf *arena = &j->arena;
     size_t off = arena->len;
-    if (c->emf) {
-        struct cwl_emf e = { .ns = c->metric_namespace, .dims = &c->metric_dimensions };
-        int docs = cwl_emf_write(&e, rec->body, x.ts_ms, arena, emit_doc, &x);
-        if (docs == 0) {
-            cwl_job_drop(j, rec->index, "no_metrics");
-        }
-        if (docs != GL_ENOENT) {
-            return;
-        }
-    }
     if (c->log_key != NULL) {
         const msgpack_object *v = gl_accessor_get(&c->log_key_acc, rec->body);
         if (v == NULL) {
@@ -218,6 +232,27 @@ static void add_record(struct cwl *c, struct cwl_job *j, const struct gl_record 
     add_message(&x, off, arena->len - off);
 }
 
+/*
+ * A metrics chunk: EMF documents in the group and stream its tag names (a
+ * template of record keys has no record here: the fixed name or the
+ * prefix and tag stand in).
+ */
+static void add_metrics(struct cwl *c, struct cwl_job *j, const struct gl_chunk *chunk,
+                        uint32_t base, int64_t now_ms, struct gl_buf names[2])
+{
+    static const msgpack_object empty = { .type = MSGPACK_OBJECT_MAP };
+    struct gl_record rec = { .tag = chunk->tag, .tag_len = chunk->tag_len, .body = &empty };
+    struct emit_ctx x = { .c = c, .j = j, .now_ms = now_ms, .max_age_ms = max_age_of(c) };
+    const char *group = render_name(&c->group_template, c->group_name, NULL, &rec, CWL_GROUP,
+                                    "gleaner", &names[0]);
+    const char *stream = render_name(&c->stream_template, c->stream_name, c->stream_prefix,
+                                     &rec, CWL_STREAM, "default", &names[1]);
+    x.st = cwl_stream_get(c, group, stream);
+    struct cwl_emf e = { .ns = c->metric_namespace, .dims = &c->metric_dimensions };
+    struct cwl_emf_sink sink = { .emit = emit_doc, .drop = drop_series, .data = &x };
+    cwl_emf_write(&e, chunk, base, &j->arena, &sink);
+}
+
 static void cwl_flush(struct gl_instance *ins, struct gl_flush *f)
 {
     struct cwl *c = ins->state;
@@ -232,6 +267,11 @@ static void cwl_flush(struct gl_instance *ins, struct gl_flush *f)
     gl_buf_init(&names[1]);
     uint32_t base = 0;
     for (unsigned i = 0; i < f->n_chunks; i++) {
+        if (f->chunks[i]->type == GL_METRICS) {
+            add_metrics(c, j, f->chunks[i], base, now_ms, names);
+            base += f->chunks[i]->records;
+            continue;
+        }
         gl_chunk_iter_init(&it, f->chunks[i]);
         while (gl_chunk_next(&it, &rec) == 0) {
             rec.index += base;  /* indexes count across the flush's chunks */
@@ -382,7 +422,6 @@ static int cwl_init(struct gl_instance *ins)
     char err[256] = "";
     int rc;
     c->ins = ins;
-    c->emf = c->log_format != NULL && strcmp(c->log_format, "json_emf") == 0;
     rc = gl_http_client_init(&c->http);
     if (rc < 0) {
         gl_instance_error(ins, "the HTTP client cannot start");
@@ -451,7 +490,7 @@ static void cwl_stop(struct gl_instance *ins)
 }
 
 const struct gl_plugin gl_out_cloudwatch_logs = {
-    .kind = GL_OUTPUT, .name = "cloudwatch_logs",
+    .kind = GL_OUTPUT, .name = "cloudwatch_logs", .data = GL_LOGS | GL_METRICS,
     .description = "Send records to Amazon CloudWatch Logs (PutLogEvents, SigV4, EMF)",
     .options = cwl_options, .state_size = sizeof(struct cwl), .workers = 16,
     .flush_max_bytes = 8u << 20,

@@ -156,19 +156,29 @@ void cwl_aimd_success(struct cwl_aimd *a);    /* one more, up to max */
 
 /* ---- EMF ---- */
 
+struct gl_chunk;
+
 struct cwl_emf {
     const char *ns;                  /* metric_namespace */
     const struct gl_strlist *dims;   /* metric_dimensions (labels kept); NULL or empty: all */
 };
 
+/* Where the EMF writer sends documents and the series it cannot send. */
+struct cwl_emf_sink {
+    /* A document at arena[off..off+len): its time and the index of its first series. */
+    void (*emit)(void *data, size_t off, size_t len, int64_t ts_ms, uint32_t index);
+    void (*drop)(void *data, uint32_t index, const char *reason);
+    void *data;
+};
+
 /*
- * Appends the EMF documents for a metrics record body ({"metrics": [...]}) to
- * arena, one after the other, and calls emit(data, off, len) for each.
- * Returns the number of documents, or GL_ENOENT when the body has no metrics.
+ * Appends the EMF documents for the series of a metrics chunk to arena, one
+ * after the other, calling sink->emit for each; series whose value is not
+ * finite go to sink->drop. base is the index of the chunk's first series in
+ * the flush. Returns the number of documents.
  */
-int cwl_emf_write(const struct cwl_emf *e, const msgpack_object *body, int64_t ts_ms,
-                  struct gl_buf *arena, void (*emit)(void *data, size_t off, size_t len),
-                  void *data);
+int cwl_emf_write(const struct cwl_emf *e, const struct gl_chunk *c, uint32_t base,
+                  struct gl_buf *arena, const struct cwl_emf_sink *sink);
 
 /* ---- queue ---- */
 
@@ -264,7 +274,6 @@ struct cwl {
     struct cwl_template group_template;
     struct cwl_template stream_template;
     struct gl_accessor log_key_acc;
-    bool emf;
     char *url;
     char *host;
     struct gl_aws_provider *provider;

@@ -16,6 +16,7 @@
 #include "core/flush.h"
 #include "core/log.h"
 #include "core/plugin.h"
+#include "metrics/batch.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -75,7 +76,12 @@ static void file_flush(struct gl_instance *ins, struct gl_flush *f)
         return;
     }
     for (unsigned i = 0; i < f->n_chunks; i++) {
-        gl_chunk_write_json(&f->scratch, f->chunks[i]);
+        const struct gl_chunk *c = f->chunks[i];
+        if (c->type == GL_METRICS) {
+            gl_batch_write_json(&f->scratch, c);
+        } else {
+            gl_chunk_write_json(&f->scratch, c);
+        }
     }
     off_t before = lseek(fd, 0, SEEK_END);
     int rc = gl_fs_write_all(fd, f->scratch.data, f->scratch.len);
@@ -93,7 +99,7 @@ static void file_flush(struct gl_instance *ins, struct gl_flush *f)
 }
 
 const struct gl_plugin gl_out_file = {
-    .kind = GL_OUTPUT, .name = "file",
+    .kind = GL_OUTPUT, .name = "file", .data = GL_LOGS | GL_METRICS,
     .description = "Append records as JSON lines to a file",
     .options = file_options, .state_size = sizeof(struct file_out),
     .init = file_init, .start = file_start, .flush = file_flush,

@@ -12,7 +12,7 @@ static void null_flush(struct gl_instance *ins, struct gl_flush *f)
 }
 
 const struct gl_plugin gl_out_null = {
-    .kind = GL_OUTPUT, .name = "null",
+    .kind = GL_OUTPUT, .name = "null", .data = GL_LOGS | GL_METRICS,
     .description = "Accept and discard records (benchmarks, unwanted routes)",
     .flush = null_flush,
 };

@@ -1,5 +1,5 @@
-"""internal_metrics emits the agent's own metrics as records through the
-pipeline; the agent's log is JSON lines with log_format json; a repeated
+"""internal_metrics emits the agent's own metrics as metrics events through
+the pipeline, which the file output writes as JSON lines, one per series; the agent's log is JSON lines with log_format json; a repeated
 error is limited to 10 lines per 10 s from one place (the rest counted)
 instead of flooding stderr."""
 import json
@@ -44,14 +44,18 @@ time.sleep(1.5)
 rc = stop(p)
 check(rc == 0, "exit 0 (rc=%s)" % rc)
 with open(out) as f:
-    rec = json.loads(f.readline())
-series = {m["name"]: m for m in rec["metrics"]}
+    recs = [json.loads(line) for line in f]
+first = [r for r in recs if r["@timestamp"] == recs[0]["@timestamp"]]
+series = {m["name"]: m for m in first}
 check("gleaner_input_records_total" in series and "process_cpu_seconds_total" in series,
-      "a metrics record holds the agent's series (%d of them)" % len(series))
-m = [s for s in rec["metrics"] if s["name"] == "gleaner_input_records_total"
+      "one scrape holds the agent's series (%d families)" % len(series))
+m = [s for s in first if s["name"] == "gleaner_input_records_total"
      and s["labels"].get("name") == "dummy.0"]
-check(len(m) == 1 and m[0]["type"] == "counter" and "value" in m[0],
-      "series have name, type, labels and value: %r" % m)
+check(len(m) == 1 and m[0]["type"] == "counter" and "value" in m[0] and "help" in m[0],
+      "series have name, type, help, labels and value: %r" % m)
+h = [s for s in first if s["name"] == "gleaner_output_flush_duration_seconds"]
+check(len(h) == 2 and h[0]["type"] == "histogram" and "+Inf" in h[0]["buckets"]
+      and "count" in h[0] and "sum" in h[0], "the flush latency is one histogram per output")
 err = stderr_of(p).splitlines()
 lines = [json.loads(l) for l in err if l.strip()]
 check(all({"time", "level", "plugin", "msg"} <= set(l) for l in lines),

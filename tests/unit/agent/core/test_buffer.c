@@ -19,6 +19,7 @@
 #include "core/flush.h"
 #include "core/input.h"
 #include "core/log.h"
+#include "metrics/batch.h"
 #include "util/error.h"
 
 /* ---- a test input and a test output ---------------------------------------- */
@@ -93,11 +94,18 @@ static const struct gl_plugin test_in = {
     .kind = GL_INPUT, .name = "test_in", .description = "test",
     .pause = tin_pause, .resume = tin_resume, .ack = tin_ack,
 };
+static const struct gl_plugin test_metrics_in = {
+    .kind = GL_INPUT, .name = "test_metrics_in", .description = "test", .data = GL_METRICS,
+};
 static const struct gl_plugin test_out = {
     .kind = GL_OUTPUT, .name = "test_out", .description = "test", .flush = tout_flush,
+    .data = GL_LOGS | GL_METRICS,
 };
-const struct gl_plugin *const gl_plugins[] = { &test_in, &test_hold, &test_grow, &test_out,
-                                                NULL };
+static const struct gl_plugin test_logs_out = {
+    .kind = GL_OUTPUT, .name = "test_logs_out", .description = "test", .flush = tout_flush,
+};
+const struct gl_plugin *const gl_plugins[] = { &test_in, &test_metrics_in, &test_hold,
+                                                &test_grow, &test_out, &test_logs_out, NULL };
 
 /* ---- fixture ---------------------------------------------------------------- */
 
@@ -530,6 +538,98 @@ static void test_held_chunk_keeps_order_of_its_tag(void **state)
     fx_free(fx);
 }
 
+/* Commits a batch of n gauge series to a metrics input. */
+static int emit_series(struct gl_instance *in, int n)
+{
+    struct gl_batch b;
+    gl_batch_begin(&b, in, 1700000000000);
+    gl_batch_family(&b, "g", 1, GL_METRIC_GAUGE, NULL, 0, NULL, 0);
+    for (int i = 0; i < n; i++) {
+        gl_batch_sample(&b, NULL, 0, 0, i);
+    }
+    return gl_batch_commit(&b);
+}
+
+static void test_metrics_reach_only_what_takes_them(void **state)
+{
+    (void)state;
+    holding = NULL;
+    hold_calls = filter_calls = 0;
+    struct fx *fx = fx_new("service: { flush: 1h }\n"
+                           "pipeline:\n"
+                           "  inputs:\n"
+                           "    - { name: test_metrics_in, tag: m }\n"
+                           "    - { name: test_in, tag: l }\n"
+                           "  filters: [ { name: test_hold, match: '*' } ]\n"
+                           "  outputs:\n"
+                           "    - { name: test_logs_out, match: '*' }\n"
+                           "    - { name: test_out, match: '*' }\n"
+                           "    - { name: test_out, match: 'other' }\n");
+    struct gl_instance *in = fx->e->inputs[0];
+    assert_int_equal(emit_series(in, 3), 0);
+    assert_int_equal(in->stats.records_in, 3);
+    gl__input_flush_open(in);
+    turn(fx);
+    /* The log filter is passed by; only the output that takes metrics gets the chunk. */
+    assert_int_equal(hold_calls, 0);
+    assert_int_equal(filter_calls, 0);
+    assert_int_equal(n_held, 1);
+    assert_ptr_equal(held[0]->out, fx->e->outputs[1]);
+    assert_int_equal(held[0]->chunk->type, GL_METRICS);
+    assert_int_equal(held[0]->chunk->records, 3);
+    assert_int_equal(held[0]->chunk->refs, 1);
+    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(in->core->held_bytes, 0);
+    fx_free(fx);
+}
+
+static void test_logs_and_metrics_of_one_tag_never_share_a_chunk(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new("service: { flush: 1h }\n"
+                           "pipeline:\n"
+                           "  inputs: [ { name: test_in, tag: t } ]\n"
+                           "  outputs: [ { name: test_out, match: '*', workers: 8 } ]\n");
+    struct gl_instance *in = fx->e->inputs[0];
+    emit(in, 2, 0);
+    emit_series(in, 4);
+    emit(in, 1, 2);
+    gl__input_flush_open(in);
+    turn(fx);
+    assert_int_equal(n_held, 3);
+    assert_int_equal(held[0]->chunk->type, GL_LOGS);
+    assert_int_equal(held[0]->chunk->records, 2);
+    assert_int_equal(held[1]->chunk->type, GL_METRICS);
+    assert_int_equal(held[1]->chunk->records, 4);
+    assert_int_equal(held[2]->chunk->type, GL_LOGS);
+    fx_free(fx);
+}
+
+static void test_route_that_can_carry_nothing_is_a_config_error(void **state)
+{
+    (void)state;
+    const char *yaml = "pipeline:\n"
+                       "  inputs:\n"
+                       "    - { name: test_metrics_in, tag: node.metrics }\n"
+                       "    - { name: test_in, tag: 'kube.*' }\n"
+                       "  outputs:\n"
+                       "    - name: test_logs_out\n"
+                       "      match: 'node.*'\n"
+                       "    - { name: test_logs_out, match: '*' }\n"
+                       "    - { name: test_out, match: 'kube.var.*' }\n";
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    gl_log_configure(GL_LOG_OFF, GL_LOG_LOGFMT);
+    struct gl_config *cfg = gl_config_load_text("t.yaml", yaml, strlen(yaml));
+    assert_null(gl_engine_new(&loop, cfg));
+    assert_int_equal(cfg->error_count, 1);
+    assert_string_equal(cfg->errors[0],
+                        "t.yaml:7:14: output test_logs_out.0: match covers only inputs emitting "
+                        "metrics (test_metrics_in.0...), but test_logs_out takes logs");
+    gl_config_free(cfg);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -546,6 +646,9 @@ int main(void)
         cmocka_unit_test(test_shutdown_past_grace_is_not_acknowledged),
         cmocka_unit_test(test_source_change_splits_chunk),
         cmocka_unit_test(test_held_chunk_keeps_order_of_its_tag),
+        cmocka_unit_test(test_metrics_reach_only_what_takes_them),
+        cmocka_unit_test(test_logs_and_metrics_of_one_tag_never_share_a_chunk),
+        cmocka_unit_test(test_route_that_can_carry_nothing_is_a_config_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,6 +76,21 @@ static void test_match_regex(void **state)
     gl_regex_free(re);
 }
 
+static void test_overlap_of_two_patterns(void **state)
+{
+    (void)state;
+    assert_true(gl_router_overlap("kube.*", "kube.var.log.x"));
+    assert_true(gl_router_overlap("kube.*", "kube.*"));
+    assert_true(gl_router_overlap("kube.var.*", "kube.*"));
+    assert_true(gl_router_overlap("*.log", "kube.*"));
+    assert_true(gl_router_overlap("a?c", "*b*"));
+    assert_true(gl_router_overlap("*", ""));
+    assert_false(gl_router_overlap("node.*", "kube.*"));
+    assert_false(gl_router_overlap("a?c", "*dd*"));
+    assert_false(gl_router_overlap("metrics", "metrics.x"));
+    assert_false(gl_router_overlap("?", ""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -85,6 +100,7 @@ int main(void)
         cmocka_unit_test(test_match_backtracks),
         cmocka_unit_test(test_match_uses_length_not_nul),
         cmocka_unit_test(test_match_regex),
+        cmocka_unit_test(test_overlap_of_two_patterns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
