@@ -79,7 +79,8 @@ static int list_plugins(void)
 {
     for (size_t i = 0; gl_plugins[i] != NULL; i++) {
         const struct gl_plugin *p = gl_plugins[i];
-        printf("%-7s %-22s %s\n", gl_plugin_kind_name(p->kind), p->name, p->description);
+        printf("%-7s %-22s %-14s %s\n", gl_plugin_kind_name(p->kind), p->name,
+               gl_data_name(gl_plugin_data(p)), p->description);
     }
     return 0;
 }
@@ -89,7 +90,8 @@ static int help_plugin(const char *name)
     int found = 0;
     for (size_t i = 0; gl_plugins[i] != NULL; i++) {
         const struct gl_plugin *p = gl_plugins[i];
-        if (strcmp(p->name, name) != 0) {
+        if (strcmp(p->name, name) != 0 && (p->other_name == NULL ||
+                                            strcmp(p->other_name, name) != 0)) {
             continue;
         }
         printf("%s%s (%s): %s\n\n", found ? "\n" : "", p->name, gl_plugin_kind_name(p->kind),
@@ -128,8 +130,12 @@ static int docs_markdown(void)
     }
     for (size_t i = 0; gl_plugins[i] != NULL; i++) {
         const struct gl_plugin *p = gl_plugins[i];
-        printf("\n### %s `%s`\n\n%s.\n\n", gl_plugin_kind_name(p->kind), p->name,
-               p->description);
+        printf("\n### %s `%s`\n\n%s (%s).", gl_plugin_kind_name(p->kind), p->name,
+               p->description, gl_data_name(gl_plugin_data(p)));
+        if (p->other_name != NULL) {
+            printf(" Also accepted as `%s`.", p->other_name);
+        }
+        printf("\n\n");
         if (p->options == NULL || p->options[0].name == NULL) {
             printf("No options of its own.\n");
             continue;

@@ -37,8 +37,10 @@ const char *gl_data_name(unsigned data)
 const struct gl_plugin *gl_plugin_find(enum gl_kind kind, const char *name)
 {
     for (size_t i = 0; gl_plugins[i] != NULL; i++) {
-        if (gl_plugins[i]->kind == kind && strcasecmp(gl_plugins[i]->name, name) == 0) {
-            return gl_plugins[i];
+        const struct gl_plugin *p = gl_plugins[i];
+        if (p->kind == kind && (strcasecmp(p->name, name) == 0 ||
+                                (p->other_name != NULL && strcasecmp(p->other_name, name) == 0))) {
+            return p;
         }
     }
     return NULL;

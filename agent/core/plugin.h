@@ -56,6 +56,7 @@ struct gl_plugin {
     enum gl_kind kind;
     const char *name;
     const char *description;
+    const char *other_name;   /* also accepted under this name (Fluent Bit's), or NULL */
     const struct gl_option *options;
     size_t state_size;
     unsigned data;      /* GL_LOGS and/or GL_METRICS: what it emits or accepts (0: GL_LOGS) */
