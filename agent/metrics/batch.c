@@ -454,6 +454,7 @@ int gl_batch_next_series(struct gl_batch_iter *it, struct gl_series *s)
     }
     uint32_t n, n_labels;
     memset(s, 0, sizeof(*s));
+    s->raw = it->data + it->off;
     if (!rd_array(it, &n) || n != 3 || !rd_array(it, &n_labels) || n_labels % 2 != 0 ||
         n_labels / 2 > GL_LABELS_MAX) {
         return broken(it);
@@ -467,6 +468,7 @@ int gl_batch_next_series(struct gl_batch_iter *it, struct gl_series *s)
         }
     }
     s->labels_len = (size_t)(it->data + it->off - s->labels);
+    s->labels_off = (size_t)(s->labels - s->raw);
     s->n_labels = n_labels / 2;
     bool ok = rd_int(it, &s->ts_ms);
     if (it->type == GL_METRIC_HISTOGRAM || it->type == GL_METRIC_SUMMARY) {
@@ -481,8 +483,20 @@ int gl_batch_next_series(struct gl_batch_iter *it, struct gl_series *s)
         s->ts_ms = it->ts_ms;
     }
     s->index = it->index++;
+    s->raw_len = (size_t)(it->data + it->off - s->raw);
     it->series_left--;
     return 0;
+}
+
+int gl_batch_read_series(const char *raw, size_t len, enum gl_metric_type type, int64_t ts_ms,
+                         struct gl_series *s)
+{
+    struct gl_batch_iter it;
+    gl_batch_iter_init_bytes(&it, raw, len);
+    it.series_left = 1;
+    it.type = type;
+    it.ts_ms = ts_ms;
+    return gl_batch_next_series(&it, s) == 0 && it.off == len ? 0 : GL_EPARSE;
 }
 
 uint32_t gl_series_labels(const struct gl_series *s, struct gl_label *out)

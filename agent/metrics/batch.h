@@ -150,8 +150,11 @@ struct gl_series {
     double count;                /* histogram, summary */
     double sum;
     uint32_t n_points;           /* buckets or quantiles */
-    const char *points;          /* their float64 pairs: read with gl_series_bucket */
+    const char *points;          /* their float64 pairs: read with gl_series_point */
     uint32_t index;              /* position in the chunk, for gl_flush_drop() */
+    const char *raw;             /* the series' bytes, to keep it (gl_batch_read_series) */
+    size_t raw_len;
+    size_t labels_off;           /* where its labels are in raw: the same set, the same bytes */
 };
 
 struct gl_batch_iter {
@@ -175,6 +178,13 @@ void gl_batch_iter_init_bytes(struct gl_batch_iter *it, const char *data, size_t
 int gl_batch_next_family(struct gl_batch_iter *it, struct gl_family *fam);
 /* The next series of the current family: 0, GL_ENOENT after its last, or GL_EPARSE. */
 int gl_batch_next_series(struct gl_batch_iter *it, struct gl_series *s);
+
+/*
+ * Reads one series kept as its raw bytes (a copy of s->raw) of a family of
+ * that type; ts_ms stands for a time of 0. Returns 0 or GL_EPARSE.
+ */
+int gl_batch_read_series(const char *raw, size_t len, enum gl_metric_type type, int64_t ts_ms,
+                         struct gl_series *s);
 
 /* Fills out (GL_LABELS_MAX entries) with the series' labels, sorted; returns how many. */
 uint32_t gl_series_labels(const struct gl_series *s, struct gl_label *out);

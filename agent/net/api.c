@@ -18,13 +18,13 @@
 #include "net/http_server.h"
 #include "util/error.h"
 
-static int get_metrics(void *data, const char *path, const char *query, struct gl_buf *body,
-                       const char **ctype)
+static int get_metrics(void *data, const struct gl_http_request *req,
+                       struct gl_http_reply *reply)
 {
     struct gl_api *api = data;
-    (void)path;
-    (void)query;
-    *ctype = gl_prom_content_type(GL_PROM_TEXT);
+    struct gl_buf *body = &reply->body;
+    (void)req;
+    reply->content_type = gl_prom_content_type(GL_PROM_TEXT);
     if (api->engine == NULL) {
         gl_buf_puts(body, "# pipeline not running\n");
         return 503;
@@ -40,24 +40,24 @@ static int get_metrics(void *data, const char *path, const char *query, struct g
     return 200;
 }
 
-static int get_healthz(void *data, const char *path, const char *query, struct gl_buf *body,
-                       const char **ctype)
+static int get_healthz(void *data, const struct gl_http_request *req,
+                       struct gl_http_reply *reply)
 {
+    struct gl_buf *body = &reply->body;
     (void)data;
-    (void)path;
-    (void)query;
-    *ctype = "text/plain";
+    (void)req;
+    reply->content_type = "text/plain";
     gl_buf_puts(body, "ok\n");
     return 200;
 }
 
-static int get_readyz(void *data, const char *path, const char *query, struct gl_buf *body,
-                      const char **ctype)
+static int get_readyz(void *data, const struct gl_http_request *req,
+                      struct gl_http_reply *reply)
 {
     struct gl_api *api = data;
-    (void)path;
-    (void)query;
-    *ctype = "text/plain";
+    struct gl_buf *body = &reply->body;
+    (void)req;
+    reply->content_type = "text/plain";
     if (api->engine != NULL && api->engine->state == GL_ENGINE_RUNNING) {
         gl_buf_puts(body, "ready\n");
         return 200;
@@ -99,14 +99,14 @@ static void status_list(struct gl_buf *b, const char *key, struct gl_instance *c
     gl_buf_putc(b, ']');
 }
 
-static int get_status(void *data, const char *path, const char *query, struct gl_buf *body,
-                      const char **ctype)
+static int get_status(void *data, const struct gl_http_request *req,
+                      struct gl_http_reply *reply)
 {
     struct gl_api *api = data;
     const struct gl_engine *e = api->engine;
-    (void)path;
-    (void)query;
-    *ctype = "application/json";
+    struct gl_buf *body = &reply->body;
+    (void)req;
+    reply->content_type = "application/json";
     static const char *const states[] = { "starting", "running", "stopping", "stopped" };
     gl_buf_printf(body, "{\"version\":\"%s\",\"state\":\"%s\"", GL_VERSION,
                   e ? states[e->state] : "reloading");

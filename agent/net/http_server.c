@@ -121,27 +121,41 @@ static enum MHD_Result put_arg(void *cls, enum MHD_ValueKind kind, const char *k
  * taken from the gl_buf and handed to MHD, which free()s it (gl_malloc is
  * malloc). Handler statuses outside 100..599 become 500.
  */
+static const char *header(struct MHD_Connection *c, const char *name)
+{
+    const char *v = gl_mhd->lookup_connection_value(c, MHD_HEADER_KIND, name);
+    return v != NULL ? v : "";
+}
+
 static enum MHD_Result reply_routed(struct MHD_Connection *c, const struct route *rt)
 {
     struct gl_buf query;
-    struct gl_buf body;
-    const char *type = "text/plain; charset=utf-8";
+    struct gl_http_reply reply = { .content_type = "text/plain; charset=utf-8" };
     gl_buf_init(&query);
-    gl_buf_init(&body);
+    gl_buf_init(&reply.body);
     gl_mhd->get_connection_values(c, MHD_GET_ARGUMENT_KIND, put_arg, &query);
-    int status = rt->cb(rt->data, rt->path, query.len > 0 ? query.data : "", &body, &type);
+    struct gl_http_request req = {
+        .path = rt->path, .query = query.len > 0 ? query.data : "",
+        .accept = header(c, MHD_HTTP_HEADER_ACCEPT),
+        .accept_encoding = header(c, MHD_HTTP_HEADER_ACCEPT_ENCODING),
+    };
+    int status = rt->cb(rt->data, &req, &reply);
     gl_buf_close(&query);
     if (status < 100 || status > 599) {
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
-    size_t len = body.len;
-    struct MHD_Response *r =
-        gl_mhd->create_response_from_buffer(len, gl_buf_take(&body), MHD_RESPMEM_MUST_FREE);
+    size_t len = reply.body.len;
+    struct MHD_Response *r = gl_mhd->create_response_from_buffer(len, gl_buf_take(&reply.body),
+                                                                 MHD_RESPMEM_MUST_FREE);
     if (r == NULL) {
         return MHD_NO;
     }
-    if (type != NULL) {
-        gl_mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (reply.content_type != NULL) {
+        gl_mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, reply.content_type);
+    }
+    if (reply.content_encoding != NULL) {
+        gl_mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, reply.content_encoding);
+        gl_mhd->add_response_header(r, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
     }
     enum MHD_Result rc = gl_mhd->queue_response(c, (unsigned int)status, r);
     gl_mhd->destroy_response(r);

@@ -15,14 +15,28 @@
 struct gl_http_server;
 
 /*
- * Fills body and *content_type for a GET (or HEAD) of `path` and returns the
- * HTTP status. *content_type starts as "text/plain; charset=utf-8". `query` is
- * the query string without '?', or "" when absent: it is rebuilt from the
- * parsed arguments, percent-encoded again ("a=1&b=x%20y"), so it equals the
- * raw query for ordinary forms but not byte for byte (encoding may differ).
+ * A GET (or HEAD). `query` is the query string without '?', or "" when
+ * absent: it is rebuilt from the parsed arguments, percent-encoded again
+ * ("a=1&b=x%20y"), so it equals the raw query for ordinary forms but not
+ * byte for byte. The headers a handler may negotiate on are "" when absent.
  */
-typedef int (*gl_http_handler_cb)(void *data, const char *path, const char *query,
-                                  struct gl_buf *body, const char **content_type);
+struct gl_http_request {
+    const char *path;
+    const char *query;
+    const char *accept;
+    const char *accept_encoding;
+};
+
+/* What a handler answers: content_type starts as "text/plain; charset=utf-8". */
+struct gl_http_reply {
+    struct gl_buf body;
+    const char *content_type;
+    const char *content_encoding; /* NULL, or the encoding the body is in ("gzip") */
+};
+
+/* Fills the reply for a request and returns the HTTP status. */
+typedef int (*gl_http_handler_cb)(void *data, const struct gl_http_request *req,
+                                  struct gl_http_reply *reply);
 
 /*
  * Listens on addr:port (addr a numeric IPv4 or IPv6 address). Returns NULL on

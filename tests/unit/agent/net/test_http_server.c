@@ -39,27 +39,30 @@ struct fixture {
     int port;
     int calls;
     char last_query[256];
+    char last_accept[256];
 };
 
-static int on_hello(void *data, const char *path, const char *query, struct gl_buf *body,
-                    const char **content_type)
+static int on_hello(void *data, const struct gl_http_request *req, struct gl_http_reply *reply)
 {
     struct fixture *f = data;
     f->calls++;
-    snprintf(f->last_query, sizeof(f->last_query), "%s", query);
-    gl_buf_printf(body, "hello from %s\n", path);
-    *content_type = "text/plain; version=0.0.4";
+    snprintf(f->last_query, sizeof(f->last_query), "%s", req->query);
+    snprintf(f->last_accept, sizeof(f->last_accept), "%s|%s", req->accept,
+             req->accept_encoding);
+    gl_buf_printf(&reply->body, "hello from %s\n", req->path);
+    reply->content_type = "text/plain; version=0.0.4";
+    if (strstr(req->accept_encoding, "x-test") != NULL) {
+        reply->content_encoding = "x-test";
+    }
     return 200;
 }
 
-static int on_unready(void *data, const char *path, const char *query, struct gl_buf *body,
-                      const char **content_type)
+static int on_unready(void *data, const struct gl_http_request *req, struct gl_http_reply *reply)
 {
     (void)data;
-    (void)path;
-    (void)query;
-    gl_buf_puts(body, "{\"ready\":false}");
-    *content_type = "application/json";
+    (void)req;
+    gl_buf_puts(&reply->body, "{\"ready\":false}");
+    reply->content_type = "application/json";
     return 503;
 }
 
@@ -280,6 +283,26 @@ static void test_http_server_get_returns_handler_body(void **state)
     assert_string_equal(body_of(x.response), "hello from /hello\n");
     assert_int_equal(f->calls, 1);
     assert_string_equal(f->last_query, "");
+    free(x.response);
+}
+
+static void test_http_server_gives_negotiation_headers_and_encoding(void **state)
+{
+    struct fixture *f = *state;
+    struct exchange x;
+    char v[128];
+    request(f, &x, "GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                   "Accept: application/openmetrics-text\r\nAccept-Encoding: gzip, x-test\r\n\r\n");
+    assert_int_equal(status_of(x.response), 200);
+    assert_string_equal(f->last_accept, "application/openmetrics-text|gzip, x-test");
+    assert_int_equal(header_of(x.response, "Content-Encoding", v, sizeof(v)), 0);
+    assert_string_equal(v, "x-test");
+    assert_int_equal(header_of(x.response, "Vary", v, sizeof(v)), 0);
+    assert_string_equal(v, "Accept-Encoding");
+    free(x.response);
+    request(f, &x, GET_HELLO);
+    assert_string_equal(f->last_accept, "|");
+    assert_int_equal(header_of(x.response, "Content-Encoding", v, sizeof(v)), -1);
     free(x.response);
 }
 
@@ -644,6 +667,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_http_server_get_returns_handler_body, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_http_server_gives_negotiation_headers_and_encoding,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_server_passes_handler_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_server_routes_path_without_query, setup,
                                         teardown),
