@@ -15,6 +15,9 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(DL_PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS     = $(PKG_LIBS) -lm
 VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+# The shared tools that build the image and render the chart (see their READMEs).
+SHARED_TOOLS ?= ../shared/tools
+IMAGE     ?= gleaner:$(VERSION)
 
 SRC       := $(filter-out agent/main.c,$(wildcard agent/*.c agent/*/*.c plugins/*.c plugins/*/*.c))
 ASM       := agent/default_config.S
@@ -23,7 +26,8 @@ UNIT_SRC  := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 
-.PHONY: all deps run test unit test-asan fuzz integration bench clean docs check-docs
+.PHONY: all deps run test unit test-asan fuzz integration bench clean docs check-docs \
+        image
 
 all: deps $(BUILD)/gleaner
 
@@ -97,6 +101,13 @@ docs: all
 
 check-docs: all
 	@sh tools/docs.sh --check $(BUILD)/gleaner README.md
+
+# ---- container image -------------------------------------------------------
+
+# oci-image builds with buildah and needs root; --layers keeps the build stage's packages.
+image:
+	@[ "$$(id -u)" = 0 ] || { echo "make image: oci-image builds as root"; exit 1; }
+	@nice bash $(SHARED_TOOLS)/oci-image/oci-image build . $(IMAGE) --layers
 
 clean:
 	rm -rf build build-asan build-fuzz
