@@ -27,7 +27,7 @@ UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 
 .PHONY: all deps run test unit test-asan fuzz integration bench clean docs check-docs \
-        image
+        image chart
 
 all: deps $(BUILD)/gleaner
 
@@ -98,16 +98,21 @@ bench: all
 
 docs: all
 	@sh tools/docs.sh $(BUILD)/gleaner README.md
+	@/usr/bin/python3 tools/chart-readme.py helm-chart/gleaner
 
 check-docs: all
 	@sh tools/docs.sh --check $(BUILD)/gleaner README.md
 
-# ---- container image -------------------------------------------------------
+# ---- container image and Helm chart ----------------------------------------
 
 # oci-image builds with buildah and needs root; --layers keeps the build stage's packages.
 image:
 	@[ "$$(id -u)" = 0 ] || { echo "make image: oci-image builds as root"; exit 1; }
 	@nice bash $(SHARED_TOOLS)/oci-image/oci-image build . $(IMAGE) --layers
+
+# The chart packaged with the repository's alerts/ and dashboards/ inside it.
+chart:
+	@sh tools/chart-package.sh $(BUILD)
 
 clean:
 	rm -rf build build-asan build-fuzz
