@@ -27,7 +27,7 @@ UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 
 .PHONY: all deps run test unit test-asan fuzz integration bench clean docs check-docs \
-        image chart
+        image chart chart-test
 
 all: deps $(BUILD)/gleaner
 
@@ -88,6 +88,7 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory check-docs
+	@$(MAKE) --no-print-directory chart-test
 	@echo "make test: all suites passed"
 
 run: all
@@ -113,6 +114,9 @@ image:
 # The chart packaged with the repository's alerts/ and dashboards/ inside it.
 chart:
 	@sh tools/chart-package.sh $(BUILD)
+
+chart-test: all
+	@GLEANER_SHARED_TOOLS=$(SHARED_TOOLS) /usr/bin/python3 tests/chart/chart_test.py
 
 clean:
 	rm -rf build build-asan build-fuzz
