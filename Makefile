@@ -27,7 +27,7 @@ UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 
 .PHONY: all deps run test unit test-asan fuzz integration bench clean docs check-docs \
-        image chart chart-test
+        image chart chart-test image-test
 
 all: deps $(BUILD)/gleaner
 
@@ -89,6 +89,7 @@ test: deps
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory check-docs
 	@$(MAKE) --no-print-directory chart-test
+	@$(MAKE) --no-print-directory image-test
 	@echo "make test: all suites passed"
 
 run: all
@@ -117,6 +118,10 @@ chart:
 
 chart-test: all
 	@GLEANER_SHARED_TOOLS=$(SHARED_TOOLS) /usr/bin/python3 tests/chart/chart_test.py
+
+image-test: all image
+	@GLEANER_SHARED_TOOLS=$(SHARED_TOOLS) GLEANER_IMAGE=$(IMAGE) \
+	    /usr/bin/python3 tests/chart/image_test.py
 
 clean:
 	rm -rf build build-asan build-fuzz
