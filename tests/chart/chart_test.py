@@ -25,7 +25,10 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from lib import ROOT, GLEANER, check, fail, tmpdir  # noqa: E402
 
-import yaml  # noqa: E402
+try:
+    import yaml  # noqa: E402
+except ImportError:
+    fail("python3 cannot import yaml: install the Debian package python3-yaml (make deps does)")
 
 CHART = os.path.join(ROOT, "helm-chart", "gleaner")
 HERE = os.path.dirname(os.path.abspath(__file__))

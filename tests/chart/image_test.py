@@ -32,7 +32,10 @@ from lib import ROOT, check, fail, free_port, http_get, tmpdir, wait_for  # noqa
 import lib_kube_api  # noqa: E402
 from lib_cwl_server import CwlServer  # noqa: E402
 
-import yaml  # noqa: E402
+try:
+    import yaml  # noqa: E402
+except ImportError:
+    fail("python3 cannot import yaml: install the Debian package python3-yaml (make deps does)")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOLS = os.environ.get("GLEANER_SHARED_TOOLS", os.path.join(ROOT, "..", "shared", "tools"))

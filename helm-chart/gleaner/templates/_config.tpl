@@ -111,8 +111,7 @@ config names environment variables that the DaemonSet fills from Secrets.
 {{- if .enabled }}
 {{- $url := urlParse (required "metrics.remoteWrite.url is required when metrics.remoteWrite.enabled is true" .url) }}
 {{- $tls := eq $url.scheme "https" }}
-{{- $port := ternary 443 80 $tls }}
-{{- with regexFind ":[0-9]+$" $url.host }}{{ $port = trimPrefix ":" . | int }}{{ end }}
+{{- $port := include "gleaner.remoteWritePort" $ | int }}
 {{- $uri := default "/" $url.path }}
 {{- with $url.query }}{{ $uri = printf "%s?%s" $uri . }}{{ end }}
 {{- $labels := list (printf "cluster %s" "${CLUSTER_NAME}") }}

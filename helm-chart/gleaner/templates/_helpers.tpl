@@ -160,3 +160,9 @@ that IRSA's AWS_REGION still wins.
   port: {{ .Values.metrics.exporter.port }}
 {{- end }}
 {{- end }}
+
+{{/* The port of the remote-write URL: the one it names, else 443 for https and 80 for http. */}}
+{{- define "gleaner.remoteWritePort" -}}
+{{- $url := urlParse .Values.metrics.remoteWrite.url }}
+{{- with regexFind ":[0-9]+$" $url.host }}{{ trimPrefix ":" . }}{{ else }}{{ ternary 443 80 (eq $url.scheme "https") }}{{ end }}
+{{- end }}
