@@ -107,10 +107,13 @@ check-docs: all
 
 # ---- container image and Helm chart ----------------------------------------
 
-# oci-image builds with buildah and needs root; --layers keeps the build stage's packages.
+# oci-image builds with buildah and needs root: it makes the Debian 12 base image the
+# Dockerfile starts from once; --layers keeps the build stage's packages between builds,
+# --force-rm leaves no build container behind when a step fails.
 image:
 	@[ "$$(id -u)" = 0 ] || { echo "make image: oci-image builds as root"; exit 1; }
-	@nice bash $(SHARED_TOOLS)/oci-image/oci-image build . $(IMAGE) --layers
+	@nice bash $(SHARED_TOOLS)/oci-image/oci-image base >/dev/null
+	@nice bash $(SHARED_TOOLS)/oci-image/oci-image build . $(IMAGE) --layers --force-rm
 
 # The chart packaged with the repository's alerts/ and dashboards/ inside it.
 chart:
