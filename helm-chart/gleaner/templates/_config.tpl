@@ -18,7 +18,8 @@ config names environment variables that the DaemonSet fills from Secrets.
 {{- /* ---- inputs ---- */}}
 {{- with $v.logs.tail }}
 {{- if .enabled }}
-{{- $s := dict "name" "tail" "alias" "containers" "tag" "kube.*" "path" .path "read_from_head" .readFromHead }}
+{{- $s := dict "name" "tail" "alias" "containers" "tag" "kube.*" "path" .path
+      "read_from_head" .readFromHead }}
 {{- with .excludePath }}{{ $_ := set $s "exclude_path" . }}{{ end }}
 {{- with .multilineParser }}{{ $_ := set $s "multiline.parser" . }}{{ end }}
 {{- with .memBufLimit }}{{ $_ := set $s "mem_buf_limit" . }}{{ end }}
@@ -27,7 +28,8 @@ config names environment variables that the DaemonSet fills from Secrets.
 {{- end }}
 {{- with $v.metrics.node }}
 {{- if .enabled }}
-{{- $s := dict "name" "node_metrics" "alias" "node" "tag" "metrics.node" "path.procfs" "/host/proc" "path.sysfs" "/host/sys" "scrape_interval" .scrapeInterval }}
+{{- $s := dict "name" "node_metrics" "alias" "node" "tag" "metrics.node"
+      "path.procfs" "/host/proc" "path.sysfs" "/host/sys" "scrape_interval" .scrapeInterval }}
 {{- $inputs = append $inputs (mergeOverwrite $s .extraOptions) }}
 {{- $metricsIn = true }}
 {{- end }}
@@ -35,7 +37,12 @@ config names environment variables that the DaemonSet fills from Secrets.
 {{- with $v.metrics.kubelet }}
 {{- if .enabled }}
 {{- range $path := list "cadvisor" "resource" }}
-{{- $s := dict "name" "prometheus_scrape" "alias" (printf "kubelet_%s" $path) "tag" "metrics.kubelet" "host" "${NODE_IP}" "port" 10250 "metrics_path" (printf "/metrics/%s" $path) "scrape_interval" $.Values.metrics.kubelet.scrapeInterval "tls" true "tls.verify" $.Values.metrics.kubelet.tlsVerify "bearer_token_file" "/var/run/secrets/kubernetes.io/serviceaccount/token" }}
+{{- $s := dict "name" "prometheus_scrape" "alias" (printf "kubelet_%s" $path)
+      "tag" "metrics.kubelet" "host" "${NODE_IP}" "port" 10250
+      "metrics_path" (printf "/metrics/%s" $path)
+      "scrape_interval" $.Values.metrics.kubelet.scrapeInterval
+      "tls" true "tls.verify" $.Values.metrics.kubelet.tlsVerify
+      "bearer_token_file" "/var/run/secrets/kubernetes.io/serviceaccount/token" }}
 {{- $inputs = append $inputs (mergeOverwrite $s $.Values.metrics.kubelet.extraOptions) }}
 {{- end }}
 {{- $metricsIn = true }}
@@ -43,14 +50,16 @@ config names environment variables that the DaemonSet fills from Secrets.
 {{- end }}
 {{- with $v.metrics.pods }}
 {{- if .enabled }}
-{{- $s := dict "name" "prometheus_scrape" "alias" "pods" "tag" "metrics.pods" "kubernetes_pods" true "scrape_interval" .scrapeInterval }}
+{{- $s := dict "name" "prometheus_scrape" "alias" "pods" "tag" "metrics.pods"
+      "kubernetes_pods" true "scrape_interval" .scrapeInterval }}
 {{- $inputs = append $inputs (mergeOverwrite $s .extraOptions) }}
 {{- $metricsIn = true }}
 {{- end }}
 {{- end }}
 {{- with $v.metrics.agent }}
 {{- if .enabled }}
-{{- $inputs = append $inputs (dict "name" "internal_metrics" "alias" "agent" "tag" "metrics.agent" "scrape_interval" .scrapeInterval) }}
+{{- $inputs = append $inputs (dict "name" "internal_metrics" "alias" "agent"
+      "tag" "metrics.agent" "scrape_interval" .scrapeInterval) }}
 {{- $metricsIn = true }}
 {{- end }}
 {{- end }}
@@ -59,7 +68,10 @@ config names environment variables that the DaemonSet fills from Secrets.
 {{- /* ---- filters ---- */}}
 {{- with $v.kubernetes }}
 {{- if .enabled }}
-{{- $s := dict "name" "kubernetes" "alias" "kubernetes" "match" .match "labels" .labels "annotations" .annotations "namespace_labels" .namespaceLabels "merge_log" .mergeLog "keep_log" .keepLog "annotation_hints" .annotationHints "use_kubelet" .useKubelet }}
+{{- $s := dict "name" "kubernetes" "alias" "kubernetes" "match" .match
+      "labels" .labels "annotations" .annotations "namespace_labels" .namespaceLabels
+      "merge_log" .mergeLog "keep_log" .keepLog "annotation_hints" .annotationHints
+      "use_kubelet" .useKubelet }}
 {{- with .mergeLogKey }}{{ $_ := set $s "merge_log_key" . }}{{ end }}
 {{- $filters = append $filters (mergeOverwrite $s .extraOptions) }}
 {{- end }}
@@ -69,7 +81,8 @@ config names environment variables that the DaemonSet fills from Secrets.
 {{- /* ---- outputs ---- */}}
 {{- with $v.logs.cloudwatch }}
 {{- if .enabled }}
-{{- $s := dict "name" "cloudwatch_logs" "alias" "cloudwatch" "match" .match "auto_create_group" .autoCreateGroup }}
+{{- $s := dict "name" "cloudwatch_logs" "alias" "cloudwatch" "match" .match
+      "auto_create_group" .autoCreateGroup }}
 {{- with include "gleaner.region" $ }}{{ $_ := set $s "region" . }}{{ end }}
 {{- with .logGroupTemplate }}{{ $_ := set $s "log_group_template" . }}{{ end }}
 {{- with .logGroupName }}{{ $_ := set $s "log_group_name" . }}{{ end }}
@@ -84,7 +97,9 @@ config names environment variables that the DaemonSet fills from Secrets.
 {{- end }}
 {{- with $v.logs.elasticsearch }}
 {{- if .enabled }}
-{{- $s := dict "name" "es" "alias" "elasticsearch" "match" .match "host" (required "logs.elasticsearch.host is required when logs.elasticsearch.enabled is true" .host) "port" .port "index" .index "tls" .tls "tls.verify" .tlsVerify "suppress_type_name" .suppressTypeName }}
+{{- $host := required "logs.elasticsearch.host is required when logs.elasticsearch.enabled is true" .host }}
+{{- $s := dict "name" "es" "alias" "elasticsearch" "match" .match "host" $host "port" .port
+      "index" .index "tls" .tls "tls.verify" .tlsVerify "suppress_type_name" .suppressTypeName }}
 {{- with .auth }}
 {{- if and (or .usernameKey .passwordKey .apiKeyKey) (not .existingSecret) }}
 {{- fail "logs.elasticsearch.auth: usernameKey, passwordKey and apiKeyKey name keys of auth.existingSecret, which is not set" }}
@@ -116,9 +131,12 @@ config names environment variables that the DaemonSet fills from Secrets.
 {{- with $url.query }}{{ $uri = printf "%s?%s" $uri . }}{{ end }}
 {{- $labels := list (printf "cluster %s" "${CLUSTER_NAME}") }}
 {{- range $k, $val := .addLabels }}{{ $labels = append $labels (printf "%s %s" $k $val) }}{{ end }}
-{{- $s := dict "name" "prometheus_remote_write" "alias" "remote_write" "match" "metrics.*" "host" $url.hostname "port" $port "uri" $uri "tls" $tls "add_label" $labels }}
+{{- $s := dict "name" "prometheus_remote_write" "alias" "remote_write" "match" "metrics.*"
+      "host" $url.hostname "port" $port "uri" $uri "tls" $tls "add_label" $labels }}
 {{- if .sigv4.enabled }}
-{{- $region := .sigv4.region | default (regexReplaceAll "^aps-workspaces\\.([a-z0-9-]+)\\.amazonaws\\.com$" (regexFind "^aps-workspaces\\.[a-z0-9-]+\\.amazonaws\\.com$" $url.hostname) "${1}") }}
+{{- /* An AMP workspace's URL names its region. */}}
+{{- $amp := regexFind "^aps-workspaces\\.[a-z0-9-]+\\.amazonaws\\.com$" $url.hostname }}
+{{- $region := .sigv4.region | default (regexReplaceAll "^aps-workspaces\\.([a-z0-9-]+)\\..*$" $amp "${1}") }}
 {{- $_ := set $s "aws_auth" true }}
 {{- $_ := set $s "aws_service" .sigv4.service }}
 {{- with $region }}{{ $_ := set $s "aws_region" . }}{{ end }}
@@ -134,7 +152,8 @@ config names environment variables that the DaemonSet fills from Secrets.
 {{- if .enabled }}
 {{- $labels := list }}
 {{- range $k, $val := .addLabels }}{{ $labels = append $labels (printf "%s %s" $k $val) }}{{ end }}
-{{- $s := dict "name" "prometheus_exporter" "alias" "exporter" "match" "metrics.*" "host" "0.0.0.0" "port" .port }}
+{{- $s := dict "name" "prometheus_exporter" "alias" "exporter" "match" "metrics.*"
+      "host" "0.0.0.0" "port" .port }}
 {{- with $labels }}{{ $_ := set $s "add_label" . }}{{ end }}
 {{- $outputs = append $outputs $s }}
 {{- $metricsOut = true }}

@@ -72,13 +72,19 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "gleaner.runAsUser" -}}
 {{- $c := .Values.securityContext | default dict }}
 {{- $p := .Values.podSecurityContext | default dict }}
-{{- if hasKey $c "runAsUser" }}{{ $c.runAsUser }}{{ else if hasKey $p "runAsUser" }}{{ $p.runAsUser }}{{ else }}10001{{ end }}
+{{- if hasKey $c "runAsUser" }}{{ $c.runAsUser }}
+{{- else if hasKey $p "runAsUser" }}{{ $p.runAsUser }}
+{{- else }}10001
+{{- end }}
 {{- end }}
 
 {{- define "gleaner.runAsGroup" -}}
 {{- $c := .Values.securityContext | default dict }}
 {{- $p := .Values.podSecurityContext | default dict }}
-{{- if hasKey $c "runAsGroup" }}{{ $c.runAsGroup }}{{ else if hasKey $p "runAsGroup" }}{{ $p.runAsGroup }}{{ else }}{{ include "gleaner.runAsUser" . }}{{ end }}
+{{- if hasKey $c "runAsGroup" }}{{ $c.runAsGroup }}
+{{- else if hasKey $p "runAsGroup" }}{{ $p.runAsGroup }}
+{{- else }}{{ include "gleaner.runAsUser" . }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -117,7 +123,8 @@ The agent's grace in seconds: service.grace of config.raw when it has one, else 
 {{- else }}
 {{- $t := .Values.terminationGracePeriodSeconds | int }}
 {{- if le $t $grace }}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must be above the agent's grace (%ds): the kubelet would kill the agent before it delivers what it holds" $t $grace) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be above the agent's grace (%ds): %s"
+      $t $grace "the kubelet would kill the agent before it delivers what it holds") }}
 {{- end }}
 {{- $t }}
 {{- end }}
