@@ -16,7 +16,6 @@ is asked of `gleaner --plugins` at every run, so its checks start by themselves.
 import copy
 import glob
 import hashlib
-import json
 import os
 import re
 import subprocess

@@ -125,7 +125,8 @@ def status_of(pid):
         return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
 
 
-def main():
+def need_tools():
+    """The image to run, once every tool the test needs is there."""
     if os.geteuid() != 0:
         fail("the image test builds and runs containers with oci-image, which needs root")
     for path, what in ((HELM_TEMPLATE, "helm-template"), (OCI_IMAGE, "oci-image")):
@@ -135,36 +136,34 @@ def main():
         if shutil.which(binary) is None:
             fail("%s not found: install the Debian package %s (oci-image installs podman and "
                  "runc on first use)" % (binary, package))
-    image = os.environ.get("GLEANER_IMAGE", "gleaner:" + open(os.path.join(ROOT, "VERSION"))
-                           .read().strip())
+    with open(os.path.join(ROOT, "VERSION")) as f:
+        image = os.environ.get("GLEANER_IMAGE", "gleaner:" + f.read().strip())
     if podman("image", "exists", image, check_rc=False).returncode != 0:
         fail("no image %s: build it with make image" % image)
+    return image
 
-    os.umask(0o022)
-    d = tmpdir("image")
-    host = os.path.join(d, "host")
-    cwl = CwlServer(region="us-east-1").start()
-    api, ca = tls_kube_api(d)
-    api.add_pod(POD_NS, POD)
-    http_port = free_port()
 
-    out = subprocess.run(["sh", HELM_TEMPLATE, "gleaner", os.path.join(ROOT, "helm-chart",
-                                                                       "gleaner"),
-                          "-n", NAMESPACE, "--set", "agent.httpPort=%d" % http_port,
-                          "--set", "logs.cloudwatch.endpoint=" + cwl.endpoint],
+def render_pod(http_port, endpoint):
+    """The pod spec and the ConfigMap of the default values, on this machine's ports."""
+    out = subprocess.run(["sh", HELM_TEMPLATE, "gleaner",
+                          os.path.join(ROOT, "helm-chart", "gleaner"), "-n", NAMESPACE,
+                          "--set", "agent.httpPort=%d" % http_port,
+                          "--set", "logs.cloudwatch.endpoint=" + endpoint],
                          capture_output=True, text=True)
     if out.returncode != 0:
         fail("the chart does not render: " + out.stderr)
     docs = [x for x in yaml.safe_load_all(out.stdout) if x]
     ds = [x for x in docs if x["kind"] == "DaemonSet"][0]
     cm = [x for x in docs if x["kind"] == "ConfigMap"][0]
-    spec = ds["spec"]["template"]["spec"]
-    volumes = {v["name"]: v for v in spec["volumes"]}
-    agent = spec["containers"][0]
-    init = spec["initContainers"][0]
+    return ds["spec"]["template"]["spec"], cm
 
-    # The node: root-owned container logs (0640) as containerd writes them, the symlinks
-    # the kubelet makes, the storage directory as the kubelet creates it (root, 0755).
+
+def make_node(d, spec, cm, ca):
+    """The node's files under d/host: a root-owned container log (0640) as containerd
+    writes it and the symlink the kubelet makes, the storage directory as the kubelet
+    creates it (root, 0755); beside them the ConfigMap's files and the service account's
+    token, CA and namespace, as the kubelet projects them."""
+    host = os.path.join(d, "host")
     pod_dir = "%s/var/log/pods/%s_%s_%s/%s" % (host, POD_NS, POD, lib_kube_api.uid_of(
         POD_NS + "/" + POD), CONTAINER)
     os.makedirs(pod_dir, mode=0o755)
@@ -177,6 +176,7 @@ def main():
     cid = lib_kube_api.hexid(POD_NS + POD + CONTAINER)
     os.symlink(log.replace(host, ""), "%s/var/log/containers/%s_%s_%s-%s.log" % (
         host, POD, POD_NS, CONTAINER, cid))
+    volumes = {v["name"]: v for v in spec["volumes"]}
     storage = host + volumes["storage"]["hostPath"]["path"]
     os.makedirs(storage, mode=0o755)
     configmap = os.path.join(d, "configmap")
@@ -191,44 +191,27 @@ def main():
         with open(os.path.join(sa, key), "w") as f:
             f.write(text)
     os.chmod(d, 0o755)
+    return {"host": host, "log": log, "storage": storage, "configmap": configmap, "sa": sa}
 
-    # The environment: the downward API, the kubelet's service variables, IRSA's webhook
-    # (region; credentials here as plain variables), no instance metadata.
+
+def pod_environment(agent, api, cwl):
+    """The downward API's variables, the kubelet's service variables, and what IRSA's
+    webhook adds (the region; the credentials here as plain variables); no instance
+    metadata."""
     env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(api.port),
            "AWS_REGION": cwl.region, "AWS_ACCESS_KEY_ID": cwl.access_key,
            "AWS_SECRET_ACCESS_KEY": cwl.secret_key, "AWS_EC2_METADATA_DISABLED": "true"}
     for e in agent["env"]:
         env[e["name"]] = e["value"] if "value" in e else \
             FIELD_VALUES[e["valueFrom"]["fieldRef"]["fieldPath"]]
-    env_flags = [x for k, v in sorted(env.items()) for x in ("-e", "%s=%s" % (k, v))]
-    common = ["--runtime", RUNTIME, "--network", "host", "--pull", "never"]
+    return env
 
-    t0 = time.time()
-    name = "gleaner-image-test-%d" % os.getpid()
-    containers.append(name + "-init")
-    p = podman("run", "--name", name + "-init", *common,
-               *pod_flags(init["securityContext"], spec["securityContext"]),
-               *mount_flags(init, volumes, host, configmap),
-               "--entrypoint", init["command"][0], image, *init["command"][1:])
-    st = os.stat(storage)
-    check((st.st_uid, st.st_gid) == (spec["securityContext"]["runAsUser"],
-                                     spec["securityContext"]["runAsGroup"]),
-          "the init container gives %s to %d:%d, as root with CHOWN only" % (
-              volumes["storage"]["hostPath"]["path"], st.st_uid, st.st_gid))
 
-    containers.append(name)
-    podman("run", "-d", "--name", name, *common,
-           *pod_flags(agent["securityContext"], spec["securityContext"]),
-           *mount_flags(agent, volumes, host, configmap),
-           "-v", "%s:/var/run/secrets/kubernetes.io/serviceaccount:ro" % sa,
-           *env_flags, image, *agent["args"])
-    pid = int(podman("inspect", "-f", "{{.State.Pid}}", name).stdout.strip() or 0)
-    if pid <= 0:
-        fail("the agent container is not running:\n" + podman("logs", name).stderr)
+def check_process(pid, spec):
     s = status_of(pid)
-    uid = spec["securityContext"]["runAsUser"]
-    check(s["Uid"].split()[:2] == [str(uid)] * 2 and s["Gid"].split()[0] == str(
-        spec["securityContext"]["runAsGroup"]), "the agent runs as %d, the chart's user" % uid)
+    uid, gid = spec["securityContext"]["runAsUser"], spec["securityContext"]["runAsGroup"]
+    check(s["Uid"].split()[:2] == [str(uid)] * 2 and s["Gid"].split()[0] == str(gid),
+          "the agent runs as %d:%d, the chart's user" % (uid, gid))
     check(int(s["CapEff"], 16) == CAP_DAC_READ_SEARCH and int(s["CapPrm"], 16) ==
           CAP_DAC_READ_SEARCH and int(s["CapAmb"], 16) == 0 and
           int(s["CapBnd"], 16) == CAP_DAC_READ_SEARCH,
@@ -236,21 +219,11 @@ def main():
           "(CapEff %s, CapAmb %s)" % (s["CapEff"], s["CapAmb"]))
     check(s["NoNewPrivs"] == "1" and s["Seccomp"] == "2", "no_new_privs set, seccomp filtering")
 
-    def probe(path):
-        return http_get(http_port, path)[0] == 200 or podman(
-            "inspect", "-f", "{{.State.Running}}", name).stdout.strip() != "true"
 
-    wait_for("/readyz", lambda: probe("/readyz"), timeout=30)
-    started = time.time() - t0
-    code_h, _ = http_get(http_port, "/healthz")
-    code_r, _ = http_get(http_port, "/readyz")
-    if code_r != 200:
-        fail("the agent stopped:\n" + podman("logs", name).stderr[-3000:])
-    check(code_h == 200 and code_r == 200,
-          "/healthz and /readyz answer 200 (ready %.1fs after the init container)" % started)
-
+def check_delivery(cwl, node, env, uid):
+    """Lines appended to the root-owned log reach CloudWatch Logs, enriched."""
     lines = ["line %d from a root-owned 0640 log" % i for i in range(5)]
-    with open(log, "a") as f:
+    with open(node["log"], "a") as f:
         for line in lines:
             f.write(cri_line(line))
     group = "/aws/eks/%s/%s" % (env["CLUSTER_NAME"], POD_NS)
@@ -269,21 +242,13 @@ def main():
           "meta_missing" not in k,
           "with the pod's labels, from the API server over TLS with the service account's "
           "token and CA")
+    storage = node["storage"]
     offsets = [f for f in os.listdir(storage) if f.endswith(".offsets")]
     check(offsets and all(os.stat(os.path.join(storage, f)).st_uid == uid for f in offsets),
           "offsets written under /var/lib/gleaner by the agent's user: %s" % offsets)
 
-    grace = spec["terminationGracePeriodSeconds"]
-    t = time.time()
-    podman("stop", "--time", str(grace), name)
-    took = time.time() - t
-    rc = podman("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip()
-    logs = podman("logs", name).stderr
-    check(rc == "0" and took < grace, "SIGTERM stops it with exit 0 in %.1fs, within the pod's "
-          "grace of %ds (exit %s)" % (took, grace, rc))
-    check("level=error" not in logs, "no error in the agent's log:\n%s" % logs[-2000:]
-          if "level=error" in logs else "no error in the agent's log")
 
+def check_image(image):
     size = int(podman("image", "inspect", "--format", "{{.Size}}", image).stdout.strip())
     check(size < MAX_IMAGE_BYTES, "the image is %.1f MB (at most %d MB): the agent, the "
           "libraries it loads, CA certificates" % (size / 1e6, MAX_IMAGE_BYTES // 10**6))
@@ -297,6 +262,74 @@ def main():
     p = podman("run", "--rm", "--pull", "never", "--cap-drop", "ALL", "--cap-add",
                "DAC_READ_SEARCH", image, "--version")
     check(p.stdout.startswith("gleaner "), "with it, %s" % p.stdout.strip())
+
+
+def main():
+    image = need_tools()
+    os.umask(0o022)
+    d = tmpdir("image")
+    cwl = CwlServer(region="us-east-1").start()
+    api, ca = tls_kube_api(d)
+    api.add_pod(POD_NS, POD)
+    http_port = free_port()
+    spec, cm = render_pod(http_port, cwl.endpoint)
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    agent, init = spec["containers"][0], spec["initContainers"][0]
+    node = make_node(d, spec, cm, ca)
+    env = pod_environment(agent, api, cwl)
+    common = ["--runtime", RUNTIME, "--network", "host", "--pull", "never"]
+    name = "gleaner-image-test-%d" % os.getpid()
+
+    t0 = time.time()
+    containers.append(name + "-init")
+    podman("run", "--name", name + "-init", *common,
+           *pod_flags(init["securityContext"], spec["securityContext"]),
+           *mount_flags(init, volumes, node["host"], node["configmap"]),
+           "--entrypoint", init["command"][0], image, *init["command"][1:])
+    st = os.stat(node["storage"])
+    check((st.st_uid, st.st_gid) == (spec["securityContext"]["runAsUser"],
+                                     spec["securityContext"]["runAsGroup"]),
+          "the init container gives %s to %d:%d, as root with CHOWN only" % (
+              volumes["storage"]["hostPath"]["path"], st.st_uid, st.st_gid))
+
+    containers.append(name)
+    podman("run", "-d", "--name", name, *common,
+           *pod_flags(agent["securityContext"], spec["securityContext"]),
+           *mount_flags(agent, volumes, node["host"], node["configmap"]),
+           "-v", "%s:/var/run/secrets/kubernetes.io/serviceaccount:ro" % node["sa"],
+           *[x for k, v in sorted(env.items()) for x in ("-e", "%s=%s" % (k, v))],
+           image, *agent["args"])
+    pid = int(podman("inspect", "-f", "{{.State.Pid}}", name).stdout.strip() or 0)
+    if pid <= 0:
+        fail("the agent container is not running:\n" + podman("logs", name).stderr)
+    check_process(pid, spec)
+
+    def ready():
+        return http_get(http_port, "/readyz")[0] == 200 or podman(
+            "inspect", "-f", "{{.State.Running}}", name).stdout.strip() != "true"
+    wait_for("/readyz", ready, timeout=30)
+    started = time.time() - t0
+    code_h, _ = http_get(http_port, "/healthz")
+    code_r, _ = http_get(http_port, "/readyz")
+    if code_r != 200:
+        fail("the agent stopped:\n" + podman("logs", name).stderr[-3000:])
+    check(code_h == 200 and code_r == 200,
+          "/healthz and /readyz answer 200 (ready %.1fs after the init container)" % started)
+
+    check_delivery(cwl, node, env, spec["securityContext"]["runAsUser"])
+
+    grace = spec["terminationGracePeriodSeconds"]
+    t = time.time()
+    podman("stop", "--time", str(grace), name)
+    took = time.time() - t
+    rc = podman("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip()
+    logs = podman("logs", name).stderr
+    check(rc == "0" and took < grace, "SIGTERM stops it with exit 0 in %.1fs, within the pod's "
+          "grace of %ds (exit %s)" % (took, grace, rc))
+    check("level=error" not in logs, "no error in the agent's log:\n%s" % logs[-2000:]
+          if "level=error" in logs else "no error in the agent's log")
+
+    check_image(image)
     api.stop()
     cwl.stop()
     print("image: all checks passed")
