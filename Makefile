@@ -15,6 +15,9 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(DL_PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS     = $(PKG_LIBS) -lm
 VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+# The shared tools that build the image and render the chart (see their READMEs).
+SHARED_TOOLS ?= ../shared/tools
+IMAGE     ?= gleaner:$(VERSION)
 
 SRC       := $(filter-out agent/main.c,$(wildcard agent/*/*.c plugins/*.c plugins/*/*.c))
 ASM       := agent/default_config.S
@@ -23,7 +26,8 @@ UNIT_SRC  := $(wildcard tests/unit/*/test_*.c tests/unit/*/*/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 
-.PHONY: all deps run test unit test-asan fuzz integration bench clean docs check-docs
+.PHONY: all deps run test unit test-asan fuzz integration bench clean docs check-docs \
+        image chart chart-test image-test
 
 all: deps $(BUILD)/gleaner
 
@@ -84,6 +88,8 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory check-docs
+	@$(MAKE) --no-print-directory chart-test
+	@$(MAKE) --no-print-directory image-test
 	@echo "make test: all suites passed"
 
 run: all
@@ -94,9 +100,31 @@ bench: all
 
 docs: all
 	@sh tools/docs.sh $(BUILD)/gleaner README.md
+	@/usr/bin/python3 tools/chart-readme.py helm-chart/gleaner
 
 check-docs: all
 	@sh tools/docs.sh --check $(BUILD)/gleaner README.md
+
+# ---- container image and Helm chart ----------------------------------------
+
+# oci-image builds with buildah and needs root: it makes the Debian 12 base image the
+# Dockerfile starts from once; --layers keeps the build stage's packages between builds,
+# --force-rm leaves no build container behind when a step fails.
+image:
+	@[ "$$(id -u)" = 0 ] || { echo "make image: oci-image builds as root"; exit 1; }
+	@nice bash $(SHARED_TOOLS)/oci-image/oci-image base >/dev/null
+	@nice bash $(SHARED_TOOLS)/oci-image/oci-image build . $(IMAGE) --layers --force-rm
+
+# The chart packaged with the repository's alerts/ and dashboards/ inside it.
+chart:
+	@sh tools/chart-package.sh $(BUILD)
+
+chart-test: all
+	@GLEANER_SHARED_TOOLS=$(SHARED_TOOLS) /usr/bin/python3 tests/chart/chart_test.py
+
+image-test: all image
+	@GLEANER_SHARED_TOOLS=$(SHARED_TOOLS) GLEANER_IMAGE=$(IMAGE) \
+	    /usr/bin/python3 tests/chart/image_test.py
 
 clean:
 	rm -rf build build-asan build-fuzz
