@@ -11,6 +11,8 @@ extern const struct gl_plugin gl_in_internal_metrics;
 extern const struct gl_plugin gl_in_tail;
 extern const struct gl_plugin gl_filter_grep;
 extern const struct gl_plugin gl_filter_kubernetes;
+extern const struct gl_plugin gl_filter_labels;
+extern const struct gl_plugin gl_filter_metrics_selector;
 extern const struct gl_plugin gl_filter_modify;
 extern const struct gl_plugin gl_filter_parser;
 extern const struct gl_plugin gl_out_null;
@@ -25,6 +27,8 @@ const struct gl_plugin *const gl_plugins[] = {
     &gl_in_tail,
     &gl_filter_grep,
     &gl_filter_kubernetes,
+    &gl_filter_labels,
+    &gl_filter_metrics_selector,
     &gl_filter_modify,
     &gl_filter_parser,
     &gl_out_cloudwatch_logs,

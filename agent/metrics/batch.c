@@ -106,6 +106,7 @@ void gl_batch_family(struct gl_batch *b, const char *name, size_t name_len,
     close_family(b);
     b->n_families++;
     b->n_series = 0;
+    b->type = type;
     gl_buf_putc(b->buf, (char)0x95);
     pack_str(&b->pk, name, name_len);
     msgpack_pack_uint8(&b->pk, (uint8_t)type);
@@ -223,6 +224,76 @@ int gl_batch_summary(struct gl_batch *b, const struct gl_label *labels, size_t n
         }
     }
     return rc;
+}
+
+int gl_batch_copy(struct gl_batch *b, const struct gl_series *s)
+{
+    if (b->series_at == 0) {
+        b->refused++;
+        return GL_ESTATE;
+    }
+    gl_buf_append(b->buf, s->raw, s->raw_len);
+    b->n_series++;
+    b->total++;
+    return 0;
+}
+
+int gl_batch_relabel(struct gl_batch *b, const struct gl_series *s, const struct gl_label *labels,
+                     size_t n)
+{
+    int rc = series_head(b, labels, n, s->ts_ms);
+    if (rc < 0) {
+        return rc;
+    }
+    if (b->type == GL_METRIC_HISTOGRAM || b->type == GL_METRIC_SUMMARY) {
+        points_head(b, s->n_points, s->sum, s->count);
+        gl_buf_append(b->buf, s->points, (size_t)s->n_points * 18);
+    } else {
+        msgpack_pack_double(&b->pk, s->value);
+    }
+    return 0;
+}
+
+void gl_batch_rewrite_init(struct gl_batch_rewrite *rw, struct gl_buf *buf)
+{
+    memset(rw, 0, sizeof(*rw));
+    rw->buf = buf;
+}
+
+void gl_batch_rewrite_family(struct gl_batch_rewrite *rw, const struct gl_family *fam)
+{
+    rw->pending = *fam;
+    rw->has_pending = true;
+}
+
+struct gl_batch *gl_batch_rewrite_out(struct gl_batch_rewrite *rw)
+{
+    if (!rw->has_pending) {
+        return &rw->out;
+    }
+    const struct gl_family *fam = &rw->pending;
+    if (rw->batch_index != fam->batch_index) {
+        if (rw->batch_index != 0) {
+            rw->written += rw->out.total;
+            gl_batch_commit(&rw->out);
+        }
+        gl_batch_begin_buf(&rw->out, rw->buf, fam->batch_ts_ms);
+        rw->batch_index = fam->batch_index;
+    }
+    gl_batch_family(&rw->out, fam->name, fam->name_len, fam->type, fam->help, fam->help_len,
+                    fam->unit, fam->unit_len);
+    rw->has_pending = false;
+    return &rw->out;
+}
+
+uint32_t gl_batch_rewrite_end(struct gl_batch_rewrite *rw)
+{
+    if (rw->batch_index != 0) {
+        rw->written += rw->out.total;
+        gl_batch_commit(&rw->out);
+        rw->batch_index = 0;
+    }
+    return rw->written;
 }
 
 void gl_batch_abort(struct gl_batch *b)
@@ -388,6 +459,7 @@ static bool rd_batch_head(struct gl_batch_iter *it)
     }
     it->ts_ms = ts;
     it->families_left = families;
+    it->batch_index++;
     return true;
 }
 
@@ -425,6 +497,7 @@ int gl_batch_next_family(struct gl_batch_iter *it, struct gl_family *fam)
     fam->type = it->type;
     fam->n_series = series;
     fam->batch_ts_ms = it->ts_ms;
+    fam->batch_index = it->batch_index;
     return 0;
 }
 

@@ -37,6 +37,7 @@
 struct gl_instance;
 struct gl_slot;
 struct gl_chunk;
+struct gl_series;
 
 enum gl_metric_type {
     GL_METRIC_UNTYPED,
@@ -87,6 +88,7 @@ struct gl_batch {
     uint32_t n_series;     /* in the open family */
     uint32_t total;        /* in the batch */
     uint32_t refused;      /* series refused (too many labels, no family) */
+    enum gl_metric_type type; /* of the open family */
     msgpack_packer pk;
     struct gl_slot *slot;  /* inputs: the tag's open chunk */
     struct gl_label sorted[GL_LABELS_MAX];
@@ -120,6 +122,15 @@ int gl_batch_summary(struct gl_batch *b, const struct gl_label *labels, size_t n
                      double count);
 
 /*
+ * For filters: appends a series read from another batch (the open family
+ * must be of its type) as it is, or with other labels; its time and value
+ * are kept. Return as gl_batch_sample().
+ */
+int gl_batch_copy(struct gl_batch *b, const struct gl_series *s);
+int gl_batch_relabel(struct gl_batch *b, const struct gl_series *s, const struct gl_label *labels,
+                     size_t n);
+
+/*
  * Closes the batch. Inputs: appends it to the tag's chunk and returns 0, or
  * GL_EPAUSED when the pipeline wants the input to pause (the batch was still
  * taken). A batch with no series is dropped. Filters: closes it in place.
@@ -139,6 +150,7 @@ struct gl_family {
     uint32_t unit_len;
     uint32_t n_series;
     int64_t batch_ts_ms;
+    uint32_t batch_index;        /* which batch of the chunk it is in (from 1) */
 };
 
 struct gl_series {
@@ -166,6 +178,7 @@ struct gl_batch_iter {
     uint32_t series_left;        /* in the current family */
     enum gl_metric_type type;    /* of the current family */
     uint32_t index;
+    uint32_t batch_index;
 };
 
 void gl_batch_iter_init(struct gl_batch_iter *it, const struct gl_chunk *c);
@@ -190,6 +203,27 @@ int gl_batch_read_series(const char *raw, size_t len, enum gl_metric_type type, 
 uint32_t gl_series_labels(const struct gl_series *s, struct gl_label *out);
 /* The i-th bucket (le, count) or quantile (q, value) of a histogram or summary. */
 void gl_series_point(const struct gl_series *s, uint32_t i, double *a, double *b);
+
+/*
+ * A metrics filter's pass over a chunk: gl_batch_rewrite_family() for each
+ * family read, then each series kept written with gl_batch_copy() or
+ * gl_batch_relabel() on gl_batch_rewrite_out(), and gl_batch_rewrite_end(),
+ * which returns the series written. The chunk's batches stay apart, each
+ * with its time; a family none of whose series is kept is not written.
+ */
+struct gl_batch_rewrite {
+    struct gl_buf *buf;
+    struct gl_batch out;
+    uint32_t batch_index;        /* the batch open in out (0: none) */
+    struct gl_family pending;    /* the family to write before its first series */
+    bool has_pending;
+    uint32_t written;            /* series in the batches closed so far */
+};
+
+void gl_batch_rewrite_init(struct gl_batch_rewrite *rw, struct gl_buf *buf);
+void gl_batch_rewrite_family(struct gl_batch_rewrite *rw, const struct gl_family *fam);
+struct gl_batch *gl_batch_rewrite_out(struct gl_batch_rewrite *rw);
+uint32_t gl_batch_rewrite_end(struct gl_batch_rewrite *rw);
 
 /*
  * Appends every series of a metrics chunk to b as JSON lines:

@@ -41,13 +41,13 @@ struct fh {
     uint64_t ts;
 };
 
-static int fh_buf_write(void *data, const char *buf, size_t len)
+static inline int fh_buf_write(void *data, const char *buf, size_t len)
 {
     gl_buf_append(data, buf, len);
     return 0;
 }
 
-static int fh_open(struct fh *h, const struct gl_plugin *p, const char *yaml)
+static inline int fh_open(struct fh *h, const struct gl_plugin *p, const char *yaml)
 {
     static const char *const skip[] = { "name", NULL };
     const struct gl_option *tables[] = { p->options, NULL };
@@ -75,12 +75,12 @@ static int fh_open(struct fh *h, const struct gl_plugin *p, const char *yaml)
 }
 
 /* The first config error, or "" when there is none. */
-static const char *fh_error(const struct fh *h)
+static inline const char *fh_error(const struct fh *h)
 {
     return h->cfg->error_count > 0 ? h->cfg->errors[0] : "";
 }
 
-static char *fh_render(const msgpack_object *body)
+static inline char *fh_render(const msgpack_object *body)
 {
     struct gl_buf b;
     gl_buf_init(&b);
@@ -89,7 +89,7 @@ static char *fh_render(const msgpack_object *body)
 }
 
 /* Runs one record (body as JSON text, time ts) through the filter. */
-static enum gl_filter_result fh_run(struct fh *h, const char *body_json, uint64_t ts)
+static inline enum gl_filter_result fh_run(struct fh *h, const char *body_json, uint64_t ts)
 {
     struct gl_buf in, out;
     msgpack_packer pk;
@@ -135,7 +135,7 @@ static enum gl_filter_result fh_run(struct fh *h, const char *body_json, uint64_
     return r;
 }
 
-static void fh_close(struct fh *h)
+static inline void fh_close(struct fh *h)
 {
     if (h->inited) {
         h->plugin->destroy(&h->ins);
