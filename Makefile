@@ -95,7 +95,13 @@ test: deps
 run: all
 	@sh tools/run.sh $(BUILD)/gleaner
 
-bench: all
+# In-process benchmarks (bench/*.c) link the agent's library, as the unit tests do.
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libgleaner.a
+	@mkdir -p $(dir $@)
+	@echo "CC $<"
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libgleaner.a $(LDLIBS)
+
+bench: all $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 	@sh bench/run.sh
 
 docs: all

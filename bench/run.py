@@ -291,6 +291,20 @@ pipeline:
             "%.1f MiB" % (rss / 1024.0), "%.1fs" % wall)
 
 
+def run_inprocess(binary):
+    """An in-process benchmark (bench/*.c): each output line is title, CPU us, allocations."""
+    path = os.path.join(ROOT, "build", "bench", binary)
+    if not os.path.exists(path):
+        return []
+    r = subprocess.run([path], capture_output=True, text=True, timeout=600)
+    rows = []
+    for line in r.stdout.splitlines():
+        title, us, allocs = line.split("\t")
+        rows.append(("10,000-series batch: " + title, "-",
+                     "%s us CPU per batch, %s allocations" % (us, allocs), "-", "-"))
+    return rows
+
+
 def main():
     grep = """  filters:
     - name: grep
@@ -302,6 +316,7 @@ def main():
         run("dummy -> grep -> null (200 B records)", grep, N // 2),
         idle(),
     ]
+    rows += run_inprocess("metrics_batch")
     c1, m1 = corpus("1x1M", 1, 1000000)
     if c1 is not None:
         rows.append(run_tail("tail 1 file (%d MB) -> null" % (m1["bytes"] // 1000000), c1, m1))
