@@ -75,7 +75,8 @@ static void run(const char *title, const char *yaml)
     }
     double secs = cpu_now() - t0;
     uint64_t allocs = gl_mem_allocations() - a0;
-    printf("%s\t%.0f\t%.1f\n", title, secs / ROUNDS * 1e6, (double)allocs / ROUNDS);
+    printf("10,000-series batch: %s\t-\t%.0f us CPU per batch, %.0f allocations\n", title,
+           secs / ROUNDS * 1e6, (double)allocs / ROUNDS);
     int done = 0;
     gl_engine_stop(e, stopped, &done);
     while (!done) {

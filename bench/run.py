@@ -292,16 +292,16 @@ pipeline:
 
 
 def run_inprocess(binary):
-    """An in-process benchmark (bench/*.c): each output line is title, CPU us, allocations."""
+    """An in-process benchmark (bench/*.c): each line it prints is a row (tab-separated
+    scenario, throughput, CPU)."""
     path = os.path.join(ROOT, "build", "bench", binary)
     if not os.path.exists(path):
         return []
     r = subprocess.run([path], capture_output=True, text=True, timeout=600)
     rows = []
     for line in r.stdout.splitlines():
-        title, us, allocs = line.split("\t")
-        rows.append(("10,000-series batch: " + title, "-",
-                     "%s us CPU per batch, %s allocations" % (us, allocs), "-", "-"))
+        title, throughput, cpu = line.split("\t")
+        rows.append((title, throughput, cpu, "-", "-"))
     return rows
 
 
@@ -317,6 +317,7 @@ def main():
         idle(),
     ]
     rows += run_inprocess("metrics_batch")
+    rows += run_inprocess("remote_write")
     c1, m1 = corpus("1x1M", 1, 1000000)
     if c1 is not None:
         rows.append(run_tail("tail 1 file (%d MB) -> null" % (m1["bytes"] // 1000000), c1, m1))

@@ -20,6 +20,7 @@ extern const struct gl_plugin gl_out_stdout;
 extern const struct gl_plugin gl_out_file;
 extern const struct gl_plugin gl_out_cloudwatch_logs;
 extern const struct gl_plugin gl_out_prometheus_exporter;
+extern const struct gl_plugin gl_out_prometheus_remote_write;
 
 const struct gl_plugin *const gl_plugins[] = {
     &gl_in_dummy,
@@ -35,6 +36,7 @@ const struct gl_plugin *const gl_plugins[] = {
     &gl_out_file,
     &gl_out_null,
     &gl_out_prometheus_exporter,
+    &gl_out_prometheus_remote_write,
     &gl_out_stdout,
     NULL,
 };

@@ -57,6 +57,19 @@ struct gl_aws_settings {
     { .name = "imds_endpoint", .type = GL_OPT_STR, .offset = offsetof(T, F.imds_endpoint),     \
       .help = "Instance metadata endpoint (default AWS_EC2_METADATA_SERVICE_ENDPOINT)." }
 
+/* The same settings under Fluent Bit's aws_-prefixed names (es, prometheus_remote_write). */
+#define GL_AWS_PREFIXED_OPTIONS(T, F)                                                         \
+    { .name = "aws_region", .type = GL_OPT_STR, .offset = offsetof(T, F.region),               \
+      .help = "AWS region for SigV4 (default AWS_REGION or AWS_DEFAULT_REGION)." },            \
+    { .name = "aws_role_arn", .type = GL_OPT_STR, .offset = offsetof(T, F.role_arn),           \
+      .help = "A role to assume (STS AssumeRole) with the credentials found." },              \
+    { .name = "aws_external_id", .type = GL_OPT_STR, .offset = offsetof(T, F.external_id),     \
+      .help = "External ID for aws_role_arn." },                                               \
+    { .name = "aws_sts_endpoint", .type = GL_OPT_STR, .offset = offsetof(T, F.sts_endpoint),   \
+      .help = "STS endpoint (default the regional one)." },                                     \
+    { .name = "aws_profile", .type = GL_OPT_STR, .offset = offsetof(T, F.profile),             \
+      .help = "Profile of the shared credentials file (default AWS_PROFILE)." }
+
 struct gl_aws_provider;
 
 /* Called once with the credentials (borrowed until return), or NULL and an error message. */

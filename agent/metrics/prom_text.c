@@ -17,29 +17,33 @@ const char *gl_prom_content_type(enum gl_prom_format f)
                                     : "text/plain; version=0.0.4; charset=utf-8";
 }
 
-void gl_prom_number(struct gl_buf *out, double v)
+size_t gl_prom_format_number(char out[GL_PROM_NUMBER_MAX], double v)
 {
     if (isnan(v)) {
-        gl_buf_append(out, "NaN", 3);
-        return;
+        return (size_t)snprintf(out, GL_PROM_NUMBER_MAX, "NaN");
     }
     if (isinf(v)) {
-        gl_buf_puts(out, v > 0 ? "+Inf" : "-Inf");
-        return;
+        return (size_t)snprintf(out, GL_PROM_NUMBER_MAX, v > 0 ? "+Inf" : "-Inf");
     }
-    char text[40];
     int n;
     if (v == floor(v) && fabs(v) < 1e15) {
-        n = snprintf(text, sizeof(text), "%.0f", v);
+        n = snprintf(out, GL_PROM_NUMBER_MAX, "%.0f", v);
     } else {
         for (int prec = 15;; prec++) {
-            n = snprintf(text, sizeof(text), "%.*g", prec, v);
-            if (prec == 17 || strtod(text, NULL) == v) {
+            n = snprintf(out, GL_PROM_NUMBER_MAX, "%.*g", prec, v);
+            if (prec == 17 || strtod(out, NULL) == v) {
                 break;
             }
         }
     }
-    gl_buf_append(out, text, (size_t)n);
+    return (size_t)n;
+}
+
+void gl_prom_number(struct gl_buf *out, double v)
+{
+    char text[GL_PROM_NUMBER_MAX];
+    size_t n = gl_prom_format_number(text, v);
+    gl_buf_append(out, text, n);
 }
 
 /* Escapes \ and newline (help texts), and " too (label values, and help in OpenMetrics). */

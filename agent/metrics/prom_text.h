@@ -41,5 +41,8 @@ void gl_prom_write(struct gl_buf *out, const char *data, size_t len, enum gl_pro
 
 /* Writes a sample value as Prometheus does: NaN, +Inf, -Inf, or the shortest exact number. */
 void gl_prom_number(struct gl_buf *out, double v);
+/* The same into out (NUL-terminated); returns its length. */
+#define GL_PROM_NUMBER_MAX 32
+size_t gl_prom_format_number(char out[GL_PROM_NUMBER_MAX], double v);
 
 #endif

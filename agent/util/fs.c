@@ -3,6 +3,7 @@
  * each bounded by what one chunk holds.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,4 +49,32 @@ int gl_fs_mkdir_p(const char *path)
     }
     gl_free(copy);
     return rc;
+}
+
+int gl_fs_read_small(const char *path, size_t max, struct gl_buf *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return GL_EIO;
+    }
+    size_t start = out->len;
+    gl_buf_reserve(out, max + 1);
+    ssize_t n;
+    do {
+        n = read(fd, out->data + out->len, max + 1 - (out->len - start));
+        if (n > 0) {
+            out->len += (size_t)n;
+        }
+    } while ((n > 0 && out->len - start <= max) || (n < 0 && errno == EINTR));
+    close(fd);
+    if (n < 0 || out->len - start > max) {
+        out->len = start;
+        out->data[out->len] = '\0';
+        return n < 0 ? GL_EIO : GL_ELIMIT;
+    }
+    while (out->len > start && strchr(" \t\r\n", out->data[out->len - 1]) != NULL) {
+        out->len--;
+    }
+    out->data[out->len] = '\0';
+    return 0;
 }

@@ -94,9 +94,10 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-import botocore.auth
 import botocore.awsrequest
 import botocore.credentials
+
+from lib_sigv4 import Signer as _Signer
 
 TARGET_PREFIX = "Logs_20140328."
 CONTENT_TYPES = ("application/x-amz-json-1.1",)
@@ -822,23 +823,6 @@ FAULT_ERRORS = {
                  "The request processing has failed because of an unknown error, "
                  "exception or failure."),
 }
-
-
-class _Signer(botocore.auth.SigV4Auth):
-    """botocore's SigV4 over exactly the headers the client said it signed
-    (botocore alone would pick its own set and skip e.g. User-Agent)."""
-
-    def __init__(self, cred, service, region, signed, received):
-        super().__init__(cred, service, region)
-        self._signed = signed
-        self._received = received
-
-    def headers_to_sign(self, request):
-        m = botocore.awsrequest.HTTPHeaders()
-        for name in self._signed:
-            for v in self._received.get_all(name) or []:
-                m[name] = v
-        return m
 
 
 # ---- HTTP ----

@@ -1,0 +1,95 @@
+/*
+ * gzip: compressed bodies inflate back exactly (and are gzip, read by zlib
+ * as such), a bomb stops at the caller's bound, corrupt and truncated input
+ * is refused. Base64 for basic authentication is in the same suite: both are
+ * the small codecs HTTP outputs use.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "codec/base64.h"
+#include "codec/gzip.h"
+#include "util/error.h"
+
+static void test_gzip_roundtrip_and_header(void **state)
+{
+    (void)state;
+    char text[50000];
+    for (size_t i = 0; i < sizeof(text); i++) {
+        text[i] = (char)("metrics\n"[i % 8] + (i % 977 == 0));
+    }
+    struct gl_buf z, back;
+    gl_buf_init(&z);
+    gl_buf_init(&back);
+    assert_int_equal(gl_gzip_compress(text, sizeof(text), 6, &z), 0);
+    assert_true(z.len < sizeof(text) / 4);
+    assert_int_equal((unsigned char)z.data[0], 0x1f); /* gzip magic */
+    assert_int_equal((unsigned char)z.data[1], 0x8b);
+    assert_int_equal(gl_gzip_decompress(z.data, z.len, sizeof(text), &back), 0);
+    assert_int_equal(back.len, sizeof(text));
+    assert_memory_equal(back.data, text, sizeof(text));
+    gl_buf_close(&z);
+    gl_buf_close(&back);
+}
+
+static void test_gzip_bomb_stops_at_bound(void **state)
+{
+    (void)state;
+    static char zeros[4 << 20];
+    struct gl_buf z, back;
+    gl_buf_init(&z);
+    gl_buf_init(&back);
+    assert_int_equal(gl_gzip_compress(zeros, sizeof(zeros), 9, &z), 0);
+    assert_true(z.len < 10000);
+    assert_int_equal(gl_gzip_decompress(z.data, z.len, 1 << 20, &back), GL_ELIMIT);
+    assert_true(back.len <= (1 << 20));
+    gl_buf_close(&z);
+    gl_buf_close(&back);
+}
+
+static void test_gzip_refuses_corrupt_and_truncated(void **state)
+{
+    (void)state;
+    struct gl_buf z, back;
+    gl_buf_init(&z);
+    gl_buf_init(&back);
+    assert_int_equal(gl_gzip_decompress("not gzip at all", 15, 1000, &back), GL_EPARSE);
+    assert_int_equal(gl_gzip_compress("hello hello hello", 17, 6, &z), 0);
+    for (size_t cut = 0; cut < z.len; cut++) {
+        gl_buf_reset(&back);
+        assert_int_not_equal(gl_gzip_decompress(z.data, cut, 1000, &back), 0);
+    }
+    gl_buf_close(&z);
+    gl_buf_close(&back);
+}
+
+static void test_base64_encodes_with_padding(void **state)
+{
+    (void)state;
+    struct gl_buf b;
+    gl_buf_init(&b);
+    gl_base64_encode("user:pass", 9, &b);
+    assert_string_equal(b.data, "dXNlcjpwYXNz");
+    gl_buf_reset(&b);
+    gl_base64_encode("ab", 2, &b);
+    assert_string_equal(b.data, "YWI=");
+    gl_buf_reset(&b);
+    gl_base64_encode("a", 1, &b);
+    assert_string_equal(b.data, "YQ==");
+    gl_buf_close(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gzip_roundtrip_and_header),
+        cmocka_unit_test(test_gzip_bomb_stops_at_bound),
+        cmocka_unit_test(test_gzip_refuses_corrupt_and_truncated),
+        cmocka_unit_test(test_base64_encodes_with_padding),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
