@@ -41,7 +41,6 @@ NAMESPACE = "logging"
 # lists it; a config naming any other plugin the build lacks is a failure.
 PENDING = {
     "es": "logs.elasticsearch",
-    "prometheus_remote_write": "metrics.remoteWrite",
     "node_metrics": "metrics.node",
     "prometheus_scrape": "metrics.kubelet, metrics.pods",
 }
