@@ -187,10 +187,13 @@ int gl_batch_sample(struct gl_batch *b, const struct gl_label *labels, size_t n,
     return rc;
 }
 
-/* [count, sum, [a0, b0, a1, b1, ...]] for histograms and summaries: the pairs follow. */
-static void points_head(struct gl_batch *b, size_t n, double sum, double count)
+/*
+ * [count, sum, [a0, b0, a1, b1, ...]] for histograms and summaries, with a
+ * fourth element for the source's texts when there are: the pairs follow.
+ */
+static void points_head(struct gl_batch *b, size_t n, double sum, double count, bool texts)
 {
-    gl_buf_putc(b->buf, (char)0x93);
+    gl_buf_putc(b->buf, (char)(texts ? 0x94 : 0x93));
     msgpack_pack_double(&b->pk, count);
     msgpack_pack_double(&b->pk, sum);
     msgpack_pack_array(&b->pk, n * 2);
@@ -201,14 +204,22 @@ int gl_batch_histogram(struct gl_batch *b, const struct gl_label *labels, size_t
                        double sum, double count)
 {
     int rc = series_head(b, labels, n, ts_ms);
-    if (rc == 0) {
-        points_head(b, n_buckets, sum, count);
+    if (rc < 0) {
+        return rc;
+    }
+    bool texts = n_buckets > 0 && buckets[0].le_text != NULL;
+    points_head(b, n_buckets, sum, count, texts);
+    for (size_t i = 0; i < n_buckets; i++) {
+        msgpack_pack_double(&b->pk, buckets[i].le);
+        msgpack_pack_double(&b->pk, buckets[i].count);
+    }
+    if (texts) {
+        msgpack_pack_array(&b->pk, n_buckets);
         for (size_t i = 0; i < n_buckets; i++) {
-            msgpack_pack_double(&b->pk, buckets[i].le);
-            msgpack_pack_double(&b->pk, buckets[i].count);
+            pack_str(&b->pk, buckets[i].le_text, buckets[i].le_text_len);
         }
     }
-    return rc;
+    return 0;
 }
 
 int gl_batch_summary(struct gl_batch *b, const struct gl_label *labels, size_t n,
@@ -216,14 +227,22 @@ int gl_batch_summary(struct gl_batch *b, const struct gl_label *labels, size_t n
                      double count)
 {
     int rc = series_head(b, labels, n, ts_ms);
-    if (rc == 0) {
-        points_head(b, n_q, sum, count);
+    if (rc < 0) {
+        return rc;
+    }
+    bool texts = n_q > 0 && q[0].q_text != NULL;
+    points_head(b, n_q, sum, count, texts);
+    for (size_t i = 0; i < n_q; i++) {
+        msgpack_pack_double(&b->pk, q[i].q);
+        msgpack_pack_double(&b->pk, q[i].value);
+    }
+    if (texts) {
+        msgpack_pack_array(&b->pk, n_q);
         for (size_t i = 0; i < n_q; i++) {
-            msgpack_pack_double(&b->pk, q[i].q);
-            msgpack_pack_double(&b->pk, q[i].value);
+            pack_str(&b->pk, q[i].q_text, q[i].q_text_len);
         }
     }
-    return rc;
+    return 0;
 }
 
 int gl_batch_copy(struct gl_batch *b, const struct gl_series *s)
@@ -246,8 +265,9 @@ int gl_batch_relabel(struct gl_batch *b, const struct gl_series *s, const struct
         return rc;
     }
     if (b->type == GL_METRIC_HISTOGRAM || b->type == GL_METRIC_SUMMARY) {
-        points_head(b, s->n_points, s->sum, s->count);
+        points_head(b, s->n_points, s->sum, s->count, s->point_texts != NULL);
         gl_buf_append(b->buf, s->points, (size_t)s->n_points * 18);
+        gl_buf_append(b->buf, s->point_texts, s->point_texts_len);
     } else {
         msgpack_pack_double(&b->pk, s->value);
     }
@@ -501,12 +521,33 @@ int gl_batch_next_family(struct gl_batch_iter *it, struct gl_family *fam)
     return 0;
 }
 
-/* [count, sum, [pairs of float64]]: the pairs are read in place (9 bytes each). */
+/* [texts]: one string per point, kept as bytes (their array header included). */
+static bool rd_point_texts(struct gl_batch_iter *it, struct gl_series *s)
+{
+    uint32_t n;
+    size_t start = it->off;
+    if (!rd_array(it, &n) || n != s->n_points) {
+        return false;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const char *str;
+        uint32_t len;
+        if (!rd_str(it, &str, &len)) {
+            return false;
+        }
+    }
+    s->point_texts = it->data + start;
+    s->point_texts_len = it->off - start;
+    return true;
+}
+
+/* [count, sum, [pairs of float64] (, [texts])]: the pairs are read in place (9 bytes each). */
 static bool rd_points(struct gl_batch_iter *it, struct gl_series *s)
 {
     uint32_t n, pairs;
-    if (!rd_array(it, &n) || n != 3 || !rd_double(it, &s->count) || !rd_double(it, &s->sum) ||
-        !rd_array(it, &pairs) || pairs % 2 != 0 || !need(it, (size_t)pairs * 9)) {
+    if (!rd_array(it, &n) || (n != 3 && n != 4) || !rd_double(it, &s->count) ||
+        !rd_double(it, &s->sum) || !rd_array(it, &pairs) || pairs % 2 != 0 ||
+        !need(it, (size_t)pairs * 9)) {
         return false;
     }
     for (uint32_t i = 0; i < pairs; i++) {
@@ -517,7 +558,7 @@ static bool rd_points(struct gl_batch_iter *it, struct gl_series *s)
     s->points = it->data + it->off;
     s->n_points = pairs / 2;
     it->off += (size_t)pairs * 9;
-    return true;
+    return n == 3 || rd_point_texts(it, s);
 }
 
 int gl_batch_next_series(struct gl_batch_iter *it, struct gl_series *s)
@@ -583,6 +624,26 @@ uint32_t gl_series_labels(const struct gl_series *s, struct gl_label *out)
         i++;
     }
     return i;
+}
+
+const char *gl_series_point_text(const struct gl_series *s, size_t *cursor, uint32_t *len)
+{
+    if (s->point_texts == NULL) {
+        return NULL;
+    }
+    struct gl_batch_iter it;
+    const char *str;
+    uint32_t n;
+    gl_batch_iter_init_bytes(&it, s->point_texts, s->point_texts_len);
+    it.off = *cursor;
+    if (*cursor == 0 && !rd_array(&it, &n)) {
+        return NULL;
+    }
+    if (!rd_str(&it, &str, len)) {
+        return NULL;
+    }
+    *cursor = it.off;
+    return str;
 }
 
 void gl_series_point(const struct gl_series *s, uint32_t i, double *a, double *b)

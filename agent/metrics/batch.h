@@ -22,7 +22,9 @@
  *   family  [name, type, help, unit, [series...]]
  *   series  [[label_name, label_value, ...], ts_ms (0: the batch's), value]
  *   value   float64; histogram [count, sum, [le, cumulative_count, ...]];
- *           summary [count, sum, [quantile, value, ...]] (all float64)
+ *           summary [count, sum, [quantile, value, ...]] (all float64), each
+ *           with a fourth element, [le or quantile as the source wrote it,
+ *           ...], when the source's texts are kept
  */
 #ifndef GL_METRICS_BATCH_H
 #define GL_METRICS_BATCH_H
@@ -60,15 +62,25 @@ struct gl_label {
     uint32_t value_len;
 };
 
-/* A histogram bucket: observations less than or equal to le, cumulative. */
+/*
+ * A histogram bucket: observations less than or equal to le, cumulative.
+ * le_text, when set, is how the source wrote the bound ("1.0", "1e+06"):
+ * it is kept and written out as it came, so a scraped series keeps the
+ * exact label value it has at its source (and in a Prometheus that scrapes
+ * the source itself). NULL: the number is written as Prometheus writes it.
+ */
 struct gl_bucket {
     double le;
     double count;
+    const char *le_text;
+    uint32_t le_text_len;
 };
 
 struct gl_quantile {
     double q;
     double value;
+    const char *q_text;      /* as le_text */
+    uint32_t q_text_len;
 };
 
 /* Prometheus' staleness marker: a NaN with this bit pattern ends a series at once. */
@@ -163,6 +175,8 @@ struct gl_series {
     double sum;
     uint32_t n_points;           /* buckets or quantiles */
     const char *points;          /* their float64 pairs: read with gl_series_point */
+    const char *point_texts;     /* the source's texts of le/quantile, or NULL */
+    size_t point_texts_len;
     uint32_t index;              /* position in the chunk, for gl_flush_drop() */
     const char *raw;             /* the series' bytes, to keep it (gl_batch_read_series) */
     size_t raw_len;
@@ -203,6 +217,12 @@ int gl_batch_read_series(const char *raw, size_t len, enum gl_metric_type type, 
 uint32_t gl_series_labels(const struct gl_series *s, struct gl_label *out);
 /* The i-th bucket (le, count) or quantile (q, value) of a histogram or summary. */
 void gl_series_point(const struct gl_series *s, uint32_t i, double *a, double *b);
+/*
+ * The i-th le or quantile as its source wrote it, or NULL when the source's
+ * texts were not kept (write the number then). Walks the texts: call it in
+ * order, i from 0, with *cursor starting at 0.
+ */
+const char *gl_series_point_text(const struct gl_series *s, size_t *cursor, uint32_t *len);
 
 /*
  * A metrics filter's pass over a chunk: gl_batch_rewrite_family() for each

@@ -17,6 +17,43 @@ const char *gl_prom_content_type(enum gl_prom_format f)
                                     : "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/*
+ * The shortest decimal digits that read back as |v| (no trailing zeros) and
+ * the exponent of the first: 1234.5 gives "12345" and 3. v is finite, not 0.
+ */
+static int shortest_digits(double v, char digits[20], int *exp)
+{
+    char e[40];
+    int nd = 0;
+    v = fabs(v);
+    if (v == floor(v) && v < 1e17) {
+        nd = snprintf(digits, 20, "%.0f", v); /* exact: an integer below 2^57 */
+        *exp = nd - 1;
+    } else {
+        for (int p = 1; p <= 17; p++) {
+            snprintf(e, sizeof(e), "%.*e", p - 1, v);
+            if (strtod(e, NULL) == v) {
+                break;
+            }
+        }
+        for (const char *q = e; *q != '\0' && *q != 'e'; q++) {
+            if (*q >= '0' && *q <= '9') {
+                digits[nd++] = *q;
+            }
+        }
+        *exp = atoi(strchr(e, 'e') + 1);
+    }
+    while (nd > 1 && digits[nd - 1] == '0') {
+        nd--;
+    }
+    return nd;
+}
+
+/*
+ * As Go's strconv.FormatFloat(v, 'g', -1, 64) writes it, which is what
+ * Prometheus' client libraries put in the text format: the shortest exact
+ * digits, in exponent form below 1e-4 and from 1e6 ("1e+06", "2.5e-07").
+ */
 size_t gl_prom_format_number(char out[GL_PROM_NUMBER_MAX], double v)
 {
     if (isnan(v)) {
@@ -25,18 +62,43 @@ size_t gl_prom_format_number(char out[GL_PROM_NUMBER_MAX], double v)
     if (isinf(v)) {
         return (size_t)snprintf(out, GL_PROM_NUMBER_MAX, v > 0 ? "+Inf" : "-Inf");
     }
-    int n;
-    if (v == floor(v) && fabs(v) < 1e15) {
-        n = snprintf(out, GL_PROM_NUMBER_MAX, "%.0f", v);
-    } else {
-        for (int prec = 15;; prec++) {
-            n = snprintf(out, GL_PROM_NUMBER_MAX, "%.*g", prec, v);
-            if (prec == 17 || strtod(out, NULL) == v) {
-                break;
-            }
-        }
+    if (v == 0) {
+        return (size_t)snprintf(out, GL_PROM_NUMBER_MAX, signbit(v) ? "-0" : "0");
     }
-    return (size_t)n;
+    char d[20];
+    int exp, nd = shortest_digits(v, d, &exp);
+    char *o = out;
+    if (v < 0) {
+        *o++ = '-';
+    }
+    if (exp < -4 || exp >= 6) {
+        *o++ = d[0];
+        if (nd > 1) {
+            *o++ = '.';
+            memcpy(o, d + 1, (size_t)nd - 1);
+            o += nd - 1;
+        }
+        o += sprintf(o, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+    } else if (exp >= 0) {
+        for (int i = 0; i <= exp; i++) {
+            *o++ = i < nd ? d[i] : '0';
+        }
+        if (nd > exp + 1) {
+            *o++ = '.';
+            memcpy(o, d + exp + 1, (size_t)(nd - exp - 1));
+            o += nd - exp - 1;
+        }
+    } else {
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = 0; i < -exp - 1; i++) {
+            *o++ = '0';
+        }
+        memcpy(o, d, (size_t)nd);
+        o += nd;
+    }
+    *o = '\0';
+    return (size_t)(o - out);
 }
 
 void gl_prom_number(struct gl_buf *out, double v)
@@ -138,7 +200,7 @@ struct line_labels {
 };
 
 static void write_labels(struct gl_buf *out, const struct line_labels *l, const char *last_name,
-                         double last)
+                         const char *last, size_t last_len)
 {
     bool first = true;
     size_t i = 0, j = 0;
@@ -155,7 +217,7 @@ static void write_labels(struct gl_buf *out, const struct line_labels *l, const 
         gl_buf_putc(out, first ? '{' : ',');
         first = false;
         gl_buf_printf(out, "%s=\"", last_name);
-        gl_prom_number(out, last);
+        escaped(out, last, last_len, true);
         gl_buf_putc(out, '"');
     }
     if (!first) {
@@ -164,12 +226,12 @@ static void write_labels(struct gl_buf *out, const struct line_labels *l, const 
 }
 
 static void write_line(struct gl_buf *out, const struct gl_family *fam, const char *suffix,
-                       const struct line_labels *l, const char *last_name, double last,
-                       double value, int64_t ts_ms, enum gl_prom_format f)
+                       const struct line_labels *l, const char *last_name, const char *last,
+                       size_t last_len, double value, int64_t ts_ms, enum gl_prom_format f)
 {
     gl_buf_append(out, fam->name, fam->name_len);
     gl_buf_puts(out, suffix);
-    write_labels(out, l, last_name, last);
+    write_labels(out, l, last_name, last, last_len);
     gl_buf_putc(out, ' ');
     gl_prom_number(out, value);
     if (ts_ms != 0 && f == GL_PROM_OPENMETRICS) {
@@ -189,18 +251,26 @@ void gl_prom_series(struct gl_buf *out, const struct gl_family *fam, const struc
     int64_t ts = timestamps ? s->ts_ms : 0;
     /* OpenMetrics names a counter's sample <family>_total; the family already ends so. */
     if (fam->type != GL_METRIC_HISTOGRAM && fam->type != GL_METRIC_SUMMARY) {
-        write_line(out, fam, "", &l, NULL, 0, s->value, ts, f);
+        write_line(out, fam, "", &l, NULL, NULL, 0, s->value, ts, f);
         return;
     }
     bool histogram = fam->type == GL_METRIC_HISTOGRAM;
+    size_t cursor = 0;
     for (uint32_t i = 0; i < s->n_points; i++) {
         double k, v;
+        char num[GL_PROM_NUMBER_MAX];
+        uint32_t len;
         gl_series_point(s, i, &k, &v);
-        write_line(out, fam, histogram ? "_bucket" : "", &l, histogram ? "le" : "quantile", k,
-                   v, ts, f);
+        const char *text = gl_series_point_text(s, &cursor, &len);
+        if (text == NULL) {
+            text = num;
+            len = (uint32_t)gl_prom_format_number(num, k);
+        }
+        write_line(out, fam, histogram ? "_bucket" : "", &l, histogram ? "le" : "quantile", text,
+                   len, v, ts, f);
     }
-    write_line(out, fam, "_sum", &l, NULL, 0, s->sum, ts, f);
-    write_line(out, fam, "_count", &l, NULL, 0, s->count, ts, f);
+    write_line(out, fam, "_sum", &l, NULL, NULL, 0, s->sum, ts, f);
+    write_line(out, fam, "_count", &l, NULL, NULL, 0, s->count, ts, f);
 }
 
 void gl_prom_write(struct gl_buf *out, const char *data, size_t len, enum gl_prom_format f)

@@ -176,12 +176,18 @@ static void put_points(struct gl_buf *b, const struct gl_rw_series *r, const str
     char name[512], num[GL_PROM_NUMBER_MAX];
     bool histogram = r->type == GL_METRIC_HISTOGRAM;
     size_t n = suffixed(name, sizeof(name), r, histogram ? "_bucket" : "");
+    size_t cursor = 0;
     for (uint32_t i = 0; i < s->n_points; i++) {
         double k, v;
+        uint32_t len;
         gl_series_point(s, i, &k, &v);
-        /* le="0.5", le="+Inf": as the text format writes them */
-        size_t len = gl_prom_format_number(num, k);
-        named(&t, base, name, n, histogram ? "le" : "quantile", num, len);
+        /* As the source wrote it, else as the text format writes it: le="0.5", le="+Inf" */
+        const char *text = gl_series_point_text(s, &cursor, &len);
+        if (text == NULL) {
+            text = num;
+            len = (uint32_t)gl_prom_format_number(num, k);
+        }
+        named(&t, base, name, n, histogram ? "le" : "quantile", text, len);
         put_series(b, &t, v, s->ts_ms);
     }
     n = suffixed(name, sizeof(name), r, "_sum");

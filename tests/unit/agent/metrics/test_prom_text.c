@@ -142,9 +142,12 @@ static void test_prom_text_numbers(void **state)
         double v;
         const char *text;
     } cases[] = {
-        { 0, "0" },       { -0.0, "-0" },       { 1e14, "100000000000000" }, { 1e15, "1e+15" },
-        { 0.1, "0.1" },   { 1.0 / 3, "0.3333333333333333" }, { 2.5e-7, "2.5e-07" },
-        { INFINITY, "+Inf" }, { -INFINITY, "-Inf" },
+        /* As Go's strconv.FormatFloat(v, 'g', -1, 64), Prometheus' client libraries' choice. */
+        { 0, "0" },        { -0.0, "-0" },       { 999999, "999999" },  { 1e6, "1e+06" },
+        { 1234567, "1.234567e+06" }, { 1e15, "1e+15" }, { 123.5, "123.5" }, { -4096, "-4096" },
+        { 0.1, "0.1" },    { 1.0 / 3, "0.3333333333333333" }, { 0.0001, "0.0001" },
+        { 0.00001234, "1.234e-05" }, { 2.5e-7, "2.5e-07" }, { 1e300, "1e+300" },
+        { 5e-324, "5e-324" }, { INFINITY, "+Inf" }, { -INFINITY, "-Inf" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct gl_buf out;
@@ -155,6 +158,31 @@ static void test_prom_text_numbers(void **state)
     }
 }
 
+static void test_prom_text_keeps_the_sources_bound_texts(void **state)
+{
+    (void)state;
+    struct gl_buf buf, out;
+    struct gl_batch b;
+    gl_buf_init(&buf);
+    gl_buf_init(&out);
+    gl_batch_begin_buf(&b, &buf, 1);
+    family(&b, "h", GL_METRIC_HISTOGRAM, NULL, NULL);
+    struct gl_bucket bk[] = { { 1, 2, "1.0", 3 }, { 1e6, 3, "1e+06", 5 },
+                              { INFINITY, 4, "+Inf", 4 } };
+    gl_batch_histogram(&b, NULL, 0, 0, bk, 3, 9, 4);
+    family(&b, "s", GL_METRIC_SUMMARY, NULL, NULL);
+    struct gl_quantile q[] = { { 0.5, 7, "0.50", 4 } };
+    gl_batch_summary(&b, NULL, 0, 0, q, 1, 1, 1);
+    gl_batch_commit(&b);
+    gl_prom_write(&out, buf.data, buf.len, GL_PROM_TEXT);
+    assert_string_equal(out.data, "# TYPE h histogram\n"
+                                  "h_bucket{le=\"1.0\"} 2\nh_bucket{le=\"1e+06\"} 3\n"
+                                  "h_bucket{le=\"+Inf\"} 4\nh_sum 9\nh_count 4\n"
+                                  "# TYPE s summary\ns{quantile=\"0.50\"} 7\ns_sum 1\ns_count 1\n");
+    gl_buf_close(&buf);
+    gl_buf_close(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -162,6 +190,7 @@ int main(void)
         cmocka_unit_test(test_prom_text_openmetrics),
         cmocka_unit_test(test_prom_text_extra_labels_and_timestamps),
         cmocka_unit_test(test_prom_text_numbers),
+        cmocka_unit_test(test_prom_text_keeps_the_sources_bound_texts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
