@@ -54,9 +54,11 @@ static void format_time(char *out, size_t len, int64_t t)
 
 /*
  * Copies the settings and resolves the region (settings, AWS_REGION,
- * AWS_DEFAULT_REGION). Returns NULL with a message when there is none, or
- * when libcrypto, which every signature needs, cannot be loaded: loading it
- * here says so at start rather than at the first flush.
+ * AWS_DEFAULT_REGION; failing those, instance metadata's, asked before the
+ * first credentials). Returns NULL with a message when there is none and
+ * instance metadata is disabled, or when libcrypto, which every signature
+ * needs, cannot be loaded: loading it here says so at start rather than at
+ * the first flush.
  */
 struct gl_aws_provider *gl_aws_provider_new(const struct gl_aws_settings *s, uv_loop_t *loop,
                                             const struct gl_http_client *http,
@@ -69,8 +71,9 @@ struct gl_aws_provider *gl_aws_provider_new(const struct gl_aws_settings *s, uv_
     if (region == NULL) {
         region = gl__aws_getenv("AWS_DEFAULT_REGION");
     }
-    if (region == NULL) {
-        snprintf(err, errlen, "no AWS region: set region, AWS_REGION or AWS_DEFAULT_REGION");
+    if (region == NULL && gl__aws_imds_disabled()) {
+        snprintf(err, errlen, "no AWS region: set region, AWS_REGION or AWS_DEFAULT_REGION "
+                 "(instance metadata, which would tell it, is disabled)");
         return NULL;
     }
     if (gl_dl_crypto(err, errlen) < 0) {
@@ -79,7 +82,7 @@ struct gl_aws_provider *gl_aws_provider_new(const struct gl_aws_settings *s, uv_
     struct gl_aws_provider *p = gl_calloc(1, sizeof(*p));
     p->loop = loop;
     p->ins = ins;
-    p->set.region = gl_strdup(region);
+    p->set.region = region != NULL ? gl_strdup(region) : NULL;
     p->set.role_arn = dup_or_null(s->role_arn);
     p->set.external_id = dup_or_null(s->external_id);
     p->set.sts_endpoint = dup_or_null(s->sts_endpoint);
@@ -188,6 +191,24 @@ static void start_link(struct gl_aws_provider *p)
                       "disabled (AWS_EC2_METADATA_DISABLED)");
 }
 
+/*
+ * The region's link ended: with instance metadata's region the chain goes
+ * on to the credentials; without one the refresh fails (and is retried).
+ */
+void gl__aws_region_done(struct gl_aws_provider *p, const char *region, const char *err)
+{
+    if (p->closing) {
+        return;
+    }
+    if (region == NULL) {
+        gl__aws_link_done(p, NULL, err);
+        return;
+    }
+    p->set.region = gl_strdup(region);
+    gl_log_info(p->ins, "AWS region %s from instance metadata", region);
+    start_link(p);
+}
+
 /* Starts a refresh (the caller checked that none is in flight). */
 static void refresh_start(struct gl_aws_provider *p)
 {
@@ -202,6 +223,11 @@ static void refresh_start(struct gl_aws_provider *p)
             return;
         }
         p->clients_ready = true;
+    }
+    if (p->set.region == NULL) {
+        p->link = "imds_region";
+        gl__aws_imds_region_fetch(p);
+        return;
     }
     start_link(p);
 }

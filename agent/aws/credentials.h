@@ -45,7 +45,7 @@ struct gl_aws_settings {
 
 #define GL_AWS_OPTIONS(T, F)                                                                  \
     { .name = "region", .type = GL_OPT_STR, .offset = offsetof(T, F.region),                   \
-      .help = "AWS region (default AWS_REGION or AWS_DEFAULT_REGION)." },                      \
+      .help = "AWS region (default AWS_REGION, AWS_DEFAULT_REGION, else instance metadata's)." }, \
     { .name = "role_arn", .type = GL_OPT_STR, .offset = offsetof(T, F.role_arn),               \
       .help = "A role to assume (STS AssumeRole) with the credentials found." },              \
     { .name = "external_id", .type = GL_OPT_STR, .offset = offsetof(T, F.external_id),         \
@@ -60,7 +60,7 @@ struct gl_aws_settings {
 /* The same settings under Fluent Bit's aws_-prefixed names (es, prometheus_remote_write). */
 #define GL_AWS_PREFIXED_OPTIONS(T, F)                                                         \
     { .name = "aws_region", .type = GL_OPT_STR, .offset = offsetof(T, F.region),               \
-      .help = "AWS region for SigV4 (default AWS_REGION or AWS_DEFAULT_REGION)." },            \
+      .help = "AWS region for SigV4 (default AWS_REGION, AWS_DEFAULT_REGION, else IMDS's)." }, \
     { .name = "aws_role_arn", .type = GL_OPT_STR, .offset = offsetof(T, F.role_arn),           \
       .help = "A role to assume (STS AssumeRole) with the credentials found." },              \
     { .name = "aws_external_id", .type = GL_OPT_STR, .offset = offsetof(T, F.external_id),     \
@@ -81,7 +81,10 @@ typedef void (*gl_aws_creds_cb)(void *data, const struct gl_aws_creds *creds, co
  * provider's own client for STS and Pod Identity calls; IMDS calls use a
  * second one with a 1 s connect timeout. Neither starts libcurl before the
  * first gl_aws_provider_get(). Log lines are about ins (may be NULL).
- * Returns NULL with a message in err when the settings are unusable (no region).
+ * Without a region in the settings or the environment, instance metadata
+ * (IMDSv2, placement/region) is asked before the first credentials.
+ * Returns NULL with a message in err when the settings are unusable (no
+ * region and instance metadata disabled).
  */
 struct gl_aws_provider *gl_aws_provider_new(const struct gl_aws_settings *s, uv_loop_t *loop,
                                             const struct gl_http_client *http,
@@ -112,7 +115,11 @@ void gl_aws_provider_invalidate(struct gl_aws_provider *p);
  */
 const char *gl_aws_provider_source(const struct gl_aws_provider *p);
 
-/* The region in use (settings, then AWS_REGION, then AWS_DEFAULT_REGION). */
+/*
+ * The region in use: the settings', AWS_REGION, AWS_DEFAULT_REGION, or
+ * instance metadata's. NULL while instance metadata has not answered yet:
+ * it is known once credentials were delivered.
+ */
 const char *gl_aws_provider_region(const struct gl_aws_provider *p);
 
 #endif

@@ -333,6 +333,56 @@ static void on_imds_token(void *data, const struct gl_http_response *resp)
     gl_http_send(imds_request(p, GL_GET, ROLE_PATH, NULL), on_imds_role, p);
 }
 
+/* ---- the region ---- */
+
+static void on_imds_region(void *data, const struct gl_http_response *resp)
+{
+    struct gl_aws_provider *p = data;
+    char err[GL_AWS_ERR_MAX];
+    size_t n = resp->err == NULL ? strcspn(resp->body, "\r\n") : 0;
+    gl_free(p->imds_token);
+    p->imds_token = NULL;
+    if (p->closing) {
+        return;
+    }
+    if (resp->err != NULL || resp->status != 200 || n == 0 || n > 32) {
+        if (resp->err != NULL) {
+            snprintf(err, sizeof(err), "IMDS region: %s", resp->err);
+        } else {
+            snprintf(err, sizeof(err), "IMDS region: HTTP %ld", resp->status);
+        }
+        gl__aws_region_done(p, NULL, err);
+        return;
+    }
+    char *region = gl_strndup(resp->body, n);
+    gl__aws_region_done(p, region, NULL);
+    gl_free(region);
+}
+
+static void on_region_token(void *data, const struct gl_http_response *resp)
+{
+    struct gl_aws_provider *p = data;
+    if (p->closing) {
+        return;
+    }
+    if (resp->err != NULL || resp->status != 200 || resp->body_len == 0) {
+        imds_failed(p, "session token for the region", resp);
+        return;
+    }
+    p->imds_token = gl_strndup(resp->body, strcspn(resp->body, "\r\n"));
+    gl_http_send(imds_request(p, GL_GET, "/latest/meta-data/placement/region", NULL),
+                 on_imds_region, p);
+}
+
+void gl__aws_imds_region_fetch(struct gl_aws_provider *p)
+{
+    gl_free(p->imds_token);
+    p->imds_token = NULL;
+    struct gl_http_request *r = imds_request(p, GL_PUT, "/latest/api/token", NULL);
+    gl_http_header(r, "X-aws-ec2-metadata-token-ttl-seconds", IMDS_TTL);
+    gl_http_send(r, on_region_token, p);
+}
+
 /* PUTs for an IMDSv2 session token; the two GETs follow from the callbacks. */
 void gl__aws_imds_fetch(struct gl_aws_provider *p)
 {

@@ -56,6 +56,10 @@ void gl__aws_link_done(struct gl_aws_provider *p, struct gl_aws_creds *creds, co
 
 /* ---- links (each ends with gl__aws_link_done) ---- */
 
+/* The region from IMDSv2's placement/region, before the chain; ends with gl__aws_region_done. */
+void gl__aws_imds_region_fetch(struct gl_aws_provider *p);
+void gl__aws_region_done(struct gl_aws_provider *p, const char *region, const char *err);
+
 /* Environment and shared files: synchronous; return false when not configured. */
 bool gl__aws_env_configured(void);
 void gl__aws_env_fetch(struct gl_aws_provider *p);

@@ -346,15 +346,23 @@ static int init_names(struct gl_instance *ins, struct cwl *c)
     return 0;
 }
 
-/* Builds url and host from endpoint or the region's default. */
+/*
+ * Builds url and host from endpoint or the region's default. A region that
+ * instance metadata is still to tell leaves them NULL: the first request
+ * builds them (cwl_endpoint), once credentials, and so the region, came.
+ */
 static int init_endpoint(struct gl_instance *ins, struct cwl *c)
 {
     struct gl_buf b;
+    const char *region = gl_aws_provider_region(c->provider);
+    if (c->endpoint == NULL && region == NULL) {
+        return 0;
+    }
     gl_buf_init(&b);
     if (c->endpoint != NULL) {
         gl_buf_puts(&b, c->endpoint);
     } else {
-        gl_buf_printf(&b, "https://logs.%s.amazonaws.com", gl_aws_provider_region(c->provider));
+        gl_buf_printf(&b, "https://logs.%s.amazonaws.com", region);
     }
     while (b.len > 0 && b.data[b.len - 1] == '/') {
         b.len--;
@@ -368,6 +376,13 @@ static int init_endpoint(struct gl_instance *ins, struct cwl *c)
     }
     c->host = gl_strndup(scheme + 3, strlen(scheme + 3) - 1);
     return 0;
+}
+
+void cwl_endpoint(struct cwl *c)
+{
+    if (c->url == NULL) {
+        init_endpoint(c->ins, c);
+    }
 }
 
 static void init_metrics(struct gl_instance *ins, struct cwl *c)

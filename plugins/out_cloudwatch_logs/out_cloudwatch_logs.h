@@ -325,6 +325,8 @@ void cwl_create_result(struct cwl *c, struct cwl_stream *st, enum cwl_action a,
 
 /* ---- transport (out_cloudwatch_logs_http.c): the agent's put and create ops ---- */
 
+/* Builds the endpoint's URL once the region is known (instance metadata may tell it late). */
+void cwl_endpoint(struct cwl *c);
 void cwl_transport_put(struct cwl *c, struct cwl_batch *b);
 void cwl_transport_create(struct cwl *c, struct cwl_stream *st, enum cwl_action a);
 

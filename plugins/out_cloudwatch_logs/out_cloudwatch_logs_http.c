@@ -85,6 +85,7 @@ static bool sign_and_send(struct call *k, const struct gl_aws_creds *creds)
 {
     struct cwl *c = k->c;
     const char *target = cwl_action_target(k->action);
+    cwl_endpoint(c);
     const struct gl_sigv4_header headers[] = {
         { "Content-Type", "application/x-amz-json-1.1" },
         { "X-Amz-Target", target },

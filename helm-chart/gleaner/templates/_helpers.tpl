@@ -131,31 +131,12 @@ The agent's grace in seconds: service.grace of config.raw when it has one, else 
 {{- end }}
 
 {{/*
-The region the generated config names, or "" to leave it to the agent (AWS_REGION or
-AWS_DEFAULT_REGION of the pod). Without logs.cloudwatch.region, the region label of the
-cluster's nodes is looked up at install time and given as the default of ${AWS_REGION}, so
-that IRSA's AWS_REGION still wins.
+The region the generated config names, or "" to leave it to the agent: AWS_REGION or
+AWS_DEFAULT_REGION of the pod (IRSA's webhook sets AWS_REGION), else the region instance
+metadata gives the node.
 */}}
 {{- define "gleaner.region" -}}
-{{- if .Values.logs.cloudwatch.region }}
 {{- .Values.logs.cloudwatch.region }}
-{{- else }}
-{{- $found := include "gleaner.nodeRegion" . }}
-{{- if $found }}{{ printf "${AWS_REGION:-%s}" $found }}{{ end }}
-{{- end }}
-{{- end }}
-
-{{/* The topology.kubernetes.io/region label of the cluster's nodes, or "" (helm template). */}}
-{{- define "gleaner.nodeRegion" -}}
-{{- $nodes := lookup "v1" "Node" "" "" | default dict }}
-{{- $region := "" }}
-{{- range $node := get $nodes "items" | default list }}
-{{- $labels := get (get $node "metadata" | default dict) "labels" | default dict }}
-{{- if and (not $region) (hasKey $labels "topology.kubernetes.io/region") }}
-{{- $region = get $labels "topology.kubernetes.io/region" }}
-{{- end }}
-{{- end }}
-{{- $region }}
 {{- end }}
 
 {{/* The ports the agent's pods serve metrics on: [{name, port}]. */}}

@@ -175,7 +175,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.reply(401, b"", "text/plain")
             return
         base = "/latest/meta-data/iam/security-credentials/"
-        if p == base:
+        if p == "/latest/meta-data/placement/region":
+            event("imds region")
+            self.reply(200, b"eu-north-1", "text/plain")
+        elif p == base:
             event("imds role")
             self.reply(200, b"test-role\n", "text/plain")
         elif p == base + "test-role":

@@ -504,7 +504,8 @@ static void test_new_without_region_fails(void **state)
 
     (void)state;
     assert_null(gl_aws_provider_new(&s, &F.loop, &F.http, NULL, err, sizeof(err)));
-    assert_string_equal(err, "no AWS region: set region, AWS_REGION or AWS_DEFAULT_REGION");
+    assert_string_equal(err, "no AWS region: set region, AWS_REGION or AWS_DEFAULT_REGION "
+                             "(instance metadata, which would tell it, is disabled)");
     setenv("AWS_DEFAULT_REGION", "eu-west-1", 1);
     F.p = gl_aws_provider_new(&s, &F.loop, &F.http, NULL, err, sizeof(err));
     assert_string_equal(gl_aws_provider_region(F.p), "eu-west-1");
@@ -683,6 +684,30 @@ static void test_imds_v2_token_flow(void **state)
     assert_event_prefix("imds token ttl=21600");
     assert_event_prefix("imds role");
     assert_event_prefix("imds creds");
+    F.set.imds_endpoint = NULL;
+    got_free(&g);
+}
+
+static void test_region_from_instance_metadata_before_credentials(void **state)
+{
+    char url[64];
+    struct got g = {0};
+
+    (void)state;
+    unsetenv("AWS_EC2_METADATA_DISABLED");
+    setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "envSecret", 1);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", peer_port);
+    F.set.imds_endpoint = url;
+    F.set.region = NULL;
+    provider();
+    assert_null(gl_aws_provider_region(F.p));
+    get(&g);
+    assert_null(g.err);
+    assert_string_equal(g.akid, "AKIDENV");
+    assert_string_equal(gl_aws_provider_region(F.p), "eu-north-1");
+    assert_event_prefix("imds token ttl=21600");
+    assert_event_prefix("imds region");
     F.set.imds_endpoint = NULL;
     got_free(&g);
 }
@@ -915,6 +940,7 @@ int main(void)
         T(test_shared_file_reads_profile),
         T(test_imds_v2_token_flow),
         T(test_imds_unreachable_fails_fast),
+        T(test_region_from_instance_metadata_before_credentials),
         T(test_no_credentials_anywhere_says_so),
         T(test_assume_role_signed_with_env_credentials),
         T(test_assume_role_on_web_identity_signs_with_session_token),

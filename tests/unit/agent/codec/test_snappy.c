@@ -54,9 +54,10 @@ static void test_snappy_roundtrips(void **state)
 static void test_snappy_shrinks_repeats(void **state)
 {
     (void)state;
+    static const char line[] = "up{job=\"node\",instance=\"10.0.0.1:9100\"} 1\n";
     char text[100000];
     for (size_t i = 0; i < sizeof(text); i++) {
-        text[i] = "up{job=\"node\",instance=\"10.0.0.1:9100\"} 1\n"[i % 44];
+        text[i] = line[i % (sizeof(line) - 1)];
     }
     struct gl_buf c;
     gl_buf_init(&c);
