@@ -19,19 +19,35 @@ Test-only endpoints (no token):
     POST /_control  {"op": name, ...arguments}: any KubeApi method below
     GET /_stats     the counters (stats())
 
+Requests are counted by kind as they arrive ("list", "watch", "get",
+"kubelet"; a namespaces list or watch counts as one too), and each is logged
+with the time it came, the time it was answered and how (stats()["log"]):
+tests read from it how many requests of each kind were made, when, and
+whether any GET came while a list was being answered.
+
 Faults: drop_watches() cuts every open watch mid-stream (half a frame
 written); error_410() sends an ERROR 410 event to every open watch and ends
 it; compact() makes every version so far too old; set_token() rotates the
 token (the old one gets 401); churn() changes pods at a rate in a thread.
+A slow, throttling or failing server: set_latency() delays every answer of
+a kind (the list, each watch's headers, GETs); throttle() answers a share
+of requests, or all of them for a while, with 429 TooManyRequests and a
+Retry-After in seconds or as an HTTP-date, as the API server's priority and
+fairness does; fail() answers 503 ServiceUnavailable, or resets the
+connection half-way through the answer (a watch after its first event).
+The Status objects are the API server's (kind, status, message, reason,
+details, code).
 Command line: python3 lib_kube_api.py [--port P] [--token T] [--node N]
 [--pods N]; prints the port on the first line of stdout.
 """
 import argparse
 import copy
+import email.utils
 import hashlib
 import json
 import random
 import socket
+import struct
 import threading
 import time
 import urllib.parse
@@ -53,9 +69,28 @@ def uid_of(seed):
     return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:32])
 
 
-def status_obj(code, reason, message):
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": message, "reason": reason, "code": code}
+def status_obj(code, reason, message, details=None):
+    obj = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": message, "reason": reason, "code": code}
+    if details is not None:
+        obj["details"] = details
+    return obj
+
+
+KINDS = ("list", "watch", "get", "kubelet")
+
+
+class Fault:
+    """A rule answering requests of some kinds with 429, 503 or a reset."""
+
+    def __init__(self, mode, kinds, share, until, count, retry_after, date):
+        self.mode = mode
+        self.kinds = set(kinds or KINDS)
+        self.share = share
+        self.until = until
+        self.count = count
+        self.retry_after = retry_after
+        self.date = date
 
 
 def make_pod(ns, name, node, containers=2, init=1, labels=None, annotations=None):
@@ -156,6 +191,9 @@ class KubeApi:
         self.gone_mode = "event"
         self.split = True
         self.delay_get = 0.0
+        self.latency = dict.fromkeys(KINDS, 0.0)
+        self.faults = []
+        self.t0 = time.monotonic()
         self.random = random.Random(7)
         self.churning = None
         self.reset_stats()
@@ -194,17 +232,42 @@ class KubeApi:
     def reset_stats(self):
         with self.lock:
             self.counts = {"list": 0, "watch": 0, "get": 0, "kubelet": 0, "unauthorized": 0,
-                           "gone": 0}
+                           "gone": 0, "throttled": 0, "failed": 0, "reset": 0}
             self.gets = {}
             self.watch_rvs = []
             self.max_watches = 0
+            self.log = []
         return True
 
     def stats(self):
+        """The counters; log is every request: {kind, path, t, done, status} with t and
+        done in seconds since the server started (done None while unanswered), status
+        the HTTP status, or "reset"."""
         with self.lock:
             return {"counts": dict(self.counts), "gets": dict(self.gets),
                     "watch_rvs": list(self.watch_rvs), "open_watches": len(self.watches),
-                    "max_watches": self.max_watches, "rv": self.rv, "pods": len(self.pods)}
+                    "max_watches": self.max_watches, "rv": self.rv, "pods": len(self.pods),
+                    "log": [dict(e) for e in self.log], "now": self.now()}
+
+    def now(self):
+        return time.monotonic() - self.t0
+
+    def _arrive(self, kind, path):
+        """Counts and logs a request as it comes; returns its log entry. Its done time
+        is stamped as the answer starts (_answered)."""
+        with self.lock:
+            entry = {"kind": kind, "path": path, "t": self.now(), "done": None,
+                     "status": None}
+            if kind is not None:
+                self.counts[kind] += 1
+                self.log.append(entry)
+            return entry
+
+    def _answered(self, entry, status):
+        with self.lock:
+            if entry is not None and entry["status"] is None:
+                entry["status"] = status
+                entry["done"] = self.now()
 
     def node_pods(self):
         """{ns/name: {"uid", "labels", "containers": [ids]}} of the node's pods, to compare."""
@@ -293,6 +356,58 @@ class KubeApi:
                 setattr(self, k, v)
         return True
 
+    # ---- a slow, throttling or failing server ----
+
+    def set_latency(self, seconds=None, **kinds):
+        """Delays every answer: seconds for every kind, or list=, watch=, get=, kubelet=."""
+        with self.lock:
+            for k in KINDS:
+                if seconds is not None:
+                    self.latency[k] = float(seconds)
+                if k in kinds:
+                    self.latency[k] = float(kinds[k])
+        return True
+
+    def _add_fault(self, mode, kinds, share, seconds, count, retry_after, date):
+        until = None if seconds is None else time.monotonic() + seconds
+        with self.lock:
+            self.faults.append(Fault(mode, kinds, share, until, count, retry_after, date))
+        return True
+
+    def throttle(self, kinds=None, share=1.0, seconds=None, count=None, retry_after=1,
+                 date=False):
+        """429 TooManyRequests with Retry-After: retry_after seconds (an HTTP-date when
+        date is true), for a share of the requests of kinds (default all), during
+        seconds from now or for count requests (default: until clear_faults)."""
+        return self._add_fault("429", kinds, share, seconds, count, retry_after, date)
+
+    def fail(self, kinds=None, share=1.0, seconds=None, count=None, mode="503",
+             retry_after=None):
+        """mode "503": 503 ServiceUnavailable (with Retry-After when retry_after is set);
+        mode "reset": the connection is reset half-way through the answer. Same
+        selection as throttle()."""
+        return self._add_fault(mode, kinds, share, seconds, count, retry_after, False)
+
+    def clear_faults(self):
+        with self.lock:
+            self.faults = []
+        return True
+
+    def _fault(self, kind):
+        """The fault this request gets, or None; counts it. Lock taken here."""
+        with self.lock:
+            now = time.monotonic()
+            self.faults = [f for f in self.faults if (f.until is None or now < f.until)
+                           and (f.count is None or f.count > 0)]
+            for f in self.faults:
+                if kind in f.kinds and self.random.random() < f.share:
+                    if f.count is not None:
+                        f.count -= 1
+                    key = {"429": "throttled", "503": "failed"}.get(f.mode, "reset")
+                    self.counts[key] += 1
+                    return f
+            return None
+
     def drop_watches(self):
         with self.lock:
             for w in self.watches:
@@ -366,7 +481,6 @@ class KubeApi:
     def list(self, kind, node, limit, cont):
         """A page of a list: (status, body). Lock taken here."""
         with self.lock:
-            self.counts["list"] += 1
             if cont:
                 snap = self.snapshots.pop(cont, None)
                 if snap is None:
@@ -386,10 +500,7 @@ class KubeApi:
             return 200, {"kind": kind_name, "apiVersion": "v1", "metadata": meta, "items": items}
 
     def get(self, ns, name):
-        if self.delay_get:
-            time.sleep(self.delay_get)
         with self.lock:
-            self.counts["get"] += 1
             key = ns + "/" + name
             self.gets[key] = self.gets.get(key, 0) + 1
             pod = self.pods.get((ns, name))
@@ -399,7 +510,6 @@ class KubeApi:
 
     def kubelet_pods(self):
         with self.lock:
-            self.counts["kubelet"] += 1
             return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {},
                          "items": self._objects("pods", self.node)}
 
@@ -417,6 +527,18 @@ class KubeApi:
             elif kind == w.kind and (w.node is None or obj["spec"].get("nodeName") == w.node):
                 out.append((rv, {"type": etype, "object": obj}))
         return out
+
+
+def request_kind(path, parts, query):
+    """"list", "watch", "get" or "kubelet", or None for a path the API does not serve."""
+    if path == "/pods":
+        return "kubelet"
+    if parts[:2] == ["api", "v1"] and len(parts) == 6 and parts[2] == "namespaces" \
+            and parts[4] == "pods":
+        return "get"
+    if path in ("/api/v1/pods", "/api/v1/namespaces"):
+        return "watch" if query.get("watch", ["0"])[0] in ("1", "true") else "list"
+    return None
 
 
 def selector_node(query):
@@ -442,13 +564,59 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def reply(self, code, obj):
+    entry = None
+
+    def reply(self, code, obj, headers=()):
         body = json.dumps(obj).encode()
+        # Stamped before a byte goes: the client cannot have the answer any sooner.
+        self.server.api._answered(self.entry, code)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+
+    def reset(self, head):
+        """Writes head, then resets the connection (RST, not a clean close)."""
+        self.server.api._answered(self.entry, "reset")
+        self.wfile.write(head)
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                   struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    def faulted(self, f, kind):
+        """Answers with fault f as the API server would."""
+        headers = []
+        if f.retry_after is not None:
+            value = str(int(f.retry_after))
+            if f.date:
+                value = email.utils.formatdate(time.time() + f.retry_after, usegmt=True)
+            headers.append(("Retry-After", value))
+        if f.mode == "429":
+            return self.reply(429, status_obj(
+                429, "TooManyRequests", "Too many requests, please try again later.",
+                {"retryAfterSeconds": int(f.retry_after or 1)}), headers)
+        if f.mode == "503":
+            return self.reply(503, status_obj(
+                503, "ServiceUnavailable", "the server is currently unable to handle the "
+                "request", {"causes": [{"reason": "UnexpectedServerResponse",
+                                        "message": "etcdserver: leader changed"}]}), headers)
+        if kind == "watch":
+            # Accepted, one BOOKMARK at the version asked for, then cut inside the next event.
+            q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            rv = q.get("resourceVersion", ["0"])[0] or "0"
+            event = json.dumps({"type": "BOOKMARK", "object": {
+                "kind": "Pod", "apiVersion": "v1", "metadata": {"resourceVersion": rv}}})
+            event = event.encode() + b"\n"
+            return self.reset(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n"
+                              b"40\r\n{\"type\":\"ADD" % (len(event), event))
+        return self.reset(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: 4096\r\n\r\n{\"kind\":\"PodList\",\"items\":[")
 
     def authorized(self):
         api = self.server.api
@@ -463,6 +631,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         api = self.server.api
+        self.entry = None
         n = int(self.headers.get("Content-Length") or 0)
         req = json.loads(self.rfile.read(n) or b"{}")
         if self.path != "/_control":
@@ -477,10 +646,23 @@ class _Handler(BaseHTTPRequestHandler):
         u = urllib.parse.urlsplit(self.path)
         q = urllib.parse.parse_qs(u.query)
         parts = [p for p in u.path.split("/") if p]
+        self.entry = None
         if u.path == "/_stats":
             return self.reply(200, api.stats())
+        kind = request_kind(u.path, parts, q)
+        self.entry = api._arrive(kind, u.path)
         if not self.authorized():
             return None
+        if kind is not None:
+            with api.lock:
+                delay = api.latency[kind]
+            if kind == "get":
+                delay = max(delay, api.delay_get)
+            if delay > 0:
+                time.sleep(delay)
+            f = api._fault(kind)
+            if f is not None:
+                return self.faulted(f, kind)
         if u.path == "/pods":
             return self.reply(*api.kubelet_pods())
         if parts[:2] == ["api", "v1"] and len(parts) == 6 and parts[2] == "namespaces" \
@@ -515,7 +697,6 @@ class _Handler(BaseHTTPRequestHandler):
         timeout = float(q.get("timeoutSeconds", ["1800"])[0])
         w = Watch(kind, rv, node)
         with api.lock:
-            api.counts["watch"] += 1
             api.watch_rvs.append(rv)
             too_old = rv and rv < api.compacted
             if too_old:
@@ -524,6 +705,7 @@ class _Handler(BaseHTTPRequestHandler):
         if too_old and mode == "http":
             return self.reply(410, status_obj(410, "Expired", "too old resource version: "
                                               "%d (%d)" % (rv, api.compacted)))
+        api._answered(self.entry, 200)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
