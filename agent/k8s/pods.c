@@ -543,6 +543,23 @@ uint64_t gl__pods_retry_after(const struct gl_http_response *resp)
 }
 
 /*
+ * A GET failed and is to be sent again: the GETs wait the next back-off.
+ * Failures of GETs that were already on the wire when an earlier one
+ * started the back-off are the same news: they do not lengthen it, unless
+ * their Retry-After asks for longer.
+ */
+static void get_failed(struct gl_pod_cache *c, uint64_t after_ms)
+{
+    if (uv_now(c->loop) < c->get_not_before_ms) {
+        gl__pods_gets_wait(c, after_ms);
+        return;
+    }
+    gl__pods_gets_wait(c, gl_retry_delay_after(c->s.retry_base_ms, c->s.retry_cap_ms,
+                                               c->get_attempt++, gl_retry_random(&c->rnd),
+                                               after_ms));
+}
+
+/*
  * The GET of one pod answered: 200 stores and passes the pod on, 404 is
  * remembered and passes NULL on. 429, 5xx and transport errors keep the
  * fetch for another GET after the back-off, during which no other GET goes;
@@ -584,11 +601,8 @@ static void on_fetch(void *data, const struct gl_http_response *resp)
             gl__pods_token_refresh(c, true);
         }
         bool again = gl_retry_http_status(resp->status);
-        uint64_t ms = 0;
         if (again) {
-            ms = gl_retry_delay_after(c->s.retry_base_ms, c->s.retry_cap_ms, c->get_attempt++,
-                                      gl_retry_random(&c->rnd), gl__pods_retry_after(resp));
-            gl__pods_gets_wait(c, ms);
+            get_failed(c, gl__pods_retry_after(resp));
         }
         gl_log_warn(NULL, "kubernetes: GET pod %s/%s: %s%s%ld%s", f->ns, f->name,
                     resp->err != NULL ? resp->err : "status ", resp->err != NULL ? ", status " : "",
