@@ -183,8 +183,12 @@ pipeline:
             "%.1f MiB" % (int(rss) / 1024.0), "%.1fs" % wall)
 
 
-def run_tail_kubernetes(name, corpus_dir, manifest, merge_log=False):
-    """tail -> kubernetes -> null, the pods of the corpus served by the test API server."""
+def run_tail_kubernetes(name, corpus_dir, manifest, merge_log=False, latency=0.0, limit="0"):
+    """tail -> kubernetes -> null, the pods of the corpus served by the Kubernetes API test
+    server, answering at once or after latency seconds (the list, the watch, any GET);
+    the row adds the requests the server counted. Tagged kube.* as in a cluster, so that
+    each file is a tag of its own and waits for its own pod; limit is the input's
+    mem_buf_limit."""
     sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
     from lib_kube_api import KubeApi
     d = tempfile.mkdtemp(prefix="gleaner-bench-")
@@ -196,17 +200,22 @@ def run_tail_kubernetes(name, corpus_dir, manifest, merge_log=False):
     for link in os.listdir(os.path.join(corpus_dir, "containers")):
         pod, ns = link.split("_")[0], link.split("_")[1]
         api.add_pod(ns, pod)
+    api.set_latency(latency)
     try:
-        return run_tail(name, corpus_dir, manifest, """  filters:
+        row = list(run_tail(name, corpus_dir, manifest, """  filters:
     - name: kubernetes
       match: '*'
       kube_url: http://127.0.0.1:%d
       kube_token_file: %s
       node_name: bench-node
       merge_log: %s
-""" % (api.port, token, "on" if merge_log else "off"))
+""" % (api.port, token, "on" if merge_log else "off"),
+                             extra="      tag: kube.*\n      mem_buf_limit: %s\n" % limit))
+        c = api.stats()["counts"]
     finally:
         api.stop()
+    row[1] += "; API: %d list, %d watch, %d GET" % (c["list"], c["watch"], c["get"])
+    return tuple(row)
 
 
 def agent_usage(cfg, env=None):
@@ -342,12 +351,20 @@ def main():
                                      "%s" % limit, c50, m50,
                                      extra="      tag: kube.*\n      mem_buf_limit: %s\n"
                                      % limit))
-            for title, merge in (("tail 50 files -> kubernetes -> null", False),
-                                 ("tail 50 files -> kubernetes (merge_log) -> null", True)):
-                row = list(run_tail_kubernetes(title, c50, m50, merge_log=merge))
+            for title, merge, latency, limit in (
+                    ("tail 50 files -> kubernetes -> null", False, 0.0, "0"),
+                    ("tail 50 files -> kubernetes -> null, input mem_buf_limit 5MB", False, 0.0,
+                     "5MB"),
+                    ("tail 50 files -> kubernetes -> null, API answers after 2 s", False, 2.0,
+                     "0"),
+                    ("tail 50 files -> kubernetes -> null, API answers after 2 s, input "
+                     "mem_buf_limit 5MB", False, 2.0, "5MB"),
+                    ("tail 50 files -> kubernetes (merge_log) -> null", True, 0.0, "0")):
+                row = list(run_tail_kubernetes(title, c50, m50, merge_log=merge,
+                                               latency=latency, limit=limit))
                 if "k lines/s" in row[1]:
-                    row[1] += " (%.0f%% of tail -> null)" % (
-                        100 * float(row[1].split("k")[0]) / base)
+                    row[1] = row[1].replace("k lines/s", "k lines/s (%.0f%% of tail -> null)" % (
+                        100 * float(row[1].split("k")[0]) / base), 1)
                 rows.append(tuple(row))
     if os.environ.get("BENCH_LARGE", "1") == "1":
         c1k, m1k = corpus("1000x5k", 1000, 5000)

@@ -1,10 +1,12 @@
 /*
  * The pod cache (pods.h): one per set of connection settings, shared and
- * reference-counted. This file owns the cache object, its two hash tables
- * (pods by "namespace/name", namespaces by name), the service-account token,
- * single-pod GETs merged per pod, kubelet polling, and the expiry of deleted
- * pods after cache_ttl. pods_watch.c keeps the tables current from the API
- * server; pods_decode.c reads the objects.
+ * reference-counted. This file owns the cache object, its hash tables
+ * (pods by "namespace/name", namespaces by name, pods answered 404), the
+ * service-account token, single-pod GETs (one per pod, none while a list is
+ * under way, within a per-node rate limit, backed off after 429 and 5xx),
+ * kubelet polling, and the expiry of deleted pods after cache_ttl.
+ * pods_watch.c keeps the tables current from the API server; pods_decode.c
+ * reads the objects.
  *
  * Memory: a pod costs its entry and key (about 80 bytes), struct gl_pod (120
  * bytes), its strings, one gl_pod_container per container and its labels and
@@ -20,14 +22,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
-
 
 #include "core/log.h"
 #include "k8s/pods_private.h"
 #include "util/error.h"
 #include "util/hash.h"
 #include "util/mem.h"
+#include "util/retry.h"
 
 #define DEFAULT_TOKEN_FILE "/var/run/secrets/kubernetes.io/serviceaccount/token"
 #define DEFAULT_CA_FILE "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
@@ -38,6 +41,8 @@
 #define RESPONSE_FLOOR (64u * 1024 * 1024) /* a list page of 500 pods can be tens of MiB */
 
 static struct gl_pod_cache *caches;
+
+static void fetches_kick(struct gl_pod_cache *c, uint64_t ms);
 
 /* ---- tables ---- */
 
@@ -175,6 +180,9 @@ static struct gl_pod *pod_store(struct gl_pod_cache *c, struct gl_pod *pod, uint
     p->e.gen = gen;
     c->stats.pods = c->pods.count;
     c->stats.changes++;
+    if (c->fetches != NULL) {
+        fetches_kick(c, 0); /* the watch brought a pod someone may be asking for */
+    }
     return &p->pod;
 }
 
@@ -266,16 +274,71 @@ static void sweep_nss(struct gl_pod_cache *c, uint64_t gen)
     }
 }
 
+/* A list of the node's pods is complete: what waited for it is answered, or gets its GET. */
 static void pods_synced(struct gl_pod_cache *c, uint64_t gen)
 {
     sweep_pods(c, gen);
     c->synced = true;
+    fetches_kick(c, 0);
 }
 
 static const struct gl__kind kind_pods = { .name = "pods", .apply = apply_pod,
                                            .sweep = pods_synced };
 static const struct gl__kind kind_nss = { .name = "namespaces", .apply = apply_ns,
                                           .sweep = sweep_nss };
+
+/* ---- pods not found ---- */
+
+/* Pods answered 404 are remembered by key with the time they may be asked for again. */
+struct missing_entry {
+    struct gl__entry e;
+    uint64_t until_ms;
+};
+
+static void missing_entry_free(struct gl__entry *e)
+{
+    gl_free(e->key);
+    gl_free(e);
+}
+
+static void missing_add(struct gl_pod_cache *c, const char *ns, const char *name)
+{
+    char *key = pod_key(ns, name);
+    struct missing_entry *m = (struct missing_entry *)table_find(&c->missing, key);
+    if (m != NULL) {
+        gl_free(key);
+    } else {
+        m = gl_calloc(1, sizeof(*m));
+        m->e.key = key;
+        table_add(&c->missing, &m->e);
+    }
+    m->until_ms = uv_now(c->loop) + GL_PODS_REFETCH_MS;
+}
+
+static bool missing_now(struct gl_pod_cache *c, const char *ns, const char *name)
+{
+    char *key = pod_key(ns, name);
+    struct missing_entry *m = (struct missing_entry *)table_find(&c->missing, key);
+    gl_free(key);
+    return m != NULL && uv_now(c->loop) < m->until_ms;
+}
+
+/* Frees the 404s whose time is up (on the expiry timer). */
+static void missing_expire(struct gl_pod_cache *c, uint64_t now)
+{
+    for (size_t i = 0; i < c->missing.n_slots; i++) {
+        struct gl__entry **l = &c->missing.slots[i];
+        while (*l != NULL) {
+            struct missing_entry *m = (struct missing_entry *)*l;
+            if (now >= m->until_ms) {
+                table_unlink(&c->missing, l);
+                missing_entry_free(&m->e);
+            } else {
+                l = &(*l)->next;
+            }
+        }
+    }
+}
 
 /* ---- expiry ---- */
 
@@ -299,6 +362,7 @@ static void on_expire(uv_timer_t *t)
         }
     }
     c->stats.pods = c->pods.count;
+    missing_expire(c, now);
 }
 
 /* ---- token ---- */
@@ -378,6 +442,23 @@ struct gl_http_request *gl__pods_request(struct gl_pod_cache *c, const char *url
 
 /* ---- single pods ---- */
 
+void gl__rate_init(struct gl__rate *r, uint64_t per_second, uint64_t burst)
+{
+    r->interval_us = 1000000 / (per_second ? per_second : 1);
+    r->tolerance_us = (burst ? burst - 1 : 0) * r->interval_us;
+    r->tat_us = 0;
+}
+
+uint64_t gl__rate_take(struct gl__rate *r, uint64_t now_ms)
+{
+    uint64_t now = now_ms * 1000;
+    if (r->tat_us > now + r->tolerance_us) {
+        return (r->tat_us - r->tolerance_us - now + 999) / 1000;
+    }
+    r->tat_us = (r->tat_us > now ? r->tat_us : now) + r->interval_us;
+    return 0;
+}
+
 static void fetch_free(struct gl__fetch *f)
 {
     gl_free(f->ns);
@@ -418,7 +499,72 @@ static void fetch_answer(struct gl__fetch **list, struct gl__fetch *f, const str
     fetch_free(f);
 }
 
-/* The GET of one pod answered: 200 stores and passes the pod on, anything else NULL. */
+static bool fetch_wanted(const struct gl__fetch *f)
+{
+    for (size_t i = 0; i < f->n_waiters; i++) {
+        if (f->waiters[i].cb != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void on_fetch_timer(uv_timer_t *t);
+
+/* Looks at the fetches after ms (0: on the next loop turn, never from inside a caller). */
+static void fetches_kick(struct gl_pod_cache *c, uint64_t ms)
+{
+    if (c->closing) {
+        return;
+    }
+    uint64_t due = uv_now(c->loop) + ms;
+    if (uv_is_active((uv_handle_t *)&c->fetch_timer) &&
+        uv_now(c->loop) + uv_timer_get_due_in(&c->fetch_timer) <= due) {
+        return;
+    }
+    uv_timer_start(&c->fetch_timer, on_fetch_timer, ms, 0);
+}
+
+void gl__pods_gets_wait(struct gl_pod_cache *c, uint64_t ms)
+{
+    uint64_t until = uv_now(c->loop) + ms;
+    if (until > c->get_not_before_ms) {
+        c->get_not_before_ms = until;
+    }
+}
+
+uint64_t gl__pods_retry_after(const struct gl_http_response *resp)
+{
+    if (resp->err != NULL || (resp->status != 429 && resp->status < 500)) {
+        return 0;
+    }
+    return gl_http_retry_after(gl_http_response_header(resp, "Retry-After"),
+                               (int64_t)time(NULL));
+}
+
+/*
+ * A GET failed and is to be sent again: the GETs wait the next back-off.
+ * Failures of GETs that were already on the wire when an earlier one
+ * started the back-off are the same news: they do not lengthen it, unless
+ * their Retry-After asks for longer.
+ */
+static void get_failed(struct gl_pod_cache *c, uint64_t after_ms)
+{
+    if (uv_now(c->loop) < c->get_not_before_ms) {
+        gl__pods_gets_wait(c, after_ms);
+        return;
+    }
+    gl__pods_gets_wait(c, gl_retry_delay_after(c->s.retry_base_ms, c->s.retry_cap_ms,
+                                               c->get_attempt++, gl_retry_random(&c->rnd),
+                                               after_ms));
+}
+
+/*
+ * The GET of one pod answered: 200 stores and passes the pod on, 404 is
+ * remembered and passes NULL on. 429, 5xx and transport errors keep the
+ * fetch for another GET after the back-off, during which no other GET goes;
+ * other refusals (401, 403) pass NULL on.
+ */
 static void on_fetch(void *data, const struct gl_http_response *resp)
 {
     struct gl__fetch *f = data;
@@ -426,7 +572,15 @@ static void on_fetch(void *data, const struct gl_http_response *resp)
     struct gl_pod *stored = NULL;
     struct gl_json_doc doc;
 
+    f->in_flight = false;
+    c->gets_in_flight--;
+    if (c->closing) {
+        return; /* freed with the cache */
+    }
     c->stats.last_status = (uint64_t)resp->status;
+    if (resp->err == NULL && (resp->status == 200 || resp->status == 404)) {
+        c->get_attempt = 0;
+    }
     if (resp->err == NULL && resp->status == 200) {
         struct gl_pod pod;
         if (gl_json_doc_parse(&doc, resp->body, resp->body_len, NULL) == 0 &&
@@ -436,17 +590,116 @@ static void on_fetch(void *data, const struct gl_http_response *resp)
             c->stats.malformed++;
         }
         gl_json_doc_free(&doc);
-    } else if (resp->err != NULL || resp->status != 404) {
+    } else if (resp->err == NULL && resp->status == 404) {
+        missing_add(c, f->ns, f->name);
+    } else {
         c->stats.errors++;
+        if (resp->status == 429) {
+            c->stats.throttled++;
+        }
         if (resp->status == 401) {
             gl__pods_token_refresh(c, true);
         }
-        if (!c->closing) {
-            gl_log_warn(NULL, "kubernetes: GET pod %s/%s: %s", f->ns, f->name,
-                        resp->err != NULL ? resp->err : "unexpected status");
+        bool again = gl_retry_http_status(resp->status);
+        if (again) {
+            get_failed(c, gl__pods_retry_after(resp));
+        }
+        gl_log_warn(NULL, "kubernetes: GET pod %s/%s: %s%s%ld%s", f->ns, f->name,
+                    resp->err != NULL ? resp->err : "status ", resp->err != NULL ? ", status " : "",
+                    resp->status, again ? ", asked again after the back-off" : "");
+        if (again) {
+            fetches_kick(c, 0);
+            return;
         }
     }
     fetch_answer(&c->fetches, f, stored);
+    fetches_kick(c, 0);
+}
+
+static void send_get(struct gl__fetch *f)
+{
+    struct gl_pod_cache *c = f->cache;
+    struct gl_buf url;
+
+    gl_buf_init(&url);
+    gl_buf_printf(&url, "%s/api/v1/namespaces/", c->s.kube_url);
+    gl__pods_escape(&url, f->ns);
+    gl_buf_puts(&url, "/pods/");
+    gl__pods_escape(&url, f->name);
+    f->in_flight = true;
+    c->gets_in_flight++;
+    c->stats.requests_get++;
+    gl_http_send(gl__pods_request(c, url.data), on_fetch, f);
+    gl_buf_close(&url);
+}
+
+/*
+ * Whether a GET may go now; when not, *wake is lowered to when one may. None
+ * goes while a list of the node's pods is under way (its end looks again),
+ * before a back-off or Retry-After is over, while the one GET sent after
+ * failures has not answered, or over the rate limit.
+ */
+static bool get_allowed(struct gl_pod_cache *c, uint64_t now, uint64_t *wake)
+{
+    if (gl_pods_listing(c) || (c->get_attempt > 0 && c->gets_in_flight > 0)) {
+        return false;
+    }
+    if (now < c->get_not_before_ms) {
+        *wake = c->get_not_before_ms < *wake ? c->get_not_before_ms : *wake;
+        return false;
+    }
+    uint64_t ms = gl__rate_take(&c->get_rate, now);
+    if (ms > 0) {
+        *wake = now + ms < *wake ? now + ms : *wake;
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Goes over the fetches in the order asked: those nobody waits for any more
+ * go; those the cache or a recent 404 can answer are answered; the rest wait
+ * for the list, or get their GET as the limits allow, the first asked first.
+ */
+static void fetches_pump(struct gl_pod_cache *c)
+{
+    uint64_t now = uv_now(c->loop), wake = UINT64_MAX;
+    bool blocked = false;
+
+    for (struct gl__fetch *f = c->fetches, *next; f != NULL && !c->closing; f = next) {
+        next = f->next;
+        if (f->in_flight) {
+            continue;
+        }
+        if (!fetch_wanted(f)) {
+            fetch_unlink(&c->fetches, f);
+            fetch_free(f);
+            continue;
+        }
+        const struct gl_pod *pod = gl_pods_find(c, f->ns, f->name);
+        if (pod != NULL || (!gl_pods_listing(c) && missing_now(c, f->ns, f->name))) {
+            c->stats.gets_avoided++;
+            fetch_answer(&c->fetches, f, pod);
+            continue;
+        }
+        if (blocked || !get_allowed(c, now, &wake)) {
+            blocked = true;
+            if (!f->delayed && !gl_pods_listing(c)) {
+                f->delayed = true;
+                c->stats.gets_delayed++;
+            }
+            continue;
+        }
+        send_get(f);
+    }
+    if (wake != UINT64_MAX) {
+        fetches_kick(c, wake - now);
+    }
+}
+
+static void on_fetch_timer(uv_timer_t *t)
+{
+    fetches_pump(t->data);
 }
 
 static struct gl__fetch *fetch_new(struct gl_pod_cache *c, const char *ns, const char *name)
@@ -480,8 +733,9 @@ static struct gl__fetch *fetch_find(struct gl__fetch *list, const char *ns, cons
 static void kubelet_poll(struct gl_pod_cache *c);
 
 /*
- * Asks for one pod: callers of the same pod share one GET. With use_kubelet
- * the API server is not asked: the caller is answered after the next poll.
+ * Asks for one pod: callers of the same pod share one fetch, answered from
+ * the pump on a later loop turn (see pods.h). With use_kubelet the API
+ * server is not asked: the caller is answered after the next poll.
  */
 void gl_pods_fetch(struct gl_pod_cache *c, const char *ns, const char *name, gl_pods_cb cb,
                    void *data)
@@ -491,23 +745,22 @@ void gl_pods_fetch(struct gl_pod_cache *c, const char *ns, const char *name, gl_
 
     if (f == NULL) {
         f = fetch_new(c, ns, name);
-        f->next = *list;
-        *list = f;
         if (c->s.use_kubelet) {
+            f->next = *list;
+            *list = f;
             kubelet_poll(c);
         } else {
-            struct gl_buf url;
-            gl_buf_init(&url);
-            gl_buf_printf(&url, "%s/api/v1/namespaces/", c->s.kube_url);
-            gl__pods_escape(&url, ns);
-            gl_buf_puts(&url, "/pods/");
-            gl__pods_escape(&url, name);
-            c->stats.requests_get++;
-            gl_http_send(gl__pods_request(c, url.data), on_fetch, f);
-            gl_buf_close(&url);
+            struct gl__fetch **l = list;
+            while (*l != NULL) {
+                l = &(*l)->next;
+            }
+            *l = f;
         }
     }
     fetch_wait(f, cb, data);
+    if (!c->s.use_kubelet) {
+        fetches_kick(c, 0);
+    }
 }
 
 static void cancel_in(struct gl__fetch *list, gl_pods_cb cb, void *data)
@@ -644,6 +897,10 @@ static void resolve(struct gl_pods_settings *r, const struct gl_pods_settings *s
                                                     : DEFAULT_KUBELET_INTERVAL_MS;
     r->cache_ttl_ms = s->cache_ttl_ms ? s->cache_ttl_ms : DEFAULT_CACHE_TTL_MS;
     r->token_reread_ms = s->token_reread_ms ? s->token_reread_ms : DEFAULT_TOKEN_REREAD_MS;
+    r->get_rate = s->get_rate ? s->get_rate : GL_PODS_GET_RATE;
+    r->get_burst = s->get_burst ? s->get_burst : GL_PODS_GET_BURST;
+    r->retry_base_ms = s->retry_base_ms ? s->retry_base_ms : GL__PODS_RETRY_BASE_MS;
+    r->retry_cap_ms = s->retry_cap_ms ? s->retry_cap_ms : GL__PODS_RETRY_CAP_MS;
     if (r->kube_ca_file == NULL && access(DEFAULT_CA_FILE, R_OK) == 0) {
         r->kube_ca_file = gl_strdup(DEFAULT_CA_FILE);
     }
@@ -673,7 +930,9 @@ static bool same_settings(const struct gl_pods_settings *a, const struct gl_pods
            a->use_kubelet == b->use_kubelet && same_str(a->kubelet_url, b->kubelet_url) &&
            a->kubelet_interval_ms == b->kubelet_interval_ms &&
            a->cache_ttl_ms == b->cache_ttl_ms && a->namespace_labels == b->namespace_labels &&
-           a->token_reread_ms == b->token_reread_ms;
+           a->token_reread_ms == b->token_reread_ms && a->get_rate == b->get_rate &&
+           a->get_burst == b->get_burst && a->retry_base_ms == b->retry_base_ms &&
+           a->retry_cap_ms == b->retry_cap_ms;
 }
 
 /* ---- lifecycle ---- */
@@ -718,9 +977,12 @@ static void cache_start(struct gl_pod_cache *c)
 
     uv_timer_init(c->loop, &c->expire_timer);
     uv_timer_init(c->loop, &c->kubelet_timer);
+    uv_timer_init(c->loop, &c->fetch_timer);
     c->expire_timer.data = c;
     c->kubelet_timer.data = c;
-    c->handles_open = 2;
+    c->fetch_timer.data = c;
+    c->handles_open = 3;
+    gl__rate_init(&c->get_rate, c->s.get_rate, c->s.get_burst);
     period = period < 50 ? 50 : (period > 30000 ? 30000 : period);
     uv_timer_start(&c->expire_timer, on_expire, period, period);
     gl_buf_init(&sel);
@@ -783,6 +1045,7 @@ static void on_handle_closed(uv_handle_t *h)
     }
     table_free(&c->pods, pod_entry_free);
     table_free(&c->nss, ns_entry_free);
+    table_free(&c->missing, missing_entry_free);
     gl__watch_free(&c->pods_watch);
     gl__watch_free(&c->ns_watch);
     while (c->fetches != NULL) {
@@ -823,6 +1086,7 @@ void gl_pods_release(struct gl_pod_cache *c)
     gl__watch_close(&c->ns_watch, on_handle_closed);
     uv_close((uv_handle_t *)&c->expire_timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->kubelet_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->fetch_timer, on_handle_closed);
 }
 
 /* ---- lookups ---- */
@@ -852,4 +1116,9 @@ const struct gl_pods_stats *gl_pods_stats(const struct gl_pod_cache *c)
 bool gl_pods_synced(const struct gl_pod_cache *c)
 {
     return c->synced;
+}
+
+bool gl_pods_listing(const struct gl_pod_cache *c)
+{
+    return !c->s.use_kubelet && c->pods_watch.listing;
 }

@@ -7,7 +7,13 @@
  * same cache, reference-counted.
  *
  * Watch with resourceVersion and bookmarks; after a disconnect it re-watches
- * from the last version; on 410 Gone it re-lists; errors back off (retry.c).
+ * from the last version; on 410 Gone it re-lists; errors back off (retry.c,
+ * between the service's scheduler.base and scheduler.cap, never sooner than
+ * a 429's or 503's Retry-After). A pod the list and watch have not shown is
+ * asked for with one GET, never while a list of the node's pods is under
+ * way (the list answers for it), one at a time per pod, at most get_rate a
+ * second (get_burst at once) per cache, and not again for
+ * GL_PODS_REFETCH_MS after a 404.
  * The service-account token is re-read from its file at least every minute
  * (bound tokens rotate). A deleted pod stays for cache_ttl so that its last
  * lines are still enriched (10 minutes unless cache_ttl says otherwise). Pod
@@ -42,7 +48,17 @@ struct gl_pods_settings {
     uint64_t cache_ttl_ms;   /* how long a deleted pod stays; 0: 10 minutes */
     bool namespace_labels;   /* a second watch on namespaces */
     uint64_t token_reread_ms; /* how often the token file is re-read; 0: every minute */
+    uint64_t get_rate;       /* single-pod GETs a second at most; 0: GL_PODS_GET_RATE */
+    uint64_t get_burst;      /* GETs that may go at once; 0: GL_PODS_GET_BURST */
+    uint64_t retry_base_ms;  /* shortest back-off after a failed request; 0: 1 s */
+    uint64_t retry_cap_ms;   /* longest back-off; 0: 60 s */
 };
+
+/* client-go's defaults for a client's queries per second and burst. */
+#define GL_PODS_GET_RATE 5
+#define GL_PODS_GET_BURST 10
+/* A pod the API server did not have is not asked for again sooner. */
+#define GL_PODS_REFETCH_MS 30000
 
 struct gl_pod_container {
     char *name;
@@ -76,6 +92,10 @@ struct gl_pods_stats {
     uint64_t requests_watch;
     uint64_t requests_get;
     uint64_t errors;             /* failed requests (a status other than 200, or transport) */
+    uint64_t throttled;          /* of which 429 Too Many Requests */
+    uint64_t gets_delayed;       /* pods whose GET waited for the rate limit or a back-off */
+    uint64_t gets_avoided;       /* pods asked for that a list, the watch or an earlier 404
+                                    answered without a GET */
     uint64_t changes;            /* entries stored, marked deleted or removed: what a user
                                     built from the cache is stale once this moved */
     uint64_t last_status;        /* status of the last API answer */
@@ -103,12 +123,18 @@ const struct gl_pod *gl_pods_find(struct gl_pod_cache *c, const char *ns, const 
 const msgpack_sbuffer *gl_pods_namespace_labels(struct gl_pod_cache *c, const char *ns);
 
 /*
- * Asks the API server for one pod (GET), for a line whose pod the watch has
- * not delivered yet; callers look in the cache first (gl_pods_find). Requests
- * for the same pod are merged; cb runs once, later, on the loop, with the pod
- * (now also in the cache) or NULL (404, error). With use_kubelet the API
- * server is not asked: cb runs after the next kubelet poll. Callbacks of a
- * cache whose last reference is released are not called.
+ * Asks for one pod, for a line whose pod the cache does not hold; callers
+ * look in the cache first (gl_pods_find). cb runs once, later, on the loop,
+ * with the pod (now also in the cache) or NULL (404, another refusal). What
+ * answers it, in this order: the cache, once the pod is there (the watch
+ * brought it); the list of the node's pods while one is under way (no GET
+ * is made meanwhile, however long the list takes or backs off); a 404 less
+ * than GL_PODS_REFETCH_MS old; else one GET, shared by every caller of the
+ * same pod and sent within the rate limit. A GET answered 429, 5xx or cut
+ * is sent again after the back-off (Retry-After honoured), and meanwhile no
+ * other GET goes but that one. With use_kubelet the API server is not asked:
+ * cb runs after the next kubelet poll. Callbacks of a cache whose last
+ * reference is released are not called.
  */
 typedef void (*gl_pods_cb)(void *data, const struct gl_pod *pod);
 void gl_pods_fetch(struct gl_pod_cache *c, const char *ns, const char *name, gl_pods_cb cb,
@@ -120,5 +146,8 @@ const struct gl_pods_stats *gl_pods_stats(const struct gl_pod_cache *c);
 
 /* True once the first list has completed. */
 bool gl_pods_synced(const struct gl_pod_cache *c);
+
+/* True while a list of the node's pods (the first, or one after 410 Gone) is under way. */
+bool gl_pods_listing(const struct gl_pod_cache *c);
 
 #endif

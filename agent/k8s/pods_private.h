@@ -20,8 +20,8 @@
 #define GL__PODS_FRAME_MAX (8u * 1024 * 1024) /* longest watch event line kept */
 #define GL__PODS_PAGE 500                     /* items per list page */
 #define GL__PODS_WATCH_SECONDS 300            /* the server ends a watch after this */
-#define GL__PODS_RETRY_BASE_MS 1000
-#define GL__PODS_RETRY_CAP_MS 30000
+#define GL__PODS_RETRY_BASE_MS 1000           /* scheduler.base's default */
+#define GL__PODS_RETRY_CAP_MS 60000           /* scheduler.cap's default */
 
 /* ---- framing and decoding (pods_decode.c) ---- */
 
@@ -106,6 +106,7 @@ struct gl__watch {
     uint64_t gen;        /* the list in progress */
     unsigned attempt;    /* failures in a row, for the back-off */
     bool relist;         /* the timer starts a list, not a watch */
+    bool listing;        /* from a new list's first page to its last, failures included */
     bool busy;           /* a request in flight */
     bool got_200;        /* the watch in flight was accepted */
     bool gone;           /* an ERROR 410 event arrived */
@@ -121,7 +122,7 @@ struct gl__waiter {
     void *data;
 };
 
-/* A GET in flight for one pod, with everyone waiting for it. */
+/* A pod asked for, with everyone waiting for it: waiting for its GET, or with it in flight. */
 struct gl__fetch {
     struct gl__fetch *next;
     struct gl_pod_cache *cache;
@@ -130,8 +131,24 @@ struct gl__fetch {
     struct gl__waiter *waiters;
     size_t n_waiters;
     size_t cap_waiters;
+    bool in_flight;      /* its GET was sent and has not answered */
+    bool delayed;        /* counted in gets_delayed */
     bool answering;      /* callbacks running: new callers start another fetch */
 };
+
+/*
+ * A rate limit (GCRA, the token bucket told as one time): requests may come
+ * every interval on average, and burst of them at once after a quiet spell.
+ */
+struct gl__rate {
+    uint64_t interval_us;
+    uint64_t tolerance_us;   /* (burst - 1) intervals */
+    uint64_t tat_us;         /* when the next request is due were there no burst */
+};
+
+void gl__rate_init(struct gl__rate *r, uint64_t per_second, uint64_t burst);
+/* Takes one request at now_ms: returns 0 when it may go (and counts it), else the ms to wait. */
+uint64_t gl__rate_take(struct gl__rate *r, uint64_t now_ms);
 
 struct gl_pod_cache {
     struct gl_pod_cache *next;        /* the agent's caches */
@@ -151,8 +168,14 @@ struct gl_pod_cache {
     uv_timer_t kubelet_timer;
     uv_timer_t expire_timer;
     bool kubelet_busy;
-    struct gl__fetch *fetches;
+    struct gl__fetch *fetches;        /* in the order asked */
     struct gl__fetch *kubelet_waiting; /* kubelet mode: fetches answered by the next poll */
+    struct gl__table missing;         /* pods answered 404, until GL_PODS_REFETCH_MS passed */
+    struct gl__rate get_rate;
+    uv_timer_t fetch_timer;           /* the next look at the fetches */
+    unsigned get_attempt;             /* GETs failed in a row, for the back-off */
+    unsigned gets_in_flight;
+    uint64_t get_not_before_ms;       /* no GET before (a back-off, a Retry-After) */
     struct gl_pods_stats stats;
     bool synced;
     bool closing;
@@ -164,6 +187,10 @@ struct gl_pod_cache {
 struct gl_http_request *gl__pods_request(struct gl_pod_cache *c, const char *url);
 /* Re-reads the token file when due (or now when forced, after a 401). */
 void gl__pods_token_refresh(struct gl_pod_cache *c, bool force);
+/* No GET goes for ms from now (a back-off, a Retry-After); a longer wait set before stays. */
+void gl__pods_gets_wait(struct gl_pod_cache *c, uint64_t ms);
+/* The wait a refused answer asks for (Retry-After), in ms, 0 when none. */
+uint64_t gl__pods_retry_after(const struct gl_http_response *resp);
 
 /* ---- list and watch (pods_watch.c) ---- */
 

@@ -3,9 +3,13 @@
  * LIST in pages of 500 following continue tokens, then WATCH from the list's
  * resourceVersion with bookmarks, reading the newline-delimited events as
  * they stream in. A watch that ends (the server's timeoutSeconds, a dropped
- * connection) is started again from the last version seen; 410 Gone (an
- * ERROR event or the HTTP status) starts a new list; 401 re-reads the token;
- * other failures back off (gl_retry_delay, 1 s doubling to 30 s).
+ * connection) is started again from the last version seen, at once when it
+ * lasted, after a back-off when it ended within a second (a server that
+ * cuts every watch gets one watch per back-off, not a storm); 410 Gone (an
+ * ERROR event or the HTTP status) starts a new list; 401 re-reads the
+ * token; other failures back off with the retry policy (full jitter from
+ * scheduler.base doubling to scheduler.cap), never sooner than a
+ * Retry-After says (429, 503).
  *
  * Invariant: at most one request per kind is in flight (busy) or one timer
  * armed, never both, so a cache holds exactly one watch connection per kind.
@@ -101,33 +105,45 @@ static void on_timer(uv_timer_t *t)
     }
 }
 
-/* Waits the back-off of the next attempt, then lists (relist) or watches again. */
-static void back_off(struct gl__watch *w, bool relist)
+/*
+ * Waits the back-off of the next attempt, at least after_ms (a Retry-After),
+ * then lists (relist) or watches again. Returns the wait.
+ */
+static uint64_t back_off(struct gl__watch *w, bool relist, uint64_t after_ms)
 {
     struct gl_pod_cache *c = w->cache;
-    uint64_t ms = gl_retry_delay(GL__PODS_RETRY_BASE_MS, GL__PODS_RETRY_CAP_MS, w->attempt++,
-                                 gl_retry_random(&c->rnd));
+    uint64_t ms = gl_retry_delay_after(c->s.retry_base_ms, c->s.retry_cap_ms, w->attempt++,
+                                       gl_retry_random(&c->rnd), after_ms);
     w->relist = relist;
     uv_timer_start(&w->timer, on_timer, ms, 0);
+    return ms;
 }
 
 /*
  * Handles a refused answer: 401 re-reads the token, everything is counted
- * and logged, then the next attempt waits its back-off.
+ * and logged, then the next attempt waits its back-off. A Retry-After holds
+ * single-pod GETs back as long.
  */
 static void failed(struct gl__watch *w, const char *what, const struct gl_http_response *resp,
                    bool relist)
 {
     struct gl_pod_cache *c = w->cache;
+    uint64_t after = gl__pods_retry_after(resp);
 
     c->stats.errors++;
+    if (resp->status == 429) {
+        c->stats.throttled++;
+    }
     if (resp->status == 401) {
         gl__pods_token_refresh(c, true);
     }
-    gl_log_warn(NULL, "kubernetes: %s %s: %s%s%ld", what, w->kind->name,
+    uint64_t ms = back_off(w, relist, after);
+    if (after > 0) {
+        gl__pods_gets_wait(c, after);
+    }
+    gl_log_warn(NULL, "kubernetes: %s %s: %s%s%ld, again in %llu ms", what, w->kind->name,
                 resp->err != NULL ? resp->err : "status ", resp->err != NULL ? ", status " : "",
-                resp->status);
-    back_off(w, relist);
+                resp->status, (unsigned long long)ms);
 }
 
 /* ---- list ---- */
@@ -184,8 +200,9 @@ static void on_list(void *data, const struct gl_http_response *resp)
     } else if (rc == 1) {
         start_list(w);
     } else {
-        w->kind->sweep(c, w->gen);
+        w->listing = false;
         w->attempt = 0;
+        w->kind->sweep(c, w->gen);
         start_watch(w);
     }
 }
@@ -201,6 +218,7 @@ static void start_list(struct gl__watch *w)
     }
     if (w->cont == NULL) {
         w->gen = ++c->gen;
+        w->listing = true;
         if (w->rv != NULL) {
             c->stats.relists++;
         }
@@ -267,18 +285,17 @@ static int on_watch_data(void *data, long status, const char *p, size_t len)
         gl_buf_append(&w->errbody, p, len < room ? len : room);
         return 0;
     }
-    if (!w->got_200) {
-        w->got_200 = true;
-        w->attempt = 0;
-    }
+    w->got_200 = true;
     return gl__frames_feed(&w->frames, p, len, on_frame, w);
 }
 
 /*
  * The watch ended. 410 in any form lists again; a watch that was accepted
  * and ended (timeout, closed connection) watches again from the last
- * version, at once unless it ended quickly with nothing in it; the rest backs
- * off.
+ * version, at once when it lasted QUICK_END_MS, else after a back-off that
+ * grows while watches keep ending that soon (events in them or not: a
+ * server that cuts each watch after a bookmark must not get a watch a
+ * millisecond); the rest backs off.
  */
 static void on_watch(void *data, const struct gl_http_response *resp)
 {
@@ -307,10 +324,11 @@ static void on_watch(void *data, const struct gl_http_response *resp)
         return;
     }
     c->stats.watch_restarts++;
-    if (lasted < QUICK_END_MS && w->events == 0) {
-        back_off(w, false);
+    if (lasted < QUICK_END_MS) {
+        back_off(w, false, 0);
         return;
     }
+    w->attempt = 0;
     start_watch(w);
 }
 

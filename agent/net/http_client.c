@@ -10,7 +10,8 @@
  * HTTPS_PROXY, NO_PROXY, any case) are read by libcurl, except HTTP_PROXY in
  * upper case, which libcurl ignores for CGI's sake; proxy_from_env adds it.
  * libcurl itself is loaded with the first client (dl.h) and called through
- * gl_curl.
+ * gl_curl. A refusal's Retry-After is read here (gl_http_retry_after) for
+ * whoever backs off with util/retry.h.
  *
  * Invariant: a request sent with gl_http_send() is on its client's list and
  * on the global list until finish() runs, which calls its callback exactly
@@ -23,6 +24,7 @@
 
 #include <curl/curl.h>
 
+#include "codec/timefmt.h"
 #include "core/log.h"
 #include "net/dl.h"
 #include "net/http_client.h"
@@ -774,4 +776,35 @@ const char *gl_http_response_header(const struct gl_http_response *resp, const c
         p = value + strlen(value) + 1;
     }
     return NULL;
+}
+
+/* HTTP-date's three forms (RFC 9110 5.6.7): IMF-fixdate, then the obsolete RFC 850 and asctime. */
+static const char *const http_dates[] = {
+    "%a, %d %b %Y %T %Z",
+    "%A, %d-%b-%y %T %Z",
+    "%a %b %e %T %Y",
+};
+
+uint64_t gl_http_retry_after(const char *value, int64_t now_s)
+{
+    if (value == NULL) {
+        return 0;
+    }
+    size_t n = strlen(value);
+    if (n > 0 && n <= 10 && strspn(value, "0123456789") == n) {
+        uint64_t s = strtoull(value, NULL, 10);
+        return s >= GL_HTTP_RETRY_AFTER_MAX_MS / 1000 ? GL_HTTP_RETRY_AFTER_MAX_MS : s * 1000;
+    }
+    for (size_t i = 0; i < sizeof(http_dates) / sizeof(http_dates[0]); i++) {
+        uint64_t ns;
+        if (gl_timefmt_parse(http_dates[i], value, n, &ns) == 0) {
+            int64_t at = (int64_t)(ns / 1000000000u);
+            if (at <= now_s) {
+                return 0;
+            }
+            uint64_t ms = (uint64_t)(at - now_s) * 1000;
+            return ms > GL_HTTP_RETRY_AFTER_MAX_MS ? GL_HTTP_RETRY_AFTER_MAX_MS : ms;
+        }
+    }
+    return 0;
 }

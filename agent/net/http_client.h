@@ -141,4 +141,17 @@ void gl_http_timeout(struct gl_http_request *r, uint64_t ms);
 /* A response header's value (case-insensitive name), borrowed; NULL when absent. */
 const char *gl_http_response_header(const struct gl_http_response *resp, const char *name);
 
+/* The longest Retry-After honoured: a wrong header cannot stop a client for hours. */
+#define GL_HTTP_RETRY_AFTER_MAX_MS (10u * 60 * 1000)
+
+/*
+ * The wait a Retry-After value asks for, in milliseconds: delay-seconds
+ * ("3") or an HTTP-date ("Sun, 06 Nov 1994 08:49:37 GMT", or the two
+ * obsolete forms RFC 9110 still asks recipients to read), less now_s, the
+ * wall clock in seconds since the epoch. Returns 0 for NULL, a date already
+ * past, or a value that is neither (ignored, as RFC 9110 allows); at most
+ * GL_HTTP_RETRY_AFTER_MAX_MS. The back-off it raises is util/retry.h's.
+ */
+uint64_t gl_http_retry_after(const char *value, int64_t now_s);
+
 #endif

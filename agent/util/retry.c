@@ -1,7 +1,9 @@
 /*
- * Retry timing. Used by the flush scheduler for whole chunks and by plugins
- * that retry parts of a request themselves, so every back-off in the agent
- * has the same shape (see retry.h).
+ * Retry timing. Used by the flush scheduler for whole chunks, by plugins
+ * that retry parts of a request themselves and by the pod cache's API
+ * requests, so every back-off in the agent has the same shape (see
+ * retry.h). A server's Retry-After (read by net/http_client.c) raises the
+ * shortest wait; it never shortens one.
  */
 #include "util/retry.h"
 
@@ -36,4 +38,13 @@ uint64_t gl_retry_random(uint64_t *state)
     x ^= x >> 27;
     *state = x;
     return x * 2685821657736338717ull;
+}
+
+uint64_t gl_retry_delay_after(uint64_t base_ms, uint64_t cap_ms, unsigned attempt, uint64_t rnd,
+                              uint64_t after_ms)
+{
+    if (after_ms > base_ms) {
+        base_ms = after_ms;
+    }
+    return gl_retry_delay(base_ms, cap_ms > base_ms ? cap_ms : base_ms, attempt, rnd);
 }

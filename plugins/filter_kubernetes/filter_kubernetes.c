@@ -10,10 +10,11 @@
  * A record names its pod in the `kubernetes` map the tail input writes, or,
  * without one, in its tag (kube_tag_prefix + <pod>_<ns>_<container>-<id>.log).
  * The enriched map replaces the record's own in place and keeps the keys of
- * it that the pod does not provide. A pod the cache does not know is fetched
- * once (merged with other askers); its records are flagged
- * kubernetes.meta_missing = true and never dropped. The hold
- * (kube_hold_check) lets the core keep a chunk back until the fetch answers,
+ * it that the pod does not provide. A pod the cache does not know is asked
+ * for once (merged with other askers; the cache answers it from the node's
+ * list while one is under way, else with a GET within its rate limit); its
+ * records are flagged kubernetes.meta_missing = true and never dropped. The
+ * hold (kube_hold_check) lets the core keep a chunk back until the answer,
  * at most kube_meta_wait.
  *
  * Hot path: a chunk's records come from one file, so the last lookup (pod,
@@ -26,6 +27,7 @@
 
 #include "codec/shared.h"
 #include "core/chunk.h"
+#include "core/engine.h"
 #include "core/event.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -160,6 +162,9 @@ static void copy_stats(struct kube *k)
     *k->m_req_watch = s->requests_watch;
     *k->m_req_get = s->requests_get;
     *k->m_errors = s->errors;
+    *k->m_throttled = s->throttled;
+    *k->m_gets_delayed = s->gets_delayed;
+    *k->m_gets_avoided = s->gets_avoided;
 }
 
 static bool same_name(const char *a, size_t alen, const char *b, size_t blen)
@@ -275,7 +280,7 @@ static void on_fetched(void *data, const struct gl_pod *pod)
         k->release_pending = true;
     }
     w->state = WAIT_ANSWERED;
-    w->forget_ms = pod != NULL ? now : now + KUBE_REFETCH_MS;
+    w->forget_ms = pod != NULL ? now : now + GL_PODS_REFETCH_MS;
     k->last.valid = false;
     arm_waits(k);
 }
@@ -292,9 +297,20 @@ static struct kube_wait *wait_find(struct kube *k, const char *ns, const char *p
 
 /*
  * Makes sure an unknown pod is being waited on: a new wait starts a fetch; a
- * wait whose answer is older than KUBE_REFETCH_MS starts another. Returns
+ * wait whose answer is older than GL_PODS_REFETCH_MS starts another. Returns
  * true while the wait is on (the fetch has not answered and meta_wait has not
  * passed).
+ *
+ * meta_wait bounds the wait also while the node's first list is under way
+ * and slower than meta_wait: the chunk then goes on flagged meta_missing
+ * rather than held until the list answers. The option is the one bound on
+ * the latency this filter adds, whatever the API server does, and the reason
+ * a failing API server never stops the logs (a slow server is often one
+ * about to fail). What is lost is bounded and shown: the records keep the
+ * names the file gives (pod, namespace, container, id), are flagged and
+ * counted, and later chunks are enriched. Who prefers enrichment to latency
+ * raises kube_meta_wait: waiting for the list costs no request, and the held
+ * chunks count against the input's mem_buf_limit, which pauses it.
  */
 static bool wait_start(struct kube *k, struct kube_last *l)
 {
@@ -332,7 +348,7 @@ static void on_wait_timer(uv_timer_t *t)
         struct kube_wait *w = *pw;
         if (w->state == WAIT_FETCHING && now >= w->deadline_ms) {
             w->state = WAIT_EXPIRED;
-            w->forget_ms = now + KUBE_REFETCH_MS;
+            w->forget_ms = now + GL_PODS_REFETCH_MS;
             release = true;
         }
         if (w->state != WAIT_FETCHING && !w->in_flight && now >= w->forget_ms) {
@@ -740,6 +756,15 @@ static int kube_init(struct gl_instance *ins)
                                      "Single-pod requests to the API server.");
     k->m_errors = gl_metric_counter(ins, "kube_api_errors_total",
                                     "Requests to the API server that failed.");
+    k->m_throttled = gl_metric_counter(ins, "kube_api_throttled_total",
+                                       "Requests the API server refused with 429 Too Many "
+                                       "Requests (counted in kube_api_errors_total too).");
+    k->m_gets_delayed = gl_metric_counter(ins, "kube_api_get_delayed_total",
+                                          "Pods whose GET waited for kube_meta_get_rate or a "
+                                          "back-off.");
+    k->m_gets_avoided = gl_metric_counter(ins, "kube_api_get_avoided_total",
+                                          "Pods asked for that the node's list, the watch or "
+                                          "a recent 404 answered without a GET.");
     return 0;
 }
 
@@ -765,7 +790,10 @@ static int kube_start(struct gl_instance *ins)
         .use_kubelet = k->use_kubelet,
         .kubelet_url = k->kubelet_url ? k->kubelet_url : k->kubelet_url_built,
         .kubelet_interval_ms = k->kubelet_interval_ms, .cache_ttl_ms = k->cache_ttl_ms,
-        .namespace_labels = k->namespace_labels,
+        .namespace_labels = k->namespace_labels, .get_rate = (uint64_t)k->get_rate,
+        .get_burst = (uint64_t)k->get_burst,
+        .retry_base_ms = ins->engine ? ins->engine->svc.sched_base_ms : 0,
+        .retry_cap_ms = ins->engine ? ins->engine->svc.sched_cap_ms : 0,
     };
     int rc = gl_http_client_init(&k->http);
     if (rc < 0) {
@@ -837,6 +865,12 @@ static void kube_destroy(struct gl_instance *ins)
 
 /* ---- the plugin ---- */
 
+static const char *check_get_rate(const void *v)
+{
+    int64_t n = *(const int64_t *)v;
+    return n >= 1 && n <= 1000 ? NULL : "must be from 1 to 1000";
+}
+
 static const struct gl_option kube_options[] = {
     { .name = "kube_url", .type = GL_OPT_STR, .offset = offsetof(struct kube, kube_url),
       .help = "API server URL (default https://$KUBERNETES_SERVICE_HOST:"
@@ -854,8 +888,16 @@ static const struct gl_option kube_options[] = {
       .help = "How long a deleted pod stays cached, so that its last lines are enriched." },
     { .name = "kube_meta_wait", .type = GL_OPT_DURATION, .def = "2s",
       .offset = offsetof(struct kube, meta_wait_ms),
-      .help = "Longest a chunk of an unknown pod is held while the pod is fetched; "
-              "then its records are flagged kubernetes.meta_missing." },
+      .help = "Longest a chunk of an unknown pod is held while the node's list or a GET "
+              "looks for the pod, also when the first list is slower; then its records are "
+              "flagged kubernetes.meta_missing." },
+    { .name = "kube_meta_get_rate", .type = GL_OPT_INT, .def = "5", .check = check_get_rate,
+      .offset = offsetof(struct kube, get_rate),
+      .help = "Most GETs of single pods a second, for pods the node's list and watch have "
+              "not shown (one per pod, none while the list is under way)." },
+    { .name = "kube_meta_get_burst", .type = GL_OPT_INT, .def = "10", .check = check_get_rate,
+      .offset = offsetof(struct kube, get_burst),
+      .help = "GETs of single pods that may go at once before kube_meta_get_rate applies." },
     { .name = "kube_tag_prefix", .type = GL_OPT_STR, .def = "kube.var.log.containers.",
       .offset = offsetof(struct kube, tag_prefix),
       .help = "Tag prefix before <pod>_<namespace>_<container>-<id>.log, for records "

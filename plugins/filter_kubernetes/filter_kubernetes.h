@@ -95,9 +95,6 @@ struct kube_blob {
     struct gl_shared *blob;
 };
 
-/* An unknown pod is asked for again at most this often. */
-#define KUBE_REFETCH_MS 30000
-
 /* A pod asked for with gl_pods_fetch(): the hold waits on it, at most meta_wait. */
 enum kube_wait_state { WAIT_FETCHING, WAIT_ANSWERED, WAIT_EXPIRED };
 
@@ -145,6 +142,8 @@ struct kube {
     bool fb_exclude;
     bool fb_parser;
     uint64_t meta_wait_ms;
+    int64_t get_rate;
+    int64_t get_burst;
     struct gl_http_client http;
 
     /* run time */
@@ -185,6 +184,9 @@ struct kube {
     uint64_t *m_req_watch;
     uint64_t *m_req_get;
     uint64_t *m_errors;
+    uint64_t *m_throttled;
+    uint64_t *m_gets_delayed;
+    uint64_t *m_gets_avoided;
 };
 
 /* ---- the hold (filter_kubernetes.c) -------------------------------------- */

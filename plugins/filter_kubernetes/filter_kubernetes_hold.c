@@ -1,9 +1,10 @@
 /*
  * The kubernetes filter's side of the engine's hold: a chunk whose pod is not
  * in the cache yet waits (with the later chunks of its file behind it) while
- * one GET for the pod is made, at most kube_meta_wait; then it goes on, with
- * the pod's metadata or flagged meta_missing. The list of held chunks lives
- * here; when a wait ends the ready ones are released in the order they came.
+ * the pod cache looks for it (the node's list under way, else one GET), at
+ * most kube_meta_wait; then it goes on, with the pod's metadata or flagged
+ * meta_missing. The list of held chunks lives here; when a wait ends the
+ * ready ones are released in the order they came.
  */
 #include "core/chunk.h"
 #include "core/plugin.h"
@@ -52,8 +53,8 @@ static void on_wait_over(void *data, struct gl_instance *ins)
 
 /*
  * The engine asks before filtering a chunk: when its pod is not in the cache
- * yet, one GET is under way and the chunk (with the later ones of its file)
- * waits for it, at most kube_meta_wait.
+ * yet, the pod is being looked for and the chunk (with the later ones of its
+ * file) waits for the answer, at most kube_meta_wait.
  */
 int kube_hold(struct gl_instance *ins, const struct gl_chunk *c, struct gl_hold *h)
 {

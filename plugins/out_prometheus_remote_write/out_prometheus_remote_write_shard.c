@@ -27,8 +27,6 @@
 #include "util/mem.h"
 #include "util/retry.h"
 
-#define RETRY_AFTER_MAX_MS (5 * 60 * 1000)
-
 static uint64_t now_ms(void)
 {
     struct timespec ts;
@@ -144,27 +142,6 @@ static void give_back(struct rw_shard *sh)
     }
 }
 
-/* Reads a Retry-After answer (seconds, or an HTTP date) as milliseconds from now; 0 if none. */
-static uint64_t retry_after_ms(const struct gl_http_response *resp)
-{
-    const char *v = gl_http_response_header(resp, "Retry-After");
-    if (v == NULL) {
-        return 0;
-    }
-    char *end;
-    unsigned long secs = strtoul(v, &end, 10);
-    if (end != v && *end == '\0') {
-        return secs * 1000 < RETRY_AFTER_MAX_MS ? secs * 1000 : RETRY_AFTER_MAX_MS;
-    }
-    struct tm tm = { 0 };
-    if (strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm) == NULL) {
-        return 0;
-    }
-    time_t at = timegm(&tm), now = time(NULL);
-    uint64_t ms = at > now ? (uint64_t)(at - now) * 1000 : 0;
-    return ms < RETRY_AFTER_MAX_MS ? ms : RETRY_AFTER_MAX_MS;
-}
-
 static void retry(struct rw_shard *sh, const struct gl_http_response *resp)
 {
     struct rw *rw = sh->rw;
@@ -177,10 +154,10 @@ static void retry(struct rw_shard *sh, const struct gl_http_response *resp)
         after(sh);
         return;
     }
-    uint64_t wait = gl_retry_delay(e->svc.sched_base_ms, e->svc.sched_cap_ms, sh->attempts,
-                                   gl_retry_random(&rw->rng));
-    uint64_t asked = resp != NULL ? retry_after_ms(resp) : 0;
-    wait = asked > wait ? asked : wait;
+    const char *after = resp != NULL ? gl_http_response_header(resp, "Retry-After") : NULL;
+    uint64_t wait = gl_retry_delay_after(e->svc.sched_base_ms, e->svc.sched_cap_ms, sh->attempts,
+                                         gl_retry_random(&rw->rng),
+                                         gl_http_retry_after(after, time(NULL)));
     sh->attempts++;
     (*rw->m_retries)++;
     rw->ins->stats.retries++;

@@ -19,19 +19,41 @@ Test-only endpoints (no token):
     POST /_control  {"op": name, ...arguments}: any KubeApi method below
     GET /_stats     the counters (stats())
 
+Requests are counted by kind as they arrive ("list", "watch", "get",
+"kubelet"; a namespaces list or watch counts as one too), and each is logged
+with the time it came, the time it was answered and how (stats()["log"]):
+tests read from it how many requests of each kind were made, when, and
+whether any GET came while a list was being answered.
+
 Faults: drop_watches() cuts every open watch mid-stream (half a frame
 written); error_410() sends an ERROR 410 event to every open watch and ends
 it; compact() makes every version so far too old; set_token() rotates the
 token (the old one gets 401); churn() changes pods at a rate in a thread.
+A slow, throttling or failing server: set_latency() delays every answer of
+a kind (the list, each watch's headers, GETs); throttle() answers a share
+of requests, or all of them for a while, with 429 TooManyRequests and a
+Retry-After in seconds or as an HTTP-date, as the API server's priority and
+fairness does; fail() answers 503 ServiceUnavailable, or resets the
+connection half-way through the answer (a watch after its first event).
+The Status objects are the API server's (kind, status, message, reason,
+details, code).
+For the agent's tests against it: NodeLogs writes a node's container logs,
+node_with_logs() the pods to go with them, run_tail_kubernetes() runs tail ->
+kubernetes -> file over them, check_delivery() finds each line once with
+the right metadata, and requests_of(), too_soon(), busiest_second() read
+the request log.
 Command line: python3 lib_kube_api.py [--port P] [--token T] [--node N]
 [--pods N]; prints the port on the first line of stdout.
 """
 import argparse
 import copy
+import email.utils
 import hashlib
 import json
+import os
 import random
 import socket
+import struct
 import threading
 import time
 import urllib.parse
@@ -53,9 +75,28 @@ def uid_of(seed):
     return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:32])
 
 
-def status_obj(code, reason, message):
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": message, "reason": reason, "code": code}
+def status_obj(code, reason, message, details=None):
+    obj = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": message, "reason": reason, "code": code}
+    if details is not None:
+        obj["details"] = details
+    return obj
+
+
+KINDS = ("list", "watch", "get", "kubelet")
+
+
+class Fault:
+    """A rule answering requests of some kinds with 429, 503 or a reset."""
+
+    def __init__(self, mode, kinds, share, until, count, retry_after, date):
+        self.mode = mode
+        self.kinds = set(kinds or KINDS)
+        self.share = share
+        self.until = until
+        self.count = count
+        self.retry_after = retry_after
+        self.date = date
 
 
 def make_pod(ns, name, node, containers=2, init=1, labels=None, annotations=None):
@@ -156,6 +197,9 @@ class KubeApi:
         self.gone_mode = "event"
         self.split = True
         self.delay_get = 0.0
+        self.latency = dict.fromkeys(KINDS, 0.0)
+        self.faults = []
+        self.t0 = time.monotonic()
         self.random = random.Random(7)
         self.churning = None
         self.reset_stats()
@@ -194,17 +238,45 @@ class KubeApi:
     def reset_stats(self):
         with self.lock:
             self.counts = {"list": 0, "watch": 0, "get": 0, "kubelet": 0, "unauthorized": 0,
-                           "gone": 0}
+                           "gone": 0, "throttled": 0, "failed": 0, "reset": 0}
             self.gets = {}
             self.watch_rvs = []
             self.max_watches = 0
+            self.log = []
         return True
 
     def stats(self):
+        """The counters; log is every request: {kind, path, t, done, status} with t and
+        done in seconds since the server started (done None while unanswered), status
+        the HTTP status, or "reset", and for a fault its retry_after (seconds, None) and
+        date (whether it went as an HTTP-date)."""
         with self.lock:
             return {"counts": dict(self.counts), "gets": dict(self.gets),
                     "watch_rvs": list(self.watch_rvs), "open_watches": len(self.watches),
-                    "max_watches": self.max_watches, "rv": self.rv, "pods": len(self.pods)}
+                    "max_watches": self.max_watches, "rv": self.rv, "pods": len(self.pods),
+                    "log": [dict(e) for e in self.log], "now": self.now()}
+
+    def now(self):
+        return time.monotonic() - self.t0
+
+    def _arrive(self, kind, path):
+        """Counts and logs a request as it comes; returns its log entry. Its done time
+        is stamped as the answer starts (_answered)."""
+        with self.lock:
+            entry = {"kind": kind, "path": path, "t": self.now(), "done": None,
+                     "status": None}
+            if kind is not None:
+                self.counts[kind] += 1
+                self.log.append(entry)
+            if kind == "get":
+                self.gets[pod_of(path)] = self.gets.get(pod_of(path), 0) + 1
+            return entry
+
+    def _answered(self, entry, status):
+        with self.lock:
+            if entry is not None and entry["status"] is None:
+                entry["status"] = status
+                entry["done"] = self.now()
 
     def node_pods(self):
         """{ns/name: {"uid", "labels", "containers": [ids]}} of the node's pods, to compare."""
@@ -293,6 +365,58 @@ class KubeApi:
                 setattr(self, k, v)
         return True
 
+    # ---- a slow, throttling or failing server ----
+
+    def set_latency(self, seconds=None, **kinds):
+        """Delays every answer: seconds for every kind, or list=, watch=, get=, kubelet=."""
+        with self.lock:
+            for k in KINDS:
+                if seconds is not None:
+                    self.latency[k] = float(seconds)
+                if k in kinds:
+                    self.latency[k] = float(kinds[k])
+        return True
+
+    def _add_fault(self, mode, kinds, share, seconds, count, retry_after, date):
+        until = None if seconds is None else time.monotonic() + seconds
+        with self.lock:
+            self.faults.append(Fault(mode, kinds, share, until, count, retry_after, date))
+        return True
+
+    def throttle(self, kinds=None, share=1.0, seconds=None, count=None, retry_after=1,
+                 date=False):
+        """429 TooManyRequests with Retry-After: retry_after seconds (an HTTP-date when
+        date is true), for a share of the requests of kinds (default all), during
+        seconds from now or for count requests (default: until clear_faults)."""
+        return self._add_fault("429", kinds, share, seconds, count, retry_after, date)
+
+    def fail(self, kinds=None, share=1.0, seconds=None, count=None, mode="503",
+             retry_after=None):
+        """mode "503": 503 ServiceUnavailable (with Retry-After when retry_after is set);
+        mode "reset": the connection is reset half-way through the answer. Same
+        selection as throttle()."""
+        return self._add_fault(mode, kinds, share, seconds, count, retry_after, False)
+
+    def clear_faults(self):
+        with self.lock:
+            self.faults = []
+        return True
+
+    def _fault(self, kind):
+        """The fault this request gets, or None; counts it. Lock taken here."""
+        with self.lock:
+            now = time.monotonic()
+            self.faults = [f for f in self.faults if (f.until is None or now < f.until)
+                           and (f.count is None or f.count > 0)]
+            for f in self.faults:
+                if kind in f.kinds and self.random.random() < f.share:
+                    if f.count is not None:
+                        f.count -= 1
+                    key = {"429": "throttled", "503": "failed"}.get(f.mode, "reset")
+                    self.counts[key] += 1
+                    return f
+            return None
+
     def drop_watches(self):
         with self.lock:
             for w in self.watches:
@@ -366,7 +490,6 @@ class KubeApi:
     def list(self, kind, node, limit, cont):
         """A page of a list: (status, body). Lock taken here."""
         with self.lock:
-            self.counts["list"] += 1
             if cont:
                 snap = self.snapshots.pop(cont, None)
                 if snap is None:
@@ -386,12 +509,7 @@ class KubeApi:
             return 200, {"kind": kind_name, "apiVersion": "v1", "metadata": meta, "items": items}
 
     def get(self, ns, name):
-        if self.delay_get:
-            time.sleep(self.delay_get)
         with self.lock:
-            self.counts["get"] += 1
-            key = ns + "/" + name
-            self.gets[key] = self.gets.get(key, 0) + 1
             pod = self.pods.get((ns, name))
             if pod is None:
                 return 404, status_obj(404, "NotFound", 'pods "%s" not found' % name)
@@ -399,7 +517,6 @@ class KubeApi:
 
     def kubelet_pods(self):
         with self.lock:
-            self.counts["kubelet"] += 1
             return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {},
                          "items": self._objects("pods", self.node)}
 
@@ -417,6 +534,23 @@ class KubeApi:
             elif kind == w.kind and (w.node is None or obj["spec"].get("nodeName") == w.node):
                 out.append((rv, {"type": etype, "object": obj}))
         return out
+
+
+def pod_of(path):
+    """"ns/name" of a GET's path /api/v1/namespaces/NS/pods/NAME."""
+    return "/".join(path.split("/")[4:7:2])
+
+
+def request_kind(path, parts, query):
+    """"list", "watch", "get" or "kubelet", or None for a path the API does not serve."""
+    if path == "/pods":
+        return "kubelet"
+    if parts[:2] == ["api", "v1"] and len(parts) == 6 and parts[2] == "namespaces" \
+            and parts[4] == "pods":
+        return "get"
+    if path in ("/api/v1/pods", "/api/v1/namespaces"):
+        return "watch" if query.get("watch", ["0"])[0] in ("1", "true") else "list"
+    return None
 
 
 def selector_node(query):
@@ -442,13 +576,62 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def reply(self, code, obj):
+    entry = None
+
+    def reply(self, code, obj, headers=()):
         body = json.dumps(obj).encode()
+        # Stamped before a byte goes: the client cannot have the answer any sooner.
+        self.server.api._answered(self.entry, code)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+
+    def reset(self, head):
+        """Writes head, then resets the connection (RST, not a clean close)."""
+        self.server.api._answered(self.entry, "reset")
+        self.wfile.write(head)
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                   struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    def faulted(self, f, kind):
+        """Answers with fault f as the API server would."""
+        headers = []
+        with self.server.api.lock:
+            self.entry["retry_after"] = f.retry_after
+            self.entry["date"] = f.date
+        if f.retry_after is not None:
+            value = str(int(f.retry_after))
+            if f.date:
+                value = email.utils.formatdate(time.time() + f.retry_after, usegmt=True)
+            headers.append(("Retry-After", value))
+        if f.mode == "429":
+            return self.reply(429, status_obj(
+                429, "TooManyRequests", "Too many requests, please try again later.",
+                {"retryAfterSeconds": int(f.retry_after or 1)}), headers)
+        if f.mode == "503":
+            return self.reply(503, status_obj(
+                503, "ServiceUnavailable", "the server is currently unable to handle the "
+                "request", {"causes": [{"reason": "UnexpectedServerResponse",
+                                        "message": "etcdserver: leader changed"}]}), headers)
+        if kind == "watch":
+            # Accepted, one BOOKMARK at the version asked for, then cut inside the next event.
+            q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            rv = q.get("resourceVersion", ["0"])[0] or "0"
+            event = json.dumps({"type": "BOOKMARK", "object": {
+                "kind": "Pod", "apiVersion": "v1", "metadata": {"resourceVersion": rv}}})
+            event = event.encode() + b"\n"
+            return self.reset(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n"
+                              b"40\r\n{\"type\":\"ADD" % (len(event), event))
+        return self.reset(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: 4096\r\n\r\n{\"kind\":\"PodList\",\"items\":[")
 
     def authorized(self):
         api = self.server.api
@@ -463,6 +646,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         api = self.server.api
+        self.entry = None
         n = int(self.headers.get("Content-Length") or 0)
         req = json.loads(self.rfile.read(n) or b"{}")
         if self.path != "/_control":
@@ -477,10 +661,23 @@ class _Handler(BaseHTTPRequestHandler):
         u = urllib.parse.urlsplit(self.path)
         q = urllib.parse.parse_qs(u.query)
         parts = [p for p in u.path.split("/") if p]
+        self.entry = None
         if u.path == "/_stats":
             return self.reply(200, api.stats())
+        kind = request_kind(u.path, parts, q)
+        self.entry = api._arrive(kind, u.path)
         if not self.authorized():
             return None
+        if kind is not None:
+            with api.lock:
+                delay = api.latency[kind]
+            if kind == "get":
+                delay = max(delay, api.delay_get)
+            if delay > 0:
+                time.sleep(delay)
+            f = api._fault(kind)
+            if f is not None:
+                return self.faulted(f, kind)
         if u.path == "/pods":
             return self.reply(*api.kubelet_pods())
         if parts[:2] == ["api", "v1"] and len(parts) == 6 and parts[2] == "namespaces" \
@@ -515,7 +712,6 @@ class _Handler(BaseHTTPRequestHandler):
         timeout = float(q.get("timeoutSeconds", ["1800"])[0])
         w = Watch(kind, rv, node)
         with api.lock:
-            api.counts["watch"] += 1
             api.watch_rvs.append(rv)
             too_old = rv and rv < api.compacted
             if too_old:
@@ -524,6 +720,7 @@ class _Handler(BaseHTTPRequestHandler):
         if too_old and mode == "http":
             return self.reply(410, status_obj(410, "Expired", "too old resource version: "
                                               "%d (%d)" % (rv, api.compacted)))
+        api._answered(self.entry, 200)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -571,6 +768,251 @@ class _Handler(BaseHTTPRequestHandler):
             if time.monotonic() >= deadline:
                 self.chunk(b"")
                 return
+
+
+# ---- a node's container logs and what the agent made of them, for the agent's tests ----
+
+class NodeLogs:
+    """Container log files as the kubelet lays them out, <pod>_<ns>_<container>-<id>.log
+    in CRI format, one container per pod. Every line's log text starts with a unique
+    id "<file>:<n>", so that a test finds each line exactly once in what came out."""
+
+    PAD = "x" * 96
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.files = []  # (pod, ns, container, lines written)
+        os.makedirs(directory, exist_ok=True)
+
+    def path(self, i):
+        pod, ns, container, _ = self.files[i]
+        return os.path.join(self.dir, "%s_%s_%s-%s.log" % (pod, ns, container,
+                                                            hexid(ns + pod + container)))
+
+    def add(self, pod, ns, lines, container=None):
+        """A log file for pod (its app container) with lines lines; returns its index."""
+        container = container or pod.rsplit("-", 2)[0]
+        self.files.append((pod, ns, container, 0))
+        self.append(len(self.files) - 1, lines)
+        return len(self.files) - 1
+
+    def append(self, i, lines):
+        pod, ns, container, n = self.files[i]
+        with open(self.path(i), "a") as f:
+            f.write("".join("2024-05-01T10:00:%02d.%09dZ stdout F %d:%d %s\n" % (
+                (n + j) // 1000000000 % 60, (n + j) % 1000000000, i, n + j, self.PAD)
+                for j in range(lines)))
+        self.files[i] = (pod, ns, container, n + lines)
+
+    def total(self):
+        return sum(f[3] for f in self.files)
+
+
+MEM_BUF_LIMIT = 4 << 20  # the tail input's in run_tail_kubernetes()
+
+
+def rss_bound(mem_buf_limit, files, pods):
+    """The README's bound on the agent's memory (Delivery) for AGENT_CONFIG: 9 MiB fixed
+    with the pod cache's HTTP client, 8 MiB of chunk pool, the tail input's mem_buf_limit
+    (every byte held for it: open chunks, chunks waiting for their pod, the output's queue,
+    the write in flight) and one read of 64 KiB, 5 KiB per file, 1.6 KiB per pod; plus
+    8 MiB the formula leaves to the allocator and to the JSON the file output writes."""
+    return (9 << 20) + (8 << 20) + mem_buf_limit + (64 << 10) + files * 5 * 1024 + \
+        pods * 1640 + (8 << 20)
+
+
+RSS_BOUND = rss_bound(MEM_BUF_LIMIT, 50, 50)  # 29.4 MiB for the 50 files of start_node()
+
+
+def node_with_logs(api, logs, lines, here=43, elsewhere=2, nowhere=5):
+    """Pods with one log file each: here of them on api.node, elsewhere on node-z (the
+    node's list does not show them, a GET finds them), nowhere in no API at all. Returns
+    (enriched, flagged): the ns/name of the pods that exist, and of those that do not."""
+    enriched, flagged = set(), set()
+    for i in range(here + elsewhere + nowhere):
+        pod, ns = "app%d-7c9d8f6b5-%05d" % (i % 7, i), "shop" if i % 3 else "web"
+        if i < here + elsewhere:
+            api.add_pod(ns, pod, node=api.node if i < here else "node-z")
+            enriched.add(ns + "/" + pod)
+        else:
+            flagged.add(ns + "/" + pod)
+        logs.add(pod, ns, lines)
+    return enriched, flagged
+
+
+def start_node(d, lines):
+    """A started API server for node-a and, under d/containers, the logs of the pods of
+    node_with_logs(). Returns (api, logs, enriched, flagged, unshown): unshown are the
+    ns/name of the pods the node's list does not show (elsewhere and nowhere)."""
+    api = KubeApi(token="token-1", node="node-a").start()
+    logs = NodeLogs(os.path.join(d, "containers"))
+    enriched, flagged = node_with_logs(api, logs, lines)
+    unshown = {"%s/%s" % (f[1], f[0]) for f in logs.files[43:]}
+    return api, logs, enriched, flagged, unshown
+
+
+AGENT_CONFIG = """
+service:
+  flush: 200ms
+  log_level: info
+pipeline:
+  inputs:
+    - name: tail
+      tag: kube.*
+      path: %(logs)s/*.log
+      read_from_head: on
+      multiline.parser: cri
+      db: %(dir)s/tail.db
+      mem_buf_limit: %(mem_buf_limit)d
+  filters:
+    - name: kubernetes
+      match: kube.*
+      kube_url: %(url)s
+      kube_token_file: %(token)s
+      node_name: %(node)s
+      labels: off
+      annotations: off
+%(options)s  outputs:
+    - name: file
+      match: kube.*
+      path: %(dir)s/out
+      file: all
+"""
+
+
+def run_tail_kubernetes(d, api, logs, options="", mem_buf_limit=MEM_BUF_LIMIT, during=None,
+                        timeout=90):
+    """Runs build/gleaner on tail (read_from_head, mem_buf_limit) -> kubernetes (options:
+    more lines of its YAML, indented by 6) -> file, until every line of logs is out;
+    during(p, target) runs once the agent started (to change the server meanwhile).
+    Stops the agent with SIGTERM. Returns a dict: proc, rc, out (the file), secs, rss
+    (its peak), stats (the server's, once all was out)."""
+    import lib
+    token = lib.write(os.path.join(d, "token"), api.token + "\n")
+    os.makedirs(os.path.join(d, "out"), exist_ok=True)
+    cfg = lib.write(os.path.join(d, "g.yaml"), AGENT_CONFIG % {
+        "logs": logs.dir, "dir": d, "mem_buf_limit": mem_buf_limit, "url": api.url,
+        "token": token, "node": api.node, "options": options})
+    target = os.path.join(d, "out", "all")
+    t0 = time.time()
+    p = lib.start(cfg)
+    if during is not None:
+        during(p, target)
+    lib.wait_for("%d lines in %s" % (logs.total(), target),
+                 lambda: lib.count_lines(target) >= logs.total() or p.poll() is not None,
+                 timeout=timeout)
+    run = {"proc": p, "out": target, "secs": time.time() - t0, "rss": peak_rss(p.pid)}
+    time.sleep(0.3)
+    run["stats"] = api.stats()
+    run["rc"] = lib.stop(p)
+    return run
+
+
+def figures(run, logs):
+    """One line of what a run measured: lines, time, peak RSS and requests by kind."""
+    c = run["stats"]["counts"]
+    return ("%d lines in %.1fs, peak RSS %.1f MiB; lists %d, watches %d, GETs %d, 429 %d, "
+            "503 %d, resets %d" % (logs.total(), run["secs"], run["rss"] / 1048576.0,
+                                   c["list"], c["watch"], c["get"], c["throttled"],
+                                   c["failed"], c["reset"]))
+
+
+def read_records(path):
+    """The records the file output wrote (one JSON object a line), one at a time."""
+    with open(path) as f:
+        for line in f:
+            yield json.loads(line)
+
+
+def check_delivery(records, logs, enriched, flagged):
+    """Every line exactly once; the lines of pods in enriched (ns/name) carry their pod's
+    metadata, those of pods in flagged carry meta_missing; any other pod's lines carry
+    one or the other. records may be read as they are checked. Returns a list of
+    complaints (empty when all holds) and the count of lines enriched per pod."""
+    seen = {}
+    bad = []
+    per_pod = {}
+    for r in records:
+        key = r.get("log", "").split(" ", 1)[0]
+        seen[key] = seen.get(key, 0) + 1
+        k = r.get("kubernetes", {})
+        pod = "%s/%s" % (k.get("namespace_name"), k.get("pod_name"))
+        has_meta = "pod_id" in k and k.get("host") is not None and "meta_missing" not in k
+        is_flagged = k.get("meta_missing") is True and "labels" not in k
+        if pod in enriched and not has_meta:
+            bad.append("not enriched: %r" % r)
+        elif pod in flagged and not is_flagged:
+            bad.append("not flagged meta_missing: %r" % r)
+        elif not (has_meta or is_flagged):
+            bad.append("neither enriched nor flagged: %r" % r)
+        if has_meta and k.get("pod_id") != uid_of(pod):
+            bad.append("wrong pod's metadata: %r" % r)
+        if has_meta:
+            per_pod[pod] = per_pod.get(pod, 0) + 1
+        if len(bad) > 20:
+            break
+    want = {"%d:%d" % (i, n) for i, f in enumerate(logs.files) for n in range(f[3])}
+    missing = want - set(seen)
+    dup = [key for key, n in seen.items() if n > 1]
+    extra = set(seen) - want
+    if missing:
+        bad.append("%d lines missing, e.g. %s" % (len(missing), sorted(missing)[:5]))
+    if dup:
+        bad.append("%d lines delivered more than once, e.g. %s" % (len(dup), dup[:5]))
+    if extra:
+        bad.append("%d lines nobody wrote, e.g. %s" % (len(extra), sorted(extra)[:5]))
+    return bad, per_pod
+
+
+def peak_rss(pid):
+    """The process's peak resident memory so far (VmHWM), in bytes."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def requests_of(stats, kind, status=None):
+    """The logged requests of a kind (and answer status), oldest first."""
+    return [e for e in stats["log"] if e["kind"] == kind and
+            (status is None or e["status"] == status)]
+
+
+def refused_gets(stats):
+    """{ns/name: GETs of that pod refused (429, 503) or cut}."""
+    out = {}
+    for g in requests_of(stats, "get"):
+        if g["status"] not in (200, 404):
+            out[pod_of(g["path"])] = out.get(pod_of(g["path"]), 0) + 1
+    return out
+
+
+def too_soon(stats, kind, crossing=0.3):
+    """Requests of a kind that came before the Retry-After of an earlier 429 or 503 of the
+    same kind was over (an HTTP-date counts whole seconds: one less is allowed). One that
+    came within crossing seconds of that answer may have been sent before it, in the same
+    burst, and waited to be accepted on a connection of its own: it is not counted."""
+    out = []
+    log = requests_of(stats, kind)
+    for e in log:
+        if e["status"] not in (429, 503) or not e.get("retry_after"):
+            continue
+        wait = e["retry_after"] - (1.0 if e.get("date") else 0.0)
+        out += [x for x in log if e["done"] + crossing <= x["t"] < e["done"] + wait]
+    return out
+
+
+def busiest_second(entries):
+    """The most requests that came within any one second."""
+    ts = sorted(e["t"] for e in entries)
+    most = 0
+    j = 0
+    for i, t in enumerate(ts):
+        while ts[j] < t - 1.0:
+            j += 1
+        most = max(most, i - j + 1)
+    return most
 
 
 def main():

@@ -23,6 +23,7 @@ static struct gl_pod *fake_pods[4];
 static size_t n_fake_pods;
 static msgpack_sbuffer fake_ns_labels;
 static struct gl_pods_stats fake_stats;
+static struct gl_pods_settings acquired; /* what the filter asked the cache for */
 static struct {
     int calls;
     int canceled;
@@ -36,7 +37,8 @@ struct gl_pod_cache *gl_pods_acquire(uv_loop_t *loop, const struct gl_pods_setti
                                      const struct gl_http_client *http, char *err,
                                      size_t errlen)
 {
-    (void)loop, (void)s, (void)http, (void)err, (void)errlen;
+    (void)loop, (void)http, (void)err, (void)errlen;
+    acquired = *s;
     return (struct gl_pod_cache *)&fake_cache;
 }
 
@@ -347,6 +349,39 @@ static void test_kube_counts_enriched_records(void **state)
     assert_int_equal(metric(&h, "kube_api_watch_requests_total"), 3);
     kube_close(&h, &loop);
     memset(&fake_stats, 0, sizeof(fake_stats));
+}
+
+static void test_kube_api_pressure_counters_and_rate_options(void **state)
+{
+    (void)state;
+    struct fh h;
+    uv_loop_t loop;
+    fake_stats.throttled = 4;
+    fake_stats.gets_delayed = 5;
+    fake_stats.gets_avoided = 6;
+    kube_open(&h, &loop, NO_META "kube_meta_get_rate: 2\nkube_meta_get_burst: 3\n");
+    assert_int_equal(acquired.get_rate, 2);
+    assert_int_equal(acquired.get_burst, 3);
+    assert_int_equal(fh_run(&h, NGINX_REC, 1), GL_FILTER_MODIFIED);
+    assert_int_equal(metric(&h, "kube_api_throttled_total"), 4);
+    assert_int_equal(metric(&h, "kube_api_get_delayed_total"), 5);
+    assert_int_equal(metric(&h, "kube_api_get_avoided_total"), 6);
+    kube_close(&h, &loop);
+    memset(&fake_stats, 0, sizeof(fake_stats));
+    kube_open(&h, &loop, NO_META);
+    assert_int_equal(acquired.get_rate, GL_PODS_GET_RATE);
+    assert_int_equal(acquired.get_burst, GL_PODS_GET_BURST);
+    kube_close(&h, &loop);
+}
+
+static void test_kube_get_rate_must_be_positive(void **state)
+{
+    (void)state;
+    struct fh h;
+    assert_int_equal(fh_open(&h, &gl_filter_kubernetes, "kube_meta_get_rate: 0\n"), GL_ECONFIG);
+    assert_string_equal(fh_error(&h), "test.yaml:1:21: kubernetes.kube_meta_get_rate: "
+                                      "must be from 1 to 1000");
+    fh_close(&h);
 }
 
 static void test_kube_misspelled_option_suggests(void **state)
@@ -811,6 +846,8 @@ int main(void)
         cmocka_unit_test_teardown(test_kube_namespace_labels_added_when_on, teardown),
         cmocka_unit_test_teardown(test_kube_record_without_pod_passes, teardown),
         cmocka_unit_test_teardown(test_kube_counts_enriched_records, teardown),
+        cmocka_unit_test_teardown(test_kube_api_pressure_counters_and_rate_options, teardown),
+        cmocka_unit_test_teardown(test_kube_get_rate_must_be_positive, teardown),
         cmocka_unit_test_teardown(test_kube_misspelled_option_suggests, teardown),
         cmocka_unit_test_teardown(test_kube_pod_parsed_from_tag, teardown),
         cmocka_unit_test_teardown(test_kube_tag_with_other_prefix_passes, teardown),

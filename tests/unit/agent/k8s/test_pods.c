@@ -5,7 +5,10 @@
  * the teardown. The test steers it through POST /_control and reads its
  * counters from GET /_stats (blocking libcurl calls between loop runs). Each
  * test runs its own loop until a condition holds, bounded by a guard, and
- * asserts uv_loop_close() == 0 after releasing the cache.
+ * asserts uv_loop_close() == 0 after releasing the cache. The server made
+ * slow, throttling or failing shows when requests went: no GET while a list
+ * is answered, GETs within the rate limit, back-offs no shorter than a
+ * Retry-After.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -333,9 +336,10 @@ static bool watch_requests_reached(void)
     return T.c->stats.requests_watch >= want_u64;
 }
 
+/* want_u64 relists done: started and answered (the list's request is counted by then). */
 static bool relists_reached(void)
 {
-    return T.c->stats.relists >= want_u64;
+    return T.c->stats.relists >= want_u64 && !gl_pods_listing(T.c);
 }
 
 /* ---- list and watch ---- */
@@ -527,6 +531,303 @@ static void test_pods_fetch_merges_callers_and_404_is_null(void **state)
     assert_int_equal(gl_pods_stats(T.c)->requests_get, 2);
 }
 
+/* ---- single pods under a slow, throttling or failing server ---- */
+
+/* One request as the server logged it: when it came and was answered (s), and how. */
+struct req {
+    char kind[8];
+    double t;
+    double done;
+    long status;     /* -1: reset */
+};
+
+static double num(const msgpack_object *o)
+{
+    if (o == NULL) {
+        return -1;
+    }
+    if (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32) {
+        return o->via.f64;
+    }
+    return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (double)o->via.u64 : -1;
+}
+
+/* The server's log of requests of one kind ("list", "watch", "get"), oldest first. */
+static size_t server_log(const char *kind, struct req *out, size_t max)
+{
+    char *body = server_call("/_stats", NULL);
+    struct gl_json_doc doc;
+    size_t n = 0;
+    assert_int_equal(gl_json_doc_parse(&doc, body, strlen(body), NULL), 0);
+    const msgpack_object *log = gl_json_map_get(&doc.root, "log");
+    for (uint32_t i = 0; log != NULL && i < log->via.array.size && n < max; i++) {
+        const msgpack_object *e = &log->via.array.ptr[i];
+        const msgpack_object *k = gl_json_map_get(e, "kind");
+        if (k->via.str.size != strlen(kind) || memcmp(k->via.str.ptr, kind, k->via.str.size)) {
+            continue;
+        }
+        snprintf(out[n].kind, sizeof(out[n].kind), "%s", kind);
+        out[n].t = num(gl_json_map_get(e, "t"));
+        out[n].done = num(gl_json_map_get(e, "done"));
+        const msgpack_object *st = gl_json_map_get(e, "status");
+        out[n].status = st->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (long)st->via.u64 : -1;
+        n++;
+    }
+    gl_json_doc_free(&doc);
+    gl_free(body);
+    return n;
+}
+
+/* When the first list answered 200 (s), or -1. */
+static double first_list_done(void)
+{
+    struct req r[16];
+    size_t n = server_log("list", r, 16);
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].status == 200) {
+            return r[i].done;
+        }
+    }
+    return -1;
+}
+
+static void test_pods_rate_allows_burst_then_one_per_interval(void **state)
+{
+    struct gl__rate r;
+
+    (void)state;
+    gl__rate_init(&r, 5, 3);
+    assert_int_equal(gl__rate_take(&r, 1000), 0);
+    assert_int_equal(gl__rate_take(&r, 1000), 0);
+    assert_int_equal(gl__rate_take(&r, 1000), 0);
+    assert_int_equal(gl__rate_take(&r, 1000), 200);
+    assert_int_equal(gl__rate_take(&r, 1150), 50);
+    assert_int_equal(gl__rate_take(&r, 1200), 0);
+    assert_int_equal(gl__rate_take(&r, 1200), 200);
+    /* A quiet spell refills the burst, never more. */
+    assert_int_equal(gl__rate_take(&r, 9000), 0);
+    assert_int_equal(gl__rate_take(&r, 9000), 0);
+    assert_int_equal(gl__rate_take(&r, 9000), 0);
+    assert_int_equal(gl__rate_take(&r, 9000), 200);
+    gl__rate_init(&r, 1000, 1);
+    assert_int_equal(gl__rate_take(&r, 5), 0);
+    assert_int_equal(gl__rate_take(&r, 5), 1);
+    assert_int_equal(gl__rate_take(&r, 6), 0);
+}
+
+static void test_pods_no_get_while_the_list_is_under_way(void **state)
+{
+    char err[256] = "";
+    struct answer listed[2] = { 0 }, absent = { 0 }, elsewhere = { 0 };
+
+    (void)state;
+    control("{\"op\":\"add_pod\",\"ns\":\"shop\",\"name\":\"listed\"}");
+    control("{\"op\":\"add_pod\",\"ns\":\"far\",\"name\":\"lonely\",\"node\":\"node-z\"}");
+    control("{\"op\":\"set_latency\",\"list\":1.0}");
+    T.c = gl_pods_acquire(&T.loop, &T.s, &T.http, err, sizeof(err));
+    assert_non_null(T.c);
+    assert_true(gl_pods_listing(T.c));
+    answers = 0;
+    /* Two callers of a listed pod, one of a pod nobody has, one of another node's pod. */
+    gl_pods_fetch(T.c, "shop", "listed", on_pod, &listed[0]);
+    gl_pods_fetch(T.c, "shop", "listed", on_pod, &listed[1]);
+    gl_pods_fetch(T.c, "shop", "absent", on_pod, &absent);
+    gl_pods_fetch(T.c, "far", "lonely", on_pod, &elsewhere);
+    want_u64 = 4;
+    assert_true(run_until(answers_reached, GUARD_MS));
+    assert_false(gl_pods_listing(T.c));
+    assert_string_equal(listed[0].name, "listed");
+    assert_string_equal(listed[1].name, "listed");
+    assert_true(absent.null);
+    assert_string_equal(elsewhere.name, "lonely");
+    /* The list answered for the listed pod; the two others got a GET each, after it. */
+    struct req gets[8];
+    assert_int_equal(server_log("get", gets, 8), 2);
+    double done = first_list_done();
+    assert_true(done > 0.9);
+    assert_true(gets[0].t >= done && gets[1].t >= done);
+    assert_int_equal(gl_pods_stats(T.c)->gets_avoided, 1);
+    assert_int_equal(gl_pods_stats(T.c)->requests_get, 2);
+    assert_int_equal(count("list"), 1);
+}
+
+static void test_pods_404_not_asked_again_before_refetch(void **state)
+{
+    struct answer a = { 0 }, b = { 0 };
+
+    (void)state;
+    start_cache();
+    answers = 0;
+    gl_pods_fetch(T.c, "shop", "ghost", on_pod, &a);
+    want_u64 = 1;
+    assert_true(run_until(answers_reached, GUARD_MS));
+    gl_pods_fetch(T.c, "shop", "ghost", on_pod, &b);
+    want_u64 = 2;
+    assert_true(run_until(answers_reached, GUARD_MS));
+    assert_true(a.null && b.null);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(count("get"), 1);
+    assert_int_equal(gl_pods_stats(T.c)->gets_avoided, 1);
+}
+
+/* Asks for n pods nobody has, shop/ghost-<i>, answers in a[i]; counts answers from 0. */
+static void ask_for_ghosts(struct answer *a, int n)
+{
+    char name[32];
+
+    answers = 0;
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "ghost-%d", i);
+        gl_pods_fetch(T.c, "shop", name, on_pod, &a[i]);
+    }
+}
+
+static void test_pods_gets_within_the_rate_limit(void **state)
+{
+    struct answer a[6] = { 0 };
+
+    (void)state;
+    T.s.get_rate = 5;
+    T.s.get_burst = 2;
+    start_cache();
+    ask_for_ghosts(a, 6);
+    want_u64 = 6;
+    assert_true(run_until(answers_reached, GUARD_MS));
+    struct req gets[8];
+    assert_int_equal(server_log("get", gets, 8), 6);
+    /* Two at once, then one each 200 ms: the sixth at least 800 ms after the first. */
+    assert_true(gets[1].t - gets[0].t < 0.15);
+    assert_true(gets[5].t - gets[0].t >= 0.78);
+    for (int i = 3; i < 6; i++) {
+        assert_true(gets[i].t - gets[i - 1].t >= 0.18);
+    }
+    assert_int_equal(gl_pods_stats(T.c)->gets_delayed, 4);
+}
+
+static bool one_get_answered(void)
+{
+    struct req gets[4];
+    return server_log("get", gets, 4) == 1 && gets[0].status != 0 && gets[0].done > 0;
+}
+
+static void test_pods_get_429_waits_retry_after_then_asks_again(void **state)
+{
+    struct answer a = { 0 }, b = { 0 };
+
+    (void)state;
+    T.s.retry_base_ms = 100;
+    start_cache();
+    control("{\"op\":\"add_pod\",\"ns\":\"far\",\"name\":\"lonely\",\"node\":\"node-z\"}");
+    control("{\"op\":\"throttle\",\"kinds\":[\"get\"],\"count\":1,\"retry_after\":2}");
+    answers = 0;
+    gl_pods_fetch(T.c, "far", "lonely", on_pod, &a);
+    assert_true(run_until(one_get_answered, GUARD_MS));
+    run_until(NULL, 100);
+    /* Asked during the Retry-After: waits for it too. */
+    gl_pods_fetch(T.c, "shop", "ghost", on_pod, &b);
+    want_u64 = 2;
+    assert_true(run_until(answers_reached, GUARD_MS));
+    assert_string_equal(a.name, "lonely");
+    assert_true(b.null);
+    struct req gets[8];
+    assert_int_equal(server_log("get", gets, 8), 3);
+    assert_int_equal(gets[0].status, 429);
+    assert_true(gets[1].t - gets[0].done >= 1.95);
+    assert_true(gets[2].t - gets[0].done >= 1.95);
+    assert_int_equal(gl_pods_stats(T.c)->throttled, 1);
+    assert_int_equal(gl_pods_stats(T.c)->errors, 1);
+    assert_int_equal(gl_pods_stats(T.c)->gets_delayed, 2); /* the retried one too */
+}
+
+static void test_pods_get_503_and_reset_back_off_one_at_a_time(void **state)
+{
+    struct answer a[3] = { 0 };
+
+    (void)state;
+    T.s.retry_base_ms = 300;
+    T.s.retry_cap_ms = 300;
+    start_cache();
+    control("{\"op\":\"fail\",\"kinds\":[\"get\"],\"count\":1}");
+    control("{\"op\":\"fail\",\"kinds\":[\"get\"],\"count\":1,\"mode\":\"reset\"}");
+    ask_for_ghosts(a, 3);
+    want_u64 = 3;
+    assert_true(run_until(answers_reached, GUARD_MS));
+    struct req gets[8];
+    size_t n = server_log("get", gets, 8);
+    /* The burst's three GETs: 503, reset, 404; then the two failed ones, one after the other. */
+    assert_int_equal(n, 5);
+    assert_int_equal(count("failed"), 1);
+    assert_int_equal(count("reset"), 1);
+    assert_true(gets[3].t - gets[1].done >= 0.29);
+    assert_true(gets[4].t >= gets[3].done);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(a[i].calls, 1);
+        assert_true(a[i].null);
+    }
+}
+
+static void test_pods_list_429_waits_for_an_http_date(void **state)
+{
+    char err[256] = "";
+    struct answer a = { 0 };
+
+    (void)state;
+    control("{\"op\":\"add_pod\",\"ns\":\"shop\",\"name\":\"listed\"}");
+    control("{\"op\":\"throttle\",\"kinds\":[\"list\"],\"count\":1,\"retry_after\":3,"
+            "\"date\":true}");
+    T.c = gl_pods_acquire(&T.loop, &T.s, &T.http, err, sizeof(err));
+    answers = 0;
+    gl_pods_fetch(T.c, "shop", "listed", on_pod, &a);
+    want_u64 = 1;
+    assert_true(run_until(answers_reached, GUARD_MS));
+    assert_string_equal(a.name, "listed");
+    struct req lists[4];
+    assert_int_equal(server_log("list", lists, 4), 2);
+    assert_int_equal(lists[0].status, 429);
+    /* The date has whole seconds: 3 s from a time within the second, so over 2. */
+    assert_true(lists[1].t - lists[0].done >= 2.0);
+    assert_int_equal(count("get"), 0);
+    assert_int_equal(gl_pods_stats(T.c)->throttled, 1);
+}
+
+static void test_pods_list_503_and_reset_back_off(void **state)
+{
+    (void)state;
+    T.s.retry_base_ms = 200;
+    T.s.retry_cap_ms = 400;
+    control("{\"op\":\"fail\",\"kinds\":[\"list\"],\"count\":2}");
+    control("{\"op\":\"fail\",\"kinds\":[\"list\"],\"count\":2,\"mode\":\"reset\"}");
+    start_cache();
+    struct req lists[8];
+    assert_int_equal(server_log("list", lists, 8), 5);
+    for (int i = 1; i < 5; i++) {
+        assert_true(lists[i].t - lists[i - 1].done >= 0.19);
+    }
+    assert_int_equal(lists[4].status, 200);
+    assert_int_equal(gl_pods_stats(T.c)->errors, 4);
+}
+
+static void test_pods_watch_cut_after_a_bookmark_backs_off(void **state)
+{
+    (void)state;
+    T.s.retry_base_ms = 200;
+    T.s.retry_cap_ms = 1000;
+    start_cache();
+    control("{\"op\":\"fail\",\"kinds\":[\"watch\"],\"mode\":\"reset\"}");
+    control("{\"op\":\"drop_watches\"}");
+    run_until(NULL, 2500);
+    struct req watches[32];
+    size_t n = server_log("watch", watches, 32);
+    /* 200, 200-400, 200-800, 200-1000 ms apart: at most 6 in 2.5 s, not hundreds. */
+    assert_true(n >= 3 && n <= 7);
+    for (size_t i = 2; i < n; i++) {
+        assert_true(watches[i].t - watches[i - 1].done >= 0.19);
+    }
+    control("{\"op\":\"clear_faults\"}");
+    control("{\"op\":\"add_pod\",\"ns\":\"shop\",\"name\":\"after\"}");
+    assert_true(wait_pod("shop", "after", is_present));
+}
+
 /* ---- kubelet ---- */
 
 static bool polled_twice(void)
@@ -681,6 +982,15 @@ int main(void)
         T_(test_pods_http_410_on_old_version_relists),
         T_(test_pods_401_until_token_rotated),
         T_(test_pods_fetch_merges_callers_and_404_is_null),
+        cmocka_unit_test(test_pods_rate_allows_burst_then_one_per_interval),
+        T_(test_pods_no_get_while_the_list_is_under_way),
+        T_(test_pods_404_not_asked_again_before_refetch),
+        T_(test_pods_gets_within_the_rate_limit),
+        T_(test_pods_get_429_waits_retry_after_then_asks_again),
+        T_(test_pods_get_503_and_reset_back_off_one_at_a_time),
+        T_(test_pods_list_429_waits_for_an_http_date),
+        T_(test_pods_list_503_and_reset_back_off),
+        T_(test_pods_watch_cut_after_a_bookmark_backs_off),
         T_(test_pods_kubelet_polling_replaces_the_set),
         T_(test_pods_namespace_labels_follow_the_watch),
         T_(test_pods_steady_state_is_one_watch_and_no_gets),

@@ -4,6 +4,7 @@
  * the group setup and killed by the group teardown. Each test gets a fresh
  * loop and multi handle, runs the loop until its callbacks have run (bounded
  * by a guard timer), shuts the client down and asserts uv_loop_close() == 0.
+ * Retry-After's reading needs no peer.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -681,6 +682,44 @@ static void test_shutdown_cancels_remaining(void **state)
     result_free(&res);
 }
 
+/* ---- Retry-After ---- */
+
+/* 1994-11-06T08:49:37Z, the date RFC 9110 writes in its three forms. */
+#define NOV6 784111777
+
+static void test_retry_after_seconds(void **state)
+{
+    (void)state;
+    assert_int_equal(gl_http_retry_after("3", NOV6), 3000);
+    assert_int_equal(gl_http_retry_after("0", NOV6), 0);
+    assert_int_equal(gl_http_retry_after("120", 0), 120000);
+    assert_int_equal(gl_http_retry_after("86400", 0), GL_HTTP_RETRY_AFTER_MAX_MS);
+    assert_int_equal(gl_http_retry_after("99999999999999999999", 0), 0);
+}
+
+static void test_retry_after_http_date_in_three_forms(void **state)
+{
+    (void)state;
+    assert_int_equal(gl_http_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", NOV6 - 5), 5000);
+    assert_int_equal(gl_http_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", NOV6 - 2), 2000);
+    assert_int_equal(gl_http_retry_after("Sun Nov  6 08:49:37 1994", NOV6 - 1), 1000);
+    assert_int_equal(gl_http_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", NOV6 - 3600),
+                     GL_HTTP_RETRY_AFTER_MAX_MS);
+}
+
+static void test_retry_after_past_or_unreadable_is_zero(void **state)
+{
+    (void)state;
+    assert_int_equal(gl_http_retry_after(NULL, NOV6), 0);
+    assert_int_equal(gl_http_retry_after("", NOV6), 0);
+    assert_int_equal(gl_http_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", NOV6), 0);
+    assert_int_equal(gl_http_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", NOV6 + 60), 0);
+    assert_int_equal(gl_http_retry_after("-1", NOV6), 0);
+    assert_int_equal(gl_http_retry_after("1.5", NOV6), 0);
+    assert_int_equal(gl_http_retry_after("soon", NOV6), 0);
+    assert_int_equal(gl_http_retry_after("Sun, 31 Feb 1994 08:49:37 GMT", 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -705,6 +744,9 @@ int main(void)
         T(test_request_timeout_overrides_client_timeout),
         T(test_client_close_cancels_synchronously),
         T(test_shutdown_cancels_remaining),
+        cmocka_unit_test(test_retry_after_seconds),
+        cmocka_unit_test(test_retry_after_http_date_in_three_forms),
+        cmocka_unit_test(test_retry_after_past_or_unreadable_is_zero),
 #undef T
     };
     return cmocka_run_group_tests(tests, peer_start, peer_stop);

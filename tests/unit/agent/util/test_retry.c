@@ -1,4 +1,7 @@
-/* The retry schedule: exponential ceiling, full jitter within it, the cap, and which HTTP answers retry. */
+/*
+ * The retry schedule: exponential ceiling, full jitter within it, the cap,
+ * which HTTP answers retry, and a server's Retry-After raising the wait.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,6 +72,24 @@ static void test_retry_http_statuses(void **state)
     assert_false(gl_retry_http_status(413));
 }
 
+static void test_retry_delay_after_waits_at_least_retry_after(void **state)
+{
+    (void)state;
+    /* No Retry-After: the plain schedule. */
+    assert_int_equal(gl_retry_delay_after(1000, 60000, 0, 77, 0), 1000);
+    /* Retry-After over base raises the floor; the jitter stays under the cap. */
+    assert_int_equal(gl_retry_delay_after(1000, 60000, 0, 77, 5000), 5000);
+    uint64_t rng = 9;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t d = gl_retry_delay_after(1000, 60000, 3, gl_retry_random(&rng), 5000);
+        assert_true(d >= 5000 && d <= 40000);
+    }
+    /* Retry-After over the cap is honoured as is. */
+    assert_int_equal(gl_retry_delay_after(1000, 60000, 9, 12345, 90000), 90000);
+    /* Retry-After under base changes nothing. */
+    assert_int_equal(gl_retry_delay_after(1000, 60000, 2, 3000, 200), 4000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -78,6 +99,7 @@ int main(void)
         cmocka_unit_test(test_retry_jitter_spreads_over_range),
         cmocka_unit_test(test_retry_zero_base_is_one_ms),
         cmocka_unit_test(test_retry_http_statuses),
+        cmocka_unit_test(test_retry_delay_after_waits_at_least_retry_after),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
