@@ -99,7 +99,10 @@ run: all
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libgleaner.a
 	@mkdir -p $(dir $@)
 	@echo "CC $<"
-	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libgleaner.a $(LDLIBS)
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libgleaner.a $(LDLIBS) $(BENCH_LIBS)
+
+# The benchmarks' CloudWatch Logs sink is a libmicrohttpd server of its own.
+$(BUILD)/bench/cwl_sink: BENCH_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null) -lpthread
 
 bench: all $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 	@sh bench/run.sh

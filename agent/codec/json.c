@@ -721,11 +721,23 @@ const msgpack_object *gl_json_map_get(const msgpack_object *map, const char *key
 
 /* ---- writer ---- */
 
-/* Appends the escape for c, one of '"', '\\' or a control character. */
-/* Writes the escape of c (a control character, '"' or '\\') at o; returns the end. */
-static char *put_escape(char *o, unsigned char c)
+/*
+ * Writes the escape of c (a control character, '"' or '\\') at o; returns
+ * the end. Twice: the escape escaped again, as it is inside a JSON string
+ * that itself holds JSON text (\" becomes \\\", \n becomes \\n); *extra
+ * counts the bytes the second escaping adds.
+ */
+static char *put_escape(char *o, unsigned char c, bool twice, size_t *extra)
 {
     static const char hex[] = "0123456789abcdef";
+    if (twice) {
+        *o++ = '\\';
+        (*extra)++;
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            (*extra)++;
+        }
+    }
     *o++ = '\\';
     switch (c) {
     case '\n': *o++ = 'n'; break;
@@ -767,10 +779,12 @@ static inline bool plain8(const unsigned char *p)
 /*
  * Escapes s[0, n) at o; returns the end. Each maximal invalid UTF-8
  * subpart becomes U+FFFD; a sequence cut by the segment's end is finished
- * from the bytes after it (up to `more` of them).
+ * from the bytes after it (up to `more` of them). Twice: escaped twice
+ * (see put_escape), *extra counting what that adds; *fixed counts the bytes
+ * the U+FFFD replacements add to the text.
  */
 static char *put_escaped(char *o, const unsigned char *p, size_t n, size_t more,
-                         const unsigned char **next)
+                         const unsigned char **next, bool twice, size_t *extra, long *fixed)
 {
     const unsigned char *end = p + n;
     while (p < end) {
@@ -789,7 +803,7 @@ static char *put_escaped(char *o, const unsigned char *p, size_t n, size_t more,
         }
         unsigned char c = *p;
         if (c < 0x80) {
-            o = put_escape(o, c);
+            o = put_escape(o, c, twice, extra);
             p++;
             continue;
         }
@@ -802,26 +816,45 @@ static char *put_escaped(char *o, const unsigned char *p, size_t n, size_t more,
             memcpy(o, replacement, 3);
             o += 3;
             p -= k;
+            *fixed += 3 + k;
         }
     }
     *next = p;
     return o;
 }
 
-void gl_json_write_str(struct gl_buf *b, const char *s, size_t len)
+/*
+ * The escaped content of a string, without its quotes, at the end of b;
+ * returns the bytes U+FFFD replacements added. Twice: see put_escape.
+ */
+static long put_content(struct gl_buf *b, const char *s, size_t len, bool twice, size_t *extra)
 {
-    gl_buf_reserve(b, (len < STR_SEGMENT ? len : STR_SEGMENT) * 6 + 2);
-    b->data[b->len++] = '"';
+    long fixed = 0;
     /* An empty msgpack string may come with a NULL pointer: no arithmetic on it. */
     const unsigned char *p = (const unsigned char *)s, *end = len > 0 ? p + len : p;
     while (p < end) {
         size_t n = (size_t)(end - p) < STR_SEGMENT ? (size_t)(end - p) : STR_SEGMENT;
-        gl_buf_reserve(b, n * 6 + 3 + 2);
-        char *o = put_escaped(b->data + b->len, p, n, (size_t)(end - p) - n, &p);
+        gl_buf_reserve(b, n * 9 + 3 + 2);
+        char *o = put_escaped(b->data + b->len, p, n, (size_t)(end - p) - n, &p, twice, extra,
+                              &fixed);
         b->len = (size_t)(o - b->data);
     }
-    b->data[b->len++] = '"';
     b->data[b->len] = '\0';
+    return fixed;
+}
+
+void gl_json_write_str(struct gl_buf *b, const char *s, size_t len)
+{
+    size_t unused = 0;
+    gl_buf_putc(b, '"');
+    put_content(b, s, len, false, &unused);
+    gl_buf_putc(b, '"');
+}
+
+size_t gl_json_escape(struct gl_buf *b, const char *s, size_t len)
+{
+    size_t unused = 0;
+    return (size_t)((long)len + put_content(b, s, len, false, &unused));
 }
 
 static void write_u64(struct gl_buf *b, uint64_t v, bool neg)
@@ -952,6 +985,108 @@ void gl_json_write(struct gl_buf *b, const msgpack_object *o)
         gl_buf_append(b, "null", 4);
         break;
     }
+}
+
+/* ---- JSON text inside a JSON string ---- */
+
+/* The quoted writer: b, and the bytes its second escaping added so far. */
+struct quoted {
+    struct gl_buf *b;
+    size_t extra;
+};
+
+static void q_quote(struct quoted *q)
+{
+    gl_buf_append(q->b, "\\\"", 2);
+    q->extra++;
+}
+
+static void q_str(struct quoted *q, const char *s, size_t len)
+{
+    q_quote(q);
+    put_content(q->b, s, len, true, &q->extra);
+    q_quote(q);
+}
+
+static void q_value(struct quoted *q, const msgpack_object *o);
+
+static void q_pairs(struct quoted *q, const msgpack_object_map *map)
+{
+    for (uint32_t i = 0; i < map->size; i++) {
+        const msgpack_object *key = &map->ptr[i].key;
+        if (i > 0) {
+            gl_buf_putc(q->b, ',');
+        }
+        if (key->type == MSGPACK_OBJECT_STR || key->type == MSGPACK_OBJECT_BIN) {
+            q_str(q, key->via.str.ptr, key->via.str.size);
+        } else {
+            struct gl_buf text;
+            gl_buf_init(&text);
+            gl_json_write(&text, key);
+            q_str(q, text.data, text.len);
+            gl_buf_close(&text);
+        }
+        gl_buf_putc(q->b, ':');
+        q_value(q, &map->ptr[i].val);
+    }
+}
+
+/* A shared value's quoted text, rendered once (as its plain text is) and copied after. */
+static void q_shared(struct quoted *q, struct gl_shared *sv)
+{
+    if (sv->json_quoted.len == 0) {
+        struct quoted mine = { &sv->json_quoted, 0 };
+        q_value(&mine, &sv->up.data);
+        sv->json_quoted_extra = mine.extra;
+    }
+    gl_buf_append(q->b, sv->json_quoted.data, sv->json_quoted.len);
+    q->extra += sv->json_quoted_extra;
+}
+
+static void q_value(struct quoted *q, const msgpack_object *o)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_STR:
+    case MSGPACK_OBJECT_BIN:
+        q_str(q, o->via.str.ptr, o->via.str.size);
+        break;
+    case MSGPACK_OBJECT_ARRAY:
+        gl_buf_putc(q->b, '[');
+        for (uint32_t i = 0; i < o->via.array.size; i++) {
+            if (i > 0) {
+                gl_buf_putc(q->b, ',');
+            }
+            q_value(q, &o->via.array.ptr[i]);
+        }
+        gl_buf_putc(q->b, ']');
+        break;
+    case MSGPACK_OBJECT_MAP:
+        gl_buf_putc(q->b, '{');
+        q_pairs(q, &o->via.map);
+        gl_buf_putc(q->b, '}');
+        break;
+    case MSGPACK_OBJECT_EXT: {
+        struct gl_shared *sv = gl_shared_of(o);
+        if (sv != NULL) {
+            q_shared(q, sv);
+        } else {
+            gl_buf_append(q->b, "null", 4);
+        }
+        break;
+    }
+    default:
+        /* Numbers, booleans and null hold nothing that needs escaping. */
+        gl_json_write(q->b, o);
+        break;
+    }
+}
+
+size_t gl_json_write_quoted(struct gl_buf *b, const msgpack_object *o)
+{
+    size_t start = b->len;
+    struct quoted q = { b, 0 };
+    q_value(&q, o);
+    return b->len - start - q.extra;
 }
 
 /*

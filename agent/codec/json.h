@@ -71,6 +71,18 @@ void gl_json_write(struct gl_buf *b, const msgpack_object *o);
 /* Writes s as a JSON string literal (with quotes), escaping and replacing invalid UTF-8. */
 void gl_json_write_str(struct gl_buf *b, const char *s, size_t len);
 /*
+ * Writes what goes between the quotes of that literal; returns the length
+ * of s once invalid UTF-8 is replaced (the text the literal stands for).
+ */
+size_t gl_json_escape(struct gl_buf *b, const char *s, size_t len);
+/*
+ * Writes the JSON text of o already escaped as the content of a JSON string
+ * (no quotes around it), as a message holding a record's JSON is sent: in
+ * one pass instead of writing the JSON then escaping it. Returns the length
+ * of the JSON text itself (what gl_json_write would write).
+ */
+size_t gl_json_write_quoted(struct gl_buf *b, const msgpack_object *o);
+/*
  * Writes a float64 as the shortest text that reads back to it (".0" added
  * to integral values); NaN and infinities as null.
  */

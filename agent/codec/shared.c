@@ -49,6 +49,7 @@ struct gl_shared *gl_shared_new(const char *msgpack, size_t len)
         return NULL;
     }
     gl_buf_init(&s->json);
+    gl_buf_init(&s->json_quoted);
     s->refs = 1;
     s->slot = slot_take();
     s->gen = ++gens[s->slot];
@@ -73,6 +74,7 @@ void gl_shared_unref(struct gl_shared *s)
     live--;
     msgpack_unpacked_destroy(&s->up);
     gl_buf_close(&s->json);
+    gl_buf_close(&s->json_quoted);
     gl_free(s);
 }
 

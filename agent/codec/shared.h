@@ -35,6 +35,8 @@ struct gl_shared {
     uint32_t gen;
     msgpack_unpacked up;   /* the value, unpacked over data */
     struct gl_buf json;    /* its JSON text, rendered on first use by the JSON writer */
+    struct gl_buf json_quoted;  /* the same escaped as string content, and what that added */
+    size_t json_quoted_extra;
     size_t len;
     char data[];           /* the msgpack bytes */
 };

@@ -114,6 +114,14 @@ static const struct gl_option cwl_options[] = {
 
 /* ---- records to events ---- */
 
+/*
+ * The job's arena holds each message already escaped as the content of a
+ * JSON string, so a request body is the messages copied between quotes.
+ * A record's JSON is written escaped in one pass (gl_json_write_quoted);
+ * other messages (a log_key value, an EMF document, a record too long for
+ * one event) are made as plain text in `plain`, cut to the event limit,
+ * then escaped into the arena.
+ */
 struct emit_ctx {
     struct cwl *c;
     struct cwl_job *j;
@@ -122,6 +130,7 @@ struct emit_ctx {
     uint32_t index;
     int64_t now_ms;
     int64_t max_age_ms;
+    struct gl_buf *plain;
 };
 
 /* The oldest event the service takes: 14 days, or the group's retention when shorter. */
@@ -131,23 +140,33 @@ static int64_t max_age_of(const struct cwl *c)
                                                            : CWL_MAX_AGE_MS;
 }
 
-/* Adds the message arena[off..off+len) as an event, cut to the event limit. */
-static void add_message(struct emit_ctx *x, size_t off, size_t len)
+/* Adds the message escaped at arena[off..], plain bytes long in the service's count. */
+static void add_escaped(struct emit_ctx *x, size_t off, size_t plain)
 {
     struct gl_buf *arena = &x->j->arena;
-    if (len == 0) {
+    if (plain == 0) {
+        arena->len = off;
         cwl_job_drop(x->j, x->index, "empty_message");
         return;
     }
-    size_t fit = cwl_event_fit(arena->data + off, len);
-    if (fit != len) {
-        (*x->c->m.truncated)++;
-        arena->len = off + fit;
-    }
-    cwl_job_add(x->j, x->st, x->ts_ms, off, fit, x->index);
+    cwl_job_add(x->j, x->st, x->ts_ms, off, plain, arena->len - off, x->index);
 }
 
-/* An EMF document: an event of its own time, dropped as a record if too old. */
+/*
+ * Adds a plain message (valid UTF-8, as the JSON writer or cwl_utf8_append
+ * made it), cut to the event limit, escaped into the arena.
+ */
+static void add_plain(struct emit_ctx *x, char *text, size_t len)
+{
+    size_t fit = cwl_event_fit(text, len);
+    if (fit != len) {
+        (*x->c->m.truncated)++;
+    }
+    size_t off = x->j->arena.len;
+    add_escaped(x, off, gl_json_escape(&x->j->arena, text, fit));
+}
+
+/* An EMF document (plain, at the end of x->plain): an event of its own time. */
 static void emit_doc(void *data, size_t off, size_t len, int64_t ts_ms, uint32_t index)
 {
     struct emit_ctx *x = data;
@@ -155,11 +174,11 @@ static void emit_doc(void *data, size_t off, size_t len, int64_t ts_ms, uint32_t
     x->index = index;
     const char *reason = cwl_event_age_check(ts_ms, x->now_ms, x->max_age_ms);
     if (reason != NULL) {
-        x->j->arena.len = off;
         cwl_job_drop(x->j, index, reason);
-        return;
+    } else {
+        add_plain(x, x->plain->data + off, len);
     }
-    add_message(x, off, len);
+    x->plain->len = off;
 }
 
 static void drop_series(void *data, uint32_t index, const char *reason)
@@ -197,12 +216,12 @@ static const char *render_name(const struct cwl_template *t, const char *fixed,
     return out->data;
 }
 
-/* Writes one record's message (JSON body, log_key value or EMF documents) into the job. */
+/* Writes one record's message (JSON body or log_key value) into the job. */
 static void add_record(struct cwl *c, struct cwl_job *j, const struct gl_record *rec,
-                       int64_t now_ms, struct gl_buf names[2])
+                       int64_t now_ms, struct gl_buf names[3])
 {
     struct emit_ctx x = { .c = c, .j = j, .ts_ms = (int64_t)(rec->ts / 1000000),
-                          .index = rec->index };
+                          .index = rec->index, .plain = &names[2] };
     const char *reason = cwl_event_age_check(x.ts_ms, now_ms, max_age_of(c));
     if (reason != NULL) {
         cwl_job_drop(j, rec->index, reason);
@@ -213,23 +232,30 @@ static void add_record(struct cwl *c, struct cwl_job *j, const struct gl_record 
     const char *stream = render_name(&c->stream_template, c->stream_name, c->stream_prefix,
                                      rec, CWL_STREAM, "default", &names[1]);
     x.st = cwl_stream_get(c, group, stream);
-    struct gl_buf *arena = &j->arena;
-    size_t off = arena->len;
-    if (c->log_key != NULL) {
+    struct gl_buf *plain = x.plain;
+    gl_buf_reset(plain);
+    if (c->log_key == NULL) {
+        size_t off = j->arena.len;
+        size_t n = gl_json_write_quoted(&j->arena, rec->body);
+        if (n <= CWL_EVENT_BYTES_MAX) {
+            add_escaped(&x, off, n);
+            return;
+        }
+        j->arena.len = off; /* too long for one event: cut as plain text */
+        gl_json_write(plain, rec->body);
+    } else {
         const msgpack_object *v = gl_accessor_get(&c->log_key_acc, rec->body);
         if (v == NULL) {
             cwl_job_drop(j, rec->index, "log_key_missing");
             return;
         }
         if (v->type == MSGPACK_OBJECT_STR || v->type == MSGPACK_OBJECT_BIN) {
-            cwl_utf8_append(arena, v->via.str.ptr, v->via.str.size);
+            cwl_utf8_append(plain, v->via.str.ptr, v->via.str.size);
         } else {
-            gl_json_write(arena, v);
+            gl_json_write(plain, v);
         }
-    } else {
-        gl_json_write(arena, rec->body);
     }
-    add_message(&x, off, arena->len - off);
+    add_plain(&x, plain->data != NULL ? plain->data : "", plain->len);
 }
 
 /*
@@ -238,11 +264,12 @@ static void add_record(struct cwl *c, struct cwl_job *j, const struct gl_record 
  * prefix and tag stand in).
  */
 static void add_metrics(struct cwl *c, struct cwl_job *j, const struct gl_chunk *chunk,
-                        uint32_t base, int64_t now_ms, struct gl_buf names[2])
+                        uint32_t base, int64_t now_ms, struct gl_buf names[3])
 {
     static const msgpack_object empty = { .type = MSGPACK_OBJECT_MAP };
     struct gl_record rec = { .tag = chunk->tag, .tag_len = chunk->tag_len, .body = &empty };
-    struct emit_ctx x = { .c = c, .j = j, .now_ms = now_ms, .max_age_ms = max_age_of(c) };
+    struct emit_ctx x = { .c = c, .j = j, .now_ms = now_ms, .max_age_ms = max_age_of(c),
+                          .plain = &names[2] };
     const char *group = render_name(&c->group_template, c->group_name, NULL, &rec, CWL_GROUP,
                                     "gleaner", &names[0]);
     const char *stream = render_name(&c->stream_template, c->stream_name, c->stream_prefix,
@@ -250,21 +277,23 @@ static void add_metrics(struct cwl *c, struct cwl_job *j, const struct gl_chunk 
     x.st = cwl_stream_get(c, group, stream);
     struct cwl_emf e = { .ns = c->metric_namespace, .dims = &c->metric_dimensions };
     struct cwl_emf_sink sink = { .emit = emit_doc, .drop = drop_series, .data = &x };
-    cwl_emf_write(&e, chunk, base, &j->arena, &sink);
+    gl_buf_reset(x.plain);
+    cwl_emf_write(&e, chunk, base, x.plain, &sink);
 }
 
 static void cwl_flush(struct gl_instance *ins, struct gl_flush *f)
 {
     struct cwl *c = ins->state;
     struct cwl_job *j = cwl_job_new(c, f, f->records);
-    struct gl_buf names[2];
+    struct gl_buf names[3]; /* the group's, the stream's, a plain message's */
     struct gl_chunk_iter it;
     struct gl_record rec;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    gl_buf_init(&names[0]);
-    gl_buf_init(&names[1]);
+    for (int i = 0; i < 3; i++) {
+        gl_buf_init(&names[i]);
+    }
     uint32_t base = 0;
     for (unsigned i = 0; i < f->n_chunks; i++) {
         if (f->chunks[i]->type == GL_METRICS) {
@@ -280,8 +309,9 @@ static void cwl_flush(struct gl_instance *ins, struct gl_flush *f)
         gl_chunk_iter_close(&it);
         base += f->chunks[i]->records;
     }
-    gl_buf_close(&names[0]);
-    gl_buf_close(&names[1]);
+    for (int i = 0; i < 3; i++) {
+        gl_buf_close(&names[i]);
+    }
     cwl_job_submit(j);
 }
 

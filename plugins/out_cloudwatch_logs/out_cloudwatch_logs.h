@@ -77,8 +77,9 @@ size_t cwl_name_sanitize(enum cwl_name_kind kind, char *name, size_t len);
 struct cwl_event {
     int64_t ts_ms;
     struct cwl_stream *st;
-    size_t off;
-    uint32_t len;
+    size_t off;      /* the message in the job's arena, escaped as JSON string content */
+    uint32_t qlen;   /* its bytes there */
+    uint32_t len;    /* its bytes as the service counts them (the text itself) */
     uint32_t index;  /* the record's position in the chunk */
     uint32_t order;  /* position in the job, so sorting is stable */
 };
@@ -306,9 +307,12 @@ void cwl_queue_close(struct cwl *c);
 struct cwl_job *cwl_job_new(struct cwl *c, void *flush, uint32_t records);
 /* Finds or makes the stream for (group, stream); names already sanitised. */
 struct cwl_stream *cwl_stream_get(struct cwl *c, const char *group, const char *stream);
-/* Adds an event whose message is arena[off, off + len). */
+/*
+ * Adds an event whose message is arena[off, off + qlen), escaped as JSON
+ * string content; len is the message's own length (what the service counts).
+ */
 void cwl_job_add(struct cwl_job *j, struct cwl_stream *st, int64_t ts_ms, size_t off,
-                 size_t len, uint32_t index);
+                 size_t len, size_t qlen, uint32_t index);
 /* Records one drop per record index (later drops of the same record are ignored). */
 void cwl_job_drop(struct cwl_job *j, uint32_t index, const char *reason);
 /* Sorts, cuts into batches, queues them and sends what may go; may finish the job at once. */

@@ -162,10 +162,10 @@ void cwl_body_put(struct gl_buf *out, const char *group, const char *stream,
     put_key(out, "logStreamName", stream);
     gl_buf_puts(out, ",\"logEvents\":[");
     for (size_t i = 0; i < n; i++) {
-        gl_buf_printf(out, "%s{\"timestamp\":%lld,\"message\":", i ? "," : "",
+        gl_buf_printf(out, "%s{\"timestamp\":%lld,\"message\":\"", i ? "," : "",
                       (long long)ev[i].ts_ms);
-        gl_json_write_str(out, arena + ev[i].off, ev[i].len);
-        gl_buf_putc(out, '}');
+        gl_buf_append(out, arena + ev[i].off, ev[i].qlen);
+        gl_buf_append(out, "\"}", 2);
     }
     gl_buf_puts(out, "]}");
 }

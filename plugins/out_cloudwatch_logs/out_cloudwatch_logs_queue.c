@@ -163,14 +163,15 @@ static void job_free(struct cwl_job *j)
 }
 
 void cwl_job_add(struct cwl_job *j, struct cwl_stream *st, int64_t ts_ms, size_t off,
-                 size_t len, uint32_t index)
+                 size_t len, size_t qlen, uint32_t index)
 {
     if (j->n_events == j->cap) {
         j->cap = j->cap ? j->cap * 2 : 64;
         j->events = gl_realloc(j->events, j->cap * sizeof(*j->events));
     }
     j->events[j->n_events] = (struct cwl_event){
-        .ts_ms = ts_ms, .st = st, .off = off, .len = (uint32_t)len, .index = index,
+        .ts_ms = ts_ms, .st = st, .off = off, .qlen = (uint32_t)qlen, .len = (uint32_t)len,
+        .index = index,
         .order = (uint32_t)j->n_events,
     };
     j->n_events++;

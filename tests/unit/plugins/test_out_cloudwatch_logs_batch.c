@@ -145,9 +145,10 @@ static void test_cwl_utf8_append_replaces_invalid_bytes(void **state)
 static void test_cwl_body_put_is_put_log_events_json(void **state)
 {
     (void)state;
-    const char *arena = "hello\"x\"world";
-    struct cwl_event ev[2] = { { .ts_ms = 1700000000123, .off = 0, .len = 8 },
-                               { .ts_ms = 1700000000124, .off = 8, .len = 5 } };
+    /* The arena holds messages escaped as JSON string content: hello"x" and world. */
+    const char *arena = "hello\\\"x\\\"world";
+    struct cwl_event ev[2] = { { .ts_ms = 1700000000123, .off = 0, .qlen = 10, .len = 8 },
+                               { .ts_ms = 1700000000124, .off = 10, .qlen = 5, .len = 5 } };
     struct gl_buf b;
     gl_buf_init(&b);
     cwl_body_put(&b, "/aws/eks/a", "pod-1", ev, 2, arena);

@@ -113,7 +113,7 @@ static struct cwl_job *job_of(const char *stream, uint32_t n, int64_t ts0)
     for (uint32_t i = 0; i < n; i++) {
         size_t off = j->arena.len;
         gl_buf_printf(&j->arena, "m%u", i);
-        cwl_job_add(j, st, ts0 + i, off, j->arena.len - off, i);
+        cwl_job_add(j, st, ts0 + i, off, j->arena.len - off, j->arena.len - off, i);
     }
     return j;
 }
@@ -169,9 +169,9 @@ static void test_cwl_queue_sorts_events_of_a_stream(void **state)
     (void)state;
     struct cwl_job *j = cwl_job_new(&F.c, NULL, 3);
     struct cwl_stream *st = cwl_stream_get(&F.c, "g", "s");
-    cwl_job_add(j, st, 30, 0, 1, 0);
-    cwl_job_add(j, st, 10, 0, 1, 1);
-    cwl_job_add(j, st, 30, 0, 1, 2);
+    cwl_job_add(j, st, 30, 0, 1, 1, 0);
+    cwl_job_add(j, st, 10, 0, 1, 1, 1);
+    cwl_job_add(j, st, 30, 0, 1, 1, 2);
     cwl_job_submit(j);
     assert_int_equal(F.n_puts, 1);
     const struct cwl_event *ev = &j->events[F.puts[0]->start];

