@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "in_tail.h"
 #include "log.h"
@@ -103,6 +104,7 @@ static char *dir_of(const char *path);
 
 struct orphan {
     struct tail_id id;
+    uint64_t offset;
     char *path;
 };
 
@@ -114,9 +116,9 @@ struct orphans {
 static void collect(const struct tail_id *id, uint64_t offset, const char *path, void *arg)
 {
     struct orphans *o = arg;
-    (void)offset;
     o->v = gl_realloc(o->v, (o->n + 1) * sizeof(*o->v));
     o->v[o->n].id = *id;
+    o->v[o->n].offset = offset;
     o->v[o->n].path = gl_strdup(path);
     o->n++;
 }
@@ -152,10 +154,45 @@ static bool find_inode(const char *dir, const struct tail_id *id, char *out, siz
 }
 
 /*
+ * The directory of the file a glob match leads to, also while the match
+ * dangles: kubelet renames 0.log to 0.log.<time> before the runtime creates
+ * the new 0.log, and a start in between finds the containers/ link pointing
+ * at nothing, in the directory the rotated file is in. Links are followed by
+ * hand, at most 8 of them, as far as they go. The caller frees the result.
+ */
+static char *file_dir(const char *path)
+{
+    char cur[PATH_MAX], real[PATH_MAX], link[PATH_MAX];
+    snprintf(cur, sizeof(cur), "%s", path);
+    for (int hops = 0; hops < 8; hops++) {
+        if (realpath(cur, real) != NULL) {
+            return dir_of(real);
+        }
+        ssize_t n = readlink(cur, link, sizeof(link) - 1);
+        if (n < 0) {
+            break;
+        }
+        link[n] = '\0';
+        char *dir = link[0] == '/' ? gl_strdup("") : dir_of(cur);
+        int len = snprintf(cur, sizeof(cur), "%s%s%s", dir, *dir ? "/" : "", link);
+        gl_free(dir);
+        if (len < 0 || (size_t)len >= sizeof(cur)) {
+            break;
+        }
+    }
+    char *dir = dir_of(cur);
+    if (realpath(dir, real) != NULL) {
+        gl_free(dir);
+        dir = gl_strdup(real);
+    }
+    return dir;
+}
+
+/*
  * After a restart, files the database knows but no glob matches any more are
  * rotated files whose end may not have been delivered (kubelet renamed
- * 0.log to 0.log.<time>). Each is looked for, by inode, next to the file its
- * path now leads to; found, it is read from its saved offset to its end as a
+ * 0.log to 0.log.<time>). Each is looked for, by inode, in the directory its
+ * path leads to; found, it is read from its saved offset to its end as a
  * rotated file. Entries whose file is gone are forgotten.
  */
 void tail_recover(struct tail *t)
@@ -167,12 +204,12 @@ void tail_recover(struct tail *t)
     tail_offsets_each(t->db, collect, &o);
     for (size_t i = 0; i < o.n; i++) {
         const struct orphan *p = &o.v[i];
-        char real[PATH_MAX], found[PATH_MAX * 2];
+        char found[PATH_MAX * 2];
         struct stat st;
         if (key_followed(t, &p->id)) {
             continue;
         }
-        char *dir = realpath(p->path, real) != NULL ? dir_of(real) : dir_of(p->path);
+        char *dir = file_dir(p->path);
         struct tail_file *f = NULL;
         if (find_inode(dir, &p->id, found, sizeof(found), &st)) {
             f = tail_file_open(t, p->path, found, &st, false);
@@ -189,6 +226,8 @@ void tail_recover(struct tail *t)
                 t->files = f->next;
                 tail_file_close(f);
             }
+            gl_log_info(t->ins, "a file of %s (inode %llu) is gone: forgetting its offset %llu",
+                        p->path, (unsigned long long)p->id.ino, (unsigned long long)p->offset);
             tail_offsets_remove(t->db, &p->id);
         }
         gl_free(dir);
