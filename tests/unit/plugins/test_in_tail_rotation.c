@@ -1,6 +1,7 @@
 /*
  * Tests for kubelet's rotation as the tail input sees it, across its files:
- * the recovery of rotated files after a restart (in_tail_scan.c).
+ * the look at a followed file's path (in_tail_file.c) and the recovery of
+ * rotated files after a restart (in_tail_scan.c).
  *
  * Kubelet renames 0.log to 0.log.<time>, then the runtime creates the new
  * 0.log; in between, the containers/ link dangles. Each test builds that
@@ -159,6 +160,51 @@ static void rotate_away(struct fixture *x)
     assert_int_equal(rename(x->log, x->rotated), 0);
 }
 
+/* ---- a look at the path while the runtime has not created 0.log yet ----- */
+
+static void test_tail_rotation_late_new_file_is_followed(void **state)
+{
+    struct fixture *x = *state;
+    spit(x->log, LINE1);
+    struct tail *t = start_tail(x);
+    assert_int_equal(t->n_files, 1);
+    struct tail_file *f = t->files;
+
+    rotate_away(x);
+    tail_file_check(f, tail_now_ms());
+    assert_true(f->deleted);
+    assert_false(f->rotated);
+    assert_int_equal(t->n_files, 1);
+
+    spit(x->log, LINE2);
+    tail_file_check(f, tail_now_ms());
+    assert_true(f->rotated);
+    assert_false(f->deleted);
+    assert_int_equal(t->n_rotated, 1);
+    assert_int_equal(t->n_files, 2);
+    assert_non_null(file_at(t, x->log));
+    assert_ptr_equal(file_at(t, x->rotated), f);
+    stop_tail(x);
+}
+
+static void test_tail_path_naming_the_file_again_is_not_a_deletion(void **state)
+{
+    struct fixture *x = *state;
+    spit(x->log, LINE1);
+    struct tail *t = start_tail(x);
+    struct tail_file *f = t->files;
+
+    rotate_away(x);
+    tail_file_check(f, tail_now_ms());
+    assert_true(f->deleted);
+    assert_int_equal(rename(x->rotated, x->log), 0);
+    tail_file_check(f, tail_now_ms());
+    assert_false(f->deleted);
+    assert_false(f->rotated);
+    assert_int_equal(t->n_files, 1);
+    stop_tail(x);
+}
+
 /* ---- a restart while the link dangles ------------------------------------ */
 
 static void test_tail_restart_mid_rotation_resumes_rotated_file(void **state)
@@ -187,6 +233,8 @@ int main(void)
     gl_log_configure(GL_LOG_OFF, GL_LOG_LOGFMT);
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(test_tail_rotation_late_new_file_is_followed),
+        T(test_tail_path_naming_the_file_again_is_not_a_deletion),
         T(test_tail_restart_mid_rotation_resumes_rotated_file),
 #undef T
     };
