@@ -302,6 +302,8 @@ struct tail {
     uv_timer_t sync_timer;
     uv_timer_t rescan_timer;
     struct tail_watch *watches;
+    size_t n_dangling;        /* glob matches that were dangling links at the last scan */
+    uint64_t dangle_ms;       /* the delay of the rescan they asked for */
     bool paused;
     bool stopping;
     bool done;

@@ -5,9 +5,11 @@
  * is compressed (a rotated .gz is never new log data), or the same file
  * (device and inode) is already followed. Each followed file's real
  * directory is watched too, so that a write wakes the reader at once; the
- * check timer is the fallback where inotify misses events.
+ * check timer is the fallback where inotify misses events. A match that is a
+ * dangling link (a rotation half done) is looked at again within 100 ms.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <glob.h>
@@ -55,23 +57,51 @@ bool tail_followed(const struct tail *t, const struct stat *st)
     return false;
 }
 
-/* Follows one glob match if it is a new regular file. */
-static void consider(struct tail *t, const char *path)
+/* Follows one glob match if it is a new regular file. Returns whether it is a dangling link. */
+static bool consider(struct tail *t, const char *path)
 {
     struct stat st;
     char real[PATH_MAX];
-    if (compressed(path) || excluded(t, path) || stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
-        tail_followed(t, &st) || realpath(path, real) == NULL) {
-        return;
+    if (compressed(path) || excluded(t, path)) {
+        return false;
+    }
+    if (stat(path, &st) < 0) {
+        return errno == ENOENT && lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+    }
+    if (!S_ISREG(st.st_mode) || tail_followed(t, &st) || realpath(path, real) == NULL) {
+        return false;
     }
     /* At the very first start, files already there start at their end (unless read_from_head). */
     bool from_end = t->first_scan && t->db_fresh && !t->read_from_head;
     if (tail_file_open(t, path, real, &st, from_end) != NULL) {
         tail_wake(t);
     }
+    return false;
 }
 
 static void on_event(uv_fs_event_t *h, const char *name, int events, int status);
+static void on_rescan(uv_timer_t *h);
+
+/*
+ * A link that dangles may be kubelet's rotation half done: 0.log renamed,
+ * the new one not created yet, and no event will say when it is (the link's
+ * directory does not change). Such a scan is done again 100 ms later, then
+ * at doubling delays while links keep dangling, until refresh_interval's
+ * scans take over; one more dangling link starts again at 100 ms.
+ */
+static void rescan_dangling(struct tail *t, size_t dangling)
+{
+    if (dangling > t->n_dangling) {
+        t->dangle_ms = 100;
+    } else if (t->dangle_ms < t->refresh_ms) {
+        t->dangle_ms *= 2;
+    }
+    t->n_dangling = dangling;
+    if (dangling > 0 && t->dangle_ms < t->refresh_ms && t->watching &&
+        !uv_is_active((uv_handle_t *)&t->rescan_timer)) {
+        uv_timer_start(&t->rescan_timer, on_rescan, t->dangle_ms, 0);
+    }
+}
 
 /* A glob directory that did not exist at start is watched once it does. */
 static void retry_watches(struct tail *t)
@@ -85,6 +115,7 @@ static void retry_watches(struct tail *t)
 
 void tail_scan(struct tail *t)
 {
+    size_t dangling = 0;
     retry_watches(t);
     for (size_t i = 0; i < t->paths.count; i++) {
         glob_t g;
@@ -92,10 +123,11 @@ void tail_scan(struct tail *t)
             continue;
         }
         for (size_t j = 0; j < g.gl_pathc; j++) {
-            consider(t, g.gl_pathv[j]);
+            dangling += consider(t, g.gl_pathv[j]);
         }
         globfree(&g);
     }
+    rescan_dangling(t, dangling);
 }
 
 /* ---- recovery after a crash --------------------------------------------- */
@@ -321,11 +353,6 @@ int tail_watch_start(struct tail *t)
         if (strpbrk(dir, "*?[") == NULL) {
             watch_dir(t, dir, true);
         }
-        gl_free(dir);
-    }
-    for (struct tail_file *f = t->files; f != NULL; f = f->next) {
-        char *dir = dir_of(f->real);
-        watch_dir(t, dir, false);
         gl_free(dir);
     }
     return 0;

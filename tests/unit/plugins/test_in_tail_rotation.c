@@ -1,7 +1,7 @@
 /*
  * Tests for kubelet's rotation as the tail input sees it, across its files:
- * the look at a followed file's path (in_tail_file.c) and the recovery of
- * rotated files after a restart (in_tail_scan.c).
+ * the look at a followed file's path (in_tail_file.c), the scans and the
+ * recovery of rotated files after a restart (in_tail_scan.c).
  *
  * Kubelet renames 0.log to 0.log.<time>, then the runtime creates the new
  * 0.log; in between, the containers/ link dangles. Each test builds that
@@ -160,6 +160,39 @@ static void rotate_away(struct fixture *x)
     assert_int_equal(rename(x->log, x->rotated), 0);
 }
 
+/* Stops the loop once the plugin follows two files (checked every 10 ms). */
+static void on_poll(uv_timer_t *h)
+{
+    struct fixture *x = h->data;
+    struct tail *t = x->ins.state;
+    if (t->n_files >= 2) {
+        uv_stop(&x->loop);
+    }
+}
+
+static void on_deadline(uv_timer_t *h)
+{
+    uv_stop(h->loop);
+}
+
+/* Runs the loop until two files are followed or ms pass; returns the time taken. */
+static uint64_t run_until_two_files(struct fixture *x, uint64_t ms)
+{
+    uv_timer_t poll, deadline;
+    uint64_t t0 = uv_now(&x->loop);
+    uv_timer_init(&x->loop, &poll);
+    uv_timer_init(&x->loop, &deadline);
+    poll.data = x;
+    uv_timer_start(&poll, on_poll, 10, 10);
+    uv_timer_start(&deadline, on_deadline, ms, 0);
+    uv_run(&x->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&poll, NULL);
+    uv_close((uv_handle_t *)&deadline, NULL);
+    uv_run(&x->loop, UV_RUN_NOWAIT);
+    uv_update_time(&x->loop);
+    return uv_now(&x->loop) - t0;
+}
+
 /* ---- a look at the path while the runtime has not created 0.log yet ----- */
 
 static void test_tail_rotation_late_new_file_is_followed(void **state)
@@ -228,6 +261,28 @@ static void test_tail_restart_mid_rotation_resumes_rotated_file(void **state)
     stop_tail(x);
 }
 
+static void test_tail_restart_mid_rotation_follows_new_file_soon(void **state)
+{
+    struct fixture *x = *state;
+    spit(x->log, LINE1);
+    struct tail *t = start_tail(x);
+    tail_file_ack(t->files, 0, sizeof(LINE1) - 1);
+    stop_tail(x);
+
+    rotate_away(x);
+    t = start_tail(x);
+    assert_int_equal(t->n_dangling, 1);
+    assert_true(uv_is_active((uv_handle_t *)&t->rescan_timer));
+    spit(x->log, LINE2);
+    /* Long before refresh_interval's scan (10 s). */
+    uint64_t took = run_until_two_files(x, 2000);
+    assert_int_equal(t->n_files, 2);
+    assert_in_range(took, 0, 1000);
+    assert_non_null(file_at(t, x->log));
+    assert_int_equal(t->n_dangling, 0);
+    stop_tail(x);
+}
+
 int main(void)
 {
     gl_log_configure(GL_LOG_OFF, GL_LOG_LOGFMT);
@@ -236,6 +291,7 @@ int main(void)
         T(test_tail_rotation_late_new_file_is_followed),
         T(test_tail_path_naming_the_file_again_is_not_a_deletion),
         T(test_tail_restart_mid_rotation_resumes_rotated_file),
+        T(test_tail_restart_mid_rotation_follows_new_file_soon),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
