@@ -36,6 +36,7 @@ CONTAINERS = 4
 RATE = 500                 # lines per second per container
 FLUSH = 0.2
 KILLS = 10
+KILL_PHASE = 16.0          # seconds the kills take at least: 4 rotations per container
 REOPEN_DELAY = 0.2         # seconds the containers/ link dangles at each rotation
 BOUND = KILLS * int(RATE * CONTAINERS * FLUSH * 2)
 
@@ -73,8 +74,11 @@ def crash_round(k):
     wait_for("the agent to start", lambda: "running" in stderr_of(p), timeout=10)
     kube.start(RATE * 120, RATE)
     t0 = time.time()
-    for i in range(KILLS):
-        time.sleep(rng.uniform(0.5, 3.0))
+    # Random gaps, stretched when short so that every round sees enough rotations.
+    gaps = [rng.uniform(0.5, 3.0) for _ in range(KILLS)]
+    gaps = [g * max(1.0, KILL_PHASE / sum(gaps)) for g in gaps]
+    for i, gap in enumerate(gaps):
+        time.sleep(gap)
         p.send_signal(signal.SIGKILL)
         p.wait()
         p = start(cfg, stderr_path=cfg + ".stderr.%d" % (i + 1))
