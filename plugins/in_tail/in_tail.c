@@ -221,11 +221,12 @@ static int tail_start(struct gl_instance *ins)
     uv_timer_init(ins->loop, &t->check_timer);
     uv_timer_init(ins->loop, &t->sync_timer);
     t->reader.data = t->scan_timer.data = t->check_timer.data = t->sync_timer.data = t;
+    /* Watching first: the first scan may already ask for a rescan (a dangling link). */
+    tail_watch_start(t);
     t->first_scan = true;
     tail_scan(t);
     t->first_scan = false;
     tail_recover(t);
-    tail_watch_start(t);
     uv_timer_start(&t->scan_timer, on_scan, t->refresh_ms, t->refresh_ms);
     uv_timer_start(&t->check_timer, on_check, 250, 250);
     tail_wake(t);

@@ -303,6 +303,8 @@ struct tail {
     uv_timer_t rescan_timer;
     struct tail_watch *watches;
     uint64_t read_next;       /* id of the file a paused pass resumes at (0: the first) */
+    size_t n_dangling;        /* glob matches that were dangling links at the last scan */
+    uint64_t dangle_ms;       /* the delay of the rescan they asked for */
     bool paused;
     bool stopping;
     bool done;

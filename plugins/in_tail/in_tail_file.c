@@ -571,10 +571,45 @@ static bool refilled(struct tail_file *f)
            (len != f->fp_len || fp != f->key.fp);
 }
 
+/*
+ * Looks at what the path names now. A path that names nothing makes the
+ * file deleted: it is read to its end. It keeps being looked at, because
+ * kubelet renames 0.log before the runtime creates the new one: when the
+ * path names another file, the file was rotated and the new one is followed
+ * from its start; when it names this file again, it was not deleted at all.
+ */
+static void check_path(struct tail_file *f, uint64_t now_ms)
+{
+    struct tail *t = f->t;
+    struct stat st;
+    if (stat(f->path, &st) < 0) {
+        if (errno == ENOENT && !f->deleted) {
+            f->deleted = true;
+            f->rotated_at_ms = now_ms;
+            gl_log_debug(t->ins, "%s deleted: reading it to its end", f->path);
+        }
+        return;
+    }
+    if ((uint64_t)st.st_ino == f->key.ino && (uint64_t)st.st_dev == f->key.dev) {
+        f->deleted = false;
+        return;
+    }
+    f->deleted = false;
+    f->rotated = true;
+    f->rotated_at_ms = now_ms;
+    t->n_rotated++;
+    (*t->m_rotations)++;
+    gl_log_debug(t->ins, "%s rotated: reading the old file to its end", f->path);
+    /* The new file at the path is new content: read it from its start. */
+    char real[4096];
+    if (!tail_followed(t, &st) && realpath(f->path, real) != NULL) {
+        tail_file_open(t, f->path, real, &st, false);
+    }
+}
+
 /* Notices what happened to the file since the last look. */
 void tail_file_check(struct tail_file *f, uint64_t now_ms)
 {
-    struct tail *t = f->t;
     struct stat st;
     if (fstat(f->fd, &st) == 0) {
         if ((uint64_t)st.st_size < f->read_off ||
@@ -587,27 +622,7 @@ void tail_file_check(struct tail_file *f, uint64_t now_ms)
         }
         grow_fingerprint(f, (uint64_t)st.st_size);
     }
-    if (f->rotated || f->deleted) {
-        return;
-    }
-    if (stat(f->path, &st) < 0) {
-        if (errno == ENOENT) {
-            f->deleted = true;
-            f->rotated_at_ms = now_ms;
-            gl_log_debug(t->ins, "%s deleted: reading it to its end", f->path);
-        }
-        return;
-    }
-    if ((uint64_t)st.st_ino != f->key.ino || (uint64_t)st.st_dev != f->key.dev) {
-        f->rotated = true;
-        f->rotated_at_ms = now_ms;
-        t->n_rotated++;
-        (*t->m_rotations)++;
-        gl_log_debug(t->ins, "%s rotated: reading the old file to its end", f->path);
-        /* The new file at the path is new content: read it from its start. */
-        char real[4096];
-        if (!tail_followed(t, &st) && realpath(f->path, real) != NULL) {
-            tail_file_open(t, f->path, real, &st, false);
-        }
+    if (!f->rotated) {
+        check_path(f, now_ms);
     }
 }

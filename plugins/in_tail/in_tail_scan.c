@@ -5,9 +5,11 @@
  * is compressed (a rotated .gz is never new log data), or the same file
  * (device and inode) is already followed. Each followed file's real
  * directory is watched too, so that a write wakes the reader at once; the
- * check timer is the fallback where inotify misses events.
+ * check timer is the fallback where inotify misses events. A match that is a
+ * dangling link (a rotation half done) is looked at again within 100 ms.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <glob.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/plugin.h"
@@ -54,23 +57,51 @@ bool tail_followed(const struct tail *t, const struct stat *st)
     return false;
 }
 
-/* Follows one glob match if it is a new regular file. */
-static void consider(struct tail *t, const char *path)
+/* Follows one glob match if it is a new regular file. Returns whether it is a dangling link. */
+static bool consider(struct tail *t, const char *path)
 {
     struct stat st;
     char real[PATH_MAX];
-    if (compressed(path) || excluded(t, path) || stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
-        tail_followed(t, &st) || realpath(path, real) == NULL) {
-        return;
+    if (compressed(path) || excluded(t, path)) {
+        return false;
+    }
+    if (stat(path, &st) < 0) {
+        return errno == ENOENT && lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+    }
+    if (!S_ISREG(st.st_mode) || tail_followed(t, &st) || realpath(path, real) == NULL) {
+        return false;
     }
     /* At the very first start, files already there start at their end (unless read_from_head). */
     bool from_end = t->first_scan && t->db_fresh && !t->read_from_head;
     if (tail_file_open(t, path, real, &st, from_end) != NULL) {
         tail_wake(t);
     }
+    return false;
 }
 
 static void on_event(uv_fs_event_t *h, const char *name, int events, int status);
+static void on_rescan(uv_timer_t *h);
+
+/*
+ * A link that dangles may be kubelet's rotation half done: 0.log renamed,
+ * the new one not created yet, and no event will say when it is (the link's
+ * directory does not change). Such a scan is done again 100 ms later, then
+ * at doubling delays while links keep dangling, until refresh_interval's
+ * scans take over; one more dangling link starts again at 100 ms.
+ */
+static void rescan_dangling(struct tail *t, size_t dangling)
+{
+    if (dangling > t->n_dangling) {
+        t->dangle_ms = 100;
+    } else if (t->dangle_ms < t->refresh_ms) {
+        t->dangle_ms *= 2;
+    }
+    t->n_dangling = dangling;
+    if (dangling > 0 && t->dangle_ms < t->refresh_ms && t->watching &&
+        !uv_is_active((uv_handle_t *)&t->rescan_timer)) {
+        uv_timer_start(&t->rescan_timer, on_rescan, t->dangle_ms, 0);
+    }
+}
 
 /* A glob directory that did not exist at start is watched once it does. */
 static void retry_watches(struct tail *t)
@@ -84,6 +115,7 @@ static void retry_watches(struct tail *t)
 
 void tail_scan(struct tail *t)
 {
+    size_t dangling = 0;
     retry_watches(t);
     for (size_t i = 0; i < t->paths.count; i++) {
         glob_t g;
@@ -91,10 +123,11 @@ void tail_scan(struct tail *t)
             continue;
         }
         for (size_t j = 0; j < g.gl_pathc; j++) {
-            consider(t, g.gl_pathv[j]);
+            dangling += consider(t, g.gl_pathv[j]);
         }
         globfree(&g);
     }
+    rescan_dangling(t, dangling);
 }
 
 /* ---- recovery after a crash --------------------------------------------- */
@@ -103,6 +136,7 @@ static char *dir_of(const char *path);
 
 struct orphan {
     struct tail_id id;
+    uint64_t offset;
     char *path;
 };
 
@@ -114,9 +148,9 @@ struct orphans {
 static void collect(const struct tail_id *id, uint64_t offset, const char *path, void *arg)
 {
     struct orphans *o = arg;
-    (void)offset;
     o->v = gl_realloc(o->v, (o->n + 1) * sizeof(*o->v));
     o->v[o->n].id = *id;
+    o->v[o->n].offset = offset;
     o->v[o->n].path = gl_strdup(path);
     o->n++;
 }
@@ -152,10 +186,45 @@ static bool find_inode(const char *dir, const struct tail_id *id, char *out, siz
 }
 
 /*
+ * The directory of the file a glob match leads to, also while the match
+ * dangles: kubelet renames 0.log to 0.log.<time> before the runtime creates
+ * the new 0.log, and a start in between finds the containers/ link pointing
+ * at nothing, in the directory the rotated file is in. Links are followed by
+ * hand, at most 8 of them, as far as they go. The caller frees the result.
+ */
+static char *file_dir(const char *path)
+{
+    char cur[PATH_MAX], real[PATH_MAX], link[PATH_MAX];
+    snprintf(cur, sizeof(cur), "%s", path);
+    for (int hops = 0; hops < 8; hops++) {
+        if (realpath(cur, real) != NULL) {
+            return dir_of(real);
+        }
+        ssize_t n = readlink(cur, link, sizeof(link) - 1);
+        if (n < 0) {
+            break;
+        }
+        link[n] = '\0';
+        char *dir = link[0] == '/' ? gl_strdup("") : dir_of(cur);
+        int len = snprintf(cur, sizeof(cur), "%s%s%s", dir, *dir ? "/" : "", link);
+        gl_free(dir);
+        if (len < 0 || (size_t)len >= sizeof(cur)) {
+            break;
+        }
+    }
+    char *dir = dir_of(cur);
+    if (realpath(dir, real) != NULL) {
+        gl_free(dir);
+        dir = gl_strdup(real);
+    }
+    return dir;
+}
+
+/*
  * After a restart, files the database knows but no glob matches any more are
  * rotated files whose end may not have been delivered (kubelet renamed
- * 0.log to 0.log.<time>). Each is looked for, by inode, next to the file its
- * path now leads to; found, it is read from its saved offset to its end as a
+ * 0.log to 0.log.<time>). Each is looked for, by inode, in the directory its
+ * path leads to; found, it is read from its saved offset to its end as a
  * rotated file. Entries whose file is gone are forgotten.
  */
 void tail_recover(struct tail *t)
@@ -167,12 +236,12 @@ void tail_recover(struct tail *t)
     tail_offsets_each(t->db, collect, &o);
     for (size_t i = 0; i < o.n; i++) {
         const struct orphan *p = &o.v[i];
-        char real[PATH_MAX], found[PATH_MAX * 2];
+        char found[PATH_MAX * 2];
         struct stat st;
         if (key_followed(t, &p->id)) {
             continue;
         }
-        char *dir = realpath(p->path, real) != NULL ? dir_of(real) : dir_of(p->path);
+        char *dir = file_dir(p->path);
         struct tail_file *f = NULL;
         if (find_inode(dir, &p->id, found, sizeof(found), &st)) {
             f = tail_file_open(t, p->path, found, &st, false);
@@ -189,6 +258,8 @@ void tail_recover(struct tail *t)
                 t->files = f->next;
                 tail_file_close(f);
             }
+            gl_log_info(t->ins, "a file of %s (inode %llu) is gone: forgetting its offset %llu",
+                        p->path, (unsigned long long)p->id.ino, (unsigned long long)p->offset);
             tail_offsets_remove(t->db, &p->id);
         }
         gl_free(dir);
@@ -282,11 +353,6 @@ int tail_watch_start(struct tail *t)
         if (strpbrk(dir, "*?[") == NULL) {
             watch_dir(t, dir, true);
         }
-        gl_free(dir);
-    }
-    for (struct tail_file *f = t->files; f != NULL; f = f->next) {
-        char *dir = dir_of(f->real);
-        watch_dir(t, dir, false);
         gl_free(dir);
     }
     return 0;

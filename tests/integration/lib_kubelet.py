@@ -13,7 +13,9 @@ Rotation modes:
     rename        kubelet's: at the size limit 0.log becomes 0.log.<YYYYMMDD-HHMMSS>
                   and a new 0.log (new inode) is created; the newest rotated file
                   stays plain, older ones are gzipped (.gz, never read), at most
-                  max_rotated are kept
+                  max_rotated are kept; for reopen_delay seconds between the rename
+                  and the new 0.log (the runtime's ReopenContainerLog, a call away)
+                  the path and its containers/ link name no file
     copytruncate  logrotate's: 0.log is copied to 0.log.1, then truncated in place
     delete        the file is unlinked while being read and a new 0.log starts
     none          the file only grows
@@ -60,7 +62,8 @@ class Container:
     """
 
     def __init__(self, root, index, namespace="default", fmt="cri", mode="rename",
-                 rotate_size=256 * 1024, max_rotated=5, seed=1, name=None, compress=True):
+                 rotate_size=256 * 1024, max_rotated=5, seed=1, name=None, compress=True,
+                 reopen_delay=0.0):
         self.index = index
         self.cid = name or "c%d" % index
         self.namespace = namespace
@@ -80,6 +83,7 @@ class Container:
         self.rotate_size = rotate_size
         self.max_rotated = max_rotated
         self.compress = compress
+        self.reopen_delay = reopen_delay
         self.rng = rng
         self.seq = 0
         self.written = []
@@ -197,6 +201,8 @@ class Container:
         """kubelet: rename, reopen (the runtime's ReopenContainerLog), compress, clean up."""
         os.rename(self.log, self.rotated_name())
         os.close(self.fd)
+        if self.reopen_delay:
+            time.sleep(self.reopen_delay)
         self.fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         rotated = sorted(n for n in os.listdir(self.dir) if n.startswith("0.log."))
         plain = [n for n in rotated if not n.endswith(".gz")]

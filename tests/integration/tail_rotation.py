@@ -1,7 +1,10 @@
 """tail follows kubelet's rotation: 5 containers write 20,000 lines each,
-rotated at 256 KiB (0.log renamed to 0.log.<time>, a new 0.log created,
-older rotated files gzipped). Every line arrives exactly once, in order per
-container, with the pod's metadata; nothing from the .gz files is read."""
+rotated at 256 KiB (0.log renamed to 0.log.<time>, a new 0.log created
+100 ms later, older rotated files gzipped). Every line arrives exactly once,
+in order per container, with the pod's metadata; nothing from the .gz files
+is read. The 100 ms without a 0.log are longer than a runtime takes, so
+that the agent's looks fall in them: a path that names nothing for a while
+is a rotation under way, not a deleted file."""
 import glob
 import os
 import sys
@@ -16,7 +19,8 @@ LINES = 20000
 RATE = 1000          # lines per second per container: a rotation every ~2.5 s each
 d = tmpdir("tail-rotation")
 root = os.path.join(d, "node")
-kube = Kubelet(root, CONTAINERS, seed=7, mode="rename", rotate_size=256 * 1024)
+kube = Kubelet(root, CONTAINERS, seed=7, mode="rename", rotate_size=256 * 1024,
+               reopen_delay=0.1)
 cfg = tail_config(d, root, input_extra="read_from_head: on")
 out = os.path.join(d, "out.jsonl")
 p = start(cfg)
