@@ -100,6 +100,49 @@ static int sha256_hex(const void *data, size_t n, char out[65])
     return rc;
 }
 
+int gl_sha256_begin(struct gl_sha256 *h)
+{
+    h->ctx = NULL;
+    h->failed = 1;
+    if (gl_dl_crypto(NULL, 0) < 0) {
+        return GL_EIO;
+    }
+    EVP_MD_CTX *ctx = gl_crypto->evp_md_ctx_new();
+    if (ctx == NULL || gl_crypto->evp_digest_init_ex(ctx, gl_crypto->evp_sha256(), NULL) != 1) {
+        if (ctx != NULL) {
+            gl_crypto->evp_md_ctx_free(ctx);
+        }
+        return GL_EIO;
+    }
+    h->ctx = ctx;
+    h->failed = 0;
+    return 0;
+}
+
+void gl_sha256_add(struct gl_sha256 *h, const void *p, size_t n)
+{
+    if (!h->failed && n > 0 && gl_crypto->evp_digest_update(h->ctx, p, n) != 1) {
+        h->failed = 1;
+    }
+}
+
+int gl_sha256_hex(struct gl_sha256 *h, char out[65])
+{
+    unsigned char md[32];
+    unsigned int len = 0;
+    int rc = GL_EIO;
+    if (!h->failed && gl_crypto->evp_digest_final_ex(h->ctx, md, &len) == 1 && len == 32) {
+        to_hex(md, sizeof(md), out);
+        rc = 0;
+    }
+    if (h->ctx != NULL) {
+        gl_crypto->evp_md_ctx_free(h->ctx);
+        h->ctx = NULL;
+    }
+    h->failed = 1;
+    return rc;
+}
+
 /* HMAC-SHA256 of msg under key into md (32 bytes; may alias key). Returns 0 or GL_EIO. */
 static int hmac(const void *key, size_t key_len, const char *msg, size_t n, unsigned char md[32])
 {
@@ -591,6 +634,7 @@ static int valid(const struct gl_sigv4_request *req, const struct gl_aws_creds *
         req->region == NULL || req->service == NULL || creds->access_key_id == NULL ||
         creds->secret_access_key == NULL || (req->payload == NULL && req->payload_len > 0) ||
         (req->headers == NULL && req->n_headers > 0) ||
+        (req->payload_sha256 != NULL && strlen(req->payload_sha256) != 64) ||
         (req->path != NULL && req->path[0] != '\0' && req->path[0] != '/')) {
         return 0;
     }
@@ -635,8 +679,13 @@ static int build(const struct gl_sigv4_request *req, const struct gl_aws_creds *
     sg->date[8] = '\0';
     const char *token = creds->session_token;
     sg->token = token != NULL && token[0] != '\0' ? token : NULL;
-    int rc =
-        sha256_hex(req->payload_len > 0 ? req->payload : "", req->payload_len, sg->payload_hash);
+    int rc = 0;
+    if (req->payload_sha256 != NULL) {
+        snprintf(sg->payload_hash, sizeof(sg->payload_hash), "%s", req->payload_sha256);
+    } else {
+        rc = sha256_hex(req->payload_len > 0 ? req->payload : "", req->payload_len,
+                        sg->payload_hash);
+    }
     if (rc < 0) {
         return rc;
     }

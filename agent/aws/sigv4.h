@@ -57,6 +57,7 @@ struct gl_sigv4_request {
     size_t n_headers;
     const char *payload;
     size_t payload_len;
+    const char *payload_sha256;  /* or, for a body streamed later, its hash (gl_sha256_hex) */
     const char *region;          /* "us-east-1" */
     const char *service;         /* "logs", "sts", "es", "aps" */
     time_t now;                  /* signing time (Unix seconds) */
@@ -106,6 +107,20 @@ int gl_sigv4_canonical(const struct gl_sigv4_request *req, const struct gl_aws_c
  * gives "/a%20b/c/".
  */
 void gl_sigv4_uri_path(struct gl_buf *b, const char *path, int s3_path_rules);
+
+/*
+ * SHA-256 over pieces, for a body that is hashed as it is produced and never
+ * held whole. gl_sha256_begin() returns 0 or GL_EIO (libcrypto missing);
+ * gl_sha256_hex() writes the hex digest (65 bytes with the NUL), frees the
+ * state and returns 0 or GL_EIO; after a failed begin it only fails.
+ */
+struct gl_sha256 {
+    void *ctx;
+    int failed;
+};
+int gl_sha256_begin(struct gl_sha256 *h);
+void gl_sha256_add(struct gl_sha256 *h, const void *p, size_t n);
+int gl_sha256_hex(struct gl_sha256 *h, char out[65]);
 
 /* Wipes every cached signing key (at exit, or after credentials were revoked). */
 void gl_sigv4_forget(void);

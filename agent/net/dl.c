@@ -88,6 +88,11 @@ static const struct sym mhd_syms[] = {
 static const struct sym crypto_syms[] = {
     CRYPTO_SYM(evp_sha256, "EVP_sha256"),
     CRYPTO_SYM(evp_digest, "EVP_Digest"),
+    CRYPTO_SYM(evp_md_ctx_new, "EVP_MD_CTX_new"),
+    CRYPTO_SYM(evp_md_ctx_free, "EVP_MD_CTX_free"),
+    CRYPTO_SYM(evp_digest_init_ex, "EVP_DigestInit_ex"),
+    CRYPTO_SYM(evp_digest_update, "EVP_DigestUpdate"),
+    CRYPTO_SYM(evp_digest_final_ex, "EVP_DigestFinal_ex"),
     CRYPTO_SYM(hmac, "HMAC"),
     { NULL, 0 },
 };

@@ -64,6 +64,11 @@ struct gl_mhd_api {
 struct gl_crypto_api {
     __typeof__(EVP_sha256) *evp_sha256;
     __typeof__(EVP_Digest) *evp_digest;
+    __typeof__(EVP_MD_CTX_new) *evp_md_ctx_new;
+    __typeof__(EVP_MD_CTX_free) *evp_md_ctx_free;
+    __typeof__(EVP_DigestInit_ex) *evp_digest_init_ex;
+    __typeof__(EVP_DigestUpdate) *evp_digest_update;
+    __typeof__(EVP_DigestFinal_ex) *evp_digest_final_ex;
     __typeof__(HMAC) *hmac;
 };
 

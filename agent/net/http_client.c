@@ -57,6 +57,9 @@ struct gl_http_request {
     const char *body;
     size_t body_len;
     bool has_body;
+    gl_http_read_cb read;        /* a streamed body: its producer and where it is */
+    void *read_arg;
+    size_t read_off;
     bool in_multi;
     const char *err;             /* decided before libcurl reports: toobig, canceled */
     struct gl_buf resp;          /* the response body, at most client->response_max */
@@ -699,6 +702,49 @@ void gl_http_body_take(struct gl_http_request *r, char *body, size_t len)
     r->has_body = true;
 }
 
+/* CURLOPT_READFUNCTION: the next piece of a streamed body. */
+static size_t on_read(char *buf, size_t size, size_t n, void *userp)
+{
+    struct gl_http_request *r = userp;
+    size_t cap = size * n, left = r->body_len - r->read_off;
+    if (left == 0) {
+        return 0;
+    }
+    size_t got = r->read(r->read_arg, r->read_off, buf, cap < left ? cap : left);
+    if (got == 0) {
+        /* the producer came short of the length it announced */
+        snprintf(r->detail, sizeof(r->detail), "request body ended at %zu of %zu bytes",
+                 r->read_off, r->body_len);
+        return CURL_READFUNC_ABORT;
+    }
+    r->read_off += got;
+    return got;
+}
+
+/* CURLOPT_SEEKFUNCTION: libcurl sends the body again (a reused connection had closed). */
+static int on_seek(void *userp, curl_off_t offset, int origin)
+{
+    struct gl_http_request *r = userp;
+    if (origin != SEEK_SET || offset < 0 || (size_t)offset > r->body_len) {
+        return CURL_SEEKFUNC_CANTSEEK;
+    }
+    r->read_off = (size_t)offset;
+    return CURL_SEEKFUNC_OK;
+}
+
+void gl_http_body_stream(struct gl_http_request *r, size_t len, gl_http_read_cb read,
+                         void *data)
+{
+    gl_free(r->body_owned);
+    r->body_owned = NULL;
+    r->body = NULL;
+    r->body_len = len;
+    r->has_body = true;
+    r->read = read;
+    r->read_arg = data;
+    r->read_off = 0;
+}
+
 /* Lends body to the request; it must stay valid until the callback has run. */
 void gl_http_body_ref(struct gl_http_request *r, const char *body, size_t len)
 {
@@ -707,6 +753,7 @@ void gl_http_body_ref(struct gl_http_request *r, const char *body, size_t len)
     r->body = body;
     r->body_len = len;
     r->has_body = true;
+    r->read = NULL;
 }
 
 /*
@@ -726,7 +773,15 @@ void gl_http_send(struct gl_http_request *r, gl_http_done_cb cb, void *data)
     r->data = data;
     if (r->method != GL_HEAD && (r->has_body || r->method == GL_POST || r->method == GL_PUT)) {
         gl_curl->easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-        gl_curl->easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->has_body ? r->body : "");
+        if (r->read != NULL) {
+            gl_curl->easy_setopt(r->easy, CURLOPT_POST, 1L);
+            gl_curl->easy_setopt(r->easy, CURLOPT_READFUNCTION, on_read);
+            gl_curl->easy_setopt(r->easy, CURLOPT_READDATA, r);
+            gl_curl->easy_setopt(r->easy, CURLOPT_SEEKFUNCTION, on_seek);
+            gl_curl->easy_setopt(r->easy, CURLOPT_SEEKDATA, r);
+        } else {
+            gl_curl->easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->has_body ? r->body : "");
+        }
         if (r->method == GL_GET) {
             /* POSTFIELDS alone would turn the request into a POST */
             gl_curl->easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, "GET");

@@ -109,8 +109,8 @@ void gl_http_client_close(struct gl_http_client *c);
 /*
  * Creates a request. The URL is copied. Headers are added with
  * gl_http_header(); a body is handed over with gl_http_body_take() (the
- * request frees it) or lent with gl_http_body_ref() (must outlive the
- * request). gl_http_send() starts it; the callback runs exactly once, later,
+ * request frees it), lent with gl_http_body_ref() (must outlive the
+ * request) or produced as it goes out (gl_http_body_stream()). gl_http_send() starts it; the callback runs exactly once, later,
  * on the loop, and the request is freed after it returns. A callback may send
  * new requests. Only a client whose gl_http_client_init() returned 0 makes
  * requests.
@@ -121,6 +121,18 @@ void gl_http_header(struct gl_http_request *r, const char *name, const char *val
 void gl_http_body_take(struct gl_http_request *r, char *body, size_t len);
 void gl_http_body_ref(struct gl_http_request *r, const char *body, size_t len);
 void gl_http_send(struct gl_http_request *r, gl_http_done_cb cb, void *data);
+
+/*
+ * A body of len bytes produced as it is sent, never held whole: read writes
+ * up to cap bytes of it, from offset, into buf and returns how many (more
+ * than 0 while offset < len). Offsets normally follow on; after a failed
+ * send on a reused connection libcurl starts over from 0, so read must be
+ * able to go back. The data read uses must stay valid until the callback has
+ * run. Replaces a body given with gl_http_body_take/ref.
+ */
+typedef size_t (*gl_http_read_cb)(void *data, size_t offset, char *buf, size_t cap);
+void gl_http_body_stream(struct gl_http_request *r, size_t len, gl_http_read_cb read,
+                         void *data);
 
 /*
  * Streams the response body: cb gets each piece as it arrives, with the

@@ -139,6 +139,39 @@ static void test_sigv4_query_and_post_vectors_match_aws_suite(void **state)
                         "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a");
 }
 
+/* A body hashed in pieces and signed by its hash signs as the body itself does. */
+static void test_sigv4_streamed_payload_hash_signs_as_the_payload(void **state)
+{
+    (void)state;
+    static const struct gl_sigv4_header form = { "Content-Type",
+                                                 "application/x-www-form-urlencoded" };
+    struct gl_sigv4_request req = suite_request("POST", NULL);
+    struct gl_sigv4_result whole, streamed;
+    req.headers = &form;
+    req.n_headers = 1;
+    req.payload = "Param1=value1";
+    req.payload_len = 13;
+    assert_int_equal(gl_sigv4_sign(&req, &suite_creds, &whole), 0);
+
+    struct gl_sha256 h;
+    char hex[65];
+    assert_int_equal(gl_sha256_begin(&h), 0);
+    gl_sha256_add(&h, "Param1", 6);
+    gl_sha256_add(&h, "", 0);
+    gl_sha256_add(&h, "=value1", 7);
+    assert_int_equal(gl_sha256_hex(&h, hex), 0);
+    assert_string_equal(hex, whole.content_sha256);
+
+    req.payload = NULL;
+    req.payload_len = 0;
+    req.payload_sha256 = hex;
+    assert_int_equal(gl_sigv4_sign(&req, &suite_creds, &streamed), 0);
+    assert_string_equal(streamed.authorization, whole.authorization);
+
+    req.payload_sha256 = "abc"; /* not a SHA-256 in hex */
+    assert_int_equal(gl_sigv4_sign(&req, &suite_creds, &streamed), GL_EINVAL);
+}
+
 /* ---- canonical request rules ------------------------------------------ */
 
 static void test_sigv4_uri_path_encodes_and_normalises(void **state)
@@ -624,6 +657,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigv4_get_vanilla_matches_aws_suite),
         cmocka_unit_test(test_sigv4_query_and_post_vectors_match_aws_suite),
+        cmocka_unit_test(test_sigv4_streamed_payload_hash_signs_as_the_payload),
         cmocka_unit_test(test_sigv4_uri_path_encodes_and_normalises),
         cmocka_unit_test(test_sigv4_canonical_uri_is_encoded_twice_except_s3),
         cmocka_unit_test(test_sigv4_canonical_query_decodes_and_sorts),

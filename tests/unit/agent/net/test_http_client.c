@@ -390,6 +390,69 @@ static void test_post_echoes_one_mib_body_without_expect(void **state)
     result_free(&res);
 }
 
+/* A producer of 'a'..'z' repeated, at most 1000 bytes a call; `stop` bytes in all. */
+struct letters {
+    size_t stop;
+    size_t calls;
+};
+
+static size_t read_letters(void *data, size_t offset, char *buf, size_t cap)
+{
+    struct letters *l = data;
+    size_t n = cap < 1000 ? cap : 1000;
+    l->calls++;
+    if (offset >= l->stop) {
+        return 0;
+    }
+    n = n < l->stop - offset ? n : l->stop - offset;
+    for (size_t i = 0; i < n; i++) {
+        buf[i] = (char)('a' + (offset + i) % 26);
+    }
+    return n;
+}
+
+static void test_streamed_body_is_sent_as_produced(void **state)
+{
+    struct result res = { 0 };
+    struct letters l = { .stop = MIB };
+    struct gl_buf want;
+
+    (void)state;
+    struct gl_http_request *r = new_request(GL_POST, "/echo");
+    gl_http_body_stream(r, MIB, read_letters, &l);
+    gl_http_send(r, on_done, &res);
+    run_until(1, GUARD_MS);
+    assert_int_equal(res.calls, 1);
+    assert_null(res.err);
+    gl_buf_init(&want);
+    gl_buf_puts(&want, "\"body\":\"");
+    for (size_t i = 0; i < MIB; i++) {
+        gl_buf_putc(&want, (char)('a' + i % 26));
+    }
+    gl_buf_puts(&want, "\"");
+    assert_non_null(strstr(res.body, want.data));
+    assert_non_null(strstr(res.body, "\"content-length\":\"1048576\""));
+    assert_true(l.calls >= MIB / 1000);
+    gl_buf_close(&want);
+    result_free(&res);
+}
+
+static void test_streamed_body_ending_short_fails_the_request(void **state)
+{
+    struct result res = { 0 };
+    struct letters l = { .stop = 5000 };
+
+    (void)state;
+    struct gl_http_request *r = new_request(GL_POST, "/echo");
+    gl_http_body_stream(r, 10000, read_letters, &l);
+    gl_http_send(r, on_done, &res);
+    run_until(1, GUARD_MS);
+    assert_int_equal(res.calls, 1);
+    assert_non_null(res.err);
+    assert_int_equal(res.status, 0);
+    result_free(&res);
+}
+
 static void test_put_and_delete_send_their_method(void **state)
 {
     struct result put = { 0 };
@@ -729,6 +792,8 @@ int main(void)
         T(test_head_returns_headers_without_body),
         T(test_post_body_and_headers_are_echoed),
         T(test_post_echoes_one_mib_body_without_expect),
+        T(test_streamed_body_is_sent_as_produced),
+        T(test_streamed_body_ending_short_fails_the_request),
         T(test_put_and_delete_send_their_method),
         T(test_status_503_is_not_a_transport_error),
         T(test_total_timeout_reports_timeout),
