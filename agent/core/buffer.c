@@ -83,15 +83,29 @@ static struct gl_chunk *pop(struct gl_instance_core *core)
 }
 
 /*
- * Starts flushes while the output has room for more in flight. An output
- * with flush_max_bytes takes the queued chunks that fit together in one
- * flush (a batching output fills its requests better from more records).
+ * Whether the input that made c is at its mem_buf_limit. A flush makes the
+ * output hold memory of its own on the records' behalf (gl_flush_hold), so
+ * while the input is there a further flush waits for one in flight to end:
+ * the chunks already queued are not all turned into requests at once.
+ */
+static bool input_at_limit(const struct gl_chunk *c)
+{
+    const struct gl_instance_core *in = c->input->core;
+    return in->opts.mem_buf_limit != 0 && in->held_bytes >= in->opts.mem_buf_limit;
+}
+
+/*
+ * Starts flushes while the output has room for more in flight (and, past
+ * the first, while the input of the next chunk is under its limit). An
+ * output with flush_max_bytes takes the queued chunks that fit together in
+ * one flush (a batching output fills its requests better from more records).
  */
 void gl__buffer_dispatch(struct gl_instance *out)
 {
     struct gl_instance_core *core = out->core;
     size_t max = out->plugin->flush_max_bytes;
-    while (core->q_count > 0 && core->inflight < (unsigned)core->opts.workers) {
+    while (core->q_count > 0 && core->inflight < (unsigned)core->opts.workers &&
+           (core->inflight == 0 || !input_at_limit(core->queue[core->q_head]))) {
         struct gl_chunk *chunks[GL_FLUSH_CHUNKS_MAX];
         unsigned n = 0;
         size_t bytes = 0;

@@ -5,9 +5,9 @@
  * reading a chunk allocates nothing per record once warmed up.
  * Invariant: a chunk's data holds only whole records.
  *
- * Full-size chunk buffers are kept in a small pool when freed: a fresh 2 MiB
- * buffer costs 512 page faults, which was a third of the time of a busy
- * pipeline. The pool holds at most POOL_MAX buffers (about 8 MiB).
+ * A chunk's buffer is taken from the big-buffer pool of util/buf.h when its
+ * first record is written and given back when the chunk is freed: fresh
+ * 2 MiB buffers were a third of the time of a busy pipeline (page faults).
  */
 #include <string.h>
 #include <time.h>
@@ -24,43 +24,10 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-#define POOL_MAX 4
-
-static struct gl_buf pool[POOL_MAX];
-static int pool_count;
-
-static void take_buffer(struct gl_buf *b)
-{
-    if (pool_count > 0) {
-        *b = pool[--pool_count];
-        gl_buf_reset(b);
-        return;
-    }
-    gl_buf_init(b);
-}
-
-static void give_buffer(struct gl_buf *b)
-{
-    if (pool_count < POOL_MAX && b->cap >= GL_CHUNK_SIZE && b->cap <= 2 * GL_CHUNK_SIZE) {
-        pool[pool_count++] = *b;
-        gl_buf_init(b);
-        return;
-    }
-    gl_buf_close(b);
-}
-
-/* Releases the pooled buffers (at exit, so that leak checkers see nothing held). */
-void gl_chunk_pool_drain(void)
-{
-    while (pool_count > 0) {
-        gl_buf_close(&pool[--pool_count]);
-    }
-}
-
 struct gl_chunk *gl_chunk_new(struct gl_instance *input, const char *tag, size_t tag_len)
 {
     struct gl_chunk *c = gl_calloc(1, sizeof(*c));
-    take_buffer(&c->data);
+    gl_buf_pool_take(&c->data, 0);
     c->tag = gl_strndup(tag, tag_len);
     c->tag_len = tag_len;
     c->input = input;
@@ -74,7 +41,7 @@ void gl_chunk_free(struct gl_chunk *c)
     if (c == NULL) {
         return;
     }
-    give_buffer(&c->data);
+    gl_buf_pool_give(&c->data);
     gl_shared_set_clear(&c->shared);
     gl_free(c->tag);
     gl_free(c);

@@ -59,8 +59,6 @@ struct gl_chunk_iter {
 
 struct gl_chunk *gl_chunk_new(struct gl_instance *input, const char *tag, size_t tag_len);
 void gl_chunk_free(struct gl_chunk *c);
-/* Frees the pool of spare chunk buffers (at exit). */
-void gl_chunk_pool_drain(void);
 
 void gl_chunk_iter_init(struct gl_chunk_iter *it, const struct gl_chunk *c);
 /*

@@ -834,7 +834,7 @@ void gl_engine_free(struct gl_engine *e)
     gl_buf_close(&e->scratch);
     gl_free(e->config_name);
     gl_free(e);
-    gl_chunk_pool_drain();
+    gl_buf_pool_drain();
     gl_shared_drain();
 }
 

@@ -12,6 +12,7 @@
 #include "core/chunk.h"
 #include "core/engine.h"
 #include "core/flush.h"
+#include "core/input.h"
 #include "core/log.h"
 #include "util/mem.h"
 #include "util/retry.h"
@@ -49,6 +50,7 @@ static void finish(struct gl_flush *f, bool abandon)
     unlink_flush(f);
     out->core->inflight--;
     gl__buffer_release(out, f->bytes);
+    gl_flush_hold(f, 0);
     for (unsigned i = 0; i < f->n_chunks; i++) {
         struct gl_chunk *c = (struct gl_chunk *)f->chunks[i];
         if (abandon) {
@@ -117,6 +119,24 @@ void gl_flush_drop(struct gl_flush *f, uint32_t index, const char *reason)
     (void)index;
     f->dropped++;
     gl_instance_drop(f->out, reason, 1);
+}
+
+void gl_flush_hold(struct gl_flush *f, size_t bytes)
+{
+    size_t left = bytes;
+    for (unsigned i = 0; i < f->n_chunks; i++) {
+        struct gl_chunk *c = (struct gl_chunk *)f->chunks[i];
+        /* The last chunk takes what rounding left, so the shares add up to bytes. */
+        size_t share = i + 1 == f->n_chunks || f->bytes == 0
+                           ? left
+                           : (size_t)((double)bytes * (double)c->data.len / (double)f->bytes);
+        share = share < left ? share : left;
+        left -= share;
+        if (share != f->hold[i]) {
+            gl__input_charge(c, (long)share - (long)f->hold[i]);
+            f->hold[i] = share;
+        }
+    }
 }
 
 static void schedule_retry(struct gl_flush *f)

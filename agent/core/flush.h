@@ -39,6 +39,7 @@ struct gl_flush {
     void *data;                    /* the output's own per-flush pointer */
     struct gl_buf scratch;         /* the output's per-flush buffer, freed at done */
     /* private */
+    size_t hold[GL_FLUSH_CHUNKS_MAX]; /* gl_flush_hold() bytes charged to each chunk's input */
     const char *reason;
     uint32_t dropped;
     uint64_t started_ns;
@@ -51,5 +52,14 @@ void gl_flush_done(struct gl_flush *f, enum gl_flush_result result);
 void gl_flush_reason(struct gl_flush *f, const char *reason);
 /* Counts one record (by its index in the chunk) as dropped for reason; the rest were accepted. */
 void gl_flush_drop(struct gl_flush *f, uint32_t index, const char *reason);
+/*
+ * The output holds `bytes` of its own memory for this flush (events, an
+ * arena of encoded records): they count against the mem_buf_limit of the
+ * inputs that made its chunks, shared by chunk size, until the flush ends.
+ * A later call replaces the amount (a retry that rebuilt it). So an input's
+ * limit bounds what its records cost on the output side too, not only their
+ * chunks.
+ */
+void gl_flush_hold(struct gl_flush *f, size_t bytes);
 
 #endif

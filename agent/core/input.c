@@ -205,6 +205,14 @@ void gl__input_replace(struct gl_chunk *old, struct gl_chunk *c)
     check_limit(old->input, false);
 }
 
+void gl__input_charge(struct gl_chunk *c, long delta)
+{
+    struct gl_instance_core *core = c->input->core;
+    c->held = (size_t)((long)c->held + delta);
+    core->held_bytes = (size_t)((long)core->held_bytes + delta);
+    check_limit(c->input, false);
+}
+
 /*
  * n bytes holding `records` records (or series) were appended to the open
  * chunk: count them, route the chunk when full, keep the open chunks under

@@ -58,6 +58,13 @@ int gl__input_paused(const struct gl_instance *ins);
  */
 void gl__input_replace(struct gl_chunk *old, struct gl_chunk *c);
 
+/*
+ * Memory held elsewhere on the chunk's behalf (an output's encoding of it)
+ * joins or (negative) leaves its input's account; the input pauses or
+ * resumes as the account crosses mem_buf_limit.
+ */
+void gl__input_charge(struct gl_chunk *c, long delta);
+
 /* The last reference to a chunk is gone: account, acknowledge (unless abandoned), free it. */
 void gl__input_ack(struct gl_chunk *c);
 

@@ -21,15 +21,71 @@ void gl_buf_close(struct gl_buf *b)
     gl_buf_init(b);
 }
 
+/*
+ * Doubles until need fits; a first allocation larger than the smallest is
+ * exactly need, so that a buffer reserved for a known size is not rounded
+ * up to the next power of two.
+ */
 void gl__buf_grow(struct gl_buf *b, size_t need)
 {
     size_t cap = b->cap ? b->cap : 256;
+    if (b->cap == 0 && need > cap) {
+        cap = need;
+    }
     while (cap < need) {
         cap *= 2;
     }
     b->data = gl_realloc(b->data, cap);
     b->cap = cap;
     b->data[b->len] = '\0';
+}
+
+static struct gl_buf pool[GL_BUF_POOL_MAX];
+static int pool_count;
+
+void gl_buf_pool_take(struct gl_buf *b, size_t min)
+{
+    gl_buf_init(b);
+    if (pool_count > 0) {
+        /* The first that is big enough, else the biggest (grown below). */
+        int pick = 0;
+        for (int i = 0; i < pool_count; i++) {
+            if (pool[i].cap > min) {
+                pick = i;
+                break;
+            }
+            if (pool[i].cap > pool[pick].cap) {
+                pick = i;
+            }
+        }
+        *b = pool[pick];
+        pool[pick] = pool[--pool_count];
+        gl_buf_reset(b);
+    }
+    if (b->cap < min + 1) {
+        /* exactly: a pooled buffer is not doubled past what is asked */
+        b->data = gl_realloc(b->data, min + 1);
+        b->cap = min + 1;
+        b->data[0] = '\0';
+    }
+}
+
+void gl_buf_pool_give(struct gl_buf *b)
+{
+    if (pool_count < GL_BUF_POOL_MAX && b->cap >= GL_BUF_POOL_MIN &&
+        b->cap <= GL_BUF_POOL_LARGEST) {
+        pool[pool_count++] = *b;
+        gl_buf_init(b);
+        return;
+    }
+    gl_buf_close(b);
+}
+
+void gl_buf_pool_drain(void)
+{
+    while (pool_count > 0) {
+        gl_buf_close(&pool[--pool_count]);
+    }
 }
 
 int gl_buf_pack_write(void *buf, const char *p, size_t n)

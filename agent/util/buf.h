@@ -22,6 +22,23 @@ void gl_buf_close(struct gl_buf *b);
 /* Grows the buffer to hold need bytes (the slow path of gl_buf_reserve). */
 void gl__buf_grow(struct gl_buf *b, size_t need);
 
+/*
+ * Big buffers (chunks, an output's encoding of a flush) come from a small
+ * pool and go back to it: a fresh 2 MiB buffer costs 512 page faults, and
+ * big blocks freed to malloc stay in its heap as fragments, so reusing them
+ * keeps both time and resident memory down. take gives an empty buffer
+ * with room for at least min bytes; give returns one (freed when the pool
+ * is full, or when it is not big or is too big to keep). The pool holds at
+ * most GL_BUF_POOL_MAX buffers of GL_BUF_POOL_MIN..GL_BUF_POOL_LARGEST
+ * bytes; drain frees them (at exit). Loop thread only.
+ */
+#define GL_BUF_POOL_MAX 4
+#define GL_BUF_POOL_MIN (1u << 20)
+#define GL_BUF_POOL_LARGEST (4u << 20)
+void gl_buf_pool_take(struct gl_buf *b, size_t min);
+void gl_buf_pool_give(struct gl_buf *b);
+void gl_buf_pool_drain(void);
+
 /* Appending is on every hot path (records, JSON): the common case is inline. */
 static inline void gl_buf_reserve(struct gl_buf *b, size_t extra)
 {

@@ -166,7 +166,7 @@ static int teardown(void **state)
     (void)state;
     free_pods();
     gl_parsers_reset();
-    gl_chunk_pool_drain();
+    gl_buf_pool_drain();
     return 0;
 }
 

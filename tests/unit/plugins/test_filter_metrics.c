@@ -210,6 +210,6 @@ int main(void)
         cmocka_unit_test(test_labels_option_errors),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    gl_chunk_pool_drain();
+    gl_buf_pool_drain();
     return rc;
 }

@@ -205,7 +205,7 @@ static void test_store_holds_10000_series_and_grows(void **state)
     assert_int_equal(st.n_series, 10000);
     assert_true(st.n_buckets >= 10000);
     pe_store_close(&st);
-    gl_chunk_pool_drain();
+    gl_buf_pool_drain();
 }
 
 int main(void)

@@ -245,20 +245,61 @@ static void test_input_mem_buf_limit_pauses_until_ack(void **state)
     /* Pausing sent the open chunk on: nothing waits for the flush tick. */
     assert_null(in->core->slots[0] != NULL ? in->core->last_slot->open : NULL);
     turn(fx);
-    assert_true(n_held >= 2);
-    assert_int_equal(in->core->held_bytes, held_chunk_bytes(0));
+    /* At its limit, the input's chunks go out one flush at a time, the rest wait queued. */
+    struct gl_instance *out = fx->e->outputs[0];
+    assert_int_equal(n_held, 1);
+    assert_true(out->core->q_count >= 1);
+    assert_int_equal(in->core->held_bytes, out->core->buffer_bytes);
     /* The release that takes the account under the limit resumes the input, not a tick. */
     int i = 0;
     while (in->core->held_bytes >= 2048) {
         assert_int_equal(resumes, 0);
         gl_flush_done(held[i++], GL_OK);
+        turn(fx);
     }
     assert_int_equal(resumes, 1);
     while (i < n_held) {
         gl_flush_done(held[i++], GL_OK);
+        turn(fx);
     }
+    assert_int_equal(out->core->q_count, 0);
     assert_int_equal(in->core->held_bytes, 0);
     assert_int_equal(in->core->open_bytes, 0);
+    fx_free(fx);
+}
+
+/*
+ * What an output holds for a flush (gl_flush_hold) counts against the
+ * input's limit: it pauses the input, a second call replaces the amount, and
+ * the end of the flush gives it back with the chunk.
+ */
+static void test_output_memory_of_a_flush_counts_for_its_input(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new("service: { flush: 1h }\n"
+                           "pipeline:\n"
+                           "  inputs: [ { name: test_in, tag: t, mem_buf_limit: 4KiB } ]\n"
+                           "  outputs: [ { name: test_out, match: '*' } ]\n");
+    struct gl_instance *in = fx->e->inputs[0];
+    assert_int_equal(emit(in, 10, 0), 0);
+    gl__input_flush_open(in);
+    turn(fx);
+    assert_int_equal(n_held, 1);
+    size_t chunk = held_chunk_bytes(0);
+    assert_int_equal(in->core->held_bytes, chunk);
+    assert_int_equal(pauses, 0);
+    gl_flush_hold(held[0], 4096);
+    assert_int_equal(in->core->held_bytes, chunk + 4096);
+    assert_int_equal(pauses, 1);
+    gl_flush_hold(held[0], 100);
+    assert_int_equal(in->core->held_bytes, chunk + 100);
+    assert_int_equal(resumes, 1);
+    gl_flush_hold(held[0], 5000);
+    assert_int_equal(pauses, 2);
+    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(in->core->held_bytes, 0);
+    assert_int_equal(resumes, 2);
+    assert_int_equal(acks, 1);
     fx_free(fx);
 }
 
@@ -361,11 +402,14 @@ static void test_held_and_rewritten_chunks_count_for_their_input(void **state)
     assert_int_equal(n_held, 0);
     gl_hold_release(holding);
     turn(fx);
-    assert_int_equal(n_held, 3);
-    assert_int_equal(in->core->held_bytes, held_chunk_bytes(0));
+    /* The input is at its limit: one flush at a time. */
+    assert_int_equal(n_held, 1);
+    assert_int_equal(in->core->held_bytes, fx->e->outputs[0]->core->buffer_bytes);
     for (int i = 0; i < n_held; i++) {
         gl_flush_done(held[i], GL_OK);
+        turn(fx);
     }
+    assert_int_equal(n_held, 3);
     assert_int_equal(resumes, 1);
     assert_int_equal(in->core->held_bytes, 0);
     fx_free(fx);
@@ -636,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_buffer_full_pauses_and_drain_resumes),
         cmocka_unit_test(test_buffer_under_limit_does_not_pause),
         cmocka_unit_test(test_input_mem_buf_limit_pauses_until_ack),
+        cmocka_unit_test(test_output_memory_of_a_flush_counts_for_its_input),
         cmocka_unit_test(test_open_chunks_of_many_tags_go_at_half_the_limit),
         cmocka_unit_test(test_source_changes_keep_the_account_exact),
         cmocka_unit_test(test_held_and_rewritten_chunks_count_for_their_input),

@@ -310,7 +310,7 @@ static void test_batch_json_lines(void **state)
                         "\"count\":2.0,\"sum\":0.75,\"buckets\":{\"0.5\":1.0,\"+Inf\":2.0}}\n");
     gl_buf_close(&out);
     gl_chunk_free(c);
-    gl_chunk_pool_drain();
+    gl_buf_pool_drain();
 }
 
 int main(void)
