@@ -188,13 +188,12 @@ static void drop_series(void *data, uint32_t index, const char *reason)
 }
 
 /*
- * Renders a name: the template when every key is there, else the fixed
- * name, else prefix + tag, else what the template gave. Sanitised and
- * NUL-terminated in out; an empty result becomes `empty`.
+ * A name as its template renders it for one record, unsanitised, in out:
+ * the template when every key is there, else the fixed name, else prefix +
+ * tag, else what the template gave.
  */
-static const char *render_name(const struct cwl_template *t, const char *fixed,
-                               const char *prefix, const struct gl_record *rec,
-                               enum cwl_name_kind kind, const char *empty, struct gl_buf *out)
+static void render_raw(const struct cwl_template *t, const char *fixed, const char *prefix,
+                       const struct gl_record *rec, struct gl_buf *out)
 {
     gl_buf_reset(out);
     if (t->nparts == 0 || cwl_template_render(t, rec->tag, rec->tag_len, rec->body, out) < 0) {
@@ -208,6 +207,11 @@ static const char *render_name(const struct cwl_template *t, const char *fixed,
             gl_buf_append(out, rec->tag, rec->tag_len);
         }
     }
+}
+
+/* Sanitises a rendered name in place and NUL-terminates it; empty becomes `empty`. */
+static const char *finish_name(struct gl_buf *out, enum cwl_name_kind kind, const char *empty)
+{
     out->len = out->len > 0 ? cwl_name_sanitize(kind, out->data, out->len) : 0;
     if (out->len == 0) {
         gl_buf_puts(out, empty);
@@ -216,22 +220,53 @@ static const char *render_name(const struct cwl_template *t, const char *fixed,
     return out->data;
 }
 
+/*
+ * The buffers names are rendered in during a flush, and the stream the last
+ * rendering led to: records of one pod follow each other, so most records
+ * find their stream by comparing two short strings, not by sanitising and
+ * hashing their names.
+ */
+struct names {
+    struct gl_buf group, stream;        /* this record's, as rendered */
+    struct gl_buf last_group, last_stream;
+    struct cwl_stream *last;
+    struct gl_buf plain;                /* a plain message's text */
+};
+
+static bool same(const struct gl_buf *a, const struct gl_buf *b)
+{
+    return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
+static struct cwl_stream *stream_of(struct cwl *c, const struct gl_record *rec, struct names *n)
+{
+    render_raw(&c->group_template, c->group_name, NULL, rec, &n->group);
+    render_raw(&c->stream_template, c->stream_name, c->stream_prefix, rec, &n->stream);
+    if (n->last != NULL && same(&n->group, &n->last_group) && same(&n->stream, &n->last_stream)) {
+        return n->last;
+    }
+    gl_buf_reset(&n->last_group);
+    gl_buf_append(&n->last_group, n->group.data, n->group.len);
+    gl_buf_reset(&n->last_stream);
+    gl_buf_append(&n->last_stream, n->stream.data, n->stream.len);
+    const char *group = finish_name(&n->group, CWL_GROUP, "gleaner");
+    const char *stream = finish_name(&n->stream, CWL_STREAM, "default");
+    n->last = cwl_stream_get(c, group, stream);
+    return n->last;
+}
+
 /* Writes one record's message (JSON body or log_key value) into the job. */
 static void add_record(struct cwl *c, struct cwl_job *j, const struct gl_record *rec,
-                       int64_t now_ms, struct gl_buf names[3])
+                       int64_t now_ms, struct names *names)
 {
     struct emit_ctx x = { .c = c, .j = j, .ts_ms = (int64_t)(rec->ts / 1000000),
-                          .index = rec->index, .plain = &names[2] };
+                          .index = rec->index, .plain = &names->plain };
     const char *reason = cwl_event_age_check(x.ts_ms, now_ms, max_age_of(c));
     if (reason != NULL) {
         cwl_job_drop(j, rec->index, reason);
         return;
     }
-    const char *group = render_name(&c->group_template, c->group_name, NULL, rec, CWL_GROUP,
-                                    "gleaner", &names[0]);
-    const char *stream = render_name(&c->stream_template, c->stream_name, c->stream_prefix,
-                                     rec, CWL_STREAM, "default", &names[1]);
-    x.st = cwl_stream_get(c, group, stream);
+    x.st = stream_of(c, rec, names);
     struct gl_buf *plain = x.plain;
     gl_buf_reset(plain);
     if (c->log_key == NULL) {
@@ -264,54 +299,62 @@ static void add_record(struct cwl *c, struct cwl_job *j, const struct gl_record 
  * prefix and tag stand in).
  */
 static void add_metrics(struct cwl *c, struct cwl_job *j, const struct gl_chunk *chunk,
-                        uint32_t base, int64_t now_ms, struct gl_buf names[3])
+                        uint32_t base, int64_t now_ms, struct names *names)
 {
     static const msgpack_object empty = { .type = MSGPACK_OBJECT_MAP };
     struct gl_record rec = { .tag = chunk->tag, .tag_len = chunk->tag_len, .body = &empty };
     struct emit_ctx x = { .c = c, .j = j, .now_ms = now_ms, .max_age_ms = max_age_of(c),
-                          .plain = &names[2] };
-    const char *group = render_name(&c->group_template, c->group_name, NULL, &rec, CWL_GROUP,
-                                    "gleaner", &names[0]);
-    const char *stream = render_name(&c->stream_template, c->stream_name, c->stream_prefix,
-                                     &rec, CWL_STREAM, "default", &names[1]);
-    x.st = cwl_stream_get(c, group, stream);
+                          .plain = &names->plain };
+    x.st = stream_of(c, &rec, names);
     struct cwl_emf e = { .ns = c->metric_namespace, .dims = &c->metric_dimensions };
     struct cwl_emf_sink sink = { .emit = emit_doc, .drop = drop_series, .data = &x };
     gl_buf_reset(x.plain);
     cwl_emf_write(&e, chunk, base, x.plain, &sink);
 }
 
+/*
+ * Room reserved in a job's arena per byte of chunk: a record's JSON escaped
+ * as a string is about 1.25 times its msgpack (measured on container logs),
+ * so the arena is allocated once instead of doubled and copied as it fills,
+ * from the big-buffer pool (and back to it when the job ends).
+ */
+#define ARENA_PER_CHUNK_BYTE 1.3
+
 static void cwl_flush(struct gl_instance *ins, struct gl_flush *f)
 {
     struct cwl *c = ins->state;
     struct cwl_job *j = cwl_job_new(c, f, f->records);
-    struct gl_buf names[3]; /* the group's, the stream's, a plain message's */
+    struct names names;
     struct gl_chunk_iter it;
     struct gl_record rec;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    for (int i = 0; i < 3; i++) {
-        gl_buf_init(&names[i]);
-    }
+    memset(&names, 0, sizeof(names));
+    gl_buf_pool_take(&j->arena, (size_t)((double)f->bytes * ARENA_PER_CHUNK_BYTE));
     uint32_t base = 0;
     for (unsigned i = 0; i < f->n_chunks; i++) {
         if (f->chunks[i]->type == GL_METRICS) {
-            add_metrics(c, j, f->chunks[i], base, now_ms, names);
+            add_metrics(c, j, f->chunks[i], base, now_ms, &names);
             base += f->chunks[i]->records;
             continue;
         }
         gl_chunk_iter_init(&it, f->chunks[i]);
         while (gl_chunk_next(&it, &rec) == 0) {
             rec.index += base;  /* indexes count across the flush's chunks */
-            add_record(c, j, &rec, now_ms, names);
+            add_record(c, j, &rec, now_ms, &names);
         }
         gl_chunk_iter_close(&it);
         base += f->chunks[i]->records;
     }
-    for (int i = 0; i < 3; i++) {
-        gl_buf_close(&names[i]);
-    }
+    gl_log_debug(ins, "flush of %zu bytes: arena %zu of %zu reserved", f->bytes, j->arena.len,
+                 j->arena.cap);
+    gl_buf_close(&names.group);
+    gl_buf_close(&names.stream);
+    gl_buf_close(&names.last_group);
+    gl_buf_close(&names.last_stream);
+    gl_buf_close(&names.plain);
+    gl_flush_hold(f, cwl_job_bytes(j));
     cwl_job_submit(j);
 }
 
@@ -538,7 +581,7 @@ const struct gl_plugin gl_out_cloudwatch_logs = {
     .kind = GL_OUTPUT, .name = "cloudwatch_logs", .data = GL_LOGS | GL_METRICS,
     .description = "Send records to Amazon CloudWatch Logs (PutLogEvents, SigV4, EMF)",
     .options = cwl_options, .state_size = sizeof(struct cwl), .workers = 16,
-    .flush_max_bytes = 8u << 20,
+    .flush_max_bytes = 2u << 20,
     .init = cwl_init, .start = cwl_start, .flush = cwl_flush, .stop = cwl_stop,
     .destroy = cwl_destroy,
 };

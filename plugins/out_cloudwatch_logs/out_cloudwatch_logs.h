@@ -136,8 +136,31 @@ enum cwl_verdict cwl_verdict(long status, const char *err, const struct cwl_repl
 const char *cwl_rejected_reason(const struct cwl_reply *r, size_t i);
 
 /* Bodies, appended to out with the JSON writer. */
-void cwl_body_put(struct gl_buf *out, const char *group, const char *stream,
-                  const struct cwl_event *ev, size_t n, const char *arena);
+/*
+ * A PutLogEvents body for the events ev[0..n) (messages in arena), produced
+ * as it is read, so that it is never held whole: len is its size,
+ * cwl_body_read() copies up to cap bytes from offset (going back to an
+ * earlier offset works, more slowly) and returns how many, 0 at the end.
+ * ev and arena are borrowed until close.
+ */
+struct cwl_body {
+    struct gl_buf head;        /* {"logGroupName":..,"logStreamName":..,"logEvents":[ */
+    const struct cwl_event *ev;
+    size_t n;
+    const char *arena;
+    size_t len;
+    /* where reading is */
+    size_t pos;
+    size_t i;                  /* the event */
+    int part;
+    size_t part_off;
+    char open[48];             /* the event's ,{"timestamp":N,"message":" */
+    size_t open_len;
+};
+void cwl_body_init(struct cwl_body *b, const char *group, const char *stream,
+                   const struct cwl_event *ev, size_t n, const char *arena);
+size_t cwl_body_read(struct cwl_body *b, size_t offset, char *out, size_t cap);
+void cwl_body_close(struct cwl_body *b);
 void cwl_body_create(struct gl_buf *out, enum cwl_action a, const char *group,
                      const char *stream, const char *group_class, int64_t retention_days,
                      const struct gl_strlist *tags);
@@ -305,6 +328,8 @@ void cwl_queue_init(struct cwl *c);
 /* Frees streams and batches; jobs must have ended. */
 void cwl_queue_close(struct cwl *c);
 struct cwl_job *cwl_job_new(struct cwl *c, void *flush, uint32_t records);
+/* The memory a job holds (arena, events, drop marks), charged to its flush's inputs. */
+size_t cwl_job_bytes(const struct cwl_job *j);
 /* Finds or makes the stream for (group, stream); names already sanitised. */
 struct cwl_stream *cwl_stream_get(struct cwl *c, const char *group, const char *stream);
 /*

@@ -152,22 +152,151 @@ static void put_key(struct gl_buf *out, const char *key, const char *value)
     gl_json_write_str(out, value, strlen(value));
 }
 
-/* {"logGroupName":..,"logStreamName":..,"logEvents":[{"timestamp":..,"message":..},..]} */
-void cwl_body_put(struct gl_buf *out, const char *group, const char *stream,
-                  const struct cwl_event *ev, size_t n, const char *arena)
+/*
+ * {"logGroupName":..,"logStreamName":..,"logEvents":[{"timestamp":..,"message":..},..]}
+ * made in pieces: the head, then per event its opening (with the time), its
+ * message copied from the arena and its close, then the tail. Nothing but
+ * the head is stored: the body is produced again for hashing and sending.
+ */
+enum { PART_HEAD, PART_OPEN, PART_MESSAGE, PART_CLOSE, PART_TAIL, PART_END };
+
+/* `,{"timestamp":N,"message":"` (no comma for the first event) at o; returns its length. */
+static size_t put_open(char *o, bool comma, int64_t ts)
 {
-    gl_buf_putc(out, '{');
-    put_key(out, "logGroupName", group);
-    gl_buf_putc(out, ',');
-    put_key(out, "logStreamName", stream);
-    gl_buf_puts(out, ",\"logEvents\":[");
-    for (size_t i = 0; i < n; i++) {
-        gl_buf_printf(out, "%s{\"timestamp\":%lld,\"message\":\"", i ? "," : "",
-                      (long long)ev[i].ts_ms);
-        gl_buf_append(out, arena + ev[i].off, ev[i].qlen);
-        gl_buf_append(out, "\"}", 2);
+    static const char a[] = "{\"timestamp\":", b[] = ",\"message\":\"";
+    char digits[24];
+    size_t n = 0, len = 0;
+    uint64_t v = ts < 0 ? (uint64_t)0 - (uint64_t)ts : (uint64_t)ts;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    if (comma) {
+        o[len++] = ',';
     }
-    gl_buf_puts(out, "]}");
+    memcpy(o + len, a, sizeof(a) - 1);
+    len += sizeof(a) - 1;
+    if (ts < 0) {
+        o[len++] = '-';
+    }
+    while (n > 0) {
+        o[len++] = digits[--n];
+    }
+    memcpy(o + len, b, sizeof(b) - 1);
+    return len + sizeof(b) - 1;
+}
+
+static void body_start(struct cwl_body *b)
+{
+    b->pos = 0;
+    b->i = 0;
+    b->part = PART_HEAD;
+    b->part_off = 0;
+}
+
+void cwl_body_init(struct cwl_body *b, const char *group, const char *stream,
+                   const struct cwl_event *ev, size_t n, const char *arena)
+{
+    gl_buf_init(&b->head);
+    gl_buf_putc(&b->head, '{');
+    put_key(&b->head, "logGroupName", group);
+    gl_buf_putc(&b->head, ',');
+    put_key(&b->head, "logStreamName", stream);
+    gl_buf_puts(&b->head, ",\"logEvents\":[");
+    b->ev = ev;
+    b->n = n;
+    b->arena = arena;
+    b->len = b->head.len + 2;
+    for (size_t i = 0; i < n; i++) {
+        b->len += put_open(b->open, i > 0, ev[i].ts_ms) + ev[i].qlen + 2;
+    }
+    body_start(b);
+}
+
+void cwl_body_close(struct cwl_body *b)
+{
+    gl_buf_close(&b->head);
+}
+
+/* The bytes of the part reading is in. */
+static const char *part_bytes(struct cwl_body *b, size_t *len)
+{
+    switch (b->part) {
+    case PART_HEAD:
+        *len = b->head.len;
+        return b->head.data;
+    case PART_OPEN:
+        *len = b->open_len;
+        return b->open;
+    case PART_MESSAGE:
+        *len = b->ev[b->i].qlen;
+        return b->arena + b->ev[b->i].off;
+    case PART_CLOSE:
+        *len = 2;
+        return "\"}";
+    case PART_TAIL:
+        *len = 2;
+        return "]}";
+    default:
+        *len = 0;
+        return "";
+    }
+}
+
+/* Moves on to the part after the one just read. */
+static void next_part(struct cwl_body *b)
+{
+    b->part_off = 0;
+    if (b->part == PART_CLOSE) {
+        b->i++;
+    }
+    if (b->part == PART_HEAD || b->part == PART_CLOSE) {
+        if (b->i < b->n) {
+            b->part = PART_OPEN;
+            b->open_len = put_open(b->open, b->i > 0, b->ev[b->i].ts_ms);
+        } else {
+            b->part = PART_TAIL;
+        }
+    } else {
+        b->part++;
+    }
+}
+
+/* Copies up to cap bytes from where reading is; returns how many. */
+static size_t body_copy(struct cwl_body *b, char *out, size_t cap)
+{
+    size_t done = 0;
+    while (done < cap && b->part != PART_END) {
+        size_t len;
+        const char *p = part_bytes(b, &len);
+        size_t k = len - b->part_off < cap - done ? len - b->part_off : cap - done;
+        memcpy(out + done, p + b->part_off, k);
+        done += k;
+        b->part_off += k;
+        if (b->part_off == len) {
+            next_part(b);
+        }
+    }
+    b->pos += done;
+    return done;
+}
+
+size_t cwl_body_read(struct cwl_body *b, size_t offset, char *out, size_t cap)
+{
+    if (offset != b->pos) {
+        /* Sent again from an earlier point (libcurl rewinds to 0): start over, skip ahead. */
+        char skip[4096];
+        if (offset < b->pos) {
+            body_start(b);
+        }
+        while (b->pos < offset) {
+            size_t want = offset - b->pos < sizeof(skip) ? offset - b->pos : sizeof(skip);
+            if (body_copy(b, skip, want) == 0) {
+                return 0;
+            }
+        }
+    }
+    return body_copy(b, out, cap);
 }
 
 /* "tags":{"k":"v",...} from "k=v" items (checked at init to hold a '='). */

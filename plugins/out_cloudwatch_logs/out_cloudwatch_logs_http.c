@@ -1,9 +1,12 @@
 /*
  * The cloudwatch_logs output's transport: one call is one CloudWatch Logs
- * request (PutLogEvents for a batch, or a create call for a stream). The
- * body is built first, credentials are asked of the provider, the request is
- * signed with SigV4 (service "logs") and sent through the agent's HTTP
- * client; the answer is read into a verdict and handed back to the queue.
+ * request (PutLogEvents for a batch, or a create call for a stream).
+ * Credentials are asked of the provider, the request is signed with SigV4
+ * (service "logs") and sent through the agent's HTTP client; the answer is
+ * read into a verdict and handed back to the queue. A PutLogEvents body is
+ * never built whole: it is produced from the job's arena once to hash it
+ * for the signature and once more as libcurl sends it, so a request in
+ * flight costs no memory of its own however many are in flight.
  * Invariant: every call reports exactly one result to the queue, also when
  * the credentials cannot be had or the request is canceled.
  */
@@ -13,6 +16,7 @@
 
 #include "core/log.h"
 #include "out_cloudwatch_logs.h"
+#include "util/error.h"
 #include "util/mem.h"
 
 struct call {
@@ -20,7 +24,8 @@ struct call {
     struct cwl_batch *b;       /* PutLogEvents */
     struct cwl_stream *st;
     enum cwl_action action;
-    struct gl_buf body;
+    struct gl_buf body;        /* a create call's */
+    struct cwl_body put;       /* a PutLogEvents body, produced as it is read */
 };
 
 static const char *const action_names[CWL_ACTIONS] = {
@@ -38,6 +43,9 @@ static void report(struct call *k, enum cwl_verdict v, const struct cwl_reply *r
         cwl_create_result(k->c, k->st, k->action, v);
     }
     gl_buf_close(&k->body);
+    if (k->action == CWL_PUT_LOG_EVENTS) {
+        cwl_body_close(&k->put);
+    }
     gl_free(k);
 }
 
@@ -80,10 +88,35 @@ static void on_response(void *data, const struct gl_http_response *resp)
     report(k, v, &r);
 }
 
+static size_t read_put(void *data, size_t offset, char *buf, size_t cap)
+{
+    struct call *k = data;
+    return cwl_body_read(&k->put, offset, buf, cap);
+}
+
+/* The hex SHA-256 of the PutLogEvents body, produced a piece at a time. */
+static int hash_put(struct call *k, char out[65])
+{
+    struct gl_sha256 h;
+    char piece[16384];
+    size_t off = 0, n;
+    int rc = gl_sha256_begin(&h);
+    while (rc == 0 && (n = cwl_body_read(&k->put, off, piece, sizeof(piece))) > 0) {
+        gl_sha256_add(&h, piece, n);
+        off += n;
+    }
+    return gl_sha256_hex(&h, out) == 0 && rc == 0 ? 0 : GL_EIO;
+}
+
 /* Signs the body with creds and sends it; false when signing failed. */
 static bool sign_and_send(struct call *k, const struct gl_aws_creds *creds)
 {
     struct cwl *c = k->c;
+    bool put = k->action == CWL_PUT_LOG_EVENTS;
+    char hash[65];
+    if (put && hash_put(k, hash) < 0) {
+        return false;
+    }
     const char *target = cwl_action_target(k->action);
     cwl_endpoint(c);
     const struct gl_sigv4_header headers[] = {
@@ -93,6 +126,7 @@ static bool sign_and_send(struct call *k, const struct gl_aws_creds *creds)
     struct gl_sigv4_request req = {
         .method = "POST", .host = c->host, .path = "/", .headers = headers, .n_headers = 2,
         .payload = k->body.data, .payload_len = k->body.len,
+        .payload_sha256 = put ? hash : NULL,
         .region = gl_aws_provider_region(c->provider), .service = "logs", .now = time(NULL),
     };
     struct gl_sigv4_result sig;
@@ -107,8 +141,12 @@ static bool sign_and_send(struct call *k, const struct gl_aws_creds *creds)
     if (sig.security_token != NULL) {
         gl_http_header(r, "X-Amz-Security-Token", sig.security_token);
     }
-    size_t len = k->body.len;
-    gl_http_body_take(r, gl_buf_take(&k->body), len);
+    if (put) {
+        gl_http_body_stream(r, k->put.len, read_put, k);
+    } else {
+        size_t len = k->body.len;
+        gl_http_body_take(r, gl_buf_take(&k->body), len);
+    }
     gl_http_send(r, on_response, k);
     return true;
 }
@@ -143,8 +181,8 @@ static void start_call(struct cwl *c, struct cwl_batch *b, struct cwl_stream *st
     k->action = a;
     gl_buf_init(&k->body);
     if (a == CWL_PUT_LOG_EVENTS) {
-        cwl_body_put(&k->body, st->group, st->name, &b->job->events[b->start], b->n,
-                     b->job->arena.data);
+        cwl_body_init(&k->put, st->group, st->name, &b->job->events[b->start], b->n,
+                      b->job->arena.data);
     } else {
         cwl_body_create(&k->body, a, st->group, st->name, c->group_class, c->retention_days,
                         &c->group_tags);

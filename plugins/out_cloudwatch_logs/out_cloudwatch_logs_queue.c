@@ -135,6 +135,9 @@ struct cwl_job *cwl_job_new(struct cwl *c, void *flush, uint32_t records)
     j->flush = flush;
     j->records = records;
     j->dropped = gl_calloc((size_t)records / 8 + 1, 1);
+    /* A record makes one event at most (a metrics series, at most one document). */
+    j->cap = records > 0 ? records : 0;
+    j->events = j->cap > 0 ? gl_malloc(j->cap * sizeof(*j->events)) : NULL;
     j->pending = 1;
     gl_buf_init(&j->arena);
     j->next = c->jobs;
@@ -156,7 +159,7 @@ static void job_free(struct cwl_job *j)
     if (j->next != NULL) {
         j->next->prev = j->prev;
     }
-    gl_buf_close(&j->arena);
+    gl_buf_pool_give(&j->arena);
     gl_free(j->events);
     gl_free(j->dropped);
     gl_free(j);
@@ -175,6 +178,12 @@ void cwl_job_add(struct cwl_job *j, struct cwl_stream *st, int64_t ts_ms, size_t
         .order = (uint32_t)j->n_events,
     };
     j->n_events++;
+}
+
+size_t cwl_job_bytes(const struct cwl_job *j)
+{
+    /* The arena's length, not its capacity: pages reserved but never written cost nothing. */
+    return j->arena.len + j->cap * sizeof(*j->events) + (size_t)j->records / 8 + 1;
 }
 
 void cwl_job_drop(struct cwl_job *j, uint32_t index, const char *reason)

@@ -142,22 +142,79 @@ static void test_cwl_utf8_append_replaces_invalid_bytes(void **state)
     gl_buf_close(&b);
 }
 
-static void test_cwl_body_put_is_put_log_events_json(void **state)
+/* Reads a whole body cap bytes at a time. */
+static void read_all(struct cwl_body *b, size_t cap, struct gl_buf *out)
+{
+    char piece[64];
+    size_t n;
+    while ((n = cwl_body_read(b, out->len, piece, cap)) > 0) {
+        gl_buf_append(out, piece, n);
+    }
+    gl_buf_putc(out, '\0');
+}
+
+static void test_cwl_body_is_put_log_events_json(void **state)
 {
     (void)state;
     /* The arena holds messages escaped as JSON string content: hello"x" and world. */
     const char *arena = "hello\\\"x\\\"world";
     struct cwl_event ev[2] = { { .ts_ms = 1700000000123, .off = 0, .qlen = 10, .len = 8 },
-                               { .ts_ms = 1700000000124, .off = 10, .qlen = 5, .len = 5 } };
-    struct gl_buf b;
-    gl_buf_init(&b);
-    cwl_body_put(&b, "/aws/eks/a", "pod-1", ev, 2, arena);
-    gl_buf_putc(&b, '\0');
-    assert_string_equal(b.data, "{\"logGroupName\":\"/aws/eks/a\",\"logStreamName\":\"pod-1\","
-                                "\"logEvents\":[{\"timestamp\":1700000000123,\"message\":"
-                                "\"hello\\\"x\\\"\"},{\"timestamp\":1700000000124,"
-                                "\"message\":\"world\"}]}");
-    gl_buf_close(&b);
+                               { .ts_ms = 7, .off = 10, .qlen = 5, .len = 5 } };
+    const char *want = "{\"logGroupName\":\"/aws/eks/a\",\"logStreamName\":\"pod-1\","
+                       "\"logEvents\":[{\"timestamp\":1700000000123,\"message\":"
+                       "\"hello\\\"x\\\"\"},{\"timestamp\":7,"
+                       "\"message\":\"world\"}]}";
+    /* Read in pieces of every size: the same bytes, as long as announced. */
+    for (size_t cap = 1; cap <= 64; cap++) {
+        struct cwl_body b;
+        struct gl_buf out;
+        gl_buf_init(&out);
+        cwl_body_init(&b, "/aws/eks/a", "pod-1", ev, 2, arena);
+        assert_int_equal(b.len, strlen(want));
+        read_all(&b, cap, &out);
+        assert_string_equal(out.data, want);
+        cwl_body_close(&b);
+        gl_buf_close(&out);
+    }
+}
+
+static void test_cwl_body_reads_again_from_an_earlier_offset(void **state)
+{
+    (void)state;
+    const char *arena = "abcdefghij";
+    struct cwl_event ev[3] = { { .ts_ms = 1, .off = 0, .qlen = 3, .len = 3 },
+                               { .ts_ms = 2, .off = 3, .qlen = 3, .len = 3 },
+                               { .ts_ms = 3, .off = 6, .qlen = 4, .len = 4 } };
+    struct cwl_body b;
+    cwl_body_init(&b, "g", "s", ev, 3, arena);
+    struct gl_buf whole;
+    gl_buf_init(&whole);
+    read_all(&b, 64, &whole);
+    /* libcurl rewinds to 0 after a failed send; any later offset works too. */
+    for (size_t off = 0; off < b.len; off += 5) {
+        char piece[16];
+        size_t n = cwl_body_read(&b, off, piece, sizeof(piece));
+        assert_true(n > 0);
+        assert_memory_equal(piece, whole.data + off, n);
+    }
+    char piece[4];
+    assert_int_equal(cwl_body_read(&b, b.len, piece, sizeof(piece)), 0);
+    cwl_body_close(&b);
+    gl_buf_close(&whole);
+}
+
+static void test_cwl_body_with_no_events(void **state)
+{
+    (void)state;
+    struct cwl_body b;
+    struct gl_buf out;
+    gl_buf_init(&out);
+    cwl_body_init(&b, "g", "s", NULL, 0, "");
+    read_all(&b, 3, &out);
+    assert_string_equal(out.data, "{\"logGroupName\":\"g\",\"logStreamName\":\"s\",\"logEvents\":[]}");
+    assert_int_equal(b.len, out.len - 1);
+    cwl_body_close(&b);
+    gl_buf_close(&out);
 }
 
 static void test_cwl_body_create_calls(void **state)
@@ -298,7 +355,9 @@ int main(void)
         cmocka_unit_test(test_cwl_event_fit_cuts_on_character_boundary),
         cmocka_unit_test(test_cwl_age_check_too_old_and_too_new),
         cmocka_unit_test(test_cwl_utf8_append_replaces_invalid_bytes),
-        cmocka_unit_test(test_cwl_body_put_is_put_log_events_json),
+        cmocka_unit_test(test_cwl_body_is_put_log_events_json),
+        cmocka_unit_test(test_cwl_body_reads_again_from_an_earlier_offset),
+        cmocka_unit_test(test_cwl_body_with_no_events),
         cmocka_unit_test(test_cwl_body_create_calls),
         cmocka_unit_test(test_cwl_reply_reads_rejected_info),
         cmocka_unit_test(test_cwl_reply_reads_error_type),
