@@ -757,11 +757,13 @@ static char *put_escape(char *o, unsigned char c, bool twice, size_t *extra)
 }
 
 /*
- * True when none of the 8 bytes at p needs attention in a string: no control
- * character, quote, backslash or non-ASCII byte. Strings are mostly such
- * runs (log lines), so they are checked a word at a time.
+ * The bytes of the 8 at p that need attention in a string: control
+ * characters, quotes, backslashes and non-ASCII bytes have their high bit
+ * set in the result. Strings are mostly runs of none (log lines), so they are
+ * checked a word at a time. Only the lowest flagged byte is exact (a borrow
+ * may flag the bytes above it), which is the one the caller wants.
  */
-static inline bool plain8(const unsigned char *p)
+static inline uint64_t special8(const unsigned char *p)
 {
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     uint64_t x;
@@ -770,7 +772,12 @@ static inline bool plain8(const unsigned char *p)
     uint64_t below_space = (x - ones * 0x20) & ~x;     /* a byte < 0x20 */
     uint64_t is_quote = (quote - ones) & ~quote;       /* a zero byte after the xor */
     uint64_t is_bslash = (bslash - ones) & ~bslash;
-    return ((below_space | is_quote | is_bslash | x) & highs) == 0;
+    return (below_space | is_quote | is_bslash | x) & highs;
+}
+
+static inline bool plain_byte(unsigned char c)
+{
+    return c >= 0x20 && c != '"' && c != '\\' && c < 0x80;
 }
 
 /* An input segment: its output (at most 6 bytes per input byte) is reserved at once. */
@@ -788,16 +795,33 @@ static char *put_escaped(char *o, const unsigned char *p, size_t n, size_t more,
 {
     const unsigned char *end = p + n;
     while (p < end) {
-        /* The run of bytes that go out as they are, copied in one piece. */
-        const unsigned char *run = p;
-        while (end - p >= 8 && plain8(p)) {
+        /*
+         * The run of bytes that go out as they are: each word is copied as
+         * it is checked (the output has room for 6 bytes per input byte),
+         * then the end moves back to the first byte that needs attention.
+         */
+        while (end - p >= 8) {
+            uint64_t m = special8(p);
+            memcpy(o, p, 8);
+            if (m != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                size_t k = (size_t)__builtin_ctzll(m) >> 3;
+#else
+                size_t k = 0;
+                while (plain_byte(p[k])) {
+                    k++;
+                }
+#endif
+                o += k;
+                p += k;
+                break;
+            }
+            o += 8;
             p += 8;
         }
-        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80) {
-            p++;
+        while (p < end && plain_byte(*p)) {
+            *o++ = (char)*p++;
         }
-        memcpy(o, run, (size_t)(p - run));
-        o += p - run;
         if (p == end) {
             break;
         }

@@ -583,6 +583,53 @@ static void test_json_writes_specials_at_every_position(void **state)
     }
 }
 
+/* The escape of an ASCII string, byte by byte, to check the word-at-a-time writer against. */
+static void reference_escape(struct gl_buf *b, const char *s, size_t n)
+{
+    gl_buf_putc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            gl_buf_putc(b, '\\');
+            gl_buf_putc(b, (char)c);
+        } else if (c == '\n') {
+            gl_buf_puts(b, "\\n");
+        } else if (c == '\t') {
+            gl_buf_puts(b, "\\t");
+        } else if (c < 0x20) {
+            gl_buf_printf(b, "\\u%04x", c);
+        } else {
+            gl_buf_putc(b, (char)c);
+        }
+    }
+    gl_buf_putc(b, '"');
+}
+
+/* Several specials in one word, next to each other or apart, anywhere: as byte by byte. */
+static void test_json_writes_mixed_specials_as_reference(void **state)
+{
+    (void)state;
+    static const char alphabet[] = "ab\"\\\n\t\x01 {}:";
+    uint32_t seed = 12345;
+    for (int round = 0; round < 5000; round++) {
+        char in[48];
+        size_t n = (size_t)(round % 48);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            in[i] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+        }
+        struct gl_buf got, want;
+        gl_buf_init(&got);
+        gl_buf_init(&want);
+        gl_json_write_str(&got, in, n);
+        reference_escape(&want, in, n);
+        assert_int_equal(got.len, want.len);
+        assert_memory_equal(got.data, want.data, want.len);
+        gl_buf_close(&got);
+        gl_buf_close(&want);
+    }
+}
+
 /* Long strings are escaped in segments: a UTF-8 sequence across a segment's end stays whole. */
 static void test_json_writes_long_strings_across_segments(void **state)
 {
@@ -628,6 +675,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_round_trips_nested),
         cmocka_unit_test(test_json_writes_specials_at_every_position),
+        cmocka_unit_test(test_json_writes_mixed_specials_as_reference),
         cmocka_unit_test(test_json_writes_long_strings_across_segments),
         cmocka_unit_test(test_json_round_trips_scalars),
         cmocka_unit_test(test_json_reads_big_integers),
