@@ -1,0 +1,319 @@
+/*
+ * The node_metrics input's private interfaces:
+ *   in_node_metrics.c           the plugin: options, timer, the table of
+ *                               collectors, one collection into a batch
+ *   in_node_metrics_worker.c    the thread collections run on, and what
+ *                               happens when a read or a statfs hangs
+ *   in_node_metrics_read.c      bounded reads of /proc and /sys, the small
+ *                               strict parsers they share, writing series
+ *   in_node_metrics_cpu.c       cpu, cpufreq, stat, schedstat, softnet
+ *   in_node_metrics_mem.c       meminfo, vmstat, pressure
+ *   in_node_metrics_fs.c        filesystem (mounts and statfs)
+ *   in_node_metrics_disk.c      diskstats (with udev's device properties)
+ *   in_node_metrics_net.c       netdev, netstat, sockstat, arp, udp_queues,
+ *                               conntrack
+ *   in_node_metrics_netclass.c  netclass (/sys/class/net)
+ *   in_node_metrics_sys.c       loadavg, filefd, entropy, time, timex,
+ *                               uname, os, selinux
+ *   in_node_metrics_hw.c        thermal_zone, hwmon
+ *
+ * A collector reads its files, parses them whole and only then writes its
+ * series, so a file that does not parse adds nothing but the collector's
+ * node_scrape_collector_success 0. Names, HELP, types and labels are
+ * node_exporter 1.5's.
+ */
+#ifndef GL_IN_NODE_METRICS_H
+#define GL_IN_NODE_METRICS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/statfs.h>
+#include <uv.h>
+
+#include "config/option.h"
+#include "metrics/batch.h"
+#include "util/buf.h"
+
+struct gl_instance;
+struct gl_regex;
+struct node_worker;
+struct node_stuck;
+
+/* The most bytes read from one file: past it the collector fails rather than read on. */
+#define NODE_FILE_MAX (4u << 20)
+/* The most entries a directory listing takes (interfaces, hwmon files, CPUs). */
+#define NODE_DIR_MAX 16384
+/* Mounts found hung at once; past it the filesystem collector stops trying. */
+#define NODE_STUCK_MAX 16
+
+enum node_collector_id {
+    NODE_ARP,
+    NODE_CONNTRACK,
+    NODE_CPU,
+    NODE_CPUFREQ,
+    NODE_DISKSTATS,
+    NODE_ENTROPY,
+    NODE_FILEFD,
+    NODE_FILESYSTEM,
+    NODE_HWMON,
+    NODE_LOADAVG,
+    NODE_MEMINFO,
+    NODE_NETCLASS,
+    NODE_NETDEV,
+    NODE_NETSTAT,
+    NODE_OS,
+    NODE_PRESSURE,
+    NODE_SCHEDSTAT,
+    NODE_SELINUX,
+    NODE_SOCKSTAT,
+    NODE_SOFTNET,
+    NODE_STAT,
+    NODE_THERMAL_ZONE,
+    NODE_TIME,
+    NODE_TIMEX,
+    NODE_UDP_QUEUES,
+    NODE_UNAME,
+    NODE_VMSTAT,
+    NODE_COLLECTORS,
+};
+
+/* A collector's answer besides 0 and the GL_E* codes: nothing to report here (success 0). */
+#define NODE_NODATA 1
+
+/* /proc/stat's per-CPU times, kept so that node_cpu_seconds_total never goes back. */
+struct node_cpu_times {
+    double v[10];
+};
+
+/* What one collector did in one collection. */
+struct node_result {
+    bool ran;
+    bool ok;
+    bool nodata;               /* failed for want of data (a file absent): said at debug level */
+    double seconds;
+    char err[160];
+};
+
+/* A finished collection, handed from the collecting thread to the loop. */
+struct node_job_result {
+    struct gl_buf batch;       /* the collection, as a batch */
+    int64_t ts_ms;
+    struct node_result result[NODE_COLLECTORS];
+};
+
+struct node {
+    /* options */
+    uint64_t interval_ms;
+    char *procfs;
+    char *sysfs;
+    char *rootfs;
+    char *udev_data;
+    struct gl_strlist metrics;
+    struct gl_regex *mount_points_exclude;
+    struct gl_regex *fs_types_exclude;
+    struct gl_regex *disk_device_exclude;
+    struct gl_regex *netdev_device_exclude;
+    struct gl_regex *netclass_device_exclude;
+    struct gl_regex *netstat_fields;
+    struct gl_regex *vmstat_fields;
+    struct gl_regex *fb_mount_point_regex;   /* Fluent Bit's names for the three above */
+    struct gl_regex *fb_fs_type_regex;
+    struct gl_regex *fb_device_regex;
+    uint64_t mount_timeout_ms;
+
+    /* built by init: what a collection uses (matched on the collecting thread only) */
+    bool enabled[NODE_COLLECTORS];
+    struct gl_regex *defaults[5];            /* node_exporter's patterns, compiled */
+    struct gl_regex *mount_exclude;
+    struct gl_regex *fstype_exclude;
+    struct gl_regex *disk_exclude;
+    struct gl_regex *netstat_re;
+    struct gl_regex *vmstat_re;
+
+    /* run time, on the loop */
+    struct gl_instance *ins;
+    uv_timer_t timer;
+    uv_timer_t watchdog;
+    uv_async_t done;
+    bool handles_open;
+    bool paused;
+    bool warned_busy;
+    struct node_worker *worker;
+    struct node_job_result last;             /* the collection being copied into the pipeline */
+    bool failing[NODE_COLLECTORS];           /* last reported state, to log changes only */
+    struct node_stuck *stuck[NODE_STUCK_MAX];
+    size_t n_stuck;
+    uint64_t collections;
+
+    /* kept between collections, touched by the collecting thread only */
+    struct node_cpu_times *cpu_prev;
+    size_t n_cpu_prev;
+};
+
+/*
+ * One collection's working state, owned by the thread that runs it. The
+ * collectors read the instance's options and cpu_prev through n, and
+ * nothing else of the instance.
+ */
+struct node_ctx {
+    struct node *n;
+    struct node_worker *w;     /* NULL when the calling thread collects (tests, fuzzing) */
+    struct gl_batch *b;
+    struct gl_buf text;        /* the file being parsed */
+    struct gl_buf aux;         /* a second file, read while text is in use */
+    struct gl_buf names;       /* a directory listing: its names, NUL-terminated */
+    struct gl_buf index;       /* ... and their offsets (size_t), sorted by name */
+    struct gl_buf clean;       /* label values made valid UTF-8 */
+    struct gl_buf scratch;     /* collectors' tables */
+    char path[PATH_MAX];
+    char *err;                 /* the current collector's message buffer */
+    size_t err_len;
+    bool abandoned;            /* the instance let go of this thread: touch nothing of it */
+    int sys_errno;             /* errno of the last failed read */
+    const char *stuck;         /* mount points known hung: NUL-separated, owned by the job */
+    size_t stuck_len;
+    struct node_result result[NODE_COLLECTORS];
+};
+
+/* ---- in_node_metrics.c --------------------------------------------------- */
+
+/* The collector names, as node_scrape_collector_success labels them. */
+extern const char *const node_collector_names[NODE_COLLECTORS];
+
+void node_ctx_init(struct node_ctx *c, struct node *n);
+void node_ctx_close(struct node_ctx *c);
+/* Runs every enabled collector into c->b, then the two node_scrape_collector_* families. */
+void node_collect(struct node_ctx *c);
+/* Copies the families and series of a batch written elsewhere into b. */
+void node_batch_copy(struct gl_batch *b, const char *data, size_t len);
+
+/* ---- in_node_metrics_worker.c -------------------------------------------- */
+
+int node_worker_post(struct node *n, int64_t ts_ms);
+/* Takes a finished collection's result (swapping buffers); false while none is finished. */
+bool node_worker_take(struct node *n, struct node_job_result *out);
+/* Called on the watchdog timer: gives up a thread hung on a statfs; true when it did. */
+bool node_worker_check(struct node *n);
+bool node_worker_busy(const struct node *n);
+void node_worker_stop(struct node *n);
+void node_stuck_prune(struct node *n);
+/* Guards a call that may block: false when the instance let go of this thread. */
+bool node_op_begin(struct node_ctx *c, const char *statfs_path);
+bool node_op_end(struct node_ctx *c);
+
+/* ---- in_node_metrics_read.c ---------------------------------------------- */
+
+struct node_tok {
+    const char *p;
+    size_t n;
+};
+
+/* Formats the current collector's failure message; returns rc for `return node_fail(...)`. */
+int node_fail(struct node_ctx *c, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* base + "/" + rel into c->path; GL_ELIMIT when it does not fit. */
+int node_path(struct node_ctx *c, const char *base, const char *rel);
+/*
+ * Reads a whole file (at most NODE_FILE_MAX bytes) into buf, NUL-terminated.
+ * Returns 0, GL_ENOENT, GL_ELIMIT (larger), GL_EIO, or GL_ESTATE when the
+ * thread was let go; on error c->err says which file and why.
+ */
+int node_read(struct node_ctx *c, struct gl_buf *buf, const char *base, const char *rel);
+/* Reads a small file below an open directory into buf (cap bytes), without the last newline. */
+int node_read_at(struct node_ctx *c, int dirfd, const char *name, char *buf, size_t cap,
+                 size_t *len);
+/* Opens a directory (O_RDONLY | O_DIRECTORY); returns the fd or a GL_E* code. */
+int node_open_dir(struct node_ctx *c, int dirfd, const char *path);
+void node_close(int fd);
+/*
+ * Lists a directory below dirfd (or an absolute path) into c->names as
+ * sorted NUL-terminated names, without "." and ".."; *count is how many.
+ */
+int node_list(struct node_ctx *c, int dirfd, const char *path, size_t *count);
+/* The next name of a listing (start with *at = 0); NULL after the last. */
+const char *node_list_next(const struct node_ctx *c, size_t *at);
+int node_statfs(struct node_ctx *c, const char *path, struct statfs *st);
+/* True when path (a mount point) is among the ones found hung. */
+bool node_is_stuck(const struct node_ctx *c, const char *path);
+
+bool node_next_line(const char **p, const char *end, struct node_tok *line);
+bool node_next_field(struct node_tok *line, struct node_tok *field);
+/* Splits on one byte (sockstat and netstat use single spaces); empty fields count. */
+bool node_next_split(struct node_tok *line, char sep, struct node_tok *field);
+bool node_tok_eq(struct node_tok t, const char *s);
+bool node_parse_u64(struct node_tok t, uint64_t *v);
+bool node_parse_i64(struct node_tok t, int64_t *v);
+bool node_parse_hex(struct node_tok t, uint64_t *v);
+/* An integer with Go's base prefixes: 0x.., 0o../0.., 0b.., else decimal. */
+bool node_parse_int_auto(struct node_tok t, int64_t *v);
+bool node_parse_f64(struct node_tok t, double *v);
+struct node_tok node_trim(struct node_tok t);
+bool node_utf8_valid(const char *s, size_t n);
+
+void node_family(struct node_ctx *c, const char *name, enum gl_metric_type type, const char *help);
+void node_family_n(struct node_ctx *c, const char *name, size_t name_len,
+                   enum gl_metric_type type, const char *help, size_t help_len);
+void node_sample(struct node_ctx *c, const struct gl_label *l, size_t n, double v);
+
+/* A label with a literal name: NODE_L("cpu", s, n); NODE_LS for a NUL-terminated value. */
+#define NODE_L(name, v, n) ((struct gl_label){ (name), sizeof(name) - 1, (v), (uint32_t)(n) })
+#define NODE_LS(name, v) NODE_L(name, (v), strlen(v))
+
+/* ---- the collectors (one function each, in the files above) -------------- */
+
+int node_collect_cpu(struct node_ctx *c);
+int node_collect_cpufreq(struct node_ctx *c);
+int node_collect_stat(struct node_ctx *c);
+int node_collect_schedstat(struct node_ctx *c);
+int node_collect_softnet(struct node_ctx *c);
+int node_collect_meminfo(struct node_ctx *c);
+int node_collect_vmstat(struct node_ctx *c);
+int node_collect_pressure(struct node_ctx *c);
+int node_collect_filesystem(struct node_ctx *c);
+int node_collect_diskstats(struct node_ctx *c);
+int node_collect_netdev(struct node_ctx *c);
+int node_collect_netstat(struct node_ctx *c);
+int node_collect_sockstat(struct node_ctx *c);
+int node_collect_arp(struct node_ctx *c);
+int node_collect_udp_queues(struct node_ctx *c);
+int node_collect_conntrack(struct node_ctx *c);
+int node_collect_netclass(struct node_ctx *c);
+int node_collect_loadavg(struct node_ctx *c);
+int node_collect_filefd(struct node_ctx *c);
+int node_collect_entropy(struct node_ctx *c);
+int node_collect_time(struct node_ctx *c);
+int node_collect_timex(struct node_ctx *c);
+int node_collect_uname(struct node_ctx *c);
+int node_collect_os(struct node_ctx *c);
+int node_collect_selinux(struct node_ctx *c);
+int node_collect_thermal_zone(struct node_ctx *c);
+int node_collect_hwmon(struct node_ctx *c);
+
+/*
+ * The parsers behind the collectors, one per /proc text, for the fuzzer and
+ * the tests: each parses the whole text and writes its series into c->b
+ * only when all of it parsed. Returns 0 or GL_EPARSE (c->err says where).
+ */
+int node_parse_stat_cpu(struct node_ctx *c, const char *text, size_t len);
+int node_parse_stat(struct node_ctx *c, const char *text, size_t len);
+int node_parse_schedstat(struct node_ctx *c, const char *text, size_t len);
+int node_parse_softnet(struct node_ctx *c, const char *text, size_t len);
+int node_parse_meminfo(struct node_ctx *c, const char *text, size_t len);
+int node_parse_vmstat(struct node_ctx *c, const char *text, size_t len);
+int node_parse_pressure(struct node_ctx *c, const char *resource, const char *text, size_t len);
+int node_parse_mounts(struct node_ctx *c, char *text, size_t len);
+int node_parse_diskstats(struct node_ctx *c, const char *text, size_t len);
+int node_parse_netdev(struct node_ctx *c, const char *text, size_t len);
+int node_parse_netstat(struct node_ctx *c, const char *text, size_t len, bool snmp6);
+int node_parse_sockstat(struct node_ctx *c, const char *text, size_t len, bool v6);
+int node_parse_arp(struct node_ctx *c, const char *text, size_t len);
+int node_parse_udp(const char *text, size_t len, double *tx, double *rx);
+int node_parse_conntrack_stat(struct node_ctx *c, const char *text, size_t len);
+int node_parse_loadavg(struct node_ctx *c, const char *text, size_t len);
+int node_parse_filefd(struct node_ctx *c, const char *text, size_t len);
+int node_parse_os_release(struct node_ctx *c, const char *text, size_t len);
+
+#endif

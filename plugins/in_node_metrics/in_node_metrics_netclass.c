@@ -1,0 +1,194 @@
+/*
+ * The netclass collector: the properties of each network device under
+ * /sys/class/net/<device> (operstate, MTU, speed, carrier changes...). A
+ * property the kernel refuses to give (the carrier of a device that is
+ * down, the speed of a virtual one) is left out, as node_exporter does.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "codec/regex.h"
+#include "in_node_metrics.h"
+#include "util/error.h"
+
+/* node_exporter reads sysfs values 128 bytes at a time. */
+#define VALUE_MAX 129
+
+enum { S_ADDRESS, S_BROADCAST, S_DUPLEX, S_OPERSTATE, S_IFALIAS, S_COUNT };
+
+static const char *const string_files[S_COUNT] = { "address", "broadcast", "duplex",
+                                                    "operstate", "ifalias" };
+
+static const struct {
+    const char *file, *metric;
+    enum gl_metric_type type;
+} props[16] = {
+    { "addr_assign_type", "address_assign_type", GL_METRIC_GAUGE },
+    { "carrier", "carrier", GL_METRIC_GAUGE },
+    { "carrier_changes", "carrier_changes_total", GL_METRIC_COUNTER },
+    { "carrier_up_count", "carrier_up_changes_total", GL_METRIC_COUNTER },
+    { "carrier_down_count", "carrier_down_changes_total", GL_METRIC_COUNTER },
+    { "dev_id", "device_id", GL_METRIC_GAUGE },
+    { "dormant", "dormant", GL_METRIC_GAUGE },
+    { "flags", "flags", GL_METRIC_GAUGE },
+    { "ifindex", "iface_id", GL_METRIC_GAUGE },
+    { "iflink", "iface_link", GL_METRIC_GAUGE },
+    { "link_mode", "iface_link_mode", GL_METRIC_GAUGE },
+    { "mtu", "mtu_bytes", GL_METRIC_GAUGE },
+    { "name_assign_type", "name_assign_type", GL_METRIC_GAUGE },
+    { "netdev_group", "net_dev_group", GL_METRIC_GAUGE },
+    { "speed", "speed_bytes", GL_METRIC_GAUGE },
+    { "tx_queue_len", "transmit_queue_length", GL_METRIC_GAUGE },
+};
+
+static const struct {
+    const char *file, *metric;
+} last_prop = { "type", "protocol_type" };
+
+struct iface {
+    uint32_t name_at;          /* in c->names */
+    uint32_t str_at[S_COUNT];  /* in c->aux */
+    uint32_t str_len[S_COUNT];
+    int64_t v[17];             /* props, then protocol_type */
+    uint32_t has;              /* a bit per value read */
+};
+
+static void read_strings(struct node_ctx *c, int fd, struct iface *f)
+{
+    for (int k = 0; k < S_COUNT; k++) {
+        char buf[VALUE_MAX];
+        size_t len = 0;
+        if (node_read_at(c, fd, string_files[k], buf, sizeof(buf), &len) != 0) {
+            len = 0;
+        }
+        f->str_at[k] = (uint32_t)c->aux.len;
+        f->str_len[k] = (uint32_t)len;
+        gl_buf_append(&c->aux, buf, len);
+    }
+}
+
+static void read_numbers(struct node_ctx *c, int fd, struct iface *f)
+{
+    for (int k = 0; k < 17; k++) {
+        char buf[VALUE_MAX];
+        size_t len;
+        const char *file = k < 16 ? props[k].file : last_prop.file;
+        if (node_read_at(c, fd, file, buf, sizeof(buf), &len) == 0 &&
+            node_parse_int_auto((struct node_tok){ buf, len }, &f->v[k])) {
+            f->has |= 1u << k;
+        }
+    }
+}
+
+/* Reads one device's directory; false when it is not one (a regular file such as bonding_masters). */
+static bool read_iface(struct node_ctx *c, int dirfd, const char *name, struct iface *f)
+{
+    int fd = node_open_dir(c, dirfd, name);
+    if (fd < 0) {
+        return false;
+    }
+    memset(f, 0, sizeof(*f));
+    read_strings(c, fd, f);
+    read_numbers(c, fd, f);
+    node_close(fd);
+    return !c->abandoned;
+}
+
+static struct gl_label str_label(const struct node_ctx *c, const struct iface *f,
+                                 const char *name, int k)
+{
+    struct gl_label l = { name, (uint32_t)strlen(name), c->aux.data + f->str_at[k],
+                          f->str_len[k] };
+    return l;
+}
+
+static void emit_up_info(struct node_ctx *c, const struct iface *f, size_t n)
+{
+    node_family(c, "node_network_up", GL_METRIC_GAUGE,
+                "Value is 1 if operstate is 'up', 0 otherwise.");
+    for (size_t i = 0; i < n; i++) {
+        struct gl_label l = NODE_LS("device", c->names.data + f[i].name_at);
+        bool up = f[i].str_len[S_OPERSTATE] == 2 &&
+                  memcmp(c->aux.data + f[i].str_at[S_OPERSTATE], "up", 2) == 0;
+        node_sample(c, &l, 1, up ? 1 : 0);
+    }
+    node_family(c, "node_network_info", GL_METRIC_GAUGE,
+                "Non-numeric data from /sys/class/net/<iface>, value is always 1.");
+    for (size_t i = 0; i < n; i++) {
+        struct gl_label l[6] = {
+            NODE_LS("device", c->names.data + f[i].name_at),
+            str_label(c, &f[i], "address", S_ADDRESS),
+            str_label(c, &f[i], "broadcast", S_BROADCAST),
+            str_label(c, &f[i], "duplex", S_DUPLEX),
+            str_label(c, &f[i], "operstate", S_OPERSTATE),
+            str_label(c, &f[i], "ifalias", S_IFALIAS),
+        };
+        node_sample(c, l, 6, 1);
+    }
+}
+
+static void emit_props(struct node_ctx *c, const struct iface *f, size_t n)
+{
+    for (int k = 0; k < 17; k++) {
+        const char *metric = k < 16 ? props[k].metric : last_prop.metric;
+        bool opened = false;
+        for (size_t i = 0; i < n; i++) {
+            if (!(f[i].has & (1u << k))) {
+                continue;
+            }
+            if (!opened) {
+                char name[80], help[96];
+                snprintf(name, sizeof(name), "node_network_%s", metric);
+                snprintf(help, sizeof(help), "Network device property: %s", metric);
+                node_family(c, name, k < 16 ? props[k].type : GL_METRIC_GAUGE, help);
+                opened = true;
+            }
+            double v = (double)f[i].v[k];
+            if (k == 14) {
+                v *= 1000.0 * 1000.0 / 8.0; /* Mbit/s to bytes/s */
+            }
+            struct gl_label l = NODE_LS("device", c->names.data + f[i].name_at);
+            node_sample(c, &l, 1, v);
+        }
+    }
+}
+
+int node_collect_netclass(struct node_ctx *c)
+{
+    int rc = node_path(c, c->n->sysfs, "class/net");
+    size_t count, at = 0;
+    int dirfd = rc < 0 ? rc : node_open_dir(c, AT_FDCWD, c->path);
+    if (dirfd == GL_ENOENT) {
+        return node_fail(c, NODE_NODATA, "no %s", c->path);
+    }
+    if (dirfd < 0) {
+        return node_fail(c, dirfd, "cannot open %s", c->path);
+    }
+    rc = node_list(c, dirfd, ".", &count);
+    gl_buf_reset(&c->scratch);
+    gl_buf_reset(&c->aux);
+    struct gl_regex *re = c->n->netclass_device_exclude;
+    for (const char *name; rc == 0 && (name = node_list_next(c, &at)) != NULL;) {
+        struct iface f;
+        if (re != NULL && gl_regex_match(re, name, strlen(name))) {
+            continue;
+        }
+        if (read_iface(c, dirfd, name, &f)) {
+            f.name_at = (uint32_t)(name - c->names.data);
+            gl_buf_append(&c->scratch, &f, sizeof(f));
+        }
+        rc = c->abandoned ? GL_ESTATE : 0;
+    }
+    node_close(dirfd);
+    if (rc < 0) {
+        return rc;
+    }
+    const struct iface *f = (const struct iface *)c->scratch.data;
+    size_t n = c->scratch.len / sizeof(*f);
+    if (n > 0) {
+        emit_up_info(c, f, n);
+        emit_props(c, f, n);
+    }
+    return 0;
+}
