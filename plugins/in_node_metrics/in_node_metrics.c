@@ -152,6 +152,10 @@ void node_ctx_init(struct node_ctx *c, struct node *n)
     gl_buf_init(&c->index);
     gl_buf_init(&c->clean);
     gl_buf_init(&c->scratch);
+    gl_buf_init(&c->proc_stat);
+    gl_buf_init(&c->links);
+    gl_buf_init(&c->link_text);
+    gl_buf_init(&c->recv);
 }
 
 void node_ctx_close(struct node_ctx *c)
@@ -162,6 +166,10 @@ void node_ctx_close(struct node_ctx *c)
     gl_buf_close(&c->index);
     gl_buf_close(&c->clean);
     gl_buf_close(&c->scratch);
+    gl_buf_close(&c->proc_stat);
+    gl_buf_close(&c->links);
+    gl_buf_close(&c->link_text);
+    gl_buf_close(&c->recv);
 }
 
 static double seconds_since(const struct timespec *t0)
@@ -199,6 +207,8 @@ static void scrape_families(struct node_ctx *c)
 
 void node_collect(struct node_ctx *c)
 {
+    c->proc_stat_read = false;
+    c->links_state = 0;
     for (int i = 0; i < NODE_COLLECTORS; i++) {
         struct node_result *r = &c->result[i];
         r->ran = false;
@@ -226,6 +236,8 @@ void node_collect(struct node_ctx *c)
     trim(&c->names);
     trim(&c->index);
     trim(&c->scratch);
+    trim(&c->links);
+    trim(&c->link_text);
 }
 
 void node_batch_copy(struct gl_batch *b, const char *data, size_t len)
@@ -410,6 +422,9 @@ static void node_destroy(struct gl_instance *ins)
         n->defaults[i] = NULL;
     }
     gl_buf_close(&n->last.batch);
+    for (int i = 0; i < NODE_MATCHES; i++) {
+        node_match_close(&n->match[i]);
+    }
     gl_free(n->cpu_prev);
     n->cpu_prev = NULL;
 }

@@ -83,9 +83,40 @@ enum node_collector_id {
 /* A collector's answer besides 0 and the GL_E* codes: nothing to report here (success 0). */
 #define NODE_NODATA 1
 
+/*
+ * What a pattern answered for the keys of a file, in file order, kept from
+ * one collection to the next: the same key at the same place is not matched
+ * again (files such as /proc/net/netstat have hundreds of keys that never
+ * change). A key that differs drops the rest of the cache.
+ */
+struct node_match_cache {
+    struct gl_buf keys;        /* the keys, one after the other */
+    struct gl_buf entries;     /* struct node_match_entry */
+    size_t next;               /* the entry the next lookup compares with */
+};
+
+enum { NODE_MATCH_NETSTAT, NODE_MATCH_VMSTAT, NODE_MATCH_MOUNTS, NODE_MATCH_FSTYPES,
+       NODE_MATCHES };
+
 /* /proc/stat's per-CPU times, kept so that node_cpu_seconds_total never goes back. */
 struct node_cpu_times {
     double v[10];
+};
+
+/* A network device from the RTM_GETLINK dump (in_node_metrics_rtnl.c). */
+enum { NODE_LINK_INDEX, NODE_LINK_TYPE, NODE_LINK_MTU, NODE_LINK_TXQLEN, NODE_LINK_IFLINK,
+       NODE_LINK_GROUP, NODE_LINK_MODE, NODE_LINK_CARRIER, NODE_LINK_CHANGES, NODE_LINK_UP,
+       NODE_LINK_DOWN, NODE_LINK_OPERSTATE, NODE_LINK_VALUES,
+       NODE_LINK_NAME = NODE_LINK_VALUES, NODE_LINK_NOHANDLER };
+
+struct node_link {
+    uint32_t name_at, name_len;    /* strings in c->link_text */
+    uint32_t addr_at, addr_len;
+    uint32_t brd_at, brd_len;
+    uint32_t alias_at, alias_len;
+    uint64_t v[NODE_LINK_VALUES];
+    uint64_t rx_nohandler;
+    uint32_t has;                  /* a bit per value given (1 << NODE_LINK_*) */
 };
 
 /* What one collector did in one collection. */
@@ -151,6 +182,7 @@ struct node {
     /* kept between collections, touched by the collecting thread only */
     struct node_cpu_times *cpu_prev;
     size_t n_cpu_prev;
+    struct node_match_cache match[NODE_MATCHES];
 };
 
 /*
@@ -167,6 +199,12 @@ struct node_ctx {
     struct gl_buf names;       /* a directory listing: its names, NUL-terminated */
     struct gl_buf index;       /* ... and their offsets (size_t), sorted by name */
     struct gl_buf clean;       /* label values made valid UTF-8 */
+    struct gl_buf proc_stat;   /* /proc/stat, read once for the cpu and stat collectors */
+    bool proc_stat_read;
+    struct gl_buf links;       /* struct node_link by name, dumped once per collection */
+    struct gl_buf link_text;
+    struct gl_buf recv;
+    int links_state;           /* 0 not dumped yet, 1 dumped, -1 failed */
     struct gl_buf scratch;     /* collectors' tables */
     char path[PATH_MAX];
     char *err;                 /* the current collector's message buffer */
@@ -222,6 +260,8 @@ int node_path(struct node_ctx *c, const char *base, const char *rel);
  * thread was let go; on error c->err says which file and why.
  */
 int node_read(struct node_ctx *c, struct gl_buf *buf, const char *base, const char *rel);
+/* /proc/stat into c->proc_stat, once per collection. */
+int node_read_proc_stat(struct node_ctx *c);
 /* Reads a small file below an open directory into buf (cap bytes), without the last newline. */
 int node_read_at(struct node_ctx *c, int dirfd, const char *name, char *buf, size_t cap,
                  size_t *len);
@@ -233,11 +273,18 @@ void node_close(int fd);
  * sorted NUL-terminated names, without "." and ".."; *count is how many.
  */
 int node_list(struct node_ctx *c, int dirfd, const char *path, size_t *count);
+/* The same without regular files (directories and links only). */
+int node_list_dirs(struct node_ctx *c, int dirfd, const char *path, size_t *count);
 /* The next name of a listing (start with *at = 0); NULL after the last. */
 const char *node_list_next(const struct node_ctx *c, size_t *at);
 int node_statfs(struct node_ctx *c, const char *path, struct statfs *st);
 /* True when path (a mount point) is among the ones found hung. */
 bool node_is_stuck(const struct node_ctx *c, const char *path);
+
+/* Starts the lookups of one collection; node_match answers as gl_regex_match would. */
+void node_match_begin(struct node_match_cache *mc);
+bool node_match(struct node_match_cache *mc, struct gl_regex *re, const char *s, size_t n);
+void node_match_close(struct node_match_cache *mc);
 
 bool node_next_line(const char **p, const char *end, struct node_tok *line);
 bool node_next_field(struct node_tok *line, struct node_tok *field);
@@ -261,6 +308,13 @@ void node_sample(struct node_ctx *c, const struct gl_label *l, size_t n, double 
 /* A label with a literal name: NODE_L("cpu", s, n); NODE_LS for a NUL-terminated value. */
 #define NODE_L(name, v, n) ((struct gl_label){ (name), sizeof(name) - 1, (v), (uint32_t)(n) })
 #define NODE_LS(name, v) NODE_L(name, (v), strlen(v))
+
+/* ---- in_node_metrics_rtnl.c --------------------------------------------- */
+
+/* Dumps the devices of this network namespace into c->links, once per collection. */
+int node_rtnl_links(struct node_ctx *c);
+const struct node_link *node_rtnl_find(const struct node_ctx *c, const char *name, size_t len);
+size_t node_rtnl_count(const struct node_ctx *c);
 
 /* ---- the collectors (one function each, in the files above) -------------- */
 

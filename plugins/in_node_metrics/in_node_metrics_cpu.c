@@ -265,11 +265,11 @@ static int collect_throttles(struct node_ctx *c)
 
 int node_collect_cpu(struct node_ctx *c)
 {
-    int rc = node_read(c, &c->text, c->n->procfs, "stat");
+    int rc = node_read_proc_stat(c);
     if (rc < 0) {
         return rc;
     }
-    rc = node_parse_stat_cpu(c, c->text.data, c->text.len);
+    rc = node_parse_stat_cpu(c, c->proc_stat.data, c->proc_stat.len);
     if (rc < 0) {
         return rc;
     }
@@ -418,8 +418,8 @@ int node_parse_stat(struct node_ctx *c, const char *text, size_t len)
 
 int node_collect_stat(struct node_ctx *c)
 {
-    int rc = node_read(c, &c->text, c->n->procfs, "stat");
-    return rc < 0 ? rc : node_parse_stat(c, c->text.data, c->text.len);
+    int rc = node_read_proc_stat(c);
+    return rc < 0 ? rc : node_parse_stat(c, c->proc_stat.data, c->proc_stat.len);
 }
 
 /* ---- schedstat ----------------------------------------------------------- */

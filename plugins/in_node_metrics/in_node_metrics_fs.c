@@ -81,6 +81,8 @@ int node_parse_mounts(struct node_ctx *c, char *text, size_t len)
     const char *p = text, *end = text + len;
     struct node_tok line, f[4];
     gl_buf_reset(&c->scratch);
+    node_match_begin(&c->n->match[NODE_MATCH_MOUNTS]);
+    node_match_begin(&c->n->match[NODE_MATCH_FSTYPES]);
     for (uint32_t no = 0; node_next_line(&p, end, &line); no++) {
         int n = 0;
         while (n < 4 && node_next_field(&line, &f[n])) {
@@ -94,8 +96,9 @@ int node_parse_mounts(struct node_ctx *c, char *text, size_t len)
         m.mp_len = (uint32_t)unescape((char *)f[1].p, f[1].n);
         strip_rootfs(c->n->rootfs, &m.mp, &m.mp_len);
         m.ro = option_ro(f[3]);
-        if (gl_regex_match(c->n->mount_exclude, m.mp, m.mp_len) ||
-            gl_regex_match(c->n->fstype_exclude, m.fstype, m.fstype_len)) {
+        if (node_match(&c->n->match[NODE_MATCH_MOUNTS], c->n->mount_exclude, m.mp, m.mp_len) ||
+            node_match(&c->n->match[NODE_MATCH_FSTYPES], c->n->fstype_exclude, m.fstype,
+                       m.fstype_len)) {
             continue;
         }
         gl_buf_append(&c->scratch, &m, sizeof(m));

@@ -129,6 +129,7 @@ int node_collect_meminfo(struct node_ctx *c)
 
 int node_parse_vmstat(struct node_ctx *c, const char *text, size_t len)
 {
+    node_match_begin(&c->n->match[NODE_MATCH_VMSTAT]);
     for (int pass = 0; pass < 2; pass++) {
         const char *p = text, *end = text + len;
         struct node_tok line, key, val;
@@ -142,7 +143,7 @@ int node_parse_vmstat(struct node_ctx *c, const char *text, size_t len)
                                  (int)(key.n > 60 ? 60 : key.n), key.p);
             }
             if (pass == 0 || key.n > NAME_MAX_LEN ||
-                !gl_regex_match(c->n->vmstat_re, key.p, key.n)) {
+                !node_match(&c->n->match[NODE_MATCH_VMSTAT], c->n->vmstat_re, key.p, key.n)) {
                 continue;
             }
             char name[NAME_MAX_LEN + 16], help[NAME_MAX_LEN + 48];

@@ -30,6 +30,7 @@ struct netdev {
     const char *name;
     uint32_t name_len;
     bool nohandler;            /* v[16] was read */
+    bool excluded;             /* by netdev.device_exclude */
     uint64_t v[17];
 };
 
@@ -73,9 +74,8 @@ int node_parse_netdev(struct node_ctx *c, const char *text, size_t len)
             return node_fail(c, GL_EPARSE, "net/dev line %d: malformed", no);
         }
         struct gl_regex *re = c->n->netdev_device_exclude;
-        if (re == NULL || !gl_regex_match(re, d.name, d.name_len)) {
-            gl_buf_append(&c->scratch, &d, sizeof(d));
-        }
+        d.excluded = re != NULL && gl_regex_match(re, d.name, d.name_len);
+        gl_buf_append(&c->scratch, &d, sizeof(d));
     }
     return 0;
 }
@@ -85,7 +85,7 @@ static void emit_netdev(struct node_ctx *c, const struct netdev *d, size_t n)
     for (int k = 0; k < 17; k++) {
         bool opened = false;
         for (size_t i = 0; i < n; i++) {
-            if (k == 16 && !d[i].nohandler) {
+            if (d[i].excluded || (k == 16 && !d[i].nohandler)) {
                 continue;
             }
             if (!opened) {
@@ -101,16 +101,36 @@ static void emit_netdev(struct node_ctx *c, const struct netdev *d, size_t n)
     }
 }
 
-/* rx_nohandler of each device, where /sys has it (kernels since 4.6). */
+/*
+ * rx_nohandler of each device (kernels since 4.6): from the netlink dump when
+ * it lists the devices /proc/net/dev does, else from /sys/class/net.
+ */
 static int read_nohandler(struct node_ctx *c, struct netdev *d, size_t n)
 {
-    int rc = node_path(c, c->n->sysfs, "class/net");
+    int rc = node_rtnl_links(c);
+    if (rc == GL_ESTATE) {
+        return rc;
+    }
+    bool dump = rc == 0 && node_rtnl_count(c) == n;
+    for (size_t i = 0; i < n && dump; i++) {
+        const struct node_link *l = node_rtnl_find(c, d[i].name, d[i].name_len);
+        dump = l != NULL;
+        d[i].nohandler = l != NULL && l->has & (1u << NODE_LINK_NOHANDLER);
+        d[i].v[16] = l != NULL ? l->rx_nohandler : 0;
+    }
+    if (dump) {
+        return 0;
+    }
+    rc = node_path(c, c->n->sysfs, "class/net");
     int dirfd = rc < 0 ? rc : node_open_dir(c, AT_FDCWD, c->path);
     if (dirfd < 0) {
         return dirfd == GL_ESTATE ? dirfd : 0;
     }
     for (size_t i = 0; i < n; i++) {
         char rel[300], buf[64];
+        if (d[i].excluded) {
+            continue;
+        }
         size_t len;
         snprintf(rel, sizeof(rel), "%.*s/statistics/rx_nohandler", (int)d[i].name_len,
                  d[i].name);
@@ -155,17 +175,20 @@ static bool walk_snmp6(struct node_ctx *c, const char *text, size_t len, bool em
 static void emit_netstat(struct node_ctx *c, struct node_tok proto, struct node_tok field,
                          double v)
 {
-    char key[256], name[300], help[300];
-    int kl = snprintf(key, sizeof(key), "%.*s_%.*s", (int)proto.n, proto.p, (int)field.n,
-                      field.p);
-    if (kl <= 0 || (size_t)kl >= sizeof(key) || !gl_regex_match(c->n->netstat_re, key,
-                                                                   (size_t)kl)) {
+    char name[300], help[300];
+    static const char prefix[] = "node_netstat_";
+    size_t pl = sizeof(prefix) - 1, kl = proto.n + 1 + field.n;
+    if (pl + kl >= sizeof(name)) {
         return;
     }
-    int nl = snprintf(name, sizeof(name), "node_netstat_%s", key);
-    int hl = snprintf(help, sizeof(help), "Statistic %.*s%.*s.", (int)proto.n, proto.p,
-                      (int)field.n, field.p);
-    for (int i = 0; i < nl; i++) {
+    memcpy(name, prefix, pl);
+    memcpy(name + pl, proto.p, proto.n);
+    name[pl + proto.n] = '_';
+    memcpy(name + pl + proto.n + 1, field.p, field.n);
+    if (!node_match(&c->n->match[NODE_MATCH_NETSTAT], c->n->netstat_re, name + pl, kl)) {
+        return;
+    }
+    for (size_t i = 0; i < pl + kl; i++) {
         char ch = name[i];
         bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' ||
                   (ch >= '0' && ch <= '9');
@@ -173,7 +196,9 @@ static void emit_netstat(struct node_ctx *c, struct node_tok proto, struct node_
             return;
         }
     }
-    node_family_n(c, name, (size_t)nl, GL_METRIC_UNTYPED, help, (size_t)hl);
+    int hl = snprintf(help, sizeof(help), "Statistic %.*s%.*s.", (int)proto.n, proto.p,
+                      (int)field.n, field.p);
+    node_family_n(c, name, pl + kl, GL_METRIC_UNTYPED, help, (size_t)hl);
     node_sample(c, NULL, 0, v);
 }
 
@@ -242,6 +267,7 @@ int node_parse_netstat(struct node_ctx *c, const char *text, size_t len, bool sn
     if (!ok) {
         return node_fail(c, GL_EPARSE, "%s: malformed", snmp6 ? "snmp6" : "netstat/snmp");
     }
+    node_match_begin(&c->n->match[NODE_MATCH_NETSTAT]);
     if (snmp6) {
         walk_snmp6(c, text, len, true);
     } else {
@@ -266,6 +292,7 @@ int node_collect_netstat(struct node_ctx *c)
         (r6 == 0 && !walk_snmp6(c, c->scratch.data, c->scratch.len, false))) {
         return node_fail(c, GL_EPARSE, "net/netstat, net/snmp or net/snmp6: malformed");
     }
+    node_match_begin(&c->n->match[NODE_MATCH_NETSTAT]);
     walk_pairs(c, c->text.data, c->text.len, true);
     walk_pairs(c, c->aux.data, c->aux.len, true);
     if (r6 == 0) {

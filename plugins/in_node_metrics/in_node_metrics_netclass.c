@@ -54,12 +54,23 @@ struct iface {
     uint32_t has;              /* a bit per value read */
 };
 
-static void read_strings(struct node_ctx *c, int fd, struct iface *f)
+/*
+ * Properties the kernel gives only while the device is up (it answers
+ * EINVAL otherwise): not asked for when flags say the device is down.
+ */
+static bool needs_up(const char *file)
+{
+    return strcmp(file, "carrier") == 0 || strcmp(file, "dormant") == 0 ||
+           strcmp(file, "speed") == 0 || strcmp(file, "duplex") == 0;
+}
+
+static void read_strings(struct node_ctx *c, int fd, struct iface *f, bool down)
 {
     for (int k = 0; k < S_COUNT; k++) {
         char buf[VALUE_MAX];
         size_t len = 0;
-        if (node_read_at(c, fd, string_files[k], buf, sizeof(buf), &len) != 0) {
+        if ((down && needs_up(string_files[k])) ||
+            node_read_at(c, fd, string_files[k], buf, sizeof(buf), &len) != 0) {
             len = 0;
         }
         f->str_at[k] = (uint32_t)c->aux.len;
@@ -68,12 +79,22 @@ static void read_strings(struct node_ctx *c, int fd, struct iface *f)
     }
 }
 
-static void read_numbers(struct node_ctx *c, int fd, struct iface *f)
+/* Reads flags first: whether the device is up decides which other files can answer. */
+static void read_numbers(struct node_ctx *c, int fd, struct iface *f, bool *down)
 {
+    enum { FLAGS = 7 };
+    char buf[VALUE_MAX];
+    size_t len;
+    if (node_read_at(c, fd, "flags", buf, sizeof(buf), &len) == 0 &&
+        node_parse_int_auto((struct node_tok){ buf, len }, &f->v[FLAGS])) {
+        f->has |= 1u << FLAGS;
+        *down = !(f->v[FLAGS] & 1); /* IFF_UP */
+    }
     for (int k = 0; k < 17; k++) {
-        char buf[VALUE_MAX];
-        size_t len;
         const char *file = k < 16 ? props[k].file : last_prop.file;
+        if (k == FLAGS || (*down && needs_up(file))) {
+            continue;
+        }
         if (node_read_at(c, fd, file, buf, sizeof(buf), &len) == 0 &&
             node_parse_int_auto((struct node_tok){ buf, len }, &f->v[k])) {
             f->has |= 1u << k;
@@ -81,18 +102,112 @@ static void read_numbers(struct node_ctx *c, int fd, struct iface *f)
     }
 }
 
-/* Reads one device's directory; false when it is not one (a regular file such as bonding_masters). */
+/* Reads one device's directory; false when it cannot be opened (not a device). */
 static bool read_iface(struct node_ctx *c, int dirfd, const char *name, struct iface *f)
 {
     int fd = node_open_dir(c, dirfd, name);
     if (fd < 0) {
         return false;
     }
+    bool down = false;
     memset(f, 0, sizeof(*f));
-    read_strings(c, fd, f);
-    read_numbers(c, fd, f);
+    read_numbers(c, fd, f, &down);
+    read_strings(c, fd, f, down);
     node_close(fd);
     return !c->abandoned;
+}
+
+/* ---- the same from the netlink dump, with the files it lacks ------------- */
+
+static const char *const operstates[] = { "unknown", "notpresent", "down", "lowerlayerdown",
+                                          "testing", "dormant", "up" };
+
+/* Which props[] entries the dump gives, and from which of its values. */
+static const struct {
+    int prop, link;
+} from_link[] = {
+    { 2, NODE_LINK_CHANGES }, { 3, NODE_LINK_UP },     { 4, NODE_LINK_DOWN },
+    { 8, NODE_LINK_INDEX },   { 9, NODE_LINK_IFLINK }, { 10, NODE_LINK_MODE },
+    { 11, NODE_LINK_MTU },    { 13, NODE_LINK_GROUP }, { 15, NODE_LINK_TXQLEN },
+    { 16, NODE_LINK_TYPE },
+};
+
+static void put_str(struct node_ctx *c, struct iface *f, int k, const char *s, size_t n)
+{
+    f->str_at[k] = (uint32_t)c->aux.len;
+    f->str_len[k] = (uint32_t)n;
+    gl_buf_append(&c->aux, s, n);
+}
+
+static void link_values(struct node_ctx *c, const struct node_link *l, struct iface *f,
+                        bool down)
+{
+    const char *text = c->link_text.data;
+    uint64_t op = l->v[NODE_LINK_OPERSTATE];
+    bool has_op = l->has & (1u << NODE_LINK_OPERSTATE) && op < 7;
+    put_str(c, f, S_ADDRESS, text + l->addr_at, l->addr_len);
+    put_str(c, f, S_BROADCAST, text + l->brd_at, l->brd_len);
+    put_str(c, f, S_OPERSTATE, has_op ? operstates[op] : "", has_op ? strlen(operstates[op]) : 0);
+    put_str(c, f, S_IFALIAS, text + l->alias_at, l->alias_len);
+    for (size_t i = 0; i < sizeof(from_link) / sizeof(from_link[0]); i++) {
+        int slot = from_link[i].link;
+        if (slot == NODE_LINK_INDEX || slot == NODE_LINK_TYPE || slot == NODE_LINK_IFLINK ||
+            l->has & (1u << slot)) {
+            f->v[from_link[i].prop] = (int64_t)l->v[slot];
+            f->has |= 1u << from_link[i].prop;
+        }
+    }
+    if (!down && l->has & (1u << NODE_LINK_CARRIER)) {
+        f->v[1] = (int64_t)l->v[NODE_LINK_CARRIER];
+        f->has |= 1u << 1;
+    }
+}
+
+/* A device the dump has: flags, dev_id, the assign types and, when up, dormant, speed, duplex. */
+static bool read_iface_link(struct node_ctx *c, int dirfd, const char *name,
+                            const struct node_link *l, struct iface *f)
+{
+    static const int files[6] = { 7, 5, 0, 12, 6, 14 }; /* flags first: it says "down" */
+    int fd = node_open_dir(c, dirfd, name);
+    if (fd < 0) {
+        return false;
+    }
+    bool down = false;
+    memset(f, 0, sizeof(*f));
+    for (int i = 0; i < 6 && !(down && i >= 4); i++) {
+        char buf[VALUE_MAX];
+        size_t len;
+        int k = files[i];
+        if (node_read_at(c, fd, props[k].file, buf, sizeof(buf), &len) == 0 &&
+            node_parse_int_auto((struct node_tok){ buf, len }, &f->v[k])) {
+            f->has |= 1u << k;
+            down = k == 7 ? !(f->v[k] & 1) : down;
+        }
+    }
+    char duplex[VALUE_MAX];
+    size_t dl = 0;
+    if (down || node_read_at(c, fd, "duplex", duplex, sizeof(duplex), &dl) != 0) {
+        dl = 0;
+    }
+    node_close(fd);
+    put_str(c, f, S_DUPLEX, duplex, dl);
+    link_values(c, l, f, down);
+    return !c->abandoned;
+}
+
+/* The dump describes these devices when it lists exactly the ones /sys does. */
+static bool same_devices(struct node_ctx *c, size_t count)
+{
+    size_t at = 0;
+    if (node_rtnl_count(c) != count) {
+        return false;
+    }
+    for (const char *name; (name = node_list_next(c, &at)) != NULL;) {
+        if (node_rtnl_find(c, name, strlen(name)) == NULL) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static struct gl_label str_label(const struct node_ctx *c, const struct iface *f,
@@ -165,16 +280,22 @@ int node_collect_netclass(struct node_ctx *c)
     if (dirfd < 0) {
         return node_fail(c, dirfd, "cannot open %s", c->path);
     }
-    rc = node_list(c, dirfd, ".", &count);
+    rc = node_list_dirs(c, dirfd, ".", &count);
+    int lr = rc < 0 ? rc : node_rtnl_links(c);
+    bool dump = lr == 0 && same_devices(c, count);
+    rc = lr == GL_ESTATE ? lr : rc;
     gl_buf_reset(&c->scratch);
     gl_buf_reset(&c->aux);
     struct gl_regex *re = c->n->netclass_device_exclude;
     for (const char *name; rc == 0 && (name = node_list_next(c, &at)) != NULL;) {
         struct iface f;
-        if (re != NULL && gl_regex_match(re, name, strlen(name))) {
+        size_t nl = strlen(name);
+        if (re != NULL && gl_regex_match(re, name, nl)) {
             continue;
         }
-        if (read_iface(c, dirfd, name, &f)) {
+        bool ok = dump ? read_iface_link(c, dirfd, name, node_rtnl_find(c, name, nl), &f)
+                       : read_iface(c, dirfd, name, &f);
+        if (ok) {
             f.name_at = (uint32_t)(name - c->names.data);
             gl_buf_append(&c->scratch, &f, sizeof(f));
         }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "codec/regex.h"
 #include "in_node_metrics.h"
 #include "util/error.h"
 
@@ -110,6 +111,16 @@ int node_read(struct node_ctx *c, struct gl_buf *buf, const char *base, const ch
     return 0;
 }
 
+int node_read_proc_stat(struct node_ctx *c)
+{
+    if (c->proc_stat_read) {
+        return 0;
+    }
+    int rc = node_read(c, &c->proc_stat, c->n->procfs, "stat");
+    c->proc_stat_read = rc == 0;
+    return rc;
+}
+
 int node_read_at(struct node_ctx *c, int dirfd, const char *name, char *buf, size_t cap,
                  size_t *len)
 {
@@ -171,11 +182,12 @@ static int by_name(const void *a, const void *b, void *names)
 }
 
 /* Reads the entries of an open directory stream into c->names and c->index. */
-static int read_entries(struct node_ctx *c, DIR *d, size_t *count)
+static int read_entries(struct node_ctx *c, DIR *d, bool dirs, size_t *count)
 {
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            (dirs && de->d_type == DT_REG)) {
             continue;
         }
         if (*count >= NODE_DIR_MAX) {
@@ -189,7 +201,7 @@ static int read_entries(struct node_ctx *c, DIR *d, size_t *count)
     return 0;
 }
 
-int node_list(struct node_ctx *c, int dirfd, const char *path, size_t *count)
+static int list(struct node_ctx *c, int dirfd, const char *path, bool dirs, size_t *count)
 {
     gl_buf_reset(&c->names);
     gl_buf_reset(&c->index);
@@ -202,7 +214,7 @@ int node_list(struct node_ctx *c, int dirfd, const char *path, size_t *count)
     int e = errno;
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (d != NULL) {
-        rc = read_entries(c, d, count);
+        rc = read_entries(c, d, dirs, count);
         closedir(d);
     } else if (fd >= 0) {
         e = errno;
@@ -220,6 +232,16 @@ int node_list(struct node_ctx *c, int dirfd, const char *path, size_t *count)
     /* Sorted as node_exporter's listings are (Go sorts ReadDir and Glob). */
     qsort_r(c->index.data, *count, sizeof(size_t), by_name, c->names.data);
     return 0;
+}
+
+int node_list(struct node_ctx *c, int dirfd, const char *path, size_t *count)
+{
+    return list(c, dirfd, path, false, count);
+}
+
+int node_list_dirs(struct node_ctx *c, int dirfd, const char *path, size_t *count)
+{
+    return list(c, dirfd, path, true, count);
 }
 
 const char *node_list_next(const struct node_ctx *c, size_t *at)
@@ -255,6 +277,46 @@ bool node_is_stuck(const struct node_ctx *c, const char *path)
         }
     }
     return false;
+}
+
+/* ---- pattern answers kept between collections -------------------------- */
+
+struct node_match_entry {
+    uint32_t at, len;
+    bool match;
+};
+
+void node_match_begin(struct node_match_cache *mc)
+{
+    mc->next = 0;
+}
+
+bool node_match(struct node_match_cache *mc, struct gl_regex *re, const char *s, size_t n)
+{
+    struct node_match_entry *e = (struct node_match_entry *)mc->entries.data;
+    size_t count = mc->entries.len / sizeof(*e), i = mc->next++;
+    if (i < count && e[i].len == n && memcmp(mc->keys.data + e[i].at, s, n) == 0) {
+        return e[i].match;
+    }
+    if (i < count) {
+        mc->keys.len = e[i].at;
+        mc->entries.len = i * sizeof(*e);
+    }
+    struct node_match_entry ne = { (uint32_t)mc->keys.len, (uint32_t)n,
+                                   gl_regex_match(re, s, n) };
+    if (mc->keys.len + n < (1u << 20)) {
+        gl_buf_append(&mc->keys, s, n);
+        gl_buf_append(&mc->entries, &ne, sizeof(ne));
+    } else {
+        mc->next--; /* a file of unusual keys: not kept */
+    }
+    return ne.match;
+}
+
+void node_match_close(struct node_match_cache *mc)
+{
+    gl_buf_close(&mc->keys);
+    gl_buf_close(&mc->entries);
 }
 
 /* ---- tokens -------------------------------------------------------------- */
@@ -414,6 +476,12 @@ bool node_parse_int_auto(struct node_tok t, int64_t *v)
 
 bool node_parse_f64(struct node_tok t, double *v)
 {
+    int64_t i;
+    /* Most values are integers: exact as doubles below 2^53, rounded as strtod rounds above. */
+    if (t.n > 0 && t.n < 19 && signed_of(t, 10, false, &i)) {
+        *v = (double)i;
+        return true;
+    }
     char tmp[64];
     if (t.n == 0 || t.n >= sizeof(tmp) || is_space(t.p[0])) {
         return false;

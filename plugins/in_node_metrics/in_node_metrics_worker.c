@@ -50,6 +50,7 @@ struct node_worker {
     bool quit;
     bool abandoned;
     bool in_op;
+    bool stopping;            /* the loop waits on changed */
     int64_t op_since_ms;
     char op_path[PATH_MAX];   /* the statfs in progress, or "" */
     struct node_stuck *ticket;
@@ -149,9 +150,16 @@ bool node_op_begin(struct node_ctx *c, const char *statfs_path)
         return false;
     }
     w->in_op = true;
-    w->op_since_ms = now_ms();
-    snprintf(w->op_path, sizeof(w->op_path), "%s", statfs_path ? statfs_path : "");
-    pthread_cond_broadcast(&w->changed);
+    if (statfs_path != NULL) {
+        /* Only a statfs is watched for hanging: other calls skip the clock and the copy. */
+        w->op_since_ms = now_ms();
+        snprintf(w->op_path, sizeof(w->op_path), "%s", statfs_path);
+    } else {
+        w->op_path[0] = '\0';
+    }
+    if (w->stopping) {
+        pthread_cond_broadcast(&w->changed);
+    }
     pthread_mutex_unlock(&w->lock);
     return true;
 }
@@ -326,6 +334,7 @@ void node_worker_stop(struct node *n)
     if (w != NULL) {
         pthread_mutex_lock(&w->lock);
         /* Between two calls the thread reads the instance: wait until it is in one, or done. */
+        w->stopping = true;
         while (w->state == W_RUN && !w->in_op) {
             pthread_cond_wait(&w->changed, &w->lock);
         }
