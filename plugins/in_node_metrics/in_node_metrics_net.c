@@ -412,7 +412,7 @@ struct arp_dev {
 int node_parse_arp(struct node_ctx *c, const char *text, size_t len)
 {
     const char *p = text, *end = text + len;
-    struct node_tok line, f, last;
+    struct node_tok line, f, last = { NULL, 0 };
     gl_buf_reset(&c->scratch);
     while (node_next_line(&p, end, &line)) {
         int cols = 0;
