@@ -22,36 +22,67 @@
 #include "util/mem.h"
 
 const char *const node_collector_names[NODE_COLLECTORS] = {
-    [NODE_ARP] = "arp",           [NODE_CONNTRACK] = "conntrack", [NODE_CPU] = "cpu",
-    [NODE_CPUFREQ] = "cpufreq",   [NODE_DISKSTATS] = "diskstats", [NODE_ENTROPY] = "entropy",
-    [NODE_FILEFD] = "filefd",     [NODE_FILESYSTEM] = "filesystem", [NODE_HWMON] = "hwmon",
-    [NODE_LOADAVG] = "loadavg",   [NODE_MEMINFO] = "meminfo",     [NODE_NETCLASS] = "netclass",
-    [NODE_NETDEV] = "netdev",     [NODE_NETSTAT] = "netstat",     [NODE_OS] = "os",
-    [NODE_PRESSURE] = "pressure", [NODE_SCHEDSTAT] = "schedstat", [NODE_SELINUX] = "selinux",
-    [NODE_SOCKSTAT] = "sockstat", [NODE_SOFTNET] = "softnet",     [NODE_STAT] = "stat",
-    [NODE_THERMAL_ZONE] = "thermal_zone", [NODE_TIME] = "time",   [NODE_TIMEX] = "timex",
-    [NODE_UDP_QUEUES] = "udp_queues", [NODE_UNAME] = "uname",     [NODE_VMSTAT] = "vmstat",
+    [NODE_ARP] = "arp",
+    [NODE_CONNTRACK] = "conntrack",
+    [NODE_CPU] = "cpu",
+    [NODE_CPUFREQ] = "cpufreq",
+    [NODE_DISKSTATS] = "diskstats",
+    [NODE_ENTROPY] = "entropy",
+    [NODE_FILEFD] = "filefd",
+    [NODE_FILESYSTEM] = "filesystem",
+    [NODE_HWMON] = "hwmon",
+    [NODE_LOADAVG] = "loadavg",
+    [NODE_MEMINFO] = "meminfo",
+    [NODE_NETCLASS] = "netclass",
+    [NODE_NETDEV] = "netdev",
+    [NODE_NETSTAT] = "netstat",
+    [NODE_OS] = "os",
+    [NODE_PRESSURE] = "pressure",
+    [NODE_SCHEDSTAT] = "schedstat",
+    [NODE_SELINUX] = "selinux",
+    [NODE_SOCKSTAT] = "sockstat",
+    [NODE_SOFTNET] = "softnet",
+    [NODE_STAT] = "stat",
+    [NODE_THERMAL_ZONE] = "thermal_zone",
+    [NODE_TIME] = "time",
+    [NODE_TIMEX] = "timex",
+    [NODE_UDP_QUEUES] = "udp_queues",
+    [NODE_UNAME] = "uname",
+    [NODE_VMSTAT] = "vmstat",
 };
 
 static int (*const collectors[NODE_COLLECTORS])(struct node_ctx *c) = {
-    [NODE_ARP] = node_collect_arp,           [NODE_CONNTRACK] = node_collect_conntrack,
-    [NODE_CPU] = node_collect_cpu,           [NODE_CPUFREQ] = node_collect_cpufreq,
-    [NODE_DISKSTATS] = node_collect_diskstats, [NODE_ENTROPY] = node_collect_entropy,
-    [NODE_FILEFD] = node_collect_filefd,     [NODE_FILESYSTEM] = node_collect_filesystem,
-    [NODE_HWMON] = node_collect_hwmon,       [NODE_LOADAVG] = node_collect_loadavg,
-    [NODE_MEMINFO] = node_collect_meminfo,   [NODE_NETCLASS] = node_collect_netclass,
-    [NODE_NETDEV] = node_collect_netdev,     [NODE_NETSTAT] = node_collect_netstat,
-    [NODE_OS] = node_collect_os,             [NODE_PRESSURE] = node_collect_pressure,
-    [NODE_SCHEDSTAT] = node_collect_schedstat, [NODE_SELINUX] = node_collect_selinux,
-    [NODE_SOCKSTAT] = node_collect_sockstat, [NODE_SOFTNET] = node_collect_softnet,
-    [NODE_STAT] = node_collect_stat,         [NODE_THERMAL_ZONE] = node_collect_thermal_zone,
-    [NODE_TIME] = node_collect_time,         [NODE_TIMEX] = node_collect_timex,
-    [NODE_UDP_QUEUES] = node_collect_udp_queues, [NODE_UNAME] = node_collect_uname,
+    [NODE_ARP] = node_collect_arp,
+    [NODE_CONNTRACK] = node_collect_conntrack,
+    [NODE_CPU] = node_collect_cpu,
+    [NODE_CPUFREQ] = node_collect_cpufreq,
+    [NODE_DISKSTATS] = node_collect_diskstats,
+    [NODE_ENTROPY] = node_collect_entropy,
+    [NODE_FILEFD] = node_collect_filefd,
+    [NODE_FILESYSTEM] = node_collect_filesystem,
+    [NODE_HWMON] = node_collect_hwmon,
+    [NODE_LOADAVG] = node_collect_loadavg,
+    [NODE_MEMINFO] = node_collect_meminfo,
+    [NODE_NETCLASS] = node_collect_netclass,
+    [NODE_NETDEV] = node_collect_netdev,
+    [NODE_NETSTAT] = node_collect_netstat,
+    [NODE_OS] = node_collect_os,
+    [NODE_PRESSURE] = node_collect_pressure,
+    [NODE_SCHEDSTAT] = node_collect_schedstat,
+    [NODE_SELINUX] = node_collect_selinux,
+    [NODE_SOCKSTAT] = node_collect_sockstat,
+    [NODE_SOFTNET] = node_collect_softnet,
+    [NODE_STAT] = node_collect_stat,
+    [NODE_THERMAL_ZONE] = node_collect_thermal_zone,
+    [NODE_TIME] = node_collect_time,
+    [NODE_TIMEX] = node_collect_timex,
+    [NODE_UDP_QUEUES] = node_collect_udp_queues,
+    [NODE_UNAME] = node_collect_uname,
     [NODE_VMSTAT] = node_collect_vmstat,
 };
 
 /* Fluent Bit collectors this input does not have: named in a config, they are skipped. */
-static const char *const fluent_bit_only[] = { "systemd", "nvme", "processes", NULL };
+static const char *const fluent_bit_only[] = {"systemd", "nvme", "processes", NULL};
 
 /*
  * node_exporter 1.5's defaults. They are compiled in init rather than given
@@ -86,59 +117,90 @@ static const char *check_timeout(const void *v)
 #define NODE_OPT(field) offsetof(struct node, field)
 
 static const struct gl_option node_options[] = {
-    { .name = "scrape_interval", .type = GL_OPT_DURATION, .def = "5s", .check = check_interval,
-      .offset = NODE_OPT(interval_ms), .help = "How often the node's metrics are collected." },
-    { .name = "path.procfs", .type = GL_OPT_STR, .def = "/proc", .offset = NODE_OPT(procfs),
-      .help = "Where the host's /proc is mounted." },
-    { .name = "path.sysfs", .type = GL_OPT_STR, .def = "/sys", .offset = NODE_OPT(sysfs),
-      .help = "Where the host's /sys is mounted." },
-    { .name = "path.rootfs", .type = GL_OPT_STR, .def = "/", .offset = NODE_OPT(rootfs),
-      .help = "Where the host's / is mounted: filesystems are stat'ed and /etc/os-release "
-              "read below it (/host in the chart)." },
-    { .name = "path.udev.data", .type = GL_OPT_STR, .def = "/run/udev/data",
-      .offset = NODE_OPT(udev_data),
-      .help = "udev's database, for the model, serial and path labels of node_disk_info." },
-    { .name = "metrics", .type = GL_OPT_LIST, .offset = NODE_OPT(metrics),
-      .help = "Collectors to run, comma-separated (default: all of them; see the list below)." },
-    { .name = "filesystem.mount_points_exclude", .type = GL_OPT_REGEX,
-      .offset = NODE_OPT(mount_points_exclude),
-      .help = "Mount points not reported (default node_exporter's: /dev, /proc, /sys, "
-              "/run/credentials/*, /var/lib/docker/*, /var/lib/containers/storage/*)." },
-    { .name = "filesystem.fs_types_exclude", .type = GL_OPT_REGEX,
-      .offset = NODE_OPT(fs_types_exclude),
-      .help = "Filesystem types not reported (default node_exporter's: proc, sysfs, "
-              "overlay, tmpfs-less pseudo filesystems...)." },
-    { .name = "filesystem.mount_timeout", .type = GL_OPT_DURATION, .def = "5s",
-      .check = check_timeout, .offset = NODE_OPT(mount_timeout_ms),
-      .help = "A mount whose statfs takes longer is reported with "
-              "node_filesystem_device_error 1 until it answers." },
-    { .name = "diskstats.device_exclude", .type = GL_OPT_REGEX,
-      .offset = NODE_OPT(disk_device_exclude),
-      .help = "Block devices not reported (default node_exporter's: partitions, ram, "
-              "loop and fd devices)." },
-    { .name = "netdev.device_exclude", .type = GL_OPT_REGEX,
-      .offset = NODE_OPT(netdev_device_exclude),
-      .help = "Network devices left out of the node_network_*_total counters." },
-    { .name = "netclass.device_exclude", .type = GL_OPT_REGEX,
-      .offset = NODE_OPT(netclass_device_exclude),
-      .help = "Network devices left out of the /sys/class/net properties." },
-    { .name = "netstat.fields", .type = GL_OPT_REGEX, .offset = NODE_OPT(netstat_fields),
-      .help = "Protocol_Field names of /proc/net/{netstat,snmp,snmp6} reported (default "
-              "node_exporter's)." },
-    { .name = "vmstat.fields", .type = GL_OPT_REGEX, .offset = NODE_OPT(vmstat_fields),
-      .help = "/proc/vmstat fields reported (default node_exporter's: oom_kill, pgpg*, "
-              "pswp*, pg*fault*)." },
-    { .name = "filesystem.ignore_mount_point_regex", .type = GL_OPT_REGEX,
-      .offset = NODE_OPT(fb_mount_point_regex),
-      .help = "Fluent Bit's name for filesystem.mount_points_exclude." },
-    { .name = "filesystem.ignore_filesystem_type_regex", .type = GL_OPT_REGEX,
-      .offset = NODE_OPT(fb_fs_type_regex),
-      .help = "Fluent Bit's name for filesystem.fs_types_exclude." },
-    { .name = "diskstats.ignore_device_regex", .type = GL_OPT_REGEX,
-      .offset = NODE_OPT(fb_device_regex),
-      .help = "Fluent Bit's name for diskstats.device_exclude." },
-    { 0 }
-};
+    {.name = "scrape_interval",
+     .type = GL_OPT_DURATION,
+     .def = "5s",
+     .check = check_interval,
+     .offset = NODE_OPT(interval_ms),
+     .help = "How often the node's metrics are collected."},
+    {.name = "path.procfs",
+     .type = GL_OPT_STR,
+     .def = "/proc",
+     .offset = NODE_OPT(procfs),
+     .help = "Where the host's /proc is mounted."},
+    {.name = "path.sysfs",
+     .type = GL_OPT_STR,
+     .def = "/sys",
+     .offset = NODE_OPT(sysfs),
+     .help = "Where the host's /sys is mounted."},
+    {.name = "path.rootfs",
+     .type = GL_OPT_STR,
+     .def = "/",
+     .offset = NODE_OPT(rootfs),
+     .help = "Where the host's / is mounted: filesystems are stat'ed and /etc/os-release "
+             "read below it (/host in the chart)."},
+    {.name = "path.udev.data",
+     .type = GL_OPT_STR,
+     .def = "/run/udev/data",
+     .offset = NODE_OPT(udev_data),
+     .help = "udev's database, for the model, serial and path labels of node_disk_info."},
+    {.name = "metrics",
+     .type = GL_OPT_LIST,
+     .offset = NODE_OPT(metrics),
+     .help = "Collectors to run, comma-separated (default: all of them; see the list below)."},
+    {.name = "filesystem.mount_points_exclude",
+     .type = GL_OPT_REGEX,
+     .offset = NODE_OPT(mount_points_exclude),
+     .help = "Mount points not reported (default node_exporter's: /dev, /proc, /sys, "
+             "/run/credentials/*, /var/lib/docker/*, /var/lib/containers/storage/*)."},
+    {.name = "filesystem.fs_types_exclude",
+     .type = GL_OPT_REGEX,
+     .offset = NODE_OPT(fs_types_exclude),
+     .help = "Filesystem types not reported (default node_exporter's: proc, sysfs, "
+             "overlay, tmpfs-less pseudo filesystems...)."},
+    {.name = "filesystem.mount_timeout",
+     .type = GL_OPT_DURATION,
+     .def = "5s",
+     .check = check_timeout,
+     .offset = NODE_OPT(mount_timeout_ms),
+     .help = "A mount whose statfs takes longer is reported with "
+             "node_filesystem_device_error 1 until it answers."},
+    {.name = "diskstats.device_exclude",
+     .type = GL_OPT_REGEX,
+     .offset = NODE_OPT(disk_device_exclude),
+     .help = "Block devices not reported (default node_exporter's: partitions, ram, "
+             "loop and fd devices)."},
+    {.name = "netdev.device_exclude",
+     .type = GL_OPT_REGEX,
+     .offset = NODE_OPT(netdev_device_exclude),
+     .help = "Network devices left out of the node_network_*_total counters."},
+    {.name = "netclass.device_exclude",
+     .type = GL_OPT_REGEX,
+     .offset = NODE_OPT(netclass_device_exclude),
+     .help = "Network devices left out of the /sys/class/net properties."},
+    {.name = "netstat.fields",
+     .type = GL_OPT_REGEX,
+     .offset = NODE_OPT(netstat_fields),
+     .help = "Protocol_Field names of /proc/net/{netstat,snmp,snmp6} reported (default "
+             "node_exporter's)."},
+    {.name = "vmstat.fields",
+     .type = GL_OPT_REGEX,
+     .offset = NODE_OPT(vmstat_fields),
+     .help = "/proc/vmstat fields reported (default node_exporter's: oom_kill, pgpg*, "
+             "pswp*, pg*fault*)."},
+    {.name = "filesystem.ignore_mount_point_regex",
+     .type = GL_OPT_REGEX,
+     .offset = NODE_OPT(fb_mount_point_regex),
+     .help = "Fluent Bit's name for filesystem.mount_points_exclude."},
+    {.name = "filesystem.ignore_filesystem_type_regex",
+     .type = GL_OPT_REGEX,
+     .offset = NODE_OPT(fb_fs_type_regex),
+     .help = "Fluent Bit's name for filesystem.fs_types_exclude."},
+    {.name = "diskstats.ignore_device_regex",
+     .type = GL_OPT_REGEX,
+     .offset = NODE_OPT(fb_device_regex),
+     .help = "Fluent Bit's name for diskstats.device_exclude."},
+    {0}};
 
 /* ---- one collection ------------------------------------------------------ */
 
@@ -189,10 +251,10 @@ static void trim(struct gl_buf *b)
 
 static void scrape_families(struct node_ctx *c)
 {
-    static const char *const names[2] = { "node_scrape_collector_duration_seconds",
-                                          "node_scrape_collector_success" };
-    static const char *const help[2] = { "node_exporter: Duration of a collector scrape.",
-                                         "node_exporter: Whether a collector succeeded." };
+    static const char *const names[2] = {"node_scrape_collector_duration_seconds",
+                                         "node_scrape_collector_success"};
+    static const char *const help[2] = {"node_exporter: Duration of a collector scrape.",
+                                        "node_exporter: Whether a collector succeeded."};
     for (int f = 0; f < 2; f++) {
         node_family(c, names[f], GL_METRIC_GAUGE, help[f]);
         for (int i = 0; i < NODE_COLLECTORS; i++) {
@@ -312,7 +374,7 @@ static void post(struct node *n)
     if (node_worker_busy(n)) {
         if (!n->warned_busy) {
             gl_log_warn(n->ins, "a collection is still running after scrape_interval: "
-                        "this one is skipped");
+                                "this one is skipped");
             n->warned_busy = true;
         }
         return;
@@ -373,11 +435,11 @@ static int pick_collectors(struct gl_instance *ins, struct node *n)
             continue;
         }
         if (fluent_bit_collector(name)) {
-            gl_log_warn(ins, "metrics: collector '%s' is not available here and is skipped",
-                        name);
+            gl_log_warn(ins, "metrics: collector '%s' is not available here and is skipped", name);
             continue;
         }
-        gl_instance_option_error(ins, "metrics", "unknown collector '%s' (collectors: arp, "
+        gl_instance_option_error(ins, "metrics",
+                                 "unknown collector '%s' (collectors: arp, "
                                  "conntrack, cpu, cpufreq, diskstats, entropy, filefd, "
                                  "filesystem, hwmon, loadavg, meminfo, netclass, netdev, "
                                  "netstat, os, pressure, schedstat, selinux, sockstat, softnet, "
@@ -494,10 +556,17 @@ static void node_stop(struct gl_instance *ins)
 }
 
 const struct gl_plugin gl_in_node_metrics = {
-    .kind = GL_INPUT, .name = "node_metrics", .other_name = "node_exporter_metrics",
+    .kind = GL_INPUT,
+    .name = "node_metrics",
+    .other_name = "node_exporter_metrics",
     .data = GL_METRICS,
     .description = "The node's metrics from /proc and /sys, named as node_exporter names them",
-    .options = node_options, .state_size = sizeof(struct node),
-    .init = node_init, .start = node_start, .pause = node_pause, .resume = node_resume,
-    .stop = node_stop, .destroy = node_destroy,
+    .options = node_options,
+    .state_size = sizeof(struct node),
+    .init = node_init,
+    .start = node_start,
+    .pause = node_pause,
+    .resume = node_resume,
+    .stop = node_stop,
+    .destroy = node_destroy,
 };

@@ -90,13 +90,12 @@ enum node_collector_id {
  * change). A key that differs drops the rest of the cache.
  */
 struct node_match_cache {
-    struct gl_buf keys;        /* the keys, one after the other */
-    struct gl_buf entries;     /* struct node_match_entry */
-    size_t next;               /* the entry the next lookup compares with */
+    struct gl_buf keys;    /* the keys, one after the other */
+    struct gl_buf entries; /* struct node_match_entry */
+    size_t next;           /* the entry the next lookup compares with */
 };
 
-enum { NODE_MATCH_NETSTAT, NODE_MATCH_VMSTAT, NODE_MATCH_MOUNTS, NODE_MATCH_FSTYPES,
-       NODE_MATCHES };
+enum { NODE_MATCH_NETSTAT, NODE_MATCH_VMSTAT, NODE_MATCH_MOUNTS, NODE_MATCH_FSTYPES, NODE_MATCHES };
 
 /* /proc/stat's per-CPU times, kept so that node_cpu_seconds_total never goes back. */
 struct node_cpu_times {
@@ -104,33 +103,46 @@ struct node_cpu_times {
 };
 
 /* A network device from the RTM_GETLINK dump (in_node_metrics_rtnl.c). */
-enum { NODE_LINK_INDEX, NODE_LINK_TYPE, NODE_LINK_MTU, NODE_LINK_TXQLEN, NODE_LINK_IFLINK,
-       NODE_LINK_GROUP, NODE_LINK_MODE, NODE_LINK_CARRIER, NODE_LINK_CHANGES, NODE_LINK_UP,
-       NODE_LINK_DOWN, NODE_LINK_OPERSTATE, NODE_LINK_VALUES,
-       NODE_LINK_NAME = NODE_LINK_VALUES, NODE_LINK_NOHANDLER };
+enum {
+    NODE_LINK_INDEX,
+    NODE_LINK_TYPE,
+    NODE_LINK_MTU,
+    NODE_LINK_TXQLEN,
+    NODE_LINK_IFLINK,
+    NODE_LINK_GROUP,
+    NODE_LINK_MODE,
+    NODE_LINK_CARRIER,
+    NODE_LINK_CHANGES,
+    NODE_LINK_UP,
+    NODE_LINK_DOWN,
+    NODE_LINK_OPERSTATE,
+    NODE_LINK_VALUES,
+    NODE_LINK_NAME = NODE_LINK_VALUES,
+    NODE_LINK_NOHANDLER
+};
 
 struct node_link {
-    uint32_t name_at, name_len;    /* strings in c->link_text */
+    uint32_t name_at, name_len; /* strings in c->link_text */
     uint32_t addr_at, addr_len;
     uint32_t brd_at, brd_len;
     uint32_t alias_at, alias_len;
     uint64_t v[NODE_LINK_VALUES];
     uint64_t rx_nohandler;
-    uint32_t has;                  /* a bit per value given (1 << NODE_LINK_*) */
+    uint32_t has; /* a bit per value given (1 << NODE_LINK_*) */
 };
 
 /* What one collector did in one collection. */
 struct node_result {
     bool ran;
     bool ok;
-    bool nodata;               /* failed for want of data (a file absent): said at debug level */
+    bool nodata; /* failed for want of data (a file absent): said at debug level */
     double seconds;
     char err[160];
 };
 
 /* A finished collection, handed from the collecting thread to the loop. */
 struct node_job_result {
-    struct gl_buf batch;       /* the collection, as a batch */
+    struct gl_buf batch; /* the collection, as a batch */
     int64_t ts_ms;
     struct node_result result[NODE_COLLECTORS];
 };
@@ -150,14 +162,14 @@ struct node {
     struct gl_regex *netclass_device_exclude;
     struct gl_regex *netstat_fields;
     struct gl_regex *vmstat_fields;
-    struct gl_regex *fb_mount_point_regex;   /* Fluent Bit's names for the three above */
+    struct gl_regex *fb_mount_point_regex; /* Fluent Bit's names for the three above */
     struct gl_regex *fb_fs_type_regex;
     struct gl_regex *fb_device_regex;
     uint64_t mount_timeout_ms;
 
     /* built by init: what a collection uses (matched on the collecting thread only) */
     bool enabled[NODE_COLLECTORS];
-    struct gl_regex *defaults[5];            /* node_exporter's patterns, compiled */
+    struct gl_regex *defaults[5]; /* node_exporter's patterns, compiled */
     struct gl_regex *mount_exclude;
     struct gl_regex *fstype_exclude;
     struct gl_regex *disk_exclude;
@@ -173,8 +185,8 @@ struct node {
     bool paused;
     bool warned_busy;
     struct node_worker *worker;
-    struct node_job_result last;             /* the collection being copied into the pipeline */
-    bool failing[NODE_COLLECTORS];           /* last reported state, to log changes only */
+    struct node_job_result last;   /* the collection being copied into the pipeline */
+    bool failing[NODE_COLLECTORS]; /* last reported state, to log changes only */
     struct node_stuck *stuck[NODE_STUCK_MAX];
     size_t n_stuck;
     uint64_t collections;
@@ -192,26 +204,26 @@ struct node {
  */
 struct node_ctx {
     struct node *n;
-    struct node_worker *w;     /* NULL when the calling thread collects (tests, fuzzing) */
+    struct node_worker *w; /* NULL when the calling thread collects (tests, fuzzing) */
     struct gl_batch *b;
-    struct gl_buf text;        /* the file being parsed */
-    struct gl_buf aux;         /* a second file, read while text is in use */
-    struct gl_buf names;       /* a directory listing: its names, NUL-terminated */
-    struct gl_buf index;       /* ... and their offsets (size_t), sorted by name */
-    struct gl_buf clean;       /* label values made valid UTF-8 */
-    struct gl_buf proc_stat;   /* /proc/stat, read once for the cpu and stat collectors */
+    struct gl_buf text;      /* the file being parsed */
+    struct gl_buf aux;       /* a second file, read while text is in use */
+    struct gl_buf names;     /* a directory listing: its names, NUL-terminated */
+    struct gl_buf index;     /* ... and their offsets (size_t), sorted by name */
+    struct gl_buf clean;     /* label values made valid UTF-8 */
+    struct gl_buf proc_stat; /* /proc/stat, read once for the cpu and stat collectors */
     bool proc_stat_read;
-    struct gl_buf links;       /* struct node_link by name, dumped once per collection */
+    struct gl_buf links; /* struct node_link by name, dumped once per collection */
     struct gl_buf link_text;
     struct gl_buf recv;
-    int links_state;           /* 0 not dumped yet, 1 dumped, -1 failed */
-    struct gl_buf scratch;     /* collectors' tables */
+    int links_state;       /* 0 not dumped yet, 1 dumped, -1 failed */
+    struct gl_buf scratch; /* collectors' tables */
     char path[PATH_MAX];
-    char *err;                 /* the current collector's message buffer */
+    char *err; /* the current collector's message buffer */
     size_t err_len;
-    bool abandoned;            /* the instance let go of this thread: touch nothing of it */
-    int sys_errno;             /* errno of the last failed read */
-    const char *stuck;         /* mount points known hung: NUL-separated, owned by the job */
+    bool abandoned;    /* the instance let go of this thread: touch nothing of it */
+    int sys_errno;     /* errno of the last failed read */
+    const char *stuck; /* mount points known hung: NUL-separated, owned by the job */
     size_t stuck_len;
     struct node_result result[NODE_COLLECTORS];
 };
@@ -301,12 +313,12 @@ struct node_tok node_trim(struct node_tok t);
 bool node_utf8_valid(const char *s, size_t n);
 
 void node_family(struct node_ctx *c, const char *name, enum gl_metric_type type, const char *help);
-void node_family_n(struct node_ctx *c, const char *name, size_t name_len,
-                   enum gl_metric_type type, const char *help, size_t help_len);
+void node_family_n(struct node_ctx *c, const char *name, size_t name_len, enum gl_metric_type type,
+                   const char *help, size_t help_len);
 void node_sample(struct node_ctx *c, const struct gl_label *l, size_t n, double v);
 
 /* A label with a literal name: NODE_L("cpu", s, n); NODE_LS for a NUL-terminated value. */
-#define NODE_L(name, v, n) ((struct gl_label){ (name), sizeof(name) - 1, (v), (uint32_t)(n) })
+#define NODE_L(name, v, n) ((struct gl_label){(name), sizeof(name) - 1, (v), (uint32_t)(n)})
 #define NODE_LS(name, v) NODE_L(name, (v), strlen(v))
 
 /* ---- in_node_metrics_rtnl.c --------------------------------------------- */

@@ -20,8 +20,18 @@
 /* /proc/stat counts in USER_HZ ticks, which Linux fixes at 100 for user space. */
 #define USER_HZ 100.0
 
-enum { C_USER, C_NICE, C_SYSTEM, C_IDLE, C_IOWAIT, C_IRQ, C_SOFTIRQ, C_STEAL, C_GUEST,
-       C_GUEST_NICE };
+enum {
+    C_USER,
+    C_NICE,
+    C_SYSTEM,
+    C_IDLE,
+    C_IOWAIT,
+    C_IRQ,
+    C_SOFTIRQ,
+    C_STEAL,
+    C_GUEST,
+    C_GUEST_NICE
+};
 
 /* "cpuN" as N; false for "cpu" (the total) and anything else. */
 static bool cpu_number(struct node_tok t, uint64_t *n)
@@ -29,7 +39,7 @@ static bool cpu_number(struct node_tok t, uint64_t *n)
     if (t.n <= 3 || memcmp(t.p, "cpu", 3) != 0) {
         return false;
     }
-    return node_parse_u64((struct node_tok){ t.p + 3, t.n - 3 }, n);
+    return node_parse_u64((struct node_tok){t.p + 3, t.n - 3}, n);
 }
 
 /* Parses the per-CPU lines of /proc/stat into c->scratch (an array by CPU number). */
@@ -49,7 +59,7 @@ static int parse_cpu_times(struct node_ctx *c, const char *text, size_t len, siz
             return node_fail(c, GL_EPARSE, "/proc/stat: bad cpu line '%.*s'", (int)f.n, f.p);
         }
         while (*count <= id) {
-            struct node_cpu_times zero = { { 0 } };
+            struct node_cpu_times zero = {{0}};
             gl_buf_append(&c->scratch, &zero, sizeof(zero));
             (*count)++;
         }
@@ -57,8 +67,8 @@ static int parse_cpu_times(struct node_ctx *c, const char *text, size_t len, siz
         for (int k = 0; k < 10 && node_next_field(&line, &f); k++) {
             uint64_t v;
             if (!node_parse_u64(f, &v)) {
-                return node_fail(c, GL_EPARSE, "/proc/stat: bad value '%.*s' for cpu%llu",
-                                 (int)f.n, f.p, (unsigned long long)id);
+                return node_fail(c, GL_EPARSE, "/proc/stat: bad value '%.*s' for cpu%llu", (int)f.n,
+                                 f.p, (unsigned long long)id);
             }
             t->v[k] = (double)v / USER_HZ;
         }
@@ -89,15 +99,15 @@ static void hold_monotonic(struct node *n, const struct node_cpu_times *now, siz
 
 static void emit_cpu_times(struct node_ctx *c, const struct node_cpu_times *t, size_t count)
 {
-    static const char *const modes[8] = { "user", "nice", "system", "idle",
-                                          "iowait", "irq", "softirq", "steal" };
+    static const char *const modes[8] = {"user",   "nice", "system",  "idle",
+                                         "iowait", "irq",  "softirq", "steal"};
     char cpu[24];
     node_family(c, "node_cpu_seconds_total", GL_METRIC_COUNTER,
                 "Seconds the CPUs spent in each mode.");
     for (size_t i = 0; i < count; i++) {
         int cl = snprintf(cpu, sizeof(cpu), "%zu", i);
         for (int k = 0; k < 8; k++) {
-            struct gl_label l[2] = { NODE_L("cpu", cpu, cl), NODE_LS("mode", modes[k]) };
+            struct gl_label l[2] = {NODE_L("cpu", cpu, cl), NODE_LS("mode", modes[k])};
             node_sample(c, l, 2, t[i].v[k]);
         }
     }
@@ -105,8 +115,8 @@ static void emit_cpu_times(struct node_ctx *c, const struct node_cpu_times *t, s
                 "Seconds the CPUs spent in guests (VMs) for each mode.");
     for (size_t i = 0; i < count; i++) {
         int cl = snprintf(cpu, sizeof(cpu), "%zu", i);
-        struct gl_label u[2] = { NODE_L("cpu", cpu, cl), NODE_LS("mode", "user") };
-        struct gl_label nc[2] = { NODE_L("cpu", cpu, cl), NODE_LS("mode", "nice") };
+        struct gl_label u[2] = {NODE_L("cpu", cpu, cl), NODE_LS("mode", "user")};
+        struct gl_label nc[2] = {NODE_L("cpu", cpu, cl), NODE_LS("mode", "nice")};
         node_sample(c, u, 2, t[i].v[C_GUEST]);
         node_sample(c, nc, 2, t[i].v[C_GUEST_NICE]);
     }
@@ -129,7 +139,7 @@ int node_parse_stat_cpu(struct node_ctx *c, const char *text, size_t len)
 /* "0-3,8,10-11" into node_cpu_isolated series; false when it does not parse. */
 static bool emit_isolated(struct node_ctx *c, const char *text, size_t len)
 {
-    struct node_tok list = node_trim((struct node_tok){ text, len }), item;
+    struct node_tok list = node_trim((struct node_tok){text, len}), item;
     uint64_t lo[64], hi[64];
     size_t n = 0;
     while (list.n > 0 && node_next_split(&list, ',', &item)) {
@@ -177,7 +187,7 @@ static bool read_u64_at(struct node_ctx *c, int dirfd, const char *name, uint64_
     char buf[64];
     size_t len;
     return node_read_at(c, dirfd, name, buf, sizeof(buf), &len) == 0 &&
-           node_parse_u64((struct node_tok){ buf, len }, v);
+           node_parse_u64((struct node_tok){buf, len}, v);
 }
 
 /* Reads one cpuN directory; false when it has no thermal_throttle counts. */
@@ -215,8 +225,9 @@ static void emit_throttles(struct node_ctx *c, struct throttle *t, size_t n)
                 continue;
             }
             if (!opened) {
-                node_family(c, pass == 0 ? "node_cpu_package_throttles_total"
-                                         : "node_cpu_core_throttles_total",
+                node_family(c,
+                            pass == 0 ? "node_cpu_package_throttles_total"
+                                      : "node_cpu_core_throttles_total",
                             GL_METRIC_COUNTER,
                             pass == 0 ? "Number of times this CPU package has been throttled."
                                       : "Number of times this CPU core has been throttled.");
@@ -224,7 +235,7 @@ static void emit_throttles(struct node_ctx *c, struct throttle *t, size_t n)
             }
             int pl = snprintf(pk, sizeof(pk), "%llu", (unsigned long long)t[i].package);
             int cl = snprintf(co, sizeof(co), "%llu", (unsigned long long)t[i].core);
-            struct gl_label l[2] = { NODE_L("package", pk, pl), NODE_L("core", co, cl) };
+            struct gl_label l[2] = {NODE_L("package", pk, pl), NODE_L("core", co, cl)};
             node_sample(c, l, pass == 0 ? 1 : 2,
                         (double)(pass == 0 ? t[i].package_count : t[i].core_count));
         }
@@ -285,9 +296,9 @@ int node_collect_cpu(struct node_ctx *c)
 
 /* ---- cpufreq ------------------------------------------------------------- */
 
-static const char *const freq_files[6] = { "cpuinfo_cur_freq", "cpuinfo_min_freq",
-                                           "cpuinfo_max_freq", "scaling_cur_freq",
-                                           "scaling_min_freq", "scaling_max_freq" };
+static const char *const freq_files[6] = {"cpuinfo_cur_freq", "cpuinfo_min_freq",
+                                          "cpuinfo_max_freq", "scaling_cur_freq",
+                                          "scaling_min_freq", "scaling_max_freq"};
 
 struct freq {
     char cpu[16];
@@ -313,7 +324,7 @@ static int read_freq(struct node_ctx *c, int dirfd, const char *name, struct fre
         if (r == GL_ENOENT || (r == GL_EIO && c->sys_errno == EACCES)) {
             continue;
         }
-        if (r < 0 || !node_parse_u64((struct node_tok){ buf, len }, &f->khz[k])) {
+        if (r < 0 || !node_parse_u64((struct node_tok){buf, len}, &f->khz[k])) {
             rc = r == GL_ESTATE ? r
                                 : node_fail(c, GL_EPARSE, "cpu%s/cpufreq/%s: cannot read it",
                                             f->cpu, freq_files[k]);
@@ -327,13 +338,18 @@ static int read_freq(struct node_ctx *c, int dirfd, const char *name, struct fre
 static void emit_freqs(struct node_ctx *c, const struct freq *f, size_t n)
 {
     static const char *const names[6] = {
-        "node_cpu_frequency_hertz", "node_cpu_frequency_min_hertz",
-        "node_cpu_frequency_max_hertz", "node_cpu_scaling_frequency_hertz",
-        "node_cpu_scaling_frequency_min_hertz", "node_cpu_scaling_frequency_max_hertz",
+        "node_cpu_frequency_hertz",
+        "node_cpu_frequency_min_hertz",
+        "node_cpu_frequency_max_hertz",
+        "node_cpu_scaling_frequency_hertz",
+        "node_cpu_scaling_frequency_min_hertz",
+        "node_cpu_scaling_frequency_max_hertz",
     };
     static const char *const help[6] = {
-        "Current cpu thread frequency in hertz.", "Minimum cpu thread frequency in hertz.",
-        "Maximum cpu thread frequency in hertz.", "Current scaled CPU thread frequency in hertz.",
+        "Current cpu thread frequency in hertz.",
+        "Minimum cpu thread frequency in hertz.",
+        "Maximum cpu thread frequency in hertz.",
+        "Current scaled CPU thread frequency in hertz.",
         "Minimum scaled CPU thread frequency in hertz.",
         "Maximum scaled CPU thread frequency in hertz.",
     };
@@ -374,8 +390,7 @@ int node_collect_cpufreq(struct node_ctx *c)
     }
     node_close(dirfd);
     if (rc == 0) {
-        emit_freqs(c, (const struct freq *)c->scratch.data,
-                   c->scratch.len / sizeof(struct freq));
+        emit_freqs(c, (const struct freq *)c->scratch.data, c->scratch.len / sizeof(struct freq));
     }
     return rc;
 }
@@ -384,18 +399,20 @@ int node_collect_cpufreq(struct node_ctx *c)
 
 int node_parse_stat(struct node_ctx *c, const char *text, size_t len)
 {
-    static const char *const keys[6] = { "intr", "ctxt", "processes", "btime",
-                                         "procs_running", "procs_blocked" };
-    static const char *const names[6] = { "node_intr_total", "node_context_switches_total",
-                                          "node_forks_total", "node_boot_time_seconds",
-                                          "node_procs_running", "node_procs_blocked" };
+    static const char *const keys[6] = {"intr",  "ctxt",          "processes",
+                                        "btime", "procs_running", "procs_blocked"};
+    static const char *const names[6] = {"node_intr_total",    "node_context_switches_total",
+                                         "node_forks_total",   "node_boot_time_seconds",
+                                         "node_procs_running", "node_procs_blocked"};
     static const char *const help[6] = {
-        "Total number of interrupts serviced.", "Total number of context switches.",
-        "Total number of forks.", "Node boot time, in unixtime.",
+        "Total number of interrupts serviced.",
+        "Total number of context switches.",
+        "Total number of forks.",
+        "Node boot time, in unixtime.",
         "Number of processes in runnable state.",
         "Number of processes blocked waiting for I/O to complete.",
     };
-    uint64_t v[6] = { 0 };
+    uint64_t v[6] = {0};
     const char *p = text, *end = text + len;
     struct node_tok line, key, val;
     while (node_next_line(&p, end, &line)) {
@@ -404,8 +421,8 @@ int node_parse_stat(struct node_ctx *c, const char *text, size_t len)
         }
         for (int k = 0; k < 6; k++) {
             if (node_tok_eq(key, keys[k]) && !node_parse_u64(val, &v[k])) {
-                return node_fail(c, GL_EPARSE, "/proc/stat: bad %s '%.*s'", keys[k],
-                                 (int)val.n, val.p);
+                return node_fail(c, GL_EPARSE, "/proc/stat: bad %s '%.*s'", keys[k], (int)val.n,
+                                 val.p);
             }
         }
     }
@@ -451,9 +468,9 @@ static bool parse_sched_line(struct node_tok line, struct sched *s)
 
 int node_parse_schedstat(struct node_ctx *c, const char *text, size_t len)
 {
-    static const char *const names[3] = { "node_schedstat_running_seconds_total",
-                                          "node_schedstat_waiting_seconds_total",
-                                          "node_schedstat_timeslices_total" };
+    static const char *const names[3] = {"node_schedstat_running_seconds_total",
+                                         "node_schedstat_waiting_seconds_total",
+                                         "node_schedstat_timeslices_total"};
     static const char *const help[3] = {
         "Number of seconds CPU spent running a process.",
         "Number of seconds spent by processing waiting for this CPU.",
@@ -474,9 +491,10 @@ int node_parse_schedstat(struct node_ctx *c, const char *text, size_t len)
         node_family(c, names[k], GL_METRIC_COUNTER, help[k]);
         for (size_t i = 0; i < n; i++) {
             struct gl_label l = NODE_LS("cpu", s[i].cpu);
-            node_sample(c, &l, 1, k == 0 ? (double)s[i].run_ns / 1e9
-                                  : k == 1 ? (double)s[i].wait_ns / 1e9
-                                           : (double)s[i].slices);
+            node_sample(c, &l, 1,
+                        k == 0   ? (double)s[i].run_ns / 1e9
+                        : k == 1 ? (double)s[i].wait_ns / 1e9
+                                 : (double)s[i].slices);
         }
     }
     return 0;
@@ -495,12 +513,11 @@ int node_collect_schedstat(struct node_ctx *c)
 
 int node_parse_softnet(struct node_ctx *c, const char *text, size_t len)
 {
-    static const char *const names[3] = { "node_softnet_processed_total",
-                                          "node_softnet_dropped_total",
-                                          "node_softnet_times_squeezed_total" };
-    static const char *const help[3] = { "Number of processed packets",
-                                         "Number of dropped packets",
-                                         "Number of times processing packets ran out of quota" };
+    static const char *const names[3] = {"node_softnet_processed_total",
+                                         "node_softnet_dropped_total",
+                                         "node_softnet_times_squeezed_total"};
+    static const char *const help[3] = {"Number of processed packets", "Number of dropped packets",
+                                        "Number of times processing packets ran out of quota"};
     const char *p = text, *end = text + len;
     struct node_tok line, f;
     gl_buf_reset(&c->scratch);
@@ -515,8 +532,10 @@ int node_parse_softnet(struct node_ctx *c, const char *text, size_t len)
             cols++;
         }
         if (cols < 9 || row >= CPU_MAX) {
-            return node_fail(c, GL_EPARSE, "softnet_stat line %zu: %d columns, expected 9 or "
-                             "more", row + 1, cols);
+            return node_fail(c, GL_EPARSE,
+                             "softnet_stat line %zu: %d columns, expected 9 or "
+                             "more",
+                             row + 1, cols);
         }
         gl_buf_append(&c->scratch, v, sizeof(v));
     }

@@ -16,26 +16,58 @@
 #define SECONDS_PER_TICK 0.001
 #define SECTOR 512.0
 
-enum { U_PATH, U_WWN, U_MODEL, U_SERIAL, U_REVISION, U_FS_TYPE, U_FS_USAGE, U_FS_UUID,
-       U_FS_VERSION, U_DM_NAME, U_DM_UUID, U_DM_VG, U_DM_LV, U_DM_LAYER, U_ATA,
-       U_ATA_WRITE_CACHE, U_ATA_WRITE_CACHE_ENABLED, U_ATA_RPM, U_COUNT };
+enum {
+    U_PATH,
+    U_WWN,
+    U_MODEL,
+    U_SERIAL,
+    U_REVISION,
+    U_FS_TYPE,
+    U_FS_USAGE,
+    U_FS_UUID,
+    U_FS_VERSION,
+    U_DM_NAME,
+    U_DM_UUID,
+    U_DM_VG,
+    U_DM_LV,
+    U_DM_LAYER,
+    U_ATA,
+    U_ATA_WRITE_CACHE,
+    U_ATA_WRITE_CACHE_ENABLED,
+    U_ATA_RPM,
+    U_COUNT
+};
 
 static const char *const udev_keys[U_COUNT] = {
-    "ID_PATH",     "ID_WWN",       "ID_MODEL",      "ID_SERIAL_SHORT", "ID_REVISION",
-    "ID_FS_TYPE",  "ID_FS_USAGE",  "ID_FS_UUID",    "ID_FS_VERSION",   "DM_NAME",
-    "DM_UUID",     "DM_VG_NAME",   "DM_LV_NAME",    "DM_LV_LAYER",     "ID_ATA",
-    "ID_ATA_WRITE_CACHE", "ID_ATA_WRITE_CACHE_ENABLED", "ID_ATA_ROTATION_RATE_RPM",
+    "ID_PATH",
+    "ID_WWN",
+    "ID_MODEL",
+    "ID_SERIAL_SHORT",
+    "ID_REVISION",
+    "ID_FS_TYPE",
+    "ID_FS_USAGE",
+    "ID_FS_UUID",
+    "ID_FS_VERSION",
+    "DM_NAME",
+    "DM_UUID",
+    "DM_VG_NAME",
+    "DM_LV_NAME",
+    "DM_LV_LAYER",
+    "ID_ATA",
+    "ID_ATA_WRITE_CACHE",
+    "ID_ATA_WRITE_CACHE_ENABLED",
+    "ID_ATA_ROTATION_RATE_RPM",
 };
 
 struct disk {
     const char *name;
     uint32_t name_len;
     uint32_t major, minor;
-    int stats;                 /* fields after the name: 11 to 17 */
+    int stats; /* fields after the name: 11 to 17 */
     uint64_t v[17];
     uint32_t udev_at[U_COUNT]; /* offsets of udev values in c->names */
     uint32_t udev_len[U_COUNT];
-    uint32_t udev_has;         /* a bit per key present */
+    uint32_t udev_has; /* a bit per key present */
 };
 
 static const struct {
@@ -43,41 +75,40 @@ static const struct {
     double scale;
     enum gl_metric_type type;
 } fields[17] = {
-    { "node_disk_reads_completed_total", "The total number of reads completed successfully.",
-      1, GL_METRIC_COUNTER },
-    { "node_disk_reads_merged_total", "The total number of reads merged.", 1,
-      GL_METRIC_COUNTER },
-    { "node_disk_read_bytes_total", "The total number of bytes read successfully.", SECTOR,
-      GL_METRIC_COUNTER },
-    { "node_disk_read_time_seconds_total", "The total number of seconds spent by all reads.",
-      SECONDS_PER_TICK, GL_METRIC_COUNTER },
-    { "node_disk_writes_completed_total", "The total number of writes completed successfully.",
-      1, GL_METRIC_COUNTER },
-    { "node_disk_writes_merged_total", "The number of writes merged.", 1, GL_METRIC_COUNTER },
-    { "node_disk_written_bytes_total", "The total number of bytes written successfully.",
-      SECTOR, GL_METRIC_COUNTER },
-    { "node_disk_write_time_seconds_total",
-      "This is the total number of seconds spent by all writes.", SECONDS_PER_TICK,
-      GL_METRIC_COUNTER },
-    { "node_disk_io_now", "The number of I/Os currently in progress.", 1, GL_METRIC_GAUGE },
-    { "node_disk_io_time_seconds_total", "Total seconds spent doing I/Os.", SECONDS_PER_TICK,
-      GL_METRIC_COUNTER },
-    { "node_disk_io_time_weighted_seconds_total", "The weighted # of seconds spent doing I/Os.",
-      SECONDS_PER_TICK, GL_METRIC_COUNTER },
-    { "node_disk_discards_completed_total",
-      "The total number of discards completed successfully.", 1, GL_METRIC_COUNTER },
-    { "node_disk_discards_merged_total", "The total number of discards merged.", 1,
-      GL_METRIC_COUNTER },
-    { "node_disk_discarded_sectors_total", "The total number of sectors discarded successfully.",
-      1, GL_METRIC_COUNTER },
-    { "node_disk_discard_time_seconds_total",
-      "This is the total number of seconds spent by all discards.", SECONDS_PER_TICK,
-      GL_METRIC_COUNTER },
-    { "node_disk_flush_requests_total",
-      "The total number of flush requests completed successfully", 1, GL_METRIC_COUNTER },
-    { "node_disk_flush_requests_time_seconds_total",
-      "This is the total number of seconds spent by all flush requests.", SECONDS_PER_TICK,
-      GL_METRIC_COUNTER },
+    {"node_disk_reads_completed_total", "The total number of reads completed successfully.", 1,
+     GL_METRIC_COUNTER},
+    {"node_disk_reads_merged_total", "The total number of reads merged.", 1, GL_METRIC_COUNTER},
+    {"node_disk_read_bytes_total", "The total number of bytes read successfully.", SECTOR,
+     GL_METRIC_COUNTER},
+    {"node_disk_read_time_seconds_total", "The total number of seconds spent by all reads.",
+     SECONDS_PER_TICK, GL_METRIC_COUNTER},
+    {"node_disk_writes_completed_total", "The total number of writes completed successfully.", 1,
+     GL_METRIC_COUNTER},
+    {"node_disk_writes_merged_total", "The number of writes merged.", 1, GL_METRIC_COUNTER},
+    {"node_disk_written_bytes_total", "The total number of bytes written successfully.", SECTOR,
+     GL_METRIC_COUNTER},
+    {"node_disk_write_time_seconds_total",
+     "This is the total number of seconds spent by all writes.", SECONDS_PER_TICK,
+     GL_METRIC_COUNTER},
+    {"node_disk_io_now", "The number of I/Os currently in progress.", 1, GL_METRIC_GAUGE},
+    {"node_disk_io_time_seconds_total", "Total seconds spent doing I/Os.", SECONDS_PER_TICK,
+     GL_METRIC_COUNTER},
+    {"node_disk_io_time_weighted_seconds_total", "The weighted # of seconds spent doing I/Os.",
+     SECONDS_PER_TICK, GL_METRIC_COUNTER},
+    {"node_disk_discards_completed_total", "The total number of discards completed successfully.",
+     1, GL_METRIC_COUNTER},
+    {"node_disk_discards_merged_total", "The total number of discards merged.", 1,
+     GL_METRIC_COUNTER},
+    {"node_disk_discarded_sectors_total", "The total number of sectors discarded successfully.", 1,
+     GL_METRIC_COUNTER},
+    {"node_disk_discard_time_seconds_total",
+     "This is the total number of seconds spent by all discards.", SECONDS_PER_TICK,
+     GL_METRIC_COUNTER},
+    {"node_disk_flush_requests_total", "The total number of flush requests completed successfully",
+     1, GL_METRIC_COUNTER},
+    {"node_disk_flush_requests_time_seconds_total",
+     "This is the total number of seconds spent by all flush requests.", SECONDS_PER_TICK,
+     GL_METRIC_COUNTER},
 };
 
 /* One line: "major minor name" and 11 to 17 numbers; false when malformed. */
@@ -159,11 +190,11 @@ static int read_udev(struct node_ctx *c, struct disk *d)
     return 0;
 }
 
-static struct gl_label udev_label(const struct node_ctx *c, const struct disk *d,
-                                  const char *name, int k)
+static struct gl_label udev_label(const struct node_ctx *c, const struct disk *d, const char *name,
+                                  int k)
 {
-    struct gl_label l = { name, (uint32_t)strlen(name), c->names.data + d->udev_at[k],
-                          d->udev_len[k] };
+    struct gl_label l = {name, (uint32_t)strlen(name), c->names.data + d->udev_at[k],
+                         d->udev_len[k]};
     if (!(d->udev_has & (1u << k))) {
         l.value = "";
         l.value_len = 0;
@@ -179,9 +210,12 @@ static void emit_info(struct node_ctx *c, const struct disk *d, size_t n)
         int jl = snprintf(maj, sizeof(maj), "%u", d[i].major);
         int nl = snprintf(min, sizeof(min), "%u", d[i].minor);
         struct gl_label l[8] = {
-            NODE_L("device", d[i].name, d[i].name_len), NODE_L("major", maj, jl),
-            NODE_L("minor", min, nl),                  udev_label(c, &d[i], "path", U_PATH),
-            udev_label(c, &d[i], "wwn", U_WWN),        udev_label(c, &d[i], "model", U_MODEL),
+            NODE_L("device", d[i].name, d[i].name_len),
+            NODE_L("major", maj, jl),
+            NODE_L("minor", min, nl),
+            udev_label(c, &d[i], "path", U_PATH),
+            udev_label(c, &d[i], "wwn", U_WWN),
+            udev_label(c, &d[i], "model", U_MODEL),
             udev_label(c, &d[i], "serial", U_SERIAL),
             udev_label(c, &d[i], "revision", U_REVISION),
         };
@@ -210,14 +244,14 @@ static void emit_stats(struct node_ctx *c, const struct disk *d, size_t n)
 /* The families only udev knows: filesystem, device mapper, ATA. */
 static void emit_udev(struct node_ctx *c, const struct disk *d, size_t n)
 {
-    static const int ata[3] = { U_ATA_WRITE_CACHE, U_ATA_WRITE_CACHE_ENABLED, U_ATA_RPM };
-    static const char *const ata_names[3] = { "node_disk_ata_write_cache",
-                                              "node_disk_ata_write_cache_enabled",
-                                              "node_disk_ata_rotation_rate_rpm" };
-    static const char *const ata_help[3] = { "ATA disk has a write cache.",
-                                             "ATA disk has its write cache enabled.",
-                                             "ATA disk rotation rate in RPMs (0 for SSDs)." };
-    bool opened[5] = { false };
+    static const int ata[3] = {U_ATA_WRITE_CACHE, U_ATA_WRITE_CACHE_ENABLED, U_ATA_RPM};
+    static const char *const ata_names[3] = {"node_disk_ata_write_cache",
+                                             "node_disk_ata_write_cache_enabled",
+                                             "node_disk_ata_rotation_rate_rpm"};
+    static const char *const ata_help[3] = {"ATA disk has a write cache.",
+                                            "ATA disk has its write cache enabled.",
+                                            "ATA disk rotation rate in RPMs (0 for SSDs)."};
+    bool opened[5] = {false};
     for (size_t i = 0; i < n; i++) {
         if (d[i].udev_has & (1u << U_FS_TYPE) && d[i].udev_len[U_FS_TYPE] > 0) {
             if (!opened[0]) {
@@ -226,8 +260,10 @@ static void emit_udev(struct node_ctx *c, const struct disk *d, size_t n)
                 opened[0] = true;
             }
             struct gl_label l[5] = {
-                NODE_L("device", d[i].name, d[i].name_len), udev_label(c, &d[i], "type", U_FS_TYPE),
-                udev_label(c, &d[i], "usage", U_FS_USAGE), udev_label(c, &d[i], "uuid", U_FS_UUID),
+                NODE_L("device", d[i].name, d[i].name_len),
+                udev_label(c, &d[i], "type", U_FS_TYPE),
+                udev_label(c, &d[i], "usage", U_FS_USAGE),
+                udev_label(c, &d[i], "uuid", U_FS_UUID),
                 udev_label(c, &d[i], "version", U_FS_VERSION),
             };
             node_sample(c, l, 5, 1);
@@ -242,8 +278,10 @@ static void emit_udev(struct node_ctx *c, const struct disk *d, size_t n)
             }
             struct gl_label l[6] = {
                 NODE_L("device", d[i].name, d[i].name_len),
-                udev_label(c, &d[i], "name", U_DM_NAME), udev_label(c, &d[i], "uuid", U_DM_UUID),
-                udev_label(c, &d[i], "vg_name", U_DM_VG), udev_label(c, &d[i], "lv_name", U_DM_LV),
+                udev_label(c, &d[i], "name", U_DM_NAME),
+                udev_label(c, &d[i], "uuid", U_DM_UUID),
+                udev_label(c, &d[i], "vg_name", U_DM_VG),
+                udev_label(c, &d[i], "lv_name", U_DM_LV),
                 udev_label(c, &d[i], "lv_layer", U_DM_LAYER),
             };
             node_sample(c, l, 6, 1);
@@ -253,7 +291,7 @@ static void emit_udev(struct node_ctx *c, const struct disk *d, size_t n)
         for (size_t i = 0; i < n; i++) {
             double v;
             bool is_ata = d[i].udev_has & (1u << U_ATA) && d[i].udev_len[U_ATA] > 0;
-            struct node_tok t = { c->names.data + d[i].udev_at[ata[k]], d[i].udev_len[ata[k]] };
+            struct node_tok t = {c->names.data + d[i].udev_at[ata[k]], d[i].udev_len[ata[k]]};
             if (!is_ata || !(d[i].udev_has & (1u << ata[k])) || !node_parse_f64(t, &v)) {
                 continue;
             }

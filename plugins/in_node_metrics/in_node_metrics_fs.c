@@ -91,8 +91,12 @@ int node_parse_mounts(struct node_ctx *c, char *text, size_t len)
         if (n < 4 || no >= MOUNTS_MAX) {
             return node_fail(c, GL_EPARSE, "mounts line %u: malformed", no + 1);
         }
-        struct mount m = { .dev = f[0].p, .dev_len = (uint32_t)f[0].n, .mp = f[1].p,
-                           .fstype = f[2].p, .fstype_len = (uint32_t)f[2].n, .index = no };
+        struct mount m = {.dev = f[0].p,
+                          .dev_len = (uint32_t)f[0].n,
+                          .mp = f[1].p,
+                          .fstype = f[2].p,
+                          .fstype_len = (uint32_t)f[2].n,
+                          .index = no};
         m.mp_len = (uint32_t)unescape((char *)f[1].p, f[1].n);
         strip_rootfs(c->n->rootfs, &m.mp, &m.mp_len);
         m.ro = option_ro(f[3]);
@@ -174,9 +178,8 @@ static int stat_mounts(struct node_ctx *c, struct mount *m, size_t n)
 static void emit_mounts(struct node_ctx *c, const struct mount *m, size_t n)
 {
     static const char *const names[7] = {
-        "node_filesystem_device_error", "node_filesystem_size_bytes",
-        "node_filesystem_free_bytes",   "node_filesystem_avail_bytes",
-        "node_filesystem_files",        "node_filesystem_files_free",
+        "node_filesystem_device_error", "node_filesystem_size_bytes", "node_filesystem_free_bytes",
+        "node_filesystem_avail_bytes",  "node_filesystem_files",      "node_filesystem_files_free",
         "node_filesystem_readonly",
     };
     static const char *const help[7] = {
@@ -198,9 +201,9 @@ static void emit_mounts(struct node_ctx *c, const struct mount *m, size_t n)
                 node_family(c, names[k], GL_METRIC_GAUGE, help[k]);
                 opened = true;
             }
-            struct gl_label l[3] = { NODE_L("device", m[i].dev, m[i].dev_len),
-                                     NODE_L("mountpoint", m[i].mp, m[i].mp_len),
-                                     NODE_L("fstype", m[i].fstype, m[i].fstype_len) };
+            struct gl_label l[3] = {NODE_L("device", m[i].dev, m[i].dev_len),
+                                    NODE_L("mountpoint", m[i].mp, m[i].mp_len),
+                                    NODE_L("fstype", m[i].fstype, m[i].fstype_len)};
             double v = k == 0 ? (m[i].error ? 1 : 0) : k == 6 ? (m[i].ro ? 1 : 0) : m[i].v[k - 1];
             node_sample(c, l, 3, v);
         }

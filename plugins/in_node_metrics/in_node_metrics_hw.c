@@ -30,8 +30,7 @@ static bool starts_with_number(const char *name, const char *prefix)
 }
 
 /* Reads thermal_zoneN (cooling false) or cooling_deviceN; GL_ENOENT to skip it. */
-static int read_zone(struct node_ctx *c, int dirfd, const char *dir, bool cooling,
-                     struct zone *z)
+static int read_zone(struct node_ctx *c, int dirfd, const char *dir, bool cooling, struct zone *z)
 {
     char rel[300], buf[129];
     size_t len, tl;
@@ -40,10 +39,10 @@ static int read_zone(struct node_ctx *c, int dirfd, const char *dir, bool coolin
     snprintf(rel, sizeof(rel), "%s/type", dir);
     int rc = node_read_at(c, dirfd, rel, z->type, sizeof(z->type), &tl);
     for (int k = 0; k < (cooling ? 2 : 1) && rc == 0; k++) {
-        snprintf(rel, sizeof(rel), "%s/%s", dir, cooling ? (k == 0 ? "cur_state" : "max_state")
-                                                         : "temp");
+        snprintf(rel, sizeof(rel), "%s/%s", dir,
+                 cooling ? (k == 0 ? "cur_state" : "max_state") : "temp");
         rc = node_read_at(c, dirfd, rel, buf, sizeof(buf), &len);
-        if (rc == 0 && !node_parse_i64((struct node_tok){ buf, len }, &v)) {
+        if (rc == 0 && !node_parse_i64((struct node_tok){buf, len}, &v)) {
             rc = GL_EPARSE;
         }
         z->value[k] = cooling ? (double)v : (double)v / 1000.0;
@@ -74,19 +73,18 @@ static int read_zones(struct node_ctx *c, int dirfd, bool cooling, struct gl_buf
 
 static void emit_zones(struct node_ctx *c, const struct zone *z, size_t n, bool cooling)
 {
-    static const char *const names[3] = { "node_thermal_zone_temp",
-                                          "node_cooling_device_cur_state",
-                                          "node_cooling_device_max_state" };
-    static const char *const help[3] = { "Zone temperature in Celsius",
-                                         "Current throttle state of the cooling device",
-                                         "Maximum throttle state of the cooling device" };
+    static const char *const names[3] = {"node_thermal_zone_temp", "node_cooling_device_cur_state",
+                                         "node_cooling_device_max_state"};
+    static const char *const help[3] = {"Zone temperature in Celsius",
+                                        "Current throttle state of the cooling device",
+                                        "Maximum throttle state of the cooling device"};
     for (int k = 0; k < (cooling ? 2 : 1) && n > 0; k++) {
         int m = cooling ? 1 + k : 0;
         node_family(c, names[m], GL_METRIC_GAUGE, help[m]);
         for (size_t i = 0; i < n; i++) {
-            struct gl_label l[2] = { cooling ? NODE_LS("name", z[i].name)
-                                             : NODE_LS("zone", z[i].name),
-                                     NODE_LS("type", z[i].type) };
+            struct gl_label l[2] = {cooling ? NODE_LS("name", z[i].name)
+                                            : NODE_LS("zone", z[i].name),
+                                    NODE_LS("type", z[i].type)};
             node_sample(c, l, 2, z[i].value[k]);
         }
     }
@@ -117,9 +115,9 @@ int node_collect_thermal_zone(struct node_ctx *c)
 
 /* ---- hwmon: file names and chip names ------------------------------------ */
 
-static const char *const sensor_types[] = { "vrm", "beep_enable", "update_interval", "in",
-                                            "cpu", "fan", "pwm", "temp", "curr", "power",
-                                            "energy", "humidity", "intrusion", NULL };
+static const char *const sensor_types[] = {
+    "vrm",  "beep_enable", "update_interval", "in",     "cpu",      "fan",       "pwm",
+    "temp", "curr",        "power",           "energy", "humidity", "intrusion", NULL};
 
 struct sensor_file {
     struct node_tok type, property;
@@ -148,17 +146,17 @@ static bool explode(const char *s, struct sensor_file *f)
         if (j - i > 18) {
             return false; /* a number node_exporter cannot read either */
         }
-        f->type = (struct node_tok){ s, i };
+        f->type = (struct node_tok){s, i};
         f->num = j > i ? strtoll(s + i, NULL, 10) : 0;
-        f->property = j == n ? (struct node_tok){ s + n, 0 }
-                             : (struct node_tok){ s + j + 1, n - j - 1 };
+        f->property =
+            j == n ? (struct node_tok){s + n, 0} : (struct node_tok){s + j + 1, n - j - 1};
         return true;
     }
     for (size_t k = i; k > 1; k--) {
         if (s[k - 1] == '_' && k < n) {
-            f->type = (struct node_tok){ s, k - 1 };
+            f->type = (struct node_tok){s, k - 1};
             f->num = 0;
-            f->property = (struct node_tok){ s + k, n - k };
+            f->property = (struct node_tok){s + k, n - k};
             return true;
         }
     }
@@ -294,7 +292,8 @@ static int read_sensor_dir(struct node_ctx *c, const char *dir)
         snprintf(r.prop, sizeof(r.prop), "%.*s", (int)sf.property.n, sf.property.p);
         struct raw *all = (struct raw *)c->aux.data;
         size_t n = c->aux.len / sizeof(*all), i = 0;
-        while (i < n && !(strcmp(all[i].sensor, r.sensor) == 0 && strcmp(all[i].prop, r.prop) == 0)) {
+        while (i < n &&
+               !(strcmp(all[i].sensor, r.sensor) == 0 && strcmp(all[i].prop, r.prop) == 0)) {
             i++;
         }
         if (i < n) {
@@ -307,8 +306,8 @@ static int read_sensor_dir(struct node_ctx *c, const char *dir)
     return rc;
 }
 
-static void add_series(struct node_ctx *c, const char *chip, const struct raw *r,
-                       const char *name, const char *help, enum gl_metric_type type, double v)
+static void add_series(struct node_ctx *c, const char *chip, const struct raw *r, const char *name,
+                       const char *help, enum gl_metric_type type, double v)
 {
     struct hw_series s;
     memset(&s, 0, sizeof(s));
@@ -333,12 +332,14 @@ static void element_series(struct node_ctx *c, const char *chip, const struct ra
     char name[128], help[192], el[64];
     const char *t = r->type, *e = r->prop;
     double v;
-    if (!node_parse_f64((struct node_tok){ r->value, strlen(r->value) }, &v)) {
+    if (!node_parse_f64((struct node_tok){r->value, strlen(r->value)}, &v)) {
         return;
     }
     size_t el_len = clean_name(e, strlen(e), el, sizeof(el));
     int n = snprintf(name, sizeof(name), "node_hwmon_%s%s%s", t,
-                     is(e, "input") ? (has_plain ? "_input" : "") : el_len > 0 ? "_" : "",
+                     is(e, "input") ? (has_plain ? "_input" : "")
+                     : el_len > 0   ? "_"
+                                    : "",
                      is(e, "input") ? "" : el);
     if (n < 0 || (size_t)n >= sizeof(name) - 16) {
         return;
@@ -370,8 +371,8 @@ static void element_series(struct node_ctx *c, const char *chip, const struct ra
     } else if (is(t, "humidity")) {
         scale = 1e-6, what = "Hardware monitor for humidity, as a ratio (multiply with 100.0 to "
                              "get the humidity as a percentage)";
-    } else if (is(t, "fan") && (is(e, "input") || is(e, "min") || is(e, "max") ||
-                                is(e, "target"))) {
+    } else if (is(t, "fan") &&
+               (is(e, "input") || is(e, "min") || is(e, "max") || is(e, "target"))) {
         unit = "_rpm", what = "Hardware monitor for fan revolutions per minute";
     } else {
         snprintf(help, sizeof(help), "Hardware monitor %s element %s", t, e);
@@ -404,10 +405,10 @@ static void sensor_series(struct node_ctx *c, const char *chip, const struct raw
     double v;
     const char *t = r[0].type;
     if (is(t, "beep_enable")) {
-        add_series(c, chip, r, "node_hwmon_beep_enabled", "Hardware beep enabled",
-                   GL_METRIC_GAUGE, plain != NULL && is(plain, "1") ? 1 : 0);
+        add_series(c, chip, r, "node_hwmon_beep_enabled", "Hardware beep enabled", GL_METRIC_GAUGE,
+                   plain != NULL && is(plain, "1") ? 1 : 0);
     } else if (is(t, "vrm") || is(t, "update_interval")) {
-        if (plain != NULL && node_parse_f64((struct node_tok){ plain, strlen(plain) }, &v)) {
+        if (plain != NULL && node_parse_f64((struct node_tok){plain, strlen(plain)}, &v)) {
             bool vrm = is(t, "vrm");
             add_series(c, chip, r,
                        vrm ? "node_hwmon_voltage_regulator_version"
@@ -447,7 +448,7 @@ static int hwmon_chip(struct node_ctx *c, const char *dir)
     snprintf(path, sizeof(path), "%s/name", dir);
     if (node_read_at(c, AT_FDCWD, path, buf, sizeof(buf), &len) == 0 &&
         clean_name(buf, len, chip_name, sizeof(chip_name)) > 0) {
-        struct raw r = { .sensor = "" };
+        struct raw r = {.sensor = ""};
         add_series(c, chip, &r, "node_hwmon_chip_names",
                    "Annotation metric for human-readable chip names", GL_METRIC_GAUGE, 1);
         struct hw_series *s = (struct hw_series *)(c->scratch.data + c->scratch.len) - 1;
@@ -484,10 +485,10 @@ static void emit_hwmon(struct node_ctx *c, struct hw_series *s, size_t n)
             node_family(c, s[i].name, s[i].type, s[i].help);
         }
         bool names = is(s[i].name, "node_hwmon_chip_names");
-        struct gl_label l[3] = { NODE_LS("chip", s[i].chip),
-                                 names ? NODE_LS("chip_name", s[i].label)
-                                       : NODE_LS("sensor", s[i].sensor),
-                                 NODE_LS("label", s[i].label) };
+        struct gl_label l[3] = {NODE_LS("chip", s[i].chip),
+                                names ? NODE_LS("chip_name", s[i].label)
+                                      : NODE_LS("sensor", s[i].sensor),
+                                NODE_LS("label", s[i].label)};
         node_sample(c, l, names ? 2 : s[i].has_label ? 3 : 2, s[i].v);
     }
 }

@@ -54,9 +54,8 @@ static size_t meminfo_key(struct node_tok key, char *out, size_t cap)
     }
     int n;
     if (open != NULL && close != NULL) {
-        n = snprintf(out, cap, "%.*s_%.*s%.*s", (int)(open - key.p), key.p,
-                     (int)(close - open - 1), open + 1, (int)(key.p + key.n - close - 1),
-                     close + 1);
+        n = snprintf(out, cap, "%.*s_%.*s%.*s", (int)(open - key.p), key.p, (int)(close - open - 1),
+                     open + 1, (int)(key.p + key.n - close - 1), close + 1);
     } else {
         n = snprintf(out, cap, "%.*s", (int)key.n, key.p);
     }
@@ -111,8 +110,8 @@ int node_parse_meminfo(struct node_ctx *c, const char *text, size_t len)
             }
             int hl = snprintf(help, sizeof(help), "Memory information field %.*s.", (int)kl, key);
             bool total = kl > 6 && memcmp(key + kl - 6, "_total", 6) == 0;
-            node_family_n(c, name, (size_t)nl, total ? GL_METRIC_COUNTER : GL_METRIC_GAUGE,
-                          help, (size_t)hl);
+            node_family_n(c, name, (size_t)nl, total ? GL_METRIC_COUNTER : GL_METRIC_GAUGE, help,
+                          (size_t)hl);
             node_sample(c, NULL, 0, v);
         }
     }
@@ -170,7 +169,7 @@ int node_collect_vmstat(struct node_ctx *c)
 /* "some avg10=0.00 avg60=0.00 avg300=0.00 total=123": the total in microseconds. */
 static bool psi_line(struct node_tok line, const char *kind, uint64_t *total)
 {
-    static const char *const keys[4] = { "avg10=", "avg60=", "avg300=", "total=" };
+    static const char *const keys[4] = {"avg10=", "avg60=", "avg300=", "total="};
     struct node_tok f;
     if (!node_next_split(&line, ' ', &f) || !node_tok_eq(f, kind)) {
         return false;
@@ -181,7 +180,7 @@ static bool psi_line(struct node_tok line, const char *kind, uint64_t *total)
         if (!node_next_split(&line, ' ', &f) || f.n <= kl || memcmp(f.p, keys[k], kl) != 0) {
             return false;
         }
-        struct node_tok v = { f.p + kl, f.n - kl };
+        struct node_tok v = {f.p + kl, f.n - kl};
         if (k < 3 ? !node_parse_f64(v, &d) : !node_parse_u64(v, total)) {
             return false;
         }
@@ -208,7 +207,7 @@ int node_parse_pressure(struct node_ctx *c, const char *resource, const char *te
         *(is_some ? &has_some : &has_full) = true;
     }
     char name[64], help[128];
-    const char *what = strcmp(resource, "cpu") == 0 ? "for CPU time"
+    const char *what = strcmp(resource, "cpu") == 0  ? "for CPU time"
                        : strcmp(resource, "io") == 0 ? "due to IO congestion"
                                                      : "for memory";
     if (has_some) {
@@ -220,8 +219,7 @@ int node_parse_pressure(struct node_ctx *c, const char *resource, const char *te
     if (has_full && strcmp(resource, "cpu") != 0) {
         snprintf(name, sizeof(name), "node_pressure_%s_stalled_seconds_total", resource);
         snprintf(help, sizeof(help), "Total time in seconds no process could make progress %s",
-                 strcmp(resource, "io") == 0 ? "due to IO congestion"
-                                             : "due to memory congestion");
+                 strcmp(resource, "io") == 0 ? "due to IO congestion" : "due to memory congestion");
         node_family(c, name, GL_METRIC_COUNTER, help);
         node_sample(c, NULL, 0, (double)full / 1e6);
     }
@@ -230,7 +228,7 @@ int node_parse_pressure(struct node_ctx *c, const char *resource, const char *te
 
 int node_collect_pressure(struct node_ctx *c)
 {
-    static const char *const resources[3] = { "pressure/cpu", "pressure/io", "pressure/memory" };
+    static const char *const resources[3] = {"pressure/cpu", "pressure/io", "pressure/memory"};
     for (int i = 0; i < 3; i++) {
         int rc = node_read(c, &c->text, c->n->procfs, resources[i]);
         if (rc == GL_ENOENT || (rc == GL_EIO && c->sys_errno == EOPNOTSUPP)) {

@@ -19,18 +19,18 @@
 /* ---- netdev -------------------------------------------------------------- */
 
 static const char *const netdev_keys[17] = {
-    "receive_bytes",  "receive_packets",  "receive_errs",       "receive_drop",
-    "receive_fifo",   "receive_frame",    "receive_compressed", "receive_multicast",
-    "transmit_bytes", "transmit_packets", "transmit_errs",      "transmit_drop",
-    "transmit_fifo",  "transmit_colls",   "transmit_carrier",   "transmit_compressed",
+    "receive_bytes",     "receive_packets",  "receive_errs",       "receive_drop",
+    "receive_fifo",      "receive_frame",    "receive_compressed", "receive_multicast",
+    "transmit_bytes",    "transmit_packets", "transmit_errs",      "transmit_drop",
+    "transmit_fifo",     "transmit_colls",   "transmit_carrier",   "transmit_compressed",
     "receive_nohandler",
 };
 
 struct netdev {
     const char *name;
     uint32_t name_len;
-    bool nohandler;            /* v[16] was read */
-    bool excluded;             /* by netdev.device_exclude */
+    bool nohandler; /* v[16] was read */
+    bool excluded;  /* by netdev.device_exclude */
     uint64_t v[17];
 };
 
@@ -47,8 +47,8 @@ static bool parse_netdev_line(struct node_tok line, struct netdev *d)
     if (colon == NULL) {
         return false;
     }
-    struct node_tok name = node_trim((struct node_tok){ line.p, (size_t)(colon - line.p) });
-    struct node_tok rest = { colon + 1, line.n - (size_t)(colon - line.p) - 1 }, f;
+    struct node_tok name = node_trim((struct node_tok){line.p, (size_t)(colon - line.p)});
+    struct node_tok rest = {colon + 1, line.n - (size_t)(colon - line.p) - 1}, f;
     memset(d, 0, sizeof(*d));
     d->name = name.p;
     d->name_len = (uint32_t)name.n;
@@ -132,13 +132,12 @@ static int read_nohandler(struct node_ctx *c, struct netdev *d, size_t n)
             continue;
         }
         size_t len;
-        snprintf(rel, sizeof(rel), "%.*s/statistics/rx_nohandler", (int)d[i].name_len,
-                 d[i].name);
+        snprintf(rel, sizeof(rel), "%.*s/statistics/rx_nohandler", (int)d[i].name_len, d[i].name);
         rc = node_read_at(c, dirfd, rel, buf, sizeof(buf), &len);
         if (rc == GL_ESTATE) {
             break;
         }
-        d[i].nohandler = rc == 0 && node_parse_u64((struct node_tok){ buf, len }, &d[i].v[16]);
+        d[i].nohandler = rc == 0 && node_parse_u64((struct node_tok){buf, len}, &d[i].v[16]);
         rc = 0;
     }
     node_close(dirfd);
@@ -172,8 +171,7 @@ int node_collect_netdev(struct node_ctx *c)
 static bool walk_pairs(struct node_ctx *c, const char *text, size_t len, bool emit);
 static bool walk_snmp6(struct node_ctx *c, const char *text, size_t len, bool emit);
 
-static void emit_netstat(struct node_ctx *c, struct node_tok proto, struct node_tok field,
-                         double v)
+static void emit_netstat(struct node_ctx *c, struct node_tok proto, struct node_tok field, double v)
 {
     char name[300], help[300];
     static const char prefix[] = "node_netstat_";
@@ -211,8 +209,8 @@ static bool walk_pairs(struct node_ctx *c, const char *text, size_t len, bool em
         if (!node_next_line(&p, end, &values)) {
             return false;
         }
-        if (!node_next_split(&names, ' ', &proto) || proto.n < 2 ||
-            proto.p[proto.n - 1] != ':' || !node_next_split(&values, ' ', &vf)) {
+        if (!node_next_split(&names, ' ', &proto) || proto.n < 2 || proto.p[proto.n - 1] != ':' ||
+            !node_next_split(&values, ' ', &vf)) {
             return false;
         }
         proto.n--;
@@ -252,8 +250,8 @@ static bool walk_snmp6(struct node_ctx *c, const char *text, size_t len, bool em
         if (!node_parse_f64(val, &v)) {
             return false;
         }
-        struct node_tok proto = { key.p, (size_t)(six - key.p) + 1 };
-        struct node_tok field = { six + 1, key.n - proto.n };
+        struct node_tok proto = {key.p, (size_t)(six - key.p) + 1};
+        struct node_tok field = {six + 1, key.n - proto.n};
         if (emit) {
             emit_netstat(c, proto, field, v);
         }
@@ -306,15 +304,14 @@ int node_collect_netstat(struct node_ctx *c)
 /* Checks (emit false) or writes one sockstat file. */
 static bool walk_sockstat(struct node_ctx *c, const char *text, size_t len, bool v6, bool emit)
 {
-    static const char *const order[6] = { "inuse", "orphan", "tw", "alloc", "mem", "memory" };
+    static const char *const order[6] = {"inuse", "orphan", "tw", "alloc", "mem", "memory"};
     const char *p = text, *end = text + len;
     struct node_tok line, proto;
     while (node_next_line(&p, end, &line)) {
         struct node_tok k[16], v[16];
         int64_t val[16];
         int n = 0;
-        if (!node_next_split(&line, ' ', &proto) || proto.n < 2 ||
-            proto.p[proto.n - 1] != ':') {
+        if (!node_next_split(&line, ' ', &proto) || proto.n < 2 || proto.p[proto.n - 1] != ':') {
             return false;
         }
         proto.n--;
@@ -341,7 +338,7 @@ static bool walk_sockstat(struct node_ctx *c, const char *text, size_t len, bool
             continue;
         }
         int64_t found[7];
-        bool has[7] = { true, false, false, false, false, false, false };
+        bool has[7] = {true, false, false, false, false, false, false};
         found[0] = 0;
         for (int i = 0; i < n; i++) {
             for (int o = 0; o < 6; o++) {
@@ -361,8 +358,8 @@ static bool walk_sockstat(struct node_ctx *c, const char *text, size_t len, bool
             }
             const char *st = o < 6 ? order[o] : "mem_bytes";
             char name[128], help[160];
-            int nl = snprintf(name, sizeof(name), "node_sockstat_%.*s_%s", (int)proto.n, proto.p,
-                              st);
+            int nl =
+                snprintf(name, sizeof(name), "node_sockstat_%.*s_%s", (int)proto.n, proto.p, st);
             int hl = snprintf(help, sizeof(help), "Number of %.*s sockets in state %s.",
                               (int)proto.n, proto.p, st);
             if (nl > 0 && (size_t)nl < sizeof(name)) {
@@ -385,7 +382,7 @@ int node_parse_sockstat(struct node_ctx *c, const char *text, size_t len, bool v
 
 int node_collect_sockstat(struct node_ctx *c)
 {
-    static const char *const files[2] = { "net/sockstat", "net/sockstat6" };
+    static const char *const files[2] = {"net/sockstat", "net/sockstat6"};
     for (int i = 0; i < 2; i++) {
         int rc = node_read(c, &c->text, c->n->procfs, files[i]);
         if (rc == GL_ENOENT) {
@@ -412,11 +409,11 @@ struct arp_dev {
 int node_parse_arp(struct node_ctx *c, const char *text, size_t len)
 {
     const char *p = text, *end = text + len;
-    struct node_tok line, f, last = { NULL, 0 };
+    struct node_tok line, f, last = {NULL, 0};
     gl_buf_reset(&c->scratch);
     while (node_next_line(&p, end, &line)) {
         int cols = 0;
-        struct node_tok first = { NULL, 0 };
+        struct node_tok first = {NULL, 0};
         while (node_next_field(&line, &f)) {
             first = cols == 0 ? f : first;
             last = f;
@@ -434,7 +431,7 @@ int node_parse_arp(struct node_ctx *c, const char *text, size_t len)
             i++;
         }
         if (i == n) {
-            struct arp_dev nd = { last.p, (uint32_t)last.n, 0 };
+            struct arp_dev nd = {last.p, (uint32_t)last.n, 0};
             gl_buf_append(&c->scratch, &nd, sizeof(nd));
             d = (struct arp_dev *)c->scratch.data;
         }
@@ -468,7 +465,7 @@ int node_parse_udp(const char *text, size_t len, double *tx, double *rx)
     *tx = *rx = 0;
     node_next_line(&p, end, &line); /* the header */
     while (node_next_line(&p, end, &line)) {
-        struct node_tok q = { NULL, 0 }, t;
+        struct node_tok q = {NULL, 0}, t;
         int cols = 0;
         while (node_next_field(&line, &f)) {
             q = cols == 4 ? f : q;
@@ -478,8 +475,8 @@ int node_parse_udp(const char *text, size_t len, double *tx, double *rx)
         if (cols == 0) {
             continue;
         }
-        if (cols < 10 || !node_next_split(&q, ':', &t) || !node_parse_hex(t, &a) ||
-            q.p == NULL || !node_parse_hex(q, &b)) {
+        if (cols < 10 || !node_next_split(&q, ':', &t) || !node_parse_hex(t, &a) || q.p == NULL ||
+            !node_parse_hex(q, &b)) {
             return GL_EPARSE;
         }
         *tx += (double)a;
@@ -490,7 +487,7 @@ int node_parse_udp(const char *text, size_t len, double *tx, double *rx)
 
 int node_collect_udp_queues(struct node_ctx *c)
 {
-    static const char *const files[2] = { "net/udp", "net/udp6" };
+    static const char *const files[2] = {"net/udp", "net/udp6"};
     bool opened = false, any = false;
     for (int i = 0; i < 2; i++) {
         double q[2];
@@ -510,8 +507,8 @@ int node_collect_udp_queues(struct node_ctx *c)
             opened = true;
         }
         for (int k = 0; k < 2; k++) {
-            struct gl_label l[2] = { NODE_LS("queue", k == 0 ? "tx" : "rx"),
-                                     NODE_LS("ip", i == 0 ? "v4" : "v6") };
+            struct gl_label l[2] = {NODE_LS("queue", k == 0 ? "tx" : "rx"),
+                                    NODE_LS("ip", i == 0 ? "v4" : "v6")};
             node_sample(c, l, 2, q[k]);
         }
         any = true;
@@ -522,26 +519,26 @@ int node_collect_udp_queues(struct node_ctx *c)
 /* ---- conntrack ----------------------------------------------------------- */
 
 static const char *const conntrack_stat[8][2] = {
-    { "node_nf_conntrack_stat_found", "Number of searched entries which were successful." },
-    { "node_nf_conntrack_stat_invalid", "Number of packets seen which can not be tracked." },
-    { "node_nf_conntrack_stat_ignore",
-      "Number of packets seen which are already connected to a conntrack entry." },
-    { "node_nf_conntrack_stat_insert", "Number of entries inserted into the list." },
-    { "node_nf_conntrack_stat_insert_failed",
-      "Number of entries for which list insertion was attempted but failed." },
-    { "node_nf_conntrack_stat_drop", "Number of packets dropped due to conntrack failure." },
-    { "node_nf_conntrack_stat_early_drop",
-      "Number of dropped conntrack entries to make room for new ones, if maximum table size "
-      "was reached." },
-    { "node_nf_conntrack_stat_search_restart",
-      "Number of conntrack table lookups which had to be restarted due to hashtable resizes." },
+    {"node_nf_conntrack_stat_found", "Number of searched entries which were successful."},
+    {"node_nf_conntrack_stat_invalid", "Number of packets seen which can not be tracked."},
+    {"node_nf_conntrack_stat_ignore",
+     "Number of packets seen which are already connected to a conntrack entry."},
+    {"node_nf_conntrack_stat_insert", "Number of entries inserted into the list."},
+    {"node_nf_conntrack_stat_insert_failed",
+     "Number of entries for which list insertion was attempted but failed."},
+    {"node_nf_conntrack_stat_drop", "Number of packets dropped due to conntrack failure."},
+    {"node_nf_conntrack_stat_early_drop",
+     "Number of dropped conntrack entries to make room for new ones, if maximum table size "
+     "was reached."},
+    {"node_nf_conntrack_stat_search_restart",
+     "Number of conntrack table lookups which had to be restarted due to hashtable resizes."},
 };
 
 /* /proc/net/stat/nf_conntrack: a header, then a row of 17 hex counters per CPU, summed. */
 int node_parse_conntrack_stat(struct node_ctx *c, const char *text, size_t len)
 {
-    static const int column[8] = { 2, 4, 5, 8, 9, 10, 11, 16 };
-    double sum[8] = { 0 };
+    static const int column[8] = {2, 4, 5, 8, 9, 10, 11, 16};
+    double sum[8] = {0};
     const char *p = text, *end = text + len;
     struct node_tok line, f;
     node_next_line(&p, end, &line);
@@ -571,10 +568,10 @@ int node_parse_conntrack_stat(struct node_ctx *c, const char *text, size_t len)
 int node_collect_conntrack(struct node_ctx *c)
 {
     static const char *const files[2][3] = {
-        { "sys/net/netfilter/nf_conntrack_count", "node_nf_conntrack_entries",
-          "Number of currently allocated flow entries for connection tracking." },
-        { "sys/net/netfilter/nf_conntrack_max", "node_nf_conntrack_entries_limit",
-          "Maximum size of connection tracking table." },
+        {"sys/net/netfilter/nf_conntrack_count", "node_nf_conntrack_entries",
+         "Number of currently allocated flow entries for connection tracking."},
+        {"sys/net/netfilter/nf_conntrack_max", "node_nf_conntrack_entries_limit",
+         "Maximum size of connection tracking table."},
     };
     for (int i = 0; i < 2; i++) {
         uint64_t v;
@@ -582,8 +579,8 @@ int node_collect_conntrack(struct node_ctx *c)
         if (rc == GL_ENOENT) {
             return NODE_NODATA; /* conntrack not loaded */
         }
-        if (rc == 0 && !node_parse_u64(node_trim((struct node_tok){ c->text.data,
-                                                                    c->text.len }), &v)) {
+        if (rc == 0 &&
+            !node_parse_u64(node_trim((struct node_tok){c->text.data, c->text.len}), &v)) {
             rc = node_fail(c, GL_EPARSE, "%s: not a number", c->path);
         }
         if (rc < 0) {

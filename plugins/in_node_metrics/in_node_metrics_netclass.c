@@ -17,41 +17,41 @@
 
 enum { S_ADDRESS, S_BROADCAST, S_DUPLEX, S_OPERSTATE, S_IFALIAS, S_COUNT };
 
-static const char *const string_files[S_COUNT] = { "address", "broadcast", "duplex",
-                                                    "operstate", "ifalias" };
+static const char *const string_files[S_COUNT] = {"address", "broadcast", "duplex", "operstate",
+                                                  "ifalias"};
 
 static const struct {
     const char *file, *metric;
     enum gl_metric_type type;
 } props[16] = {
-    { "addr_assign_type", "address_assign_type", GL_METRIC_GAUGE },
-    { "carrier", "carrier", GL_METRIC_GAUGE },
-    { "carrier_changes", "carrier_changes_total", GL_METRIC_COUNTER },
-    { "carrier_up_count", "carrier_up_changes_total", GL_METRIC_COUNTER },
-    { "carrier_down_count", "carrier_down_changes_total", GL_METRIC_COUNTER },
-    { "dev_id", "device_id", GL_METRIC_GAUGE },
-    { "dormant", "dormant", GL_METRIC_GAUGE },
-    { "flags", "flags", GL_METRIC_GAUGE },
-    { "ifindex", "iface_id", GL_METRIC_GAUGE },
-    { "iflink", "iface_link", GL_METRIC_GAUGE },
-    { "link_mode", "iface_link_mode", GL_METRIC_GAUGE },
-    { "mtu", "mtu_bytes", GL_METRIC_GAUGE },
-    { "name_assign_type", "name_assign_type", GL_METRIC_GAUGE },
-    { "netdev_group", "net_dev_group", GL_METRIC_GAUGE },
-    { "speed", "speed_bytes", GL_METRIC_GAUGE },
-    { "tx_queue_len", "transmit_queue_length", GL_METRIC_GAUGE },
+    {"addr_assign_type", "address_assign_type", GL_METRIC_GAUGE},
+    {"carrier", "carrier", GL_METRIC_GAUGE},
+    {"carrier_changes", "carrier_changes_total", GL_METRIC_COUNTER},
+    {"carrier_up_count", "carrier_up_changes_total", GL_METRIC_COUNTER},
+    {"carrier_down_count", "carrier_down_changes_total", GL_METRIC_COUNTER},
+    {"dev_id", "device_id", GL_METRIC_GAUGE},
+    {"dormant", "dormant", GL_METRIC_GAUGE},
+    {"flags", "flags", GL_METRIC_GAUGE},
+    {"ifindex", "iface_id", GL_METRIC_GAUGE},
+    {"iflink", "iface_link", GL_METRIC_GAUGE},
+    {"link_mode", "iface_link_mode", GL_METRIC_GAUGE},
+    {"mtu", "mtu_bytes", GL_METRIC_GAUGE},
+    {"name_assign_type", "name_assign_type", GL_METRIC_GAUGE},
+    {"netdev_group", "net_dev_group", GL_METRIC_GAUGE},
+    {"speed", "speed_bytes", GL_METRIC_GAUGE},
+    {"tx_queue_len", "transmit_queue_length", GL_METRIC_GAUGE},
 };
 
 static const struct {
     const char *file, *metric;
-} last_prop = { "type", "protocol_type" };
+} last_prop = {"type", "protocol_type"};
 
 struct iface {
-    uint32_t name_at;          /* in c->names */
-    uint32_t str_at[S_COUNT];  /* in c->aux */
+    uint32_t name_at;         /* in c->names */
+    uint32_t str_at[S_COUNT]; /* in c->aux */
     uint32_t str_len[S_COUNT];
-    int64_t v[17];             /* props, then protocol_type */
-    uint32_t has;              /* a bit per value read */
+    int64_t v[17]; /* props, then protocol_type */
+    uint32_t has;  /* a bit per value read */
 };
 
 /*
@@ -86,7 +86,7 @@ static void read_numbers(struct node_ctx *c, int fd, struct iface *f, bool *down
     char buf[VALUE_MAX];
     size_t len;
     if (node_read_at(c, fd, "flags", buf, sizeof(buf), &len) == 0 &&
-        node_parse_int_auto((struct node_tok){ buf, len }, &f->v[FLAGS])) {
+        node_parse_int_auto((struct node_tok){buf, len}, &f->v[FLAGS])) {
         f->has |= 1u << FLAGS;
         *down = !(f->v[FLAGS] & 1); /* IFF_UP */
     }
@@ -96,7 +96,7 @@ static void read_numbers(struct node_ctx *c, int fd, struct iface *f, bool *down
             continue;
         }
         if (node_read_at(c, fd, file, buf, sizeof(buf), &len) == 0 &&
-            node_parse_int_auto((struct node_tok){ buf, len }, &f->v[k])) {
+            node_parse_int_auto((struct node_tok){buf, len}, &f->v[k])) {
             f->has |= 1u << k;
         }
     }
@@ -119,17 +119,16 @@ static bool read_iface(struct node_ctx *c, int dirfd, const char *name, struct i
 
 /* ---- the same from the netlink dump, with the files it lacks ------------- */
 
-static const char *const operstates[] = { "unknown", "notpresent", "down", "lowerlayerdown",
-                                          "testing", "dormant", "up" };
+static const char *const operstates[] = {"unknown", "notpresent", "down", "lowerlayerdown",
+                                         "testing", "dormant",    "up"};
 
 /* Which props[] entries the dump gives, and from which of its values. */
 static const struct {
     int prop, link;
 } from_link[] = {
-    { 2, NODE_LINK_CHANGES }, { 3, NODE_LINK_UP },     { 4, NODE_LINK_DOWN },
-    { 8, NODE_LINK_INDEX },   { 9, NODE_LINK_IFLINK }, { 10, NODE_LINK_MODE },
-    { 11, NODE_LINK_MTU },    { 13, NODE_LINK_GROUP }, { 15, NODE_LINK_TXQLEN },
-    { 16, NODE_LINK_TYPE },
+    {2, NODE_LINK_CHANGES}, {3, NODE_LINK_UP},    {4, NODE_LINK_DOWN}, {8, NODE_LINK_INDEX},
+    {9, NODE_LINK_IFLINK},  {10, NODE_LINK_MODE}, {11, NODE_LINK_MTU}, {13, NODE_LINK_GROUP},
+    {15, NODE_LINK_TXQLEN}, {16, NODE_LINK_TYPE},
 };
 
 static void put_str(struct node_ctx *c, struct iface *f, int k, const char *s, size_t n)
@@ -139,8 +138,7 @@ static void put_str(struct node_ctx *c, struct iface *f, int k, const char *s, s
     gl_buf_append(&c->aux, s, n);
 }
 
-static void link_values(struct node_ctx *c, const struct node_link *l, struct iface *f,
-                        bool down)
+static void link_values(struct node_ctx *c, const struct node_link *l, struct iface *f, bool down)
 {
     const char *text = c->link_text.data;
     uint64_t op = l->v[NODE_LINK_OPERSTATE];
@@ -167,7 +165,7 @@ static void link_values(struct node_ctx *c, const struct node_link *l, struct if
 static bool read_iface_link(struct node_ctx *c, int dirfd, const char *name,
                             const struct node_link *l, struct iface *f)
 {
-    static const int files[6] = { 7, 5, 0, 12, 6, 14 }; /* flags first: it says "down" */
+    static const int files[6] = {7, 5, 0, 12, 6, 14}; /* flags first: it says "down" */
     int fd = node_open_dir(c, dirfd, name);
     if (fd < 0) {
         return false;
@@ -179,7 +177,7 @@ static bool read_iface_link(struct node_ctx *c, int dirfd, const char *name,
         size_t len;
         int k = files[i];
         if (node_read_at(c, fd, props[k].file, buf, sizeof(buf), &len) == 0 &&
-            node_parse_int_auto((struct node_tok){ buf, len }, &f->v[k])) {
+            node_parse_int_auto((struct node_tok){buf, len}, &f->v[k])) {
             f->has |= 1u << k;
             down = k == 7 ? !(f->v[k] & 1) : down;
         }
@@ -210,11 +208,10 @@ static bool same_devices(struct node_ctx *c, size_t count)
     return true;
 }
 
-static struct gl_label str_label(const struct node_ctx *c, const struct iface *f,
-                                 const char *name, int k)
+static struct gl_label str_label(const struct node_ctx *c, const struct iface *f, const char *name,
+                                 int k)
 {
-    struct gl_label l = { name, (uint32_t)strlen(name), c->aux.data + f->str_at[k],
-                          f->str_len[k] };
+    struct gl_label l = {name, (uint32_t)strlen(name), c->aux.data + f->str_at[k], f->str_len[k]};
     return l;
 }
 

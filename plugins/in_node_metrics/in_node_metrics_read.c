@@ -144,7 +144,7 @@ int node_read_at(struct node_ctx *c, int dirfd, const char *name, char *buf, siz
         c->sys_errno = e;
         return errno_code(e);
     }
-    struct node_tok t = node_trim((struct node_tok){ buf, (size_t)r });
+    struct node_tok t = node_trim((struct node_tok){buf, (size_t)r});
     memmove(buf, t.p, t.n);
     buf[t.n] = '\0';
     *len = t.n;
@@ -302,8 +302,7 @@ bool node_match(struct node_match_cache *mc, struct gl_regex *re, const char *s,
         mc->keys.len = e[i].at;
         mc->entries.len = i * sizeof(*e);
     }
-    struct node_match_entry ne = { (uint32_t)mc->keys.len, (uint32_t)n,
-                                   gl_regex_match(re, s, n) };
+    struct node_match_entry ne = {(uint32_t)mc->keys.len, (uint32_t)n, gl_regex_match(re, s, n)};
     if (mc->keys.len + n < (1u << 20)) {
         gl_buf_append(&mc->keys, s, n);
         gl_buf_append(&mc->entries, &ne, sizeof(ne));
@@ -499,8 +498,8 @@ bool node_parse_f64(struct node_tok t, double *v)
 
 /* ---- writing series ------------------------------------------------------ */
 
-void node_family_n(struct node_ctx *c, const char *name, size_t name_len,
-                   enum gl_metric_type type, const char *help, size_t help_len)
+void node_family_n(struct node_ctx *c, const char *name, size_t name_len, enum gl_metric_type type,
+                   const char *help, size_t help_len)
 {
     gl_batch_family(c->b, name, name_len, type, help, help_len, NULL, 0);
 }
@@ -589,7 +588,7 @@ void node_sample(struct node_ctx *c, const struct gl_label *l, size_t n, double 
         return;
     }
     struct gl_label copy[GL_LABELS_MAX];
-    bool moved[GL_LABELS_MAX] = { false };
+    bool moved[GL_LABELS_MAX] = {false};
     gl_buf_reset(&c->clean);
     for (size_t i = 0; i < n; i++) {
         copy[i] = l[i];

@@ -27,13 +27,12 @@
 #define RECV_BUF 32768
 
 /* Appends n bytes of an address as "aa:bb:cc" to the names arena; returns its offset. */
-static uint32_t put_address(struct gl_buf *arena, const unsigned char *a, size_t n,
-                            uint32_t *len)
+static uint32_t put_address(struct gl_buf *arena, const unsigned char *a, size_t n, uint32_t *len)
 {
     static const char hex[] = "0123456789abcdef";
     uint32_t at = (uint32_t)arena->len;
     for (size_t i = 0; i < n && i < 32; i++) {
-        char b[3] = { hex[a[i] >> 4], hex[a[i] & 15], ':' };
+        char b[3] = {hex[a[i] >> 4], hex[a[i] & 15], ':'};
         gl_buf_append(arena, b, i + 1 < n && i + 1 < 32 ? 3 : 2);
     }
     *len = (uint32_t)(arena->len - at);
@@ -59,7 +58,7 @@ static uint32_t put_string(struct gl_buf *arena, const struct rtattr *a, uint32_
 {
     const char *s = RTA_DATA(a);
     size_t n = strnlen(s, RTA_PAYLOAD(a));
-    struct node_tok t = node_trim((struct node_tok){ s, n });
+    struct node_tok t = node_trim((struct node_tok){s, n});
     uint32_t at = (uint32_t)arena->len;
     gl_buf_append(arena, t.p, t.n);
     gl_buf_putc(arena, '\0');
@@ -73,16 +72,16 @@ static const struct {
     uint8_t slot;
     uint8_t width;
 } numbers[] = {
-    { IFLA_MTU, NODE_LINK_MTU, 4 },
-    { IFLA_TXQLEN, NODE_LINK_TXQLEN, 4 },
-    { IFLA_LINK, NODE_LINK_IFLINK, 4 },
-    { IFLA_GROUP, NODE_LINK_GROUP, 4 },
-    { IFLA_LINKMODE, NODE_LINK_MODE, 1 },
-    { IFLA_CARRIER, NODE_LINK_CARRIER, 1 },
-    { IFLA_CARRIER_CHANGES, NODE_LINK_CHANGES, 4 },
-    { IFLA_CARRIER_UP_COUNT, NODE_LINK_UP, 4 },
-    { IFLA_CARRIER_DOWN_COUNT, NODE_LINK_DOWN, 4 },
-    { IFLA_OPERSTATE, NODE_LINK_OPERSTATE, 1 },
+    {IFLA_MTU, NODE_LINK_MTU, 4},
+    {IFLA_TXQLEN, NODE_LINK_TXQLEN, 4},
+    {IFLA_LINK, NODE_LINK_IFLINK, 4},
+    {IFLA_GROUP, NODE_LINK_GROUP, 4},
+    {IFLA_LINKMODE, NODE_LINK_MODE, 1},
+    {IFLA_CARRIER, NODE_LINK_CARRIER, 1},
+    {IFLA_CARRIER_CHANGES, NODE_LINK_CHANGES, 4},
+    {IFLA_CARRIER_UP_COUNT, NODE_LINK_UP, 4},
+    {IFLA_CARRIER_DOWN_COUNT, NODE_LINK_DOWN, 4},
+    {IFLA_OPERSTATE, NODE_LINK_OPERSTATE, 1},
 };
 
 static void link_stats(struct node_link *l, const struct rtattr *a)
@@ -186,9 +185,11 @@ int node_rtnl_links(struct node_ctx *c)
     struct {
         struct nlmsghdr h;
         struct ifinfomsg ifi;
-    } req = { .h = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETLINK,
-                     .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
-              .ifi = { .ifi_family = AF_UNSPEC } };
+    } req = {.h = {.nlmsg_len = sizeof(req),
+                   .nlmsg_type = RTM_GETLINK,
+                   .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+                   .nlmsg_seq = 1},
+             .ifi = {.ifi_family = AF_UNSPEC}};
     gl_buf_reset(&c->links);
     gl_buf_reset(&c->link_text);
     gl_buf_reset(&c->recv);

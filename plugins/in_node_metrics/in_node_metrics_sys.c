@@ -18,10 +18,10 @@
 
 int node_parse_loadavg(struct node_ctx *c, const char *text, size_t len)
 {
-    static const char *const names[3] = { "node_load1", "node_load5", "node_load15" };
-    static const char *const help[3] = { "1m load average.", "5m load average.",
-                                         "15m load average." };
-    struct node_tok line = { text, len }, f;
+    static const char *const names[3] = {"node_load1", "node_load5", "node_load15"};
+    static const char *const help[3] = {"1m load average.", "5m load average.",
+                                        "15m load average."};
+    struct node_tok line = {text, len}, f;
     double v[3];
     for (int k = 0; k < 3; k++) {
         if (!node_next_field(&line, &f) || !node_parse_f64(f, &v[k])) {
@@ -44,7 +44,7 @@ int node_collect_loadavg(struct node_ctx *c)
 /* /proc/sys/fs/file-nr: "allocated<TAB>unused<TAB>maximum". */
 int node_parse_filefd(struct node_ctx *c, const char *text, size_t len)
 {
-    struct node_tok line = node_trim((struct node_tok){ text, len }), f[3];
+    struct node_tok line = node_trim((struct node_tok){text, len}), f[3];
     double allocated, maximum;
     for (int k = 0; k < 3; k++) {
         if (!node_next_split(&line, '\t', &f[k])) {
@@ -72,7 +72,7 @@ int node_collect_filefd(struct node_ctx *c)
 static int read_number(struct node_ctx *c, const char *base, const char *rel, uint64_t *v)
 {
     int rc = node_read(c, &c->text, base, rel);
-    if (rc == 0 && !node_parse_u64(node_trim((struct node_tok){ c->text.data, c->text.len }), v)) {
+    if (rc == 0 && !node_parse_u64(node_trim((struct node_tok){c->text.data, c->text.len}), v)) {
         rc = node_fail(c, GL_EPARSE, "%s: not a number", c->path);
     }
     return rc;
@@ -114,8 +114,9 @@ static int clocksource(struct node_ctx *c, int dirfd, const char *name, size_t i
         return rc == GL_ESTATE ? rc : node_fail(c, rc, "cannot read %s", rel);
     }
     if (!*opened) {
-        node_family(c, pass == 0 ? "node_time_clocksource_available_info"
-                                 : "node_time_clocksource_current_info",
+        node_family(c,
+                    pass == 0 ? "node_time_clocksource_available_info"
+                              : "node_time_clocksource_current_info",
                     GL_METRIC_GAUGE,
                     pass == 0 ? "Available clocksources read from "
                                 "'/sys/devices/system/clocksource'."
@@ -123,15 +124,15 @@ static int clocksource(struct node_ctx *c, int dirfd, const char *name, size_t i
         *opened = true;
     }
     int dl = snprintf(dev, sizeof(dev), "%zu", index);
-    struct node_tok list = { value, len }, f;
+    struct node_tok list = {value, len}, f;
     if (pass == 1) {
         f = list;
         list.n = 0;
-        struct gl_label l[2] = { NODE_L("device", dev, dl), NODE_L("clocksource", f.p, f.n) };
+        struct gl_label l[2] = {NODE_L("device", dev, dl), NODE_L("clocksource", f.p, f.n)};
         node_sample(c, l, 2, 1);
     }
     while (node_next_field(&list, &f)) {
-        struct gl_label l[2] = { NODE_L("device", dev, dl), NODE_L("clocksource", f.p, f.n) };
+        struct gl_label l[2] = {NODE_L("device", dev, dl), NODE_L("clocksource", f.p, f.n)};
         node_sample(c, l, 2, 1);
     }
     return 0;
@@ -184,52 +185,60 @@ struct timex_metric {
 };
 
 static const struct timex_metric timex_metrics[17] = {
-    { "node_timex_sync_status", "Is clock synchronized to a reliable server (1 = yes, 0 = no).",
-      GL_METRIC_GAUGE },
-    { "node_timex_offset_seconds", "Time offset in between local system and reference clock.",
-      GL_METRIC_GAUGE },
-    { "node_timex_frequency_adjustment_ratio", "Local clock frequency adjustment.",
-      GL_METRIC_GAUGE },
-    { "node_timex_maxerror_seconds", "Maximum error in seconds.", GL_METRIC_GAUGE },
-    { "node_timex_estimated_error_seconds", "Estimated error in seconds.", GL_METRIC_GAUGE },
-    { "node_timex_status", "Value of the status array bits.", GL_METRIC_GAUGE },
-    { "node_timex_loop_time_constant", "Phase-locked loop time constant.", GL_METRIC_GAUGE },
-    { "node_timex_tick_seconds", "Seconds between clock ticks.", GL_METRIC_GAUGE },
-    { "node_timex_pps_frequency_hertz", "Pulse per second frequency.", GL_METRIC_GAUGE },
-    { "node_timex_pps_jitter_seconds", "Pulse per second jitter.", GL_METRIC_GAUGE },
-    { "node_timex_pps_shift_seconds", "Pulse per second interval duration.", GL_METRIC_GAUGE },
-    { "node_timex_pps_stability_hertz",
-      "Pulse per second stability, average of recent frequency changes.", GL_METRIC_GAUGE },
-    { "node_timex_pps_jitter_total", "Pulse per second count of jitter limit exceeded events.",
-      GL_METRIC_COUNTER },
-    { "node_timex_pps_calibration_total", "Pulse per second count of calibration intervals.",
-      GL_METRIC_COUNTER },
-    { "node_timex_pps_error_total", "Pulse per second count of calibration errors.",
-      GL_METRIC_COUNTER },
-    { "node_timex_pps_stability_exceeded_total",
-      "Pulse per second count of stability limit exceeded events.", GL_METRIC_COUNTER },
-    { "node_timex_tai_offset_seconds", "International Atomic Time (TAI) offset.",
-      GL_METRIC_GAUGE },
+    {"node_timex_sync_status", "Is clock synchronized to a reliable server (1 = yes, 0 = no).",
+     GL_METRIC_GAUGE},
+    {"node_timex_offset_seconds", "Time offset in between local system and reference clock.",
+     GL_METRIC_GAUGE},
+    {"node_timex_frequency_adjustment_ratio", "Local clock frequency adjustment.", GL_METRIC_GAUGE},
+    {"node_timex_maxerror_seconds", "Maximum error in seconds.", GL_METRIC_GAUGE},
+    {"node_timex_estimated_error_seconds", "Estimated error in seconds.", GL_METRIC_GAUGE},
+    {"node_timex_status", "Value of the status array bits.", GL_METRIC_GAUGE},
+    {"node_timex_loop_time_constant", "Phase-locked loop time constant.", GL_METRIC_GAUGE},
+    {"node_timex_tick_seconds", "Seconds between clock ticks.", GL_METRIC_GAUGE},
+    {"node_timex_pps_frequency_hertz", "Pulse per second frequency.", GL_METRIC_GAUGE},
+    {"node_timex_pps_jitter_seconds", "Pulse per second jitter.", GL_METRIC_GAUGE},
+    {"node_timex_pps_shift_seconds", "Pulse per second interval duration.", GL_METRIC_GAUGE},
+    {"node_timex_pps_stability_hertz",
+     "Pulse per second stability, average of recent frequency changes.", GL_METRIC_GAUGE},
+    {"node_timex_pps_jitter_total", "Pulse per second count of jitter limit exceeded events.",
+     GL_METRIC_COUNTER},
+    {"node_timex_pps_calibration_total", "Pulse per second count of calibration intervals.",
+     GL_METRIC_COUNTER},
+    {"node_timex_pps_error_total", "Pulse per second count of calibration errors.",
+     GL_METRIC_COUNTER},
+    {"node_timex_pps_stability_exceeded_total",
+     "Pulse per second count of stability limit exceeded events.", GL_METRIC_COUNTER},
+    {"node_timex_tai_offset_seconds", "International Atomic Time (TAI) offset.", GL_METRIC_GAUGE},
 };
 
 int node_collect_timex(struct node_ctx *c)
 {
-    struct timex tx = { 0 };
+    struct timex tx = {0};
     int state = adjtimex(&tx);
     if (state < 0) {
-        return errno == EPERM ? NODE_NODATA
-                              : node_fail(c, GL_EIO, "adjtimex: %s", strerror(errno));
+        return errno == EPERM ? NODE_NODATA : node_fail(c, GL_EIO, "adjtimex: %s", strerror(errno));
     }
     /* Offsets and jitter are in nanoseconds when STA_NANO is set, else microseconds. */
     double div = (tx.status & STA_NANO) ? 1e9 : 1e6;
     const double ppm16 = 1000000.0 * 65536.0;
     double v[17] = {
-        state == TIME_ERROR ? 0 : 1,  (double)tx.offset / div,   1 + (double)tx.freq / ppm16,
-        (double)tx.maxerror / 1e6,    (double)tx.esterror / 1e6, (double)tx.status,
-        (double)tx.constant,          (double)tx.tick / 1e6,     (double)tx.ppsfreq / ppm16,
-        (double)tx.jitter / div,      (double)tx.shift,          (double)tx.stabil / ppm16,
-        (double)tx.jitcnt,            (double)tx.calcnt,         (double)tx.errcnt,
-        (double)tx.stbcnt,            (double)tx.tai,
+        state == TIME_ERROR ? 0 : 1,
+        (double)tx.offset / div,
+        1 + (double)tx.freq / ppm16,
+        (double)tx.maxerror / 1e6,
+        (double)tx.esterror / 1e6,
+        (double)tx.status,
+        (double)tx.constant,
+        (double)tx.tick / 1e6,
+        (double)tx.ppsfreq / ppm16,
+        (double)tx.jitter / div,
+        (double)tx.shift,
+        (double)tx.stabil / ppm16,
+        (double)tx.jitcnt,
+        (double)tx.calcnt,
+        (double)tx.errcnt,
+        (double)tx.stbcnt,
+        (double)tx.tai,
     };
     for (int k = 0; k < 17; k++) {
         node_family(c, timex_metrics[k].name, timex_metrics[k].type, timex_metrics[k].help);
@@ -259,16 +268,35 @@ int node_collect_uname(struct node_ctx *c)
 
 /* ---- os ------------------------------------------------------------------ */
 
-enum { OS_BUILD_ID, OS_ID, OS_ID_LIKE, OS_IMAGE_ID, OS_IMAGE_VERSION, OS_NAME, OS_PRETTY_NAME,
-       OS_VARIANT, OS_VARIANT_ID, OS_VERSION, OS_VERSION_CODENAME, OS_VERSION_ID, OS_COUNT };
+enum {
+    OS_BUILD_ID,
+    OS_ID,
+    OS_ID_LIKE,
+    OS_IMAGE_ID,
+    OS_IMAGE_VERSION,
+    OS_NAME,
+    OS_PRETTY_NAME,
+    OS_VARIANT,
+    OS_VARIANT_ID,
+    OS_VERSION,
+    OS_VERSION_CODENAME,
+    OS_VERSION_ID,
+    OS_COUNT
+};
 
 static const char *const os_keys[OS_COUNT][2] = {
-    { "BUILD_ID", "build_id" },       { "ID", "id" },
-    { "ID_LIKE", "id_like" },         { "IMAGE_ID", "image_id" },
-    { "IMAGE_VERSION", "image_version" }, { "NAME", "name" },
-    { "PRETTY_NAME", "pretty_name" }, { "VARIANT", "variant" },
-    { "VARIANT_ID", "variant_id" },   { "VERSION", "version" },
-    { "VERSION_CODENAME", "version_codename" }, { "VERSION_ID", "version_id" },
+    {"BUILD_ID", "build_id"},
+    {"ID", "id"},
+    {"ID_LIKE", "id_like"},
+    {"IMAGE_ID", "image_id"},
+    {"IMAGE_VERSION", "image_version"},
+    {"NAME", "name"},
+    {"PRETTY_NAME", "pretty_name"},
+    {"VARIANT", "variant"},
+    {"VARIANT_ID", "variant_id"},
+    {"VERSION", "version"},
+    {"VERSION_CODENAME", "version_codename"},
+    {"VERSION_ID", "version_id"},
 };
 
 /*
@@ -316,12 +344,12 @@ static double os_version(const char *s, size_t n)
         }
     }
     double v = 0;
-    return node_parse_f64((struct node_tok){ s, i }, &v) ? v : 0;
+    return node_parse_f64((struct node_tok){s, i}, &v) ? v : 0;
 }
 
 int node_parse_os_release(struct node_ctx *c, const char *text, size_t len)
 {
-    uint32_t at[OS_COUNT] = { 0 }, vl[OS_COUNT] = { 0 };
+    uint32_t at[OS_COUNT] = {0}, vl[OS_COUNT] = {0};
     const char *p = text, *end = text + len;
     struct node_tok line, key;
     gl_buf_reset(&c->aux);
@@ -344,8 +372,8 @@ int node_parse_os_release(struct node_ctx *c, const char *text, size_t len)
     }
     struct gl_label l[OS_COUNT];
     for (int k = 0; k < OS_COUNT; k++) {
-        l[k] = (struct gl_label){ os_keys[k][1], (uint32_t)strlen(os_keys[k][1]),
-                                  c->aux.data + at[k], vl[k] };
+        l[k] = (struct gl_label){os_keys[k][1], (uint32_t)strlen(os_keys[k][1]),
+                                 c->aux.data + at[k], vl[k]};
     }
     node_family(c, "node_os_info", GL_METRIC_GAUGE,
                 "A metric with a constant '1' value labeled by build_id, id, id_like, image_id, "
@@ -354,7 +382,7 @@ int node_parse_os_release(struct node_ctx *c, const char *text, size_t len)
     node_sample(c, l, OS_COUNT, 1);
     double version = os_version(c->aux.data + at[OS_VERSION_ID], vl[OS_VERSION_ID]);
     if (version > 0) {
-        struct gl_label vlabels[3] = { l[OS_ID], l[OS_ID_LIKE], l[OS_NAME] };
+        struct gl_label vlabels[3] = {l[OS_ID], l[OS_ID_LIKE], l[OS_NAME]};
         node_family(c, "node_os_version", GL_METRIC_GAUGE,
                     "Metric containing the major.minor part of the OS version.");
         node_sample(c, vlabels, 3, version);
@@ -403,9 +431,9 @@ int node_collect_selinux(struct node_ctx *c)
     if (rc == GL_ESTATE) {
         return rc;
     }
-    bool enabled = rc == 0 &&
-                   node_parse_i64(node_trim((struct node_tok){ c->text.data, c->text.len }),
-                                  &current);
+    bool enabled =
+        rc == 0 &&
+        node_parse_i64(node_trim((struct node_tok){c->text.data, c->text.len}), &current);
     node_family(c, "node_selinux_enabled", GL_METRIC_GAUGE,
                 "SELinux is enabled, 1 is true, 0 is false");
     node_sample(c, NULL, 0, enabled ? 1 : 0);

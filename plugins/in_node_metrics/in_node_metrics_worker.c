@@ -34,7 +34,7 @@
 /* A mount point whose statfs hung: shared by the loop and the thread stuck in it. */
 struct node_stuck {
     atomic_int refs;
-    atomic_bool returned;   /* the hung call came back: the mount may be tried again */
+    atomic_bool returned; /* the hung call came back: the mount may be tried again */
     char path[PATH_MAX];
 };
 
@@ -43,16 +43,16 @@ enum worker_state { W_IDLE, W_RUN, W_DONE };
 struct node_worker {
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t wake;      /* the thread waits here for a job */
-    pthread_cond_t changed;   /* the loop waits here for the thread to enter a call or finish */
+    pthread_cond_t wake;    /* the thread waits here for a job */
+    pthread_cond_t changed; /* the loop waits here for the thread to enter a call or finish */
     /* under lock */
     enum worker_state state;
     bool quit;
     bool abandoned;
     bool in_op;
-    bool stopping;            /* the loop waits on changed */
+    bool stopping; /* the loop waits on changed */
     int64_t op_since_ms;
-    char op_path[PATH_MAX];   /* the statfs in progress, or "" */
+    char op_path[PATH_MAX]; /* the statfs in progress, or "" */
     struct node_stuck *ticket;
     /* the job: written by the loop while idle, by the thread while running */
     uv_async_t *done;
@@ -308,8 +308,10 @@ bool node_worker_check(struct node *n)
     }
     abandon(n, w);
     pthread_mutex_unlock(&w->lock);
-    gl_log_warn(n->ins, "statfs %s has not returned after %lld ms: reported with "
-                "node_filesystem_device_error 1 until it does", path, (long long)waited);
+    gl_log_warn(n->ins,
+                "statfs %s has not returned after %lld ms: reported with "
+                "node_filesystem_device_error 1 until it does",
+                path, (long long)waited);
     return true;
 }
 

@@ -6,11 +6,12 @@
  * options. Collections run on the calling thread into a batch that is read
  * back; values are node_exporter's for the same files.
  */
+#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -166,8 +167,7 @@ static void test_node_basic_every_collector_works(void **state)
     assert_int_equal(run_open(&r, basic_yaml()), 0);
     run_collect(&r);
     for (int i = 0; i < NODE_COLLECTORS; i++) {
-        bool absent = i == NODE_SELINUX || i == NODE_TIMEX || i == NODE_UNAME ||
-                      i == NODE_TIME;
+        bool absent = i == NODE_SELINUX || i == NODE_TIMEX || i == NODE_UNAME || i == NODE_TIME;
         if (!absent) {
             assert_true(success(&r, node_collector_names[i]) == 1);
         }
@@ -250,9 +250,10 @@ static void test_node_basic_disks_skip_partitions_and_read_udev(void **state)
     /* An older kernel's 11 fields: no discard or flush series for dm-0. */
     assert_int_equal(count(&r, "node_disk_discards_completed_total"), 2);
     assert_int_equal(count(&r, "node_disk_flush_requests_total"), 1);
-    assert_true(value(&r, "node_disk_info", "device=sda,major=8,minor=0,model=TEST_DISK,"
-                                            "serial=S123,revision=1.0,wwn=0x5000,"
-                                            "path=pci-0000:00:1f.2-ata-1") == 1);
+    assert_true(value(&r, "node_disk_info",
+                      "device=sda,major=8,minor=0,model=TEST_DISK,"
+                      "serial=S123,revision=1.0,wwn=0x5000,"
+                      "path=pci-0000:00:1f.2-ata-1") == 1);
     assert_true(value(&r, "node_disk_info", "device=nvme0n1,major=259,minor=0") == 1);
     assert_true(value(&r, "node_disk_filesystem_info",
                       "device=sda,type=ext4,usage=filesystem,uuid=abcd,version=1.0") == 1);
@@ -274,10 +275,10 @@ static void test_node_basic_filesystems(void **state)
      * not in the fixture: device_error 1). Left out: proc, sysfs, the overlay under
      * /var/lib/docker, and the second line for /.
      */
-    assert_true(value(&r, "node_filesystem_device_error",
-                      "device=/dev/sda,mountpoint=/,fstype=ext4") == 0);
-    assert_true(value(&r, "node_filesystem_readonly",
-                      "device=/dev/sda,mountpoint=/boot,fstype=ext4") == 1);
+    assert_true(
+        value(&r, "node_filesystem_device_error", "device=/dev/sda,mountpoint=/,fstype=ext4") == 0);
+    assert_true(
+        value(&r, "node_filesystem_readonly", "device=/dev/sda,mountpoint=/boot,fstype=ext4") == 1);
     assert_true(value(&r, "node_filesystem_size_bytes",
                       "device=/dev/sdb,mountpoint=/data disk,fstype=xfs") > 0);
     assert_true(value(&r, "node_filesystem_device_error",
@@ -303,9 +304,10 @@ static void test_node_basic_network(void **state)
                   "Network device statistic receive_drop.");
     assert_true(value(&r, "node_network_up", "device=tst0") == 1);
     assert_true(value(&r, "node_network_up", "device=tstlo") == 0);
-    assert_true(value(&r, "node_network_info", "device=tst0,address=02:fc:00:00:00:01,"
-                                               "broadcast=ff:ff:ff:ff:ff:ff,duplex=full,"
-                                               "operstate=up,ifalias=uplink") == 1);
+    assert_true(value(&r, "node_network_info",
+                      "device=tst0,address=02:fc:00:00:00:01,"
+                      "broadcast=ff:ff:ff:ff:ff:ff,duplex=full,"
+                      "operstate=up,ifalias=uplink") == 1);
     assert_true(value(&r, "node_network_flags", "device=tst0") == 0x1003);
     assert_true(value(&r, "node_network_speed_bytes", "device=tst0") == 1250000000);
     assert_true(value(&r, "node_network_protocol_type", "device=tstlo") == 772);
@@ -334,8 +336,7 @@ static void test_node_basic_netstat_and_sockstat(void **state)
     assert_true(value(&r, "node_netstat_IpExt_InOctets", NULL) == 724202888);
     assert_true(value(&r, "node_netstat_Icmp6_OutMsgs", NULL) == 52);
     assert_true(value(&r, "node_netstat_UdpLite6_InErrors", NULL) == 0);
-    assert_family(&r, "node_netstat_Ip_Forwarding", GL_METRIC_UNTYPED,
-                  "Statistic IpForwarding.");
+    assert_family(&r, "node_netstat_Ip_Forwarding", GL_METRIC_UNTYPED, "Statistic IpForwarding.");
     assert_int_equal(count(&r, "node_netstat_Tcp_MaxConn"), 0);
     assert_int_equal(count(&r, "node_netstat_TcpExt_TW"), 0);
     assert_true(value(&r, "node_sockstat_sockets_used", NULL) == 122);
@@ -357,25 +358,23 @@ static void test_node_basic_hardware_time_os(void **state)
     assert_true(value(&r, "node_thermal_zone_temp", "zone=0,type=x86_pkg_temp") == 47);
     assert_true(value(&r, "node_cooling_device_max_state", "name=0,type=Processor") == 3);
     assert_true(value(&r, "node_hwmon_temp_celsius", "chip=coretemp,sensor=temp1") == 45);
-    assert_true(value(&r, "node_hwmon_temp_crit_celsius", "chip=coretemp,sensor=temp1") ==
-                100);
-    assert_true(value(&r, "node_hwmon_temp_crit_alarm_celsius", "chip=coretemp,sensor=temp1") ==
-                0);
+    assert_true(value(&r, "node_hwmon_temp_crit_celsius", "chip=coretemp,sensor=temp1") == 100);
+    assert_true(value(&r, "node_hwmon_temp_crit_alarm_celsius", "chip=coretemp,sensor=temp1") == 0);
     assert_true(value(&r, "node_hwmon_fan_rpm", "chip=coretemp,sensor=fan1") == 1200);
     assert_true(value(&r, "node_hwmon_in_volts", "chip=coretemp,sensor=in0") == 1.104);
-    assert_true(value(&r, "node_hwmon_power_average_watt", "chip=coretemp,sensor=power1") ==
-                12.5);
-    assert_true(value(&r, "node_hwmon_sensor_label",
-                      "chip=coretemp,sensor=temp1,label=Package id 0") == 1);
+    assert_true(value(&r, "node_hwmon_power_average_watt", "chip=coretemp,sensor=power1") == 12.5);
+    assert_true(
+        value(&r, "node_hwmon_sensor_label", "chip=coretemp,sensor=temp1,label=Package id 0") == 1);
     assert_true(value(&r, "node_hwmon_chip_names", "chip=coretemp,chip_name=coretemp") == 1);
     assert_family(&r, "node_hwmon_temp_celsius", GL_METRIC_GAUGE,
                   "Hardware monitor for temperature (input)");
     assert_int_equal(count(&r, "node_time_clocksource_available_info"), 3);
     assert_true(value(&r, "node_time_clocksource_current_info", "device=0,clocksource=tsc") == 1);
-    assert_true(value(&r, "node_os_info", "id=debian,name=Debian GNU/Linux,"
-                                          "pretty_name=Debian GNU/Linux 12 (bookworm),"
-                                          "version=12 (bookworm),version_codename=bookworm,"
-                                          "version_id=12") == 1);
+    assert_true(value(&r, "node_os_info",
+                      "id=debian,name=Debian GNU/Linux,"
+                      "pretty_name=Debian GNU/Linux 12 (bookworm),"
+                      "version=12 (bookworm),version_codename=bookworm,"
+                      "version_id=12") == 1);
     assert_true(value(&r, "node_os_version", "id=debian,name=Debian GNU/Linux") == 12);
     assert_true(value(&r, "node_selinux_enabled", NULL) == 0);
     assert_int_equal(count(&r, "node_uname_info"), 1);
@@ -393,16 +392,15 @@ static void test_node_missing_files_fail_only_their_collectors(void **state)
                                   "path.rootfs: /nonexistent\n"),
                      0);
     run_collect(&r);
-    static const char *const failed[] = { "meminfo", "cpu", "stat", "diskstats", "filesystem",
-                                          "netdev", "netstat", "arp", "loadavg", "filefd",
-                                          "entropy", "softnet", "hwmon", "netclass", "os",
-                                          "pressure", "conntrack", "schedstat", "udp_queues",
-                                          NULL };
+    static const char *const failed[] = {
+        "meminfo", "cpu",      "stat",      "diskstats", "filesystem", "netdev", "netstat",
+        "arp",     "loadavg",  "filefd",    "entropy",   "softnet",    "hwmon",  "netclass",
+        "os",      "pressure", "conntrack", "schedstat", "udp_queues", NULL};
     for (int i = 0; failed[i] != NULL; i++) {
         assert_true(success(&r, failed[i]) == 0);
     }
-    static const char *const working[] = { "uname", "time", "timex", "thermal_zone", "cpufreq",
-                                           "sockstat", "selinux", NULL };
+    static const char *const working[] = {"uname",   "time",     "timex",   "thermal_zone",
+                                          "cpufreq", "sockstat", "selinux", NULL};
     for (int i = 0; working[i] != NULL; i++) {
         assert_true(success(&r, working[i]) == 1);
     }
@@ -456,8 +454,10 @@ static void tmp_remove(void)
 static char *tmp_yaml(const char *extra)
 {
     static char yaml[1024];
-    snprintf(yaml, sizeof(yaml), "path.procfs: %s/proc\npath.sysfs: %s/sys\npath.rootfs: %s/root\n"
-             "%s", tmp_root, tmp_root, tmp_root, extra);
+    snprintf(yaml, sizeof(yaml),
+             "path.procfs: %s/proc\npath.sysfs: %s/sys\npath.rootfs: %s/root\n"
+             "%s",
+             tmp_root, tmp_root, tmp_root, extra);
     return yaml;
 }
 
@@ -523,8 +523,9 @@ static void test_node_500_mounts(void **state)
     assert_true(success(&r, "filesystem") == 1);
     assert_int_equal(count(&r, "node_filesystem_size_bytes"), 500);
     assert_int_equal(count(&r, "node_filesystem_device_error"), 500);
-    assert_true(value(&r, "node_filesystem_readonly", "device=/dev/vd499,mountpoint=/mnt/m499,"
-                                                      "fstype=ext4") == 1);
+    assert_true(value(&r, "node_filesystem_readonly",
+                      "device=/dev/vd499,mountpoint=/mnt/m499,"
+                      "fstype=ext4") == 1);
     run_close(&r);
     gl_buf_close(&mounts);
     tmp_remove();
@@ -533,9 +534,10 @@ static void test_node_500_mounts(void **state)
 static void put_iface(int i)
 {
     static const char *const attrs[][2] = {
-        { "flags", "0x1003" },   { "mtu", "9001" },      { "operstate", "up" },
-        { "address", "02:00:00:00:00:01" }, { "carrier", "1" }, { "speed", "25000" },
-        { "type", "1" },         { "tx_queue_len", "1000" },
+        {"flags", "0x1003"}, {"mtu", "9001"},
+        {"operstate", "up"}, {"address", "02:00:00:00:00:01"},
+        {"carrier", "1"},    {"speed", "25000"},
+        {"type", "1"},       {"tx_queue_len", "1000"},
     };
     for (size_t k = 0; k < sizeof(attrs) / sizeof(attrs[0]); k++) {
         char rel[128];
@@ -561,7 +563,7 @@ static void test_node_1000_interfaces(void **state)
     put("proc/net/dev", "%s", dev.data);
     struct run r;
     assert_int_equal(run_open(&r, tmp_yaml("metrics: netdev, netclass\n"
-                                          "netdev.device_exclude: ^veth99$\n")),
+                                           "netdev.device_exclude: ^veth99$\n")),
                      0);
     run_collect(&r);
     assert_true(success(&r, "netdev") == 1);
@@ -717,18 +719,18 @@ static void test_node_odd_files_are_refused(void **state)
         int (*parse)(struct node_ctx *, const char *, size_t);
         const char *text;
     } cases[] = {
-        { node_parse_diskstats, "8 0 sda 1 2 3 x\n" },
-        { node_parse_diskstats, "8 sda\n" },
-        { node_parse_netdev, "h\nh\n eth0 1 2 3\n" },
-        { node_parse_netdev, "h\nh\n eth0: 1 2 3\n" },
-        { node_parse_softnet, "0001 0002 0003\n" },
-        { node_parse_softnet, "zz 0 0 0 0 0 0 0 0\n" },
-        { node_parse_arp, "IP address HW type\n" },
-        { node_parse_conntrack_stat, "header\n1 2 3\n" },
-        { node_parse_loadavg, "1.0 2.0\n" },
-        { node_parse_filefd, "10 0\n" },
-        { node_parse_vmstat, "pgfault\n" },
-        { node_parse_stat, "ctxt many\n" },
+        {node_parse_diskstats, "8 0 sda 1 2 3 x\n"},
+        {node_parse_diskstats, "8 sda\n"},
+        {node_parse_netdev, "h\nh\n eth0 1 2 3\n"},
+        {node_parse_netdev, "h\nh\n eth0: 1 2 3\n"},
+        {node_parse_softnet, "0001 0002 0003\n"},
+        {node_parse_softnet, "zz 0 0 0 0 0 0 0 0\n"},
+        {node_parse_arp, "IP address HW type\n"},
+        {node_parse_conntrack_stat, "header\n1 2 3\n"},
+        {node_parse_loadavg, "1.0 2.0\n"},
+        {node_parse_filefd, "10 0\n"},
+        {node_parse_vmstat, "pgfault\n"},
+        {node_parse_stat, "ctxt many\n"},
     };
     parse_open(&p);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -779,7 +781,7 @@ static void test_node_numbers_are_whole_tokens(void **state)
     uint64_t u;
     int64_t i;
     double d;
-#define TOK(s) ((struct node_tok){ (s), sizeof(s) - 1 })
+#define TOK(s) ((struct node_tok){(s), sizeof(s) - 1})
     assert_true(node_parse_u64(TOK("18446744073709551615"), &u) && u == UINT64_MAX);
     assert_false(node_parse_u64(TOK("18446744073709551616"), &u));
     assert_false(node_parse_u64(TOK("12a"), &u));
@@ -804,9 +806,8 @@ static void test_node_metrics_option_picks_collectors(void **state)
 {
     (void)state;
     struct run r;
-    assert_int_equal(run_open(&r, "metrics: [loadavg, MEMINFO, systemd]\npath.procfs: " BASIC
-                                  "/proc\n"),
-                     0);
+    assert_int_equal(
+        run_open(&r, "metrics: [loadavg, MEMINFO, systemd]\npath.procfs: " BASIC "/proc\n"), 0);
     run_collect(&r);
     assert_int_equal(count(&r, "node_scrape_collector_success"), 2);
     assert_true(success(&r, "meminfo") == 1);

@@ -6,12 +6,13 @@
  * The worker file is included to reach its state (a read on a FIFO stands in
  * for a call that hangs, and the test says it was a statfs).
  */
+#include <fcntl.h>
+#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -60,8 +61,10 @@ static void env_open(struct env *e, const char *metrics)
     memset(e, 0, sizeof(*e));
     snprintf(e->root, sizeof(e->root), "/tmp/gleaner-worker-XXXXXX");
     assert_non_null(mkdtemp(e->root));
-    snprintf(yaml, sizeof(yaml), "metrics: %s\npath.procfs: %s/proc\npath.rootfs: %s/root\n"
-             "filesystem.mount_timeout: 50ms\n", metrics, e->root, e->root);
+    snprintf(yaml, sizeof(yaml),
+             "metrics: %s\npath.procfs: %s/proc\npath.rootfs: %s/root\n"
+             "filesystem.mount_timeout: 50ms\n",
+             metrics, e->root, e->root);
     assert_int_equal(fh_open(&e->h, &gl_in_node_metrics, yaml), 0);
     e->n = e->h.ins.state;
     e->n->ins = &e->h.ins;
