@@ -193,11 +193,10 @@ static int read_udev(struct node_ctx *c, struct disk *d)
 static struct gl_label udev_label(const struct node_ctx *c, const struct disk *d, const char *name,
                                   int k)
 {
-    struct gl_label l = {name, (uint32_t)strlen(name), c->names.data + d->udev_at[k],
-                         d->udev_len[k]};
-    if (!(d->udev_has & (1u << k))) {
-        l.value = "";
-        l.value_len = 0;
+    struct gl_label l = {name, (uint32_t)strlen(name), "", 0};
+    if (d->udev_has & (1u << k)) {
+        l.value = c->names.data + d->udev_at[k];
+        l.value_len = d->udev_len[k];
     }
     return l;
 }
@@ -291,8 +290,11 @@ static void emit_udev(struct node_ctx *c, const struct disk *d, size_t n)
         for (size_t i = 0; i < n; i++) {
             double v;
             bool is_ata = d[i].udev_has & (1u << U_ATA) && d[i].udev_len[U_ATA] > 0;
+            if (!is_ata || !(d[i].udev_has & (1u << ata[k]))) {
+                continue;
+            }
             struct node_tok t = {c->names.data + d[i].udev_at[ata[k]], d[i].udev_len[ata[k]]};
-            if (!is_ata || !(d[i].udev_has & (1u << ata[k])) || !node_parse_f64(t, &v)) {
+            if (!node_parse_f64(t, &v)) {
                 continue;
             }
             if (!opened[2 + k]) {

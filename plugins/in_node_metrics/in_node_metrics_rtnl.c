@@ -155,7 +155,7 @@ static int read_dump(struct node_ctx *c, int fd, char *buf)
         if (n <= 0) {
             return GL_EIO;
         }
-        int len = (int)n;
+        unsigned int len = (unsigned int)n;
         for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len);
              h = NLMSG_NEXT(h, len)) {
             if (h->nlmsg_type == NLMSG_DONE) {
