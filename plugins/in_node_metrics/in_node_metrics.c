@@ -147,7 +147,8 @@ static const struct gl_option node_options[] = {
     {.name = "metrics",
      .type = GL_OPT_LIST,
      .offset = NODE_OPT(metrics),
-     .help = "Collectors to run, comma-separated (default: all of them; see the list below)."},
+     .help = "Collectors to run, comma-separated (default: all of them; the node_metrics "
+             "section lists them)."},
     {.name = "filesystem.mount_points_exclude",
      .type = GL_OPT_REGEX,
      .offset = NODE_OPT(mount_points_exclude),
@@ -157,7 +158,7 @@ static const struct gl_option node_options[] = {
      .type = GL_OPT_REGEX,
      .offset = NODE_OPT(fs_types_exclude),
      .help = "Filesystem types not reported (default node_exporter's: proc, sysfs, "
-             "overlay, tmpfs-less pseudo filesystems...)."},
+             "cgroup, overlay, squashfs and the other pseudo filesystems)."},
     {.name = "filesystem.mount_timeout",
      .type = GL_OPT_DURATION,
      .def = "5s",
