@@ -272,6 +272,7 @@ void node_collect(struct node_ctx *c)
 {
     c->proc_stat_read = false;
     c->links_state = 0;
+    c->family.pending = false;
     for (int i = 0; i < NODE_COLLECTORS; i++) {
         struct node_result *r = &c->result[i];
         r->ran = false;

@@ -213,6 +213,13 @@ struct node_ctx {
     struct gl_buf clean;     /* label values made valid UTF-8 */
     struct gl_buf proc_stat; /* /proc/stat, read once for the cpu and stat collectors */
     bool proc_stat_read;
+    struct { /* the family named last, written with its first series */
+        char name[256];
+        char help[512];
+        size_t name_len, help_len;
+        enum gl_metric_type type;
+        bool pending;
+    } family;
     struct gl_buf links; /* struct node_link by name, dumped once per collection */
     struct gl_buf link_text;
     struct gl_buf recv;
@@ -312,6 +319,16 @@ bool node_parse_f64(struct node_tok t, double *v);
 struct node_tok node_trim(struct node_tok t);
 bool node_utf8_valid(const char *s, size_t n);
 
+/*
+ * Names the family the next series belong to. It is written with its first
+ * series: a family none follows (no device of that kind here) is left out,
+ * as node_exporter leaves it out.
+ */
+/*
+ * Names the family the next series belong to. It is written with its first
+ * series: a family none follows (no device of that kind here) is left out,
+ * as node_exporter leaves it out.
+ */
 void node_family(struct node_ctx *c, const char *name, enum gl_metric_type type, const char *help);
 void node_family_n(struct node_ctx *c, const char *name, size_t name_len, enum gl_metric_type type,
                    const char *help, size_t help_len);

@@ -160,11 +160,9 @@ static bool emit_isolated(struct node_ctx *c, const char *text, size_t len)
         }
         n++;
     }
-    if (n > 0) {
-        node_family(c, "node_cpu_isolated", GL_METRIC_GAUGE,
-                    "Whether each core is isolated, information from "
-                    "/sys/devices/system/cpu/isolated.");
-    }
+    node_family(c, "node_cpu_isolated", GL_METRIC_GAUGE,
+                "Whether each core is isolated, information from "
+                "/sys/devices/system/cpu/isolated.");
     for (size_t i = 0; i < n; i++) {
         for (uint64_t cpu = lo[i]; cpu <= hi[i]; cpu++) {
             char s[24];
@@ -216,22 +214,17 @@ static void emit_throttles(struct node_ctx *c, struct throttle *t, size_t n)
     char pk[24], co[24];
     qsort(t, n, sizeof(*t), by_package_core);
     for (int pass = 0; pass < 2; pass++) {
-        bool opened = false;
+        node_family(
+            c, pass == 0 ? "node_cpu_package_throttles_total" : "node_cpu_core_throttles_total",
+            GL_METRIC_COUNTER,
+            pass == 0 ? "Number of times this CPU package has been throttled."
+                      : "Number of times this CPU core has been throttled.");
         for (size_t i = 0; i < n; i++) {
             bool first_pkg = i == 0 || t[i].package != t[i - 1].package;
             bool first_core = first_pkg || t[i].core != t[i - 1].core;
             bool has = pass == 0 ? t[i].has_package : t[i].has_core;
             if (!has || (pass == 0 ? !first_pkg : !first_core)) {
                 continue;
-            }
-            if (!opened) {
-                node_family(c,
-                            pass == 0 ? "node_cpu_package_throttles_total"
-                                      : "node_cpu_core_throttles_total",
-                            GL_METRIC_COUNTER,
-                            pass == 0 ? "Number of times this CPU package has been throttled."
-                                      : "Number of times this CPU core has been throttled.");
-                opened = true;
             }
             int pl = snprintf(pk, sizeof(pk), "%llu", (unsigned long long)t[i].package);
             int cl = snprintf(co, sizeof(co), "%llu", (unsigned long long)t[i].core);
@@ -354,14 +347,10 @@ static void emit_freqs(struct node_ctx *c, const struct freq *f, size_t n)
         "Maximum scaled CPU thread frequency in hertz.",
     };
     for (int k = 0; k < 6; k++) {
-        bool opened = false;
+        node_family(c, names[k], GL_METRIC_GAUGE, help[k]);
         for (size_t i = 0; i < n; i++) {
             if (!(f[i].have & (1u << k))) {
                 continue;
-            }
-            if (!opened) {
-                node_family(c, names[k], GL_METRIC_GAUGE, help[k]);
-                opened = true;
             }
             struct gl_label l = NODE_LS("cpu", f[i].cpu);
             node_sample(c, &l, 1, (double)f[i].khz[k] * 1000.0);
@@ -487,7 +476,7 @@ int node_parse_schedstat(struct node_ctx *c, const char *text, size_t len)
     }
     const struct sched *s = (const struct sched *)c->scratch.data;
     size_t n = c->scratch.len / sizeof(*s);
-    for (int k = 0; k < 3 && n > 0; k++) {
+    for (int k = 0; k < 3; k++) {
         node_family(c, names[k], GL_METRIC_COUNTER, help[k]);
         for (size_t i = 0; i < n; i++) {
             struct gl_label l = NODE_LS("cpu", s[i].cpu);
@@ -541,7 +530,7 @@ int node_parse_softnet(struct node_ctx *c, const char *text, size_t len)
     }
     const uint64_t *v = (const uint64_t *)c->scratch.data;
     size_t n = c->scratch.len / (3 * sizeof(*v));
-    for (int k = 0; k < 3 && n > 0; k++) {
+    for (int k = 0; k < 3; k++) {
         node_family(c, names[k], GL_METRIC_COUNTER, help[k]);
         for (size_t i = 0; i < n; i++) {
             char cpu[24];

@@ -225,20 +225,40 @@ static void emit_info(struct node_ctx *c, const struct disk *d, size_t n)
 static void emit_stats(struct node_ctx *c, const struct disk *d, size_t n)
 {
     for (int k = 0; k < 17; k++) {
-        bool opened = false;
+        node_family(c, fields[k].name, fields[k].type, fields[k].help);
         for (size_t i = 0; i < n; i++) {
             if (d[i].stats <= k) {
                 continue;
-            }
-            if (!opened) {
-                node_family(c, fields[k].name, fields[k].type, fields[k].help);
-                opened = true;
             }
             struct gl_label l = NODE_L("device", d[i].name, d[i].name_len);
             node_sample(c, &l, 1, (double)d[i].v[k] * fields[k].scale);
         }
     }
 }
+
+static bool has_value(const struct disk *d, int k)
+{
+    return d->udev_has & (1u << k) && d->udev_len[k] > 0;
+}
+
+/* The info families udev gives: a device with the first key has the family. */
+static const struct {
+    const char *name, *help;
+    int n;
+    const char *labels[5];
+    int keys[5];
+} udev_infos[2] = {
+    {"node_disk_filesystem_info",
+     "Info about disk filesystem.",
+     4,
+     {"type", "usage", "uuid", "version"},
+     {U_FS_TYPE, U_FS_USAGE, U_FS_UUID, U_FS_VERSION}},
+    {"node_disk_device_mapper_info",
+     "Info about disk device mapper.",
+     5,
+     {"name", "uuid", "vg_name", "lv_name", "lv_layer"},
+     {U_DM_NAME, U_DM_UUID, U_DM_VG, U_DM_LV, U_DM_LAYER}},
+};
 
 /* The families only udev knows: filesystem, device mapper, ATA. */
 static void emit_udev(struct node_ctx *c, const struct disk *d, size_t n)
@@ -250,56 +270,29 @@ static void emit_udev(struct node_ctx *c, const struct disk *d, size_t n)
     static const char *const ata_help[3] = {"ATA disk has a write cache.",
                                             "ATA disk has its write cache enabled.",
                                             "ATA disk rotation rate in RPMs (0 for SSDs)."};
-    bool opened[5] = {false};
-    for (size_t i = 0; i < n; i++) {
-        if (d[i].udev_has & (1u << U_FS_TYPE) && d[i].udev_len[U_FS_TYPE] > 0) {
-            if (!opened[0]) {
-                node_family(c, "node_disk_filesystem_info", GL_METRIC_GAUGE,
-                            "Info about disk filesystem.");
-                opened[0] = true;
+    for (int f = 0; f < 2; f++) {
+        node_family(c, udev_infos[f].name, GL_METRIC_GAUGE, udev_infos[f].help);
+        for (size_t i = 0; i < n; i++) {
+            struct gl_label l[6] = {NODE_L("device", d[i].name, d[i].name_len)};
+            if (!has_value(&d[i], udev_infos[f].keys[0])) {
+                continue;
             }
-            struct gl_label l[5] = {
-                NODE_L("device", d[i].name, d[i].name_len),
-                udev_label(c, &d[i], "type", U_FS_TYPE),
-                udev_label(c, &d[i], "usage", U_FS_USAGE),
-                udev_label(c, &d[i], "uuid", U_FS_UUID),
-                udev_label(c, &d[i], "version", U_FS_VERSION),
-            };
-            node_sample(c, l, 5, 1);
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (d[i].udev_has & (1u << U_DM_NAME) && d[i].udev_len[U_DM_NAME] > 0) {
-            if (!opened[1]) {
-                node_family(c, "node_disk_device_mapper_info", GL_METRIC_GAUGE,
-                            "Info about disk device mapper.");
-                opened[1] = true;
+            for (int k = 0; k < udev_infos[f].n; k++) {
+                l[1 + k] = udev_label(c, &d[i], udev_infos[f].labels[k], udev_infos[f].keys[k]);
             }
-            struct gl_label l[6] = {
-                NODE_L("device", d[i].name, d[i].name_len),
-                udev_label(c, &d[i], "name", U_DM_NAME),
-                udev_label(c, &d[i], "uuid", U_DM_UUID),
-                udev_label(c, &d[i], "vg_name", U_DM_VG),
-                udev_label(c, &d[i], "lv_name", U_DM_LV),
-                udev_label(c, &d[i], "lv_layer", U_DM_LAYER),
-            };
-            node_sample(c, l, 6, 1);
+            node_sample(c, l, 1 + (size_t)udev_infos[f].n, 1);
         }
     }
     for (int k = 0; k < 3; k++) {
+        node_family(c, ata_names[k], GL_METRIC_GAUGE, ata_help[k]);
         for (size_t i = 0; i < n; i++) {
             double v;
-            bool is_ata = d[i].udev_has & (1u << U_ATA) && d[i].udev_len[U_ATA] > 0;
-            if (!is_ata || !(d[i].udev_has & (1u << ata[k]))) {
+            if (!has_value(&d[i], U_ATA) || !(d[i].udev_has & (1u << ata[k]))) {
                 continue;
             }
             struct node_tok t = {c->names.data + d[i].udev_at[ata[k]], d[i].udev_len[ata[k]]};
             if (!node_parse_f64(t, &v)) {
                 continue;
-            }
-            if (!opened[2 + k]) {
-                node_family(c, ata_names[k], GL_METRIC_GAUGE, ata_help[k]);
-                opened[2 + k] = true;
             }
             struct gl_label l = NODE_L("device", d[i].name, d[i].name_len);
             node_sample(c, &l, 1, v);
@@ -316,9 +309,7 @@ int node_parse_diskstats(struct node_ctx *c, const char *text, size_t len)
     const struct disk *d = (const struct disk *)c->scratch.data;
     size_t n = c->scratch.len / sizeof(*d);
     gl_buf_reset(&c->names);
-    if (n > 0) {
-        emit_info(c, d, n);
-    }
+    emit_info(c, d, n);
     emit_stats(c, d, n);
     return 0;
 }
@@ -341,9 +332,7 @@ int node_collect_diskstats(struct node_ctx *c)
     if (rc < 0) {
         return rc;
     }
-    if (n > 0) {
-        emit_info(c, d, n);
-    }
+    emit_info(c, d, n);
     emit_stats(c, d, n);
     emit_udev(c, d, n);
     return 0;

@@ -192,14 +192,10 @@ static void emit_mounts(struct node_ctx *c, const struct mount *m, size_t n)
         "Filesystem read-only status.",
     };
     for (int k = 0; k < 7; k++) {
-        bool opened = false;
+        node_family(c, names[k], GL_METRIC_GAUGE, help[k]);
         for (size_t i = 0; i < n; i++) {
             if (m[i].dup || (k > 0 && m[i].error)) {
                 continue;
-            }
-            if (!opened) {
-                node_family(c, names[k], GL_METRIC_GAUGE, help[k]);
-                opened = true;
             }
             struct gl_label l[3] = {NODE_L("device", m[i].dev, m[i].dev_len),
                                     NODE_L("mountpoint", m[i].mp, m[i].mp_len),

@@ -78,7 +78,7 @@ static void emit_zones(struct node_ctx *c, const struct zone *z, size_t n, bool 
     static const char *const help[3] = {"Zone temperature in Celsius",
                                         "Current throttle state of the cooling device",
                                         "Maximum throttle state of the cooling device"};
-    for (int k = 0; k < (cooling ? 2 : 1) && n > 0; k++) {
+    for (int k = 0; k < (cooling ? 2 : 1); k++) {
         int m = cooling ? 1 + k : 0;
         node_family(c, names[m], GL_METRIC_GAUGE, help[m]);
         for (size_t i = 0; i < n; i++) {

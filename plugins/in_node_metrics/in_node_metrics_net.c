@@ -83,17 +83,13 @@ int node_parse_netdev(struct node_ctx *c, const char *text, size_t len)
 static void emit_netdev(struct node_ctx *c, const struct netdev *d, size_t n)
 {
     for (int k = 0; k < 17; k++) {
-        bool opened = false;
+        char name[64], help[80];
+        snprintf(name, sizeof(name), "node_network_%s_total", netdev_keys[k]);
+        snprintf(help, sizeof(help), "Network device statistic %s.", netdev_keys[k]);
+        node_family(c, name, GL_METRIC_COUNTER, help);
         for (size_t i = 0; i < n; i++) {
             if (d[i].excluded || (k == 16 && !d[i].nohandler)) {
                 continue;
-            }
-            if (!opened) {
-                char name[64], help[80];
-                snprintf(name, sizeof(name), "node_network_%s_total", netdev_keys[k]);
-                snprintf(help, sizeof(help), "Network device statistic %s.", netdev_keys[k]);
-                node_family(c, name, GL_METRIC_COUNTER, help);
-                opened = true;
             }
             struct gl_label l = NODE_L("device", d[i].name, d[i].name_len);
             node_sample(c, &l, 1, (double)d[i].v[k]);
@@ -439,9 +435,7 @@ int node_parse_arp(struct node_ctx *c, const char *text, size_t len)
     }
     const struct arp_dev *d = (const struct arp_dev *)c->scratch.data;
     size_t n = c->scratch.len / sizeof(*d);
-    if (n > 0) {
-        node_family(c, "node_arp_entries", GL_METRIC_GAUGE, "ARP entries by device");
-    }
+    node_family(c, "node_arp_entries", GL_METRIC_GAUGE, "ARP entries by device");
     for (size_t i = 0; i < n; i++) {
         struct gl_label l = NODE_L("device", d[i].name, d[i].name_len);
         node_sample(c, &l, 1, d[i].entries);
@@ -488,7 +482,9 @@ int node_parse_udp(const char *text, size_t len, double *tx, double *rx)
 int node_collect_udp_queues(struct node_ctx *c)
 {
     static const char *const files[2] = {"net/udp", "net/udp6"};
-    bool opened = false, any = false;
+    bool any = false;
+    node_family(c, "node_udp_queues", GL_METRIC_GAUGE,
+                "Number of allocated memory in the kernel for UDP datagrams in bytes.");
     for (int i = 0; i < 2; i++) {
         double q[2];
         int rc = node_read(c, &c->text, c->n->procfs, files[i]);
@@ -500,11 +496,6 @@ int node_collect_udp_queues(struct node_ctx *c)
         }
         if (rc < 0) {
             return rc;
-        }
-        if (!opened) {
-            node_family(c, "node_udp_queues", GL_METRIC_GAUGE,
-                        "Number of allocated memory in the kernel for UDP datagrams in bytes.");
-            opened = true;
         }
         for (int k = 0; k < 2; k++) {
             struct gl_label l[2] = {NODE_LS("queue", k == 0 ? "tx" : "rx"),

@@ -244,17 +244,13 @@ static void emit_props(struct node_ctx *c, const struct iface *f, size_t n)
 {
     for (int k = 0; k < 17; k++) {
         const char *metric = k < 16 ? props[k].metric : last_prop.metric;
-        bool opened = false;
+        char name[80], help[96];
+        snprintf(name, sizeof(name), "node_network_%s", metric);
+        snprintf(help, sizeof(help), "Network device property: %s", metric);
+        node_family(c, name, k < 16 ? props[k].type : GL_METRIC_GAUGE, help);
         for (size_t i = 0; i < n; i++) {
             if (!(f[i].has & (1u << k))) {
                 continue;
-            }
-            if (!opened) {
-                char name[80], help[96];
-                snprintf(name, sizeof(name), "node_network_%s", metric);
-                snprintf(help, sizeof(help), "Network device property: %s", metric);
-                node_family(c, name, k < 16 ? props[k].type : GL_METRIC_GAUGE, help);
-                opened = true;
             }
             double v = (double)f[i].v[k];
             if (k == 14) {
@@ -304,9 +300,7 @@ int node_collect_netclass(struct node_ctx *c)
     }
     const struct iface *f = (const struct iface *)c->scratch.data;
     size_t n = c->scratch.len / sizeof(*f);
-    if (n > 0) {
-        emit_up_info(c, f, n);
-        emit_props(c, f, n);
-    }
+    emit_up_info(c, f, n);
+    emit_props(c, f, n);
     return 0;
 }

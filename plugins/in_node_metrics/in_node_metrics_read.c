@@ -577,6 +577,11 @@ static void clean_value(struct node_ctx *c, struct gl_label *l)
 
 void node_sample(struct node_ctx *c, const struct gl_label *l, size_t n, double v)
 {
+    if (c->family.pending) {
+        gl_batch_family(c->b, c->family.name, c->family.name_len, c->family.type, c->family.help,
+                        c->family.help_len, NULL, 0);
+        c->family.pending = false;
+    }
     size_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         if (!node_utf8_valid(l[i].value, l[i].value_len)) {

@@ -102,8 +102,7 @@ int node_collect_entropy(struct node_ctx *c)
  * One clocksourceN, labelled by its place in the list: its available
  * sources (pass 0) or its current one (pass 1).
  */
-static int clocksource(struct node_ctx *c, int dirfd, const char *name, size_t index, int pass,
-                       bool *opened)
+static int clocksource(struct node_ctx *c, int dirfd, const char *name, size_t index, int pass)
 {
     char value[1024], rel[300], dev[24];
     size_t len;
@@ -112,16 +111,6 @@ static int clocksource(struct node_ctx *c, int dirfd, const char *name, size_t i
     int rc = node_read_at(c, dirfd, rel, value, sizeof(value), &len);
     if (rc < 0) {
         return rc == GL_ESTATE ? rc : node_fail(c, rc, "cannot read %s", rel);
-    }
-    if (!*opened) {
-        node_family(c,
-                    pass == 0 ? "node_time_clocksource_available_info"
-                              : "node_time_clocksource_current_info",
-                    GL_METRIC_GAUGE,
-                    pass == 0 ? "Available clocksources read from "
-                                "'/sys/devices/system/clocksource'."
-                              : "Current clocksource read from '/sys/devices/system/clocksource'.");
-        *opened = true;
     }
     int dl = snprintf(dev, sizeof(dev), "%zu", index);
     struct node_tok list = {value, len}, f;
@@ -149,10 +138,16 @@ static int clocksources(struct node_ctx *c)
     rc = node_list(c, dirfd, ".", &count);
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         size_t at = 0, index = 0;
-        bool opened = false;
+        node_family(c,
+                    pass == 0 ? "node_time_clocksource_available_info"
+                              : "node_time_clocksource_current_info",
+                    GL_METRIC_GAUGE,
+                    pass == 0 ? "Available clocksources read from "
+                                "'/sys/devices/system/clocksource'."
+                              : "Current clocksource read from '/sys/devices/system/clocksource'.");
         for (const char *name; rc == 0 && (name = node_list_next(c, &at)) != NULL;) {
             if (strncmp(name, "clocksource", 11) == 0 && name[11] >= '0' && name[11] <= '9') {
-                rc = clocksource(c, dirfd, name, index++, pass, &opened);
+                rc = clocksource(c, dirfd, name, index++, pass);
             }
         }
     }
