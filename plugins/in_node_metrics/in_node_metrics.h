@@ -6,6 +6,8 @@
  *                               happens when a read or a statfs hangs
  *   in_node_metrics_read.c      bounded reads of /proc and /sys, the small
  *                               strict parsers they share, writing series
+ *                               (declared in in_node_metrics_read.h)
+ *   in_node_metrics_rtnl.c      the network devices from one netlink dump
  *   in_node_metrics_cpu.c       cpu, cpufreq, stat, schedstat, softnet
  *   in_node_metrics_mem.c       meminfo, vmstat, pressure
  *   in_node_metrics_fs.c        filesystem (mounts and statfs)
@@ -102,35 +104,6 @@ struct node_cpu_times {
     double v[10];
 };
 
-/* A network device from the RTM_GETLINK dump (in_node_metrics_rtnl.c). */
-enum {
-    NODE_LINK_INDEX,
-    NODE_LINK_TYPE,
-    NODE_LINK_MTU,
-    NODE_LINK_TXQLEN,
-    NODE_LINK_IFLINK,
-    NODE_LINK_GROUP,
-    NODE_LINK_MODE,
-    NODE_LINK_CARRIER,
-    NODE_LINK_CHANGES,
-    NODE_LINK_UP,
-    NODE_LINK_DOWN,
-    NODE_LINK_OPERSTATE,
-    NODE_LINK_VALUES,
-    NODE_LINK_NAME = NODE_LINK_VALUES,
-    NODE_LINK_NOHANDLER
-};
-
-struct node_link {
-    uint32_t name_at, name_len; /* strings in c->link_text */
-    uint32_t addr_at, addr_len;
-    uint32_t brd_at, brd_len;
-    uint32_t alias_at, alias_len;
-    uint64_t v[NODE_LINK_VALUES];
-    uint64_t rx_nohandler;
-    uint32_t has; /* a bit per value given (1 << NODE_LINK_*) */
-};
-
 /* What one collector did in one collection. */
 struct node_result {
     bool ran;
@@ -182,7 +155,6 @@ struct node {
     uv_timer_t watchdog;
     uv_async_t done;
     bool handles_open;
-    bool paused;
     bool warned_busy;
     struct node_worker *worker;
     struct node_job_result last;   /* the collection being copied into the pipeline */
@@ -260,90 +232,6 @@ void node_stuck_prune(struct node *n);
 /* Guards a call that may block: false when the instance let go of this thread. */
 bool node_op_begin(struct node_ctx *c, const char *statfs_path);
 bool node_op_end(struct node_ctx *c);
-
-/* ---- in_node_metrics_read.c ---------------------------------------------- */
-
-struct node_tok {
-    const char *p;
-    size_t n;
-};
-
-/* Formats the current collector's failure message; returns rc for `return node_fail(...)`. */
-int node_fail(struct node_ctx *c, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* base + "/" + rel into c->path; GL_ELIMIT when it does not fit. */
-int node_path(struct node_ctx *c, const char *base, const char *rel);
-/*
- * Reads a whole file (at most NODE_FILE_MAX bytes) into buf, NUL-terminated.
- * Returns 0, GL_ENOENT, GL_ELIMIT (larger), GL_EIO, or GL_ESTATE when the
- * thread was let go; on error c->err says which file and why.
- */
-int node_read(struct node_ctx *c, struct gl_buf *buf, const char *base, const char *rel);
-/* /proc/stat into c->proc_stat, once per collection. */
-int node_read_proc_stat(struct node_ctx *c);
-/* Reads a small file below an open directory into buf (cap bytes), without the last newline. */
-int node_read_at(struct node_ctx *c, int dirfd, const char *name, char *buf, size_t cap,
-                 size_t *len);
-/* Opens a directory (O_RDONLY | O_DIRECTORY); returns the fd or a GL_E* code. */
-int node_open_dir(struct node_ctx *c, int dirfd, const char *path);
-void node_close(int fd);
-/*
- * Lists a directory below dirfd (or an absolute path) into c->names as
- * sorted NUL-terminated names, without "." and ".."; *count is how many.
- */
-int node_list(struct node_ctx *c, int dirfd, const char *path, size_t *count);
-/* The same without regular files (directories and links only). */
-int node_list_dirs(struct node_ctx *c, int dirfd, const char *path, size_t *count);
-/* The next name of a listing (start with *at = 0); NULL after the last. */
-const char *node_list_next(const struct node_ctx *c, size_t *at);
-int node_statfs(struct node_ctx *c, const char *path, struct statfs *st);
-/* True when path (a mount point) is among the ones found hung. */
-bool node_is_stuck(const struct node_ctx *c, const char *path);
-
-/* Starts the lookups of one collection; node_match answers as gl_regex_match would. */
-void node_match_begin(struct node_match_cache *mc);
-bool node_match(struct node_match_cache *mc, struct gl_regex *re, const char *s, size_t n);
-void node_match_close(struct node_match_cache *mc);
-
-bool node_next_line(const char **p, const char *end, struct node_tok *line);
-bool node_next_field(struct node_tok *line, struct node_tok *field);
-/* Splits on one byte (sockstat and netstat use single spaces); empty fields count. */
-bool node_next_split(struct node_tok *line, char sep, struct node_tok *field);
-bool node_tok_eq(struct node_tok t, const char *s);
-bool node_parse_u64(struct node_tok t, uint64_t *v);
-bool node_parse_i64(struct node_tok t, int64_t *v);
-bool node_parse_hex(struct node_tok t, uint64_t *v);
-/* An integer with Go's base prefixes: 0x.., 0o../0.., 0b.., else decimal. */
-bool node_parse_int_auto(struct node_tok t, int64_t *v);
-bool node_parse_f64(struct node_tok t, double *v);
-struct node_tok node_trim(struct node_tok t);
-bool node_utf8_valid(const char *s, size_t n);
-
-/*
- * Names the family the next series belong to. It is written with its first
- * series: a family none follows (no device of that kind here) is left out,
- * as node_exporter leaves it out.
- */
-/*
- * Names the family the next series belong to. It is written with its first
- * series: a family none follows (no device of that kind here) is left out,
- * as node_exporter leaves it out.
- */
-void node_family(struct node_ctx *c, const char *name, enum gl_metric_type type, const char *help);
-void node_family_n(struct node_ctx *c, const char *name, size_t name_len, enum gl_metric_type type,
-                   const char *help, size_t help_len);
-void node_sample(struct node_ctx *c, const struct gl_label *l, size_t n, double v);
-
-/* A label with a literal name: NODE_L("cpu", s, n); NODE_LS for a NUL-terminated value. */
-#define NODE_L(name, v, n) ((struct gl_label){(name), sizeof(name) - 1, (v), (uint32_t)(n)})
-#define NODE_LS(name, v) NODE_L(name, (v), strlen(v))
-
-/* ---- in_node_metrics_rtnl.c --------------------------------------------- */
-
-/* Dumps the devices of this network namespace into c->links, once per collection. */
-int node_rtnl_links(struct node_ctx *c);
-const struct node_link *node_rtnl_find(const struct node_ctx *c, const char *name, size_t len);
-size_t node_rtnl_count(const struct node_ctx *c);
 
 /* ---- the collectors (one function each, in the files above) -------------- */
 

@@ -9,6 +9,7 @@
 
 #include "codec/regex.h"
 #include "in_node_metrics.h"
+#include "in_node_metrics_read.h"
 #include "util/error.h"
 
 #define DISKS_MAX 16384

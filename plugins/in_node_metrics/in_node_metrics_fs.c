@@ -11,6 +11,7 @@
 
 #include "codec/regex.h"
 #include "in_node_metrics.h"
+#include "in_node_metrics_read.h"
 #include "util/error.h"
 
 /* The most mounts reported; a longer table is taken as a broken file. */

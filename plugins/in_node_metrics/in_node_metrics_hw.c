@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "in_node_metrics.h"
+#include "in_node_metrics_read.h"
 #include "util/error.h"
 
 /* ---- thermal_zone -------------------------------------------------------- */

@@ -9,6 +9,7 @@
 
 #include "codec/regex.h"
 #include "in_node_metrics.h"
+#include "in_node_metrics_read.h"
 #include "util/error.h"
 
 /* The longest family name built from a file's field; longer fields are skipped. */

@@ -12,6 +12,7 @@
 
 #include "codec/regex.h"
 #include "in_node_metrics.h"
+#include "in_node_metrics_read.h"
 #include "util/error.h"
 
 #define DEVICES_MAX 65536
@@ -297,10 +298,48 @@ int node_collect_netstat(struct node_ctx *c)
 
 /* ---- sockstat ------------------------------------------------------------ */
 
+/* One "TCP: inuse 5 orphan 0 ... mem 3" line: its pairs, as node_exporter names them. */
+static void emit_sockstat(struct node_ctx *c, struct node_tok proto, const struct node_tok *k,
+                          const int64_t *val, int n, bool v6)
+{
+    static const char *const order[7] = {"inuse", "orphan", "tw",       "alloc",
+                                         "mem",   "memory", "mem_bytes"};
+    double found[7] = {0};
+    bool has[7] = {true}; /* inuse is always given, 0 when the line lacks it */
+    for (int i = 0; i < n; i++) {
+        if (node_tok_eq(proto, "sockets") && node_tok_eq(k[i], "used") && !v6) {
+            node_family(c, "node_sockstat_sockets_used", GL_METRIC_GAUGE,
+                        "Number of IPv4 sockets in use.");
+            node_sample(c, NULL, 0, (double)val[i]);
+        }
+        for (int o = 0; o < 6; o++) {
+            if (node_tok_eq(k[i], order[o])) {
+                found[o] = (double)val[i];
+                has[o] = true;
+            }
+        }
+    }
+    if (node_tok_eq(proto, "sockets")) {
+        return;
+    }
+    found[6] = found[4] * (double)sysconf(_SC_PAGESIZE);
+    has[6] = has[4];
+    for (int o = 0; o < 7; o++) {
+        char name[128], help[160];
+        int nl =
+            snprintf(name, sizeof(name), "node_sockstat_%.*s_%s", (int)proto.n, proto.p, order[o]);
+        int hl = snprintf(help, sizeof(help), "Number of %.*s sockets in state %s.", (int)proto.n,
+                          proto.p, order[o]);
+        if (has[o] && nl > 0 && (size_t)nl < sizeof(name) && hl > 0 && (size_t)hl < sizeof(help)) {
+            node_family_n(c, name, (size_t)nl, GL_METRIC_GAUGE, help, (size_t)hl);
+            node_sample(c, NULL, 0, found[o]);
+        }
+    }
+}
+
 /* Checks (emit false) or writes one sockstat file. */
 static bool walk_sockstat(struct node_ctx *c, const char *text, size_t len, bool v6, bool emit)
 {
-    static const char *const order[6] = {"inuse", "orphan", "tw", "alloc", "mem", "memory"};
     const char *p = text, *end = text + len;
     struct node_tok line, proto;
     while (node_next_line(&p, end, &line)) {
@@ -320,48 +359,8 @@ static bool walk_sockstat(struct node_ctx *c, const char *text, size_t len, bool
         if (n == 0 || line.p != NULL) {
             return false;
         }
-        if (!emit) {
-            continue;
-        }
-        if (node_tok_eq(proto, "sockets")) {
-            for (int i = 0; i < n && !v6; i++) {
-                if (node_tok_eq(k[i], "used")) {
-                    node_family(c, "node_sockstat_sockets_used", GL_METRIC_GAUGE,
-                                "Number of IPv4 sockets in use.");
-                    node_sample(c, NULL, 0, (double)val[i]);
-                }
-            }
-            continue;
-        }
-        int64_t found[7];
-        bool has[7] = {true, false, false, false, false, false, false};
-        found[0] = 0;
-        for (int i = 0; i < n; i++) {
-            for (int o = 0; o < 6; o++) {
-                if (node_tok_eq(k[i], order[o])) {
-                    found[o] = val[i];
-                    has[o] = true;
-                }
-            }
-        }
-        if (has[4]) {
-            found[6] = found[4] * (int64_t)sysconf(_SC_PAGESIZE);
-            has[6] = true;
-        }
-        for (int o = 0; o < 7; o++) {
-            if (!has[o]) {
-                continue;
-            }
-            const char *st = o < 6 ? order[o] : "mem_bytes";
-            char name[128], help[160];
-            int nl =
-                snprintf(name, sizeof(name), "node_sockstat_%.*s_%s", (int)proto.n, proto.p, st);
-            int hl = snprintf(help, sizeof(help), "Number of %.*s sockets in state %s.",
-                              (int)proto.n, proto.p, st);
-            if (nl > 0 && (size_t)nl < sizeof(name)) {
-                node_family_n(c, name, (size_t)nl, GL_METRIC_GAUGE, help, (size_t)hl);
-                node_sample(c, NULL, 0, (double)found[o]);
-            }
+        if (emit) {
+            emit_sockstat(c, proto, k, val, n, v6);
         }
     }
     return true;

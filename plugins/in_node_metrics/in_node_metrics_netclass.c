@@ -10,6 +10,7 @@
 
 #include "codec/regex.h"
 #include "in_node_metrics.h"
+#include "in_node_metrics_read.h"
 #include "util/error.h"
 
 /* node_exporter reads sysfs values 128 bytes at a time. */

@@ -19,6 +19,7 @@
 
 #include "codec/regex.h"
 #include "in_node_metrics.h"
+#include "in_node_metrics_read.h"
 #include "util/error.h"
 
 int node_fail(struct node_ctx *c, int rc, const char *fmt, ...)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "in_node_metrics.h"
+#include "in_node_metrics_read.h"
 #include "util/error.h"
 
 #define RECV_BUF 32768

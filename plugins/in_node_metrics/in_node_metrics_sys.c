@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "in_node_metrics.h"
+#include "in_node_metrics_read.h"
 #include "util/error.h"
 
 /* ---- loadavg, filefd, entropy -------------------------------------------- */

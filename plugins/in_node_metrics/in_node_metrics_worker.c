@@ -28,6 +28,7 @@
 
 #include "core/log.h"
 #include "in_node_metrics.h"
+#include "in_node_metrics_read.h"
 #include "util/error.h"
 #include "util/mem.h"
 

@@ -14,6 +14,7 @@
 #include "core/plugin.h"
 #include "metrics/batch.h"
 #include "plugins/in_node_metrics/in_node_metrics.h"
+#include "plugins/in_node_metrics/in_node_metrics_read.h"
 #include "util/error.h"
 #include "util/mem.h"
 

@@ -23,6 +23,7 @@
 #include "filter_harness.h"
 #pragma GCC diagnostic pop
 #include "plugins/in_node_metrics/in_node_metrics.h"
+#include "plugins/in_node_metrics/in_node_metrics_read.h"
 
 extern const struct gl_plugin gl_in_node_metrics;
 
