@@ -205,6 +205,44 @@ def compare(d, port, attempt):
     return problems, len(both) >= 0.9 * len(ne)
 
 
+def through_exporter(d, ne_port):
+    """The same families served by the prometheus_exporter output, as a Prometheus scrapes them."""
+    port = lib.free_port()
+    cfg = lib.write(os.path.join(d, "exporter.yaml"), """service:
+  log_level: info
+pipeline:
+  inputs:
+    - name: node_metrics
+      tag: node
+      scrape_interval: 1h
+  outputs:
+    - name: prometheus_exporter
+      match: node
+      host: 127.0.0.1
+      port: %d
+""" % port)
+    agent = lib.start(cfg)
+    served = lib.wait_for("the exporter to serve node_load1", lambda: (
+        lambda r: r[1] if r[0] == 200 and "node_load1 " in r[1] else None)(
+            lib.http_get(port, "/metrics")), timeout=30)
+    lib.stop(agent)
+    ours, ne = parse_text(served), scrape(ne_port)
+    problems = []
+    for name in sorted(set(ours) & set(ne)):
+        for what in ("type", "help"):
+            if ours[name].get(what) != ne[name].get(what):
+                problems.append("%s: %s %r served, %r in node_exporter"
+                                % (name, what, ours[name].get(what), ne[name].get(what)))
+        if label_names(ours[name]) != label_names(ne[name]):
+            problems.append("%s: labels %s served, %s in node_exporter"
+                            % (name, label_names(ours[name]), label_names(ne[name])))
+    for p in problems:
+        print("DIFF " + p)
+    lib.check(not problems and len(set(ours) & set(ne)) >= 0.9 * len(ne),
+              "through prometheus_exporter: %d families with node_exporter's types, HELP and "
+              "labels" % len(set(ours) & set(ne)))
+
+
 def main():
     d = lib.tmpdir("node-exporter")
     port = start_node_exporter(d)
@@ -218,6 +256,7 @@ def main():
                                              ", again" if attempt < 2 else ""))
     lib.check(not problems, "names, types, HELP, labels, series and values agree")
     lib.check(covered, "coverage at least 90%")
+    through_exporter(d, port)
 
 
 if __name__ == "__main__":
