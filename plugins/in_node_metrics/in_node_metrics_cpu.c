@@ -241,6 +241,13 @@ static bool is_cpu_dir(const char *name)
     return strncmp(name, "cpu", 3) == 0 && name[3] >= '0' && name[3] <= '9';
 }
 
+static bool has_dir(struct node_ctx *c, int dirfd, const char *name)
+{
+    int fd = node_open_dir(c, dirfd, name);
+    node_close(fd);
+    return fd >= 0;
+}
+
 static int collect_throttles(struct node_ctx *c)
 {
     int rc = node_path(c, c->n->sysfs, "devices/system/cpu");
@@ -251,9 +258,19 @@ static int collect_throttles(struct node_ctx *c)
     }
     rc = node_list(c, dirfd, ".", &count);
     gl_buf_reset(&c->scratch);
+    bool first = true;
     for (const char *name; rc == 0 && (name = node_list_next(c, &at)) != NULL;) {
         struct throttle t;
         int cpufd = is_cpu_dir(name) ? node_open_dir(c, dirfd, name) : -1;
+        /*
+         * thermal_throttle comes with the CPUs' thermal interrupt: every CPU has it or
+         * none has, so a first CPU without it spares looking in the others.
+         */
+        if (cpufd >= 0 && first && !has_dir(c, cpufd, "thermal_throttle")) {
+            node_close(cpufd);
+            break;
+        }
+        first = first && cpufd < 0;
         if (cpufd >= 0 && read_throttle(c, cpufd, &t)) {
             gl_buf_append(&c->scratch, &t, sizeof(t));
         }
@@ -359,6 +376,24 @@ static void emit_freqs(struct node_ctx *c, const struct freq *f, size_t n)
     }
 }
 
+/*
+ * Since Linux 4.3 cpuN/cpufreq links to cpufreq/policyM: without a policy
+ * (no cpufreq driver, as in most virtual machines) no CPU has anything to read.
+ */
+static bool no_policy(struct node_ctx *c, int cpudir)
+{
+    size_t count, at = 0;
+    if (node_list(c, cpudir, "cpufreq", &count) < 0) {
+        return false; /* an older kernel: look in each CPU */
+    }
+    for (const char *name; (name = node_list_next(c, &at)) != NULL;) {
+        if (strncmp(name, "policy", 6) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 int node_collect_cpufreq(struct node_ctx *c)
 {
     int rc = node_path(c, c->n->sysfs, "devices/system/cpu");
@@ -366,6 +401,10 @@ int node_collect_cpufreq(struct node_ctx *c)
     int dirfd = rc < 0 ? rc : node_open_dir(c, AT_FDCWD, c->path);
     if (dirfd < 0) {
         return dirfd == GL_ENOENT ? 0 : node_fail(c, dirfd, "cannot open %s", c->path);
+    }
+    if (no_policy(c, dirfd)) {
+        node_close(dirfd);
+        return c->abandoned ? GL_ESTATE : 0;
     }
     rc = node_list(c, dirfd, ".", &count);
     gl_buf_reset(&c->scratch);

@@ -503,6 +503,27 @@ static void test_node_256_cpus(void **state)
     tmp_remove();
 }
 
+static void test_node_cpufreq_without_policy_looks_no_further(void **state)
+{
+    (void)state;
+    tmp_make();
+    put("sys/devices/system/cpu/cpufreq/.keep", "%s", "");
+    put("sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq", "%s", "1000\n");
+    put("sys/devices/system/cpu/cpu1/topology/core_id", "%s", "0\n");
+    struct run r;
+    assert_int_equal(run_open(&r, tmp_yaml("metrics: cpufreq\n")), 0);
+    run_collect(&r);
+    assert_true(success(&r, "cpufreq") == 1);
+    assert_int_equal(count(&r, "node_cpu_scaling_frequency_hertz"), 0);
+    run_close(&r);
+    put("sys/devices/system/cpu/cpufreq/policy0/.keep", "%s", "");
+    assert_int_equal(run_open(&r, tmp_yaml("metrics: cpufreq\n")), 0);
+    run_collect(&r);
+    assert_true(value(&r, "node_cpu_scaling_frequency_hertz", "cpu=0") == 1e6);
+    run_close(&r);
+    tmp_remove();
+}
+
 static void test_node_500_mounts(void **state)
 {
     (void)state;
@@ -858,6 +879,7 @@ int main(void)
         cmocka_unit_test(test_node_basic_hardware_time_os),
         cmocka_unit_test(test_node_missing_files_fail_only_their_collectors),
         cmocka_unit_test(test_node_256_cpus),
+        cmocka_unit_test(test_node_cpufreq_without_policy_looks_no_further),
         cmocka_unit_test(test_node_500_mounts),
         cmocka_unit_test(test_node_1000_interfaces),
         cmocka_unit_test(test_node_file_over_the_limit_fails_its_collector),
