@@ -490,6 +490,8 @@ static void node_destroy(struct gl_instance *ins)
     for (int i = 0; i < NODE_MATCHES; i++) {
         node_match_close(&n->match[i]);
     }
+    gl_buf_close(&n->link_props[0]);
+    gl_buf_close(&n->link_props[1]);
     gl_free(n->cpu_prev);
     n->cpu_prev = NULL;
 }

@@ -167,6 +167,7 @@ struct node {
     struct node_cpu_times *cpu_prev;
     size_t n_cpu_prev;
     struct node_match_cache match[NODE_MATCHES];
+    struct gl_buf link_props[2]; /* netclass: what a device keeps for life, and the next one */
 };
 
 /*

@@ -162,18 +162,82 @@ static void link_values(struct node_ctx *c, const struct node_link *l, struct if
     }
 }
 
-/* A device the dump has: flags, dev_id, the assign types and, when up, dormant, speed, duplex. */
+/*
+ * What a device keeps from its registration to its removal: dev_id,
+ * addr_assign_type and name_assign_type, kept between collections by name
+ * (sorted, as the listing is) with the index and address they went with. A
+ * device removed and made again has a new index; a new address may come
+ * with a new addr_assign_type: either reads them again.
+ */
+struct life_props {
+    char name[64];
+    char addr[48];
+    int64_t index;
+    int64_t v[3];
+    uint8_t has;
+};
+
+static const int life_files[3] = {5, 0, 12}; /* dev_id, addr_assign_type, name_assign_type */
+
+static const struct life_props *life_find(const struct gl_buf *b, const char *name)
+{
+    const struct life_props *p = (const struct life_props *)b->data;
+    size_t lo = 0, hi = b->len / sizeof(*p);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int r = strcmp(p[mid].name, name);
+        if (r == 0) {
+            return &p[mid];
+        }
+        *(r < 0 ? &lo : &hi) = r < 0 ? mid + 1 : mid;
+    }
+    return NULL;
+}
+
+/* Takes the kept values, or reads them; keeps them for the next collection either way. */
+static void life_values(struct node_ctx *c, int fd, const char *name, const struct node_link *l,
+                        struct iface *f)
+{
+    struct gl_buf *kept = &c->n->link_props[0], *next = &c->n->link_props[1];
+    const struct life_props *old = life_find(kept, name);
+    struct life_props p = {.index = (int64_t)l->v[NODE_LINK_INDEX]};
+    snprintf(p.name, sizeof(p.name), "%s", name);
+    snprintf(p.addr, sizeof(p.addr), "%.*s", (int)l->addr_len, c->link_text.data + l->addr_at);
+    if (old != NULL && old->index == p.index && strcmp(old->addr, p.addr) == 0) {
+        p = *old;
+    } else {
+        for (int i = 0; i < 3; i++) {
+            char buf[VALUE_MAX];
+            size_t len;
+            int k = life_files[i];
+            if (node_read_at(c, fd, props[k].file, buf, sizeof(buf), &len) == 0 &&
+                node_parse_int_auto((struct node_tok){buf, len}, &p.v[i])) {
+                p.has |= (uint8_t)(1u << i);
+            }
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        f->v[life_files[i]] = p.v[i];
+        f->has |= (p.has >> i & 1u) << life_files[i];
+    }
+    if (strlen(name) < sizeof(p.name)) {
+        gl_buf_append(next, &p, sizeof(p));
+    }
+}
+
+/* A device the dump has: flags, the properties kept for life and, when up, dormant, speed, duplex.
+ */
 static bool read_iface_link(struct node_ctx *c, int dirfd, const char *name,
                             const struct node_link *l, struct iface *f)
 {
-    static const int files[6] = {7, 5, 0, 12, 6, 14}; /* flags first: it says "down" */
+    static const int files[3] = {7, 6, 14}; /* flags first: it says "down" */
     int fd = node_open_dir(c, dirfd, name);
     if (fd < 0) {
         return false;
     }
     bool down = false;
     memset(f, 0, sizeof(*f));
-    for (int i = 0; i < 6 && !(down && i >= 4); i++) {
+    for (int i = 0; i < 3 && !(down && i >= 1); i++) {
         char buf[VALUE_MAX];
         size_t len;
         int k = files[i];
@@ -183,6 +247,7 @@ static bool read_iface_link(struct node_ctx *c, int dirfd, const char *name,
             down = k == 7 ? !(f->v[k] & 1) : down;
         }
     }
+    life_values(c, fd, name, l, f);
     char duplex[VALUE_MAX];
     size_t dl = 0;
     if (down || node_read_at(c, fd, "duplex", duplex, sizeof(duplex), &dl) != 0) {
@@ -280,6 +345,7 @@ int node_collect_netclass(struct node_ctx *c)
     rc = lr == GL_ESTATE ? lr : rc;
     gl_buf_reset(&c->scratch);
     gl_buf_reset(&c->aux);
+    gl_buf_reset(&c->n->link_props[1]);
     struct gl_regex *re = c->n->netclass_device_exclude;
     for (const char *name; rc == 0 && (name = node_list_next(c, &at)) != NULL;) {
         struct iface f;
@@ -299,6 +365,9 @@ int node_collect_netclass(struct node_ctx *c)
     if (rc < 0) {
         return rc;
     }
+    struct gl_buf t = c->n->link_props[0];
+    c->n->link_props[0] = c->n->link_props[1];
+    c->n->link_props[1] = t;
     const struct iface *f = (const struct iface *)c->scratch.data;
     size_t n = c->scratch.len / sizeof(*f);
     emit_up_info(c, f, n);

@@ -1,7 +1,8 @@
 """node_metrics against Debian's prometheus-node-exporter on this machine.
 
-node_exporter is started on 127.0.0.1 and scraped (A); the agent, with
-node_metrics writing to the file output, makes its first collection; then
+node_exporter is started on 127.0.0.1; the agent, with node_metrics writing
+to the file output, makes a first collection; node_exporter is scraped (A);
+the agent makes its second collection (which uses what the first kept); then
 node_exporter is scraped again (B). For every node_* family both export the
 name, type, HELP and label names must be identical; every series node_exporter
 has in both scrapes must be in the agent's collection with the same labels,
@@ -72,11 +73,14 @@ def parse_text(text):
     return {k: v for k, v in fams.items() if k.startswith("node_")}
 
 
-def parse_agent(path):
+def parse_agent(path, collection):
+    """The agent's JSON lines of one collection (0 the first), as parse_text gives."""
     fams = {}
     with open(path) as f:
-        for line in f:
-            d = json.loads(line)
+        lines = [json.loads(line) for line in f]
+    stamps = sorted({d["@timestamp"] for d in lines})
+    for d in lines:
+        if d["@timestamp"] == stamps[collection]:
             fam = fams.setdefault(d["name"], {"type": d["type"], "help": d.get("help", ""),
                                               "series": {}})
             v = d["value"]
@@ -108,8 +112,19 @@ def start_node_exporter(d):
     return port
 
 
+def collections(path):
+    """How many whole collections the agent's file holds (vmstat's success series ends one)."""
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        lines = f.read().split("\n")[:-1]  # a line being written is not whole yet
+    return sum(1 for line in lines if '"node_scrape_collector_success"' in line
+               and '"collector":"vmstat"' in line)
+
+
 def collect_agent(d, ne_port):
-    """Scrape A, one collection of the agent, scrape B. Returns (A, agent, B)."""
+    """Scrape A, the agent's second collection, scrape B: the second one uses what the first
+    kept (CPU times, pattern answers, device properties). Returns (A, agent, B)."""
     out = os.path.join(d, "out")
     os.mkdir(out)
     cfg = lib.write(os.path.join(d, "gleaner.yaml"), """service:
@@ -119,7 +134,7 @@ pipeline:
   inputs:
     - name: node_metrics
       tag: node
-      scrape_interval: 1h
+      scrape_interval: 2s
   outputs:
     - name: file
       match: node
@@ -127,20 +142,13 @@ pipeline:
       file: metrics.json
 """ % out)
     path = os.path.join(out, "metrics.json")
-    a = scrape(ne_port)
     agent = lib.start(cfg)
-
-    def done():
-        if not os.path.exists(path):
-            return False
-        with open(path) as f:
-            text = f.read()
-        return text.endswith("\n") and '"collector":"vmstat"' in text.split(
-            "node_scrape_collector_success", 1)[-1]
-    lib.wait_for("the agent's first collection", done, timeout=30)
+    lib.wait_for("the agent's first collection", lambda: collections(path) >= 1, timeout=30)
+    a = scrape(ne_port)
+    lib.wait_for("the agent's second collection", lambda: collections(path) >= 2, timeout=30)
     b = scrape(ne_port)
     lib.check(lib.stop(agent) == 0, "the agent exits 0")
-    return a, parse_agent(path), b
+    return a, parse_agent(path, 1), b
 
 
 def compare_family(name, fa, fb, g, problems, counts):
