@@ -16,6 +16,7 @@
 
 #include "codec/regex.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/plugin.h"
 #include "in_node_metrics.h"
 #include "in_node_metrics_read.h"
@@ -364,7 +365,7 @@ static void on_done(uv_async_t *a)
         node_batch_copy(&b, res->batch.data, res->batch.len);
         gl_batch_commit(&b);
     }
-    n->collections++;
+    (*n->m_collections)++;
     report(n, res->result);
     trim(&res->batch);
 }
@@ -374,7 +375,9 @@ static void on_watchdog(uv_timer_t *t);
 static void post(struct node *n)
 {
     node_stuck_prune(n);
+    *n->m_hung = n->n_stuck;
     if (node_worker_busy(n)) {
+        (*n->m_skipped)++;
         if (!n->warned_busy) {
             gl_log_warn(n->ins, "a collection is still running after scrape_interval: "
                                 "this one is skipped");
@@ -515,6 +518,12 @@ static int node_init(struct gl_instance *ins)
     for (int i = 0; i < 5; i++) {
         rc = rc < 0 ? rc : r[i];
     }
+    n->m_collections =
+        gl_metric_counter(ins, "node_collections_total", "Collections written into the pipeline.");
+    n->m_skipped = gl_metric_counter(ins, "node_collections_skipped_total",
+                                     "Collections not begun: the previous one was still running.");
+    n->m_hung = gl_metric_gauge(ins, "node_mounts_hung",
+                                "Mounts whose statfs has not returned; not stat'ed until it does.");
     if (rc < 0) {
         node_destroy(ins);
     }

@@ -161,7 +161,9 @@ struct node {
     bool failing[NODE_COLLECTORS]; /* last reported state, to log changes only */
     struct node_stuck *stuck[NODE_STUCK_MAX];
     size_t n_stuck;
-    uint64_t collections;
+    uint64_t *m_collections;
+    uint64_t *m_skipped;
+    uint64_t *m_hung;
 
     /* kept between collections, touched by the collecting thread only */
     struct node_cpu_times *cpu_prev;

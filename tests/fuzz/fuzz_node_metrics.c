@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "config/option.h"
+#include "core/engine.h"
 #include "core/plugin.h"
 #include "metrics/batch.h"
 #include "plugins/in_node_metrics/in_node_metrics.h"
@@ -83,6 +84,7 @@ static struct node *instance(void)
         ins.plugin = &gl_in_node_metrics;
         ins.alias = "fuzz";
         ins.state = gl_calloc(1, gl_in_node_metrics.state_size);
+        ins.core = gl_calloc(1, sizeof(*ins.core)); /* where the input's own counters live */
         if (gl_option_apply(cfg, "node_metrics", tables, skip, cfg->root, ins.state) < 0 ||
             gl_in_node_metrics.init(&ins) < 0) {
             abort();
