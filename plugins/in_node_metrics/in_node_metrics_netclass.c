@@ -216,6 +216,9 @@ static void life_values(struct node_ctx *c, int fd, const char *name, const stru
             }
         }
     }
+    if (c->abandoned) {
+        return;
+    }
     for (int i = 0; i < 3; i++) {
         f->v[life_files[i]] = p.v[i];
         f->has |= (p.has >> i & 1u) << life_files[i];
@@ -246,6 +249,10 @@ static bool read_iface_link(struct node_ctx *c, int dirfd, const char *name,
             f->has |= 1u << k;
             down = k == 7 ? !(f->v[k] & 1) : down;
         }
+    }
+    if (c->abandoned) {
+        node_close(fd);
+        return false; /* let go during a read: the instance's kept values are not ours now */
     }
     life_values(c, fd, name, l, f);
     char duplex[VALUE_MAX];
