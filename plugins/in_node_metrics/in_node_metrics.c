@@ -235,6 +235,7 @@ void node_ctx_close(struct node_ctx *c)
     gl_buf_close(&c->links);
     gl_buf_close(&c->link_text);
     gl_buf_close(&c->recv);
+    node_fds_close(&c->fds);
 }
 
 static double seconds_since(const struct timespec *t0)
@@ -275,6 +276,7 @@ void node_collect(struct node_ctx *c)
     c->proc_stat_read = false;
     c->links_state = 0;
     c->family.pending = false;
+    node_fds_tidy(&c->fds);
     for (int i = 0; i < NODE_COLLECTORS; i++) {
         struct node_result *r = &c->result[i];
         r->ran = false;

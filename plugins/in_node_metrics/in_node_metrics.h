@@ -104,6 +104,20 @@ struct node_cpu_times {
     double v[10];
 };
 
+/*
+ * Files of /proc and /sys kept open from one collection to the next: reading
+ * one again is a seek and a read (the kernel makes its text anew), where
+ * opening it costs more than reading it (in_node_metrics_read.c).
+ */
+struct node_fd;
+struct node_fds {
+    struct node_fd *slots; /* open addressing by path; NULL until the first one */
+    size_t used;           /* slots taken, those of files given up included */
+    size_t kept;           /* files kept open */
+    size_t limit;          /* most files kept: a quarter of the open-file limit, 4096 at most */
+    struct gl_buf keys;    /* their paths */
+};
+
 /* What one collector did in one collection. */
 struct node_result {
     bool ran;
@@ -200,6 +214,7 @@ struct node_ctx {
     struct gl_buf recv;
     int links_state;       /* 0 not dumped yet, 1 dumped, -1 failed */
     struct gl_buf scratch; /* collectors' tables */
+    struct node_fds fds;
     char path[PATH_MAX];
     char *err; /* the current collector's message buffer */
     size_t err_len;

@@ -181,23 +181,23 @@ struct throttle {
     bool has_core, has_package;
 };
 
-static bool read_u64_at(struct node_ctx *c, int dirfd, const char *name, uint64_t *v)
+static bool read_u64_at(struct node_ctx *c, const char *dir, const char *name, uint64_t *v)
 {
     char buf[64];
     size_t len;
-    return node_read_at(c, dirfd, name, buf, sizeof(buf), &len) == 0 &&
+    return node_read_at(c, dir, name, buf, sizeof(buf), &len) == 0 &&
            node_parse_u64((struct node_tok){buf, len}, v);
 }
 
 /* Reads one cpuN directory; false when it has no thermal_throttle counts. */
-static bool read_throttle(struct node_ctx *c, int cpufd, struct throttle *t)
+static bool read_throttle(struct node_ctx *c, const char *cpu, struct throttle *t)
 {
-    t->has_core = read_u64_at(c, cpufd, "thermal_throttle/core_throttle_count", &t->core_count);
+    t->has_core = read_u64_at(c, cpu, "thermal_throttle/core_throttle_count", &t->core_count);
     t->has_package =
-        read_u64_at(c, cpufd, "thermal_throttle/package_throttle_count", &t->package_count);
+        read_u64_at(c, cpu, "thermal_throttle/package_throttle_count", &t->package_count);
     return (t->has_core || t->has_package) &&
-           read_u64_at(c, cpufd, "topology/physical_package_id", &t->package) &&
-           read_u64_at(c, cpufd, "topology/core_id", &t->core);
+           read_u64_at(c, cpu, "topology/physical_package_id", &t->package) &&
+           read_u64_at(c, cpu, "topology/core_id", &t->core);
 }
 
 static int by_package_core(const void *a, const void *b)
@@ -241,43 +241,51 @@ static bool is_cpu_dir(const char *name)
     return strncmp(name, "cpu", 3) == 0 && name[3] >= '0' && name[3] <= '9';
 }
 
-static bool has_dir(struct node_ctx *c, int dirfd, const char *name)
+/* base/name/sub (sub may be empty) into out; false when it does not fit. */
+static bool join(char *out, size_t cap, const char *base, const char *name, const char *sub)
 {
-    int fd = node_open_dir(c, dirfd, name);
+    int n = snprintf(out, cap, "%s/%s%s%s", base, name, sub[0] ? "/" : "", sub);
+    return n > 0 && (size_t)n < cap;
+}
+
+static bool has_dir(struct node_ctx *c, const char *path)
+{
+    int fd = node_open_dir(c, AT_FDCWD, path);
     node_close(fd);
     return fd >= 0;
 }
 
 static int collect_throttles(struct node_ctx *c)
 {
-    int rc = node_path(c, c->n->sysfs, "devices/system/cpu");
+    char base[PATH_MAX], cpu[PATH_MAX], probe[PATH_MAX];
     size_t count, at = 0;
-    int dirfd = rc < 0 ? rc : node_open_dir(c, AT_FDCWD, c->path);
-    if (dirfd < 0) {
-        return dirfd == GL_ESTATE ? dirfd : 0;
+    int rc = node_path(c, c->n->sysfs, "devices/system/cpu");
+    snprintf(base, sizeof(base), "%s", c->path);
+    rc = rc < 0 ? rc : node_list(c, base, &count);
+    if (rc < 0) {
+        return rc == GL_ESTATE ? rc : 0;
     }
-    rc = node_list(c, dirfd, ".", &count);
     gl_buf_reset(&c->scratch);
     bool first = true;
     for (const char *name; rc == 0 && (name = node_list_next(c, &at)) != NULL;) {
         struct throttle t;
-        int cpufd = is_cpu_dir(name) ? node_open_dir(c, dirfd, name) : -1;
+        if (!is_cpu_dir(name) || !join(cpu, sizeof(cpu), base, name, "")) {
+            continue;
+        }
         /*
          * thermal_throttle comes with the CPUs' thermal interrupt: every CPU has it or
          * none has, so a first CPU without it spares looking in the others.
          */
-        if (cpufd >= 0 && first && !has_dir(c, cpufd, "thermal_throttle")) {
-            node_close(cpufd);
+        if (first &&
+            (!join(probe, sizeof(probe), base, name, "thermal_throttle") || !has_dir(c, probe))) {
             break;
         }
-        first = first && cpufd < 0;
-        if (cpufd >= 0 && read_throttle(c, cpufd, &t)) {
+        first = false;
+        if (read_throttle(c, cpu, &t)) {
             gl_buf_append(&c->scratch, &t, sizeof(t));
         }
-        node_close(cpufd);
         rc = c->abandoned ? GL_ESTATE : 0;
     }
-    node_close(dirfd);
     if (rc == 0) {
         emit_throttles(c, (struct throttle *)c->scratch.data,
                        c->scratch.len / sizeof(struct throttle));
@@ -318,20 +326,21 @@ struct freq {
 };
 
 /* Reads cpuN/cpufreq; GL_ENOENT when the CPU has none. */
-static int read_freq(struct node_ctx *c, int dirfd, const char *name, struct freq *f)
+static int read_freq(struct node_ctx *c, const char *base, const char *name, struct freq *f)
 {
-    char path[64], buf[64];
-    snprintf(path, sizeof(path), "%s/cpufreq", name);
-    int fd = node_open_dir(c, dirfd, path);
-    if (fd < 0) {
-        return fd;
+    char path[PATH_MAX], buf[64];
+    if (!join(path, sizeof(path), base, name, "cpufreq")) {
+        return GL_ENOENT;
+    }
+    if (!has_dir(c, path)) {
+        return c->abandoned ? GL_ESTATE : GL_ENOENT;
     }
     memset(f, 0, sizeof(*f));
     snprintf(f->cpu, sizeof(f->cpu), "%s", name + 3);
     int rc = 0;
     for (int k = 0; k < 6 && rc == 0; k++) {
         size_t len;
-        int r = node_read_at(c, fd, freq_files[k], buf, sizeof(buf), &len);
+        int r = node_read_at(c, path, freq_files[k], buf, sizeof(buf), &len);
         if (r == GL_ENOENT || (r == GL_EIO && c->sys_errno == EACCES)) {
             continue;
         }
@@ -342,7 +351,6 @@ static int read_freq(struct node_ctx *c, int dirfd, const char *name, struct fre
         }
         f->have |= (uint8_t)(1u << k);
     }
-    node_close(fd);
     return rc;
 }
 
@@ -380,10 +388,11 @@ static void emit_freqs(struct node_ctx *c, const struct freq *f, size_t n)
  * Since Linux 4.3 cpuN/cpufreq links to cpufreq/policyM: without a policy
  * (no cpufreq driver, as in most virtual machines) no CPU has anything to read.
  */
-static bool no_policy(struct node_ctx *c, int cpudir)
+static bool no_policy(struct node_ctx *c, const char *base)
 {
+    char path[PATH_MAX];
     size_t count, at = 0;
-    if (node_list(c, cpudir, "cpufreq", &count) < 0) {
+    if (!join(path, sizeof(path), base, "cpufreq", "") || node_list(c, path, &count) < 0) {
         return false; /* an older kernel: look in each CPU */
     }
     for (const char *name; (name = node_list_next(c, &at)) != NULL;) {
@@ -396,28 +405,27 @@ static bool no_policy(struct node_ctx *c, int cpudir)
 
 int node_collect_cpufreq(struct node_ctx *c)
 {
-    int rc = node_path(c, c->n->sysfs, "devices/system/cpu");
+    char base[PATH_MAX];
     size_t count, at = 0;
-    int dirfd = rc < 0 ? rc : node_open_dir(c, AT_FDCWD, c->path);
-    if (dirfd < 0) {
-        return dirfd == GL_ENOENT ? 0 : node_fail(c, dirfd, "cannot open %s", c->path);
-    }
-    if (no_policy(c, dirfd)) {
-        node_close(dirfd);
+    int rc = node_path(c, c->n->sysfs, "devices/system/cpu");
+    snprintf(base, sizeof(base), "%s", c->path);
+    if (rc < 0 || no_policy(c, base)) {
         return c->abandoned ? GL_ESTATE : 0;
     }
-    rc = node_list(c, dirfd, ".", &count);
+    rc = node_list(c, base, &count);
+    if (rc < 0) {
+        return rc == GL_ENOENT ? 0 : node_fail(c, rc, "cannot list %s", base);
+    }
     gl_buf_reset(&c->scratch);
     for (const char *name; rc == 0 && (name = node_list_next(c, &at)) != NULL;) {
         struct freq f;
-        int r = is_cpu_dir(name) ? read_freq(c, dirfd, name, &f) : GL_ENOENT;
+        int r = is_cpu_dir(name) ? read_freq(c, base, name, &f) : GL_ENOENT;
         if (r == 0) {
             gl_buf_append(&c->scratch, &f, sizeof(f));
         } else if (r != GL_ENOENT) {
             rc = r;
         }
     }
-    node_close(dirfd);
     if (rc == 0) {
         emit_freqs(c, (const struct freq *)c->scratch.data, c->scratch.len / sizeof(struct freq));
     }

@@ -31,18 +31,19 @@ static bool starts_with_number(const char *name, const char *prefix)
 }
 
 /* Reads thermal_zoneN (cooling false) or cooling_deviceN; GL_ENOENT to skip it. */
-static int read_zone(struct node_ctx *c, int dirfd, const char *dir, bool cooling, struct zone *z)
+static int read_zone(struct node_ctx *c, const char *base, const char *dir, bool cooling,
+                     struct zone *z)
 {
     char rel[300], buf[129];
     size_t len, tl;
     int64_t v;
     snprintf(z->name, sizeof(z->name), "%s", dir + (cooling ? 14 : 12));
     snprintf(rel, sizeof(rel), "%s/type", dir);
-    int rc = node_read_at(c, dirfd, rel, z->type, sizeof(z->type), &tl);
+    int rc = node_read_at(c, base, rel, z->type, sizeof(z->type), &tl);
     for (int k = 0; k < (cooling ? 2 : 1) && rc == 0; k++) {
         snprintf(rel, sizeof(rel), "%s/%s", dir,
                  cooling ? (k == 0 ? "cur_state" : "max_state") : "temp");
-        rc = node_read_at(c, dirfd, rel, buf, sizeof(buf), &len);
+        rc = node_read_at(c, base, rel, buf, sizeof(buf), &len);
         if (rc == 0 && !node_parse_i64((struct node_tok){buf, len}, &v)) {
             rc = GL_EPARSE;
         }
@@ -54,7 +55,7 @@ static int read_zone(struct node_ctx *c, int dirfd, const char *dir, bool coolin
     return rc < 0 && rc != GL_ESTATE ? node_fail(c, rc, "cannot read %s", rel) : rc;
 }
 
-static int read_zones(struct node_ctx *c, int dirfd, bool cooling, struct gl_buf *out)
+static int read_zones(struct node_ctx *c, const char *base, bool cooling, struct gl_buf *out)
 {
     size_t at = 0;
     int rc = 0;
@@ -63,7 +64,7 @@ static int read_zones(struct node_ctx *c, int dirfd, bool cooling, struct gl_buf
         if (!starts_with_number(name, cooling ? "cooling_device" : "thermal_zone")) {
             continue;
         }
-        rc = read_zone(c, dirfd, name, cooling, &z);
+        rc = read_zone(c, base, name, cooling, &z);
         if (rc == 0) {
             gl_buf_append(out, &z, sizeof(z));
         }
@@ -93,18 +94,18 @@ static void emit_zones(struct node_ctx *c, const struct zone *z, size_t n, bool 
 
 int node_collect_thermal_zone(struct node_ctx *c)
 {
-    int rc = node_path(c, c->n->sysfs, "class/thermal");
+    char base[PATH_MAX];
     size_t count;
-    int dirfd = rc < 0 ? rc : node_open_dir(c, AT_FDCWD, c->path);
-    if (dirfd < 0) {
-        return dirfd == GL_ESTATE ? dirfd : 0; /* no thermal zones: nothing to say */
+    int rc = node_path(c, c->n->sysfs, "class/thermal");
+    snprintf(base, sizeof(base), "%s", c->path);
+    rc = rc < 0 ? rc : node_list(c, base, &count);
+    if (rc < 0) {
+        return rc == GL_ESTATE ? rc : 0; /* no thermal zones: nothing to say */
     }
-    rc = node_list(c, dirfd, ".", &count);
     gl_buf_reset(&c->scratch);
     gl_buf_reset(&c->aux);
-    rc = rc < 0 ? rc : read_zones(c, dirfd, false, &c->scratch);
-    rc = rc < 0 ? rc : read_zones(c, dirfd, true, &c->aux);
-    node_close(dirfd);
+    rc = read_zones(c, base, false, &c->scratch);
+    rc = rc < 0 ? rc : read_zones(c, base, true, &c->aux);
     if (rc < 0) {
         return rc;
     }
@@ -227,8 +228,7 @@ static size_t chip_label(struct node_ctx *c, const char *dir, char *out, size_t 
             return (size_t)n;
         }
     }
-    snprintf(path, sizeof(path), "%s/name", dir);
-    if (node_read_at(c, AT_FDCWD, path, buf, sizeof(buf), &len) == 0 &&
+    if (node_read_at(c, dir, "name", buf, sizeof(buf), &len) == 0 &&
         clean_name(buf, len, out, cap) > 0) {
         return strlen(out);
     }
@@ -270,12 +270,11 @@ static bool sensor_type(struct node_tok t)
 /* Reads the sensor files of one directory into c->aux (struct raw), the last read winning. */
 static int read_sensor_dir(struct node_ctx *c, const char *dir)
 {
-    int fd = node_open_dir(c, AT_FDCWD, dir);
     size_t count, at = 0;
-    if (fd < 0) {
-        return fd == GL_ESTATE ? fd : 0;
+    int rc = node_list(c, dir, &count);
+    if (rc < 0) {
+        return rc == GL_ESTATE ? rc : 0;
     }
-    int rc = node_list(c, fd, ".", &count);
     for (const char *file; rc == 0 && (file = node_list_next(c, &at)) != NULL;) {
         struct sensor_file sf;
         struct raw r;
@@ -284,7 +283,7 @@ static int read_sensor_dir(struct node_ctx *c, const char *dir)
             sf.property.n >= sizeof(r.prop)) {
             continue;
         }
-        if (node_read_at(c, fd, file, r.value, sizeof(r.value), &len) != 0) {
+        if (node_read_at(c, dir, file, r.value, sizeof(r.value), &len) != 0) {
             rc = c->abandoned ? GL_ESTATE : 0;
             continue;
         }
@@ -303,7 +302,6 @@ static int read_sensor_dir(struct node_ctx *c, const char *dir)
             gl_buf_append(&c->aux, &r, sizeof(r));
         }
     }
-    node_close(fd);
     return rc;
 }
 
@@ -446,8 +444,7 @@ static int hwmon_chip(struct node_ctx *c, const char *dir)
     if (rc < 0) {
         return rc;
     }
-    snprintf(path, sizeof(path), "%s/name", dir);
-    if (node_read_at(c, AT_FDCWD, path, buf, sizeof(buf), &len) == 0 &&
+    if (node_read_at(c, dir, "name", buf, sizeof(buf), &len) == 0 &&
         clean_name(buf, len, chip_name, sizeof(chip_name)) > 0) {
         struct raw r = {.sensor = ""};
         add_series(c, chip, &r, "node_hwmon_chip_names",
@@ -500,7 +497,7 @@ int node_collect_hwmon(struct node_ctx *c)
     char base[PATH_MAX];
     size_t count, at = 0;
     snprintf(base, sizeof(base), "%s", c->path);
-    rc = rc < 0 ? rc : node_list(c, AT_FDCWD, base, &count);
+    rc = rc < 0 ? rc : node_list(c, base, &count);
     if (rc == GL_ENOENT) {
         return node_fail(c, NODE_NODATA, "no %s", base);
     }

@@ -118,11 +118,11 @@ static int read_nohandler(struct node_ctx *c, struct netdev *d, size_t n)
     if (dump) {
         return 0;
     }
-    rc = node_path(c, c->n->sysfs, "class/net");
-    int dirfd = rc < 0 ? rc : node_open_dir(c, AT_FDCWD, c->path);
-    if (dirfd < 0) {
-        return dirfd == GL_ESTATE ? dirfd : 0;
+    char base[PATH_MAX];
+    if (node_path(c, c->n->sysfs, "class/net") < 0) {
+        return 0;
     }
+    snprintf(base, sizeof(base), "%s", c->path);
     for (size_t i = 0; i < n; i++) {
         char rel[300], buf[64];
         if (d[i].excluded) {
@@ -130,14 +130,13 @@ static int read_nohandler(struct node_ctx *c, struct netdev *d, size_t n)
         }
         size_t len;
         snprintf(rel, sizeof(rel), "%.*s/statistics/rx_nohandler", (int)d[i].name_len, d[i].name);
-        rc = node_read_at(c, dirfd, rel, buf, sizeof(buf), &len);
+        rc = node_read_at(c, base, rel, buf, sizeof(buf), &len);
         if (rc == GL_ESTATE) {
             break;
         }
         d[i].nohandler = rc == 0 && node_parse_u64((struct node_tok){buf, len}, &d[i].v[16]);
         rc = 0;
     }
-    node_close(dirfd);
     return rc;
 }
 

@@ -65,13 +65,13 @@ static bool needs_up(const char *file)
            strcmp(file, "speed") == 0 || strcmp(file, "duplex") == 0;
 }
 
-static void read_strings(struct node_ctx *c, int fd, struct iface *f, bool down)
+static void read_strings(struct node_ctx *c, const char *dir, struct iface *f, bool down)
 {
     for (int k = 0; k < S_COUNT; k++) {
         char buf[VALUE_MAX];
         size_t len = 0;
         if ((down && needs_up(string_files[k])) ||
-            node_read_at(c, fd, string_files[k], buf, sizeof(buf), &len) != 0) {
+            node_read_at(c, dir, string_files[k], buf, sizeof(buf), &len) != 0) {
             len = 0;
         }
         f->str_at[k] = (uint32_t)c->aux.len;
@@ -81,12 +81,12 @@ static void read_strings(struct node_ctx *c, int fd, struct iface *f, bool down)
 }
 
 /* Reads flags first: whether the device is up decides which other files can answer. */
-static void read_numbers(struct node_ctx *c, int fd, struct iface *f, bool *down)
+static void read_numbers(struct node_ctx *c, const char *dir, struct iface *f, bool *down)
 {
     enum { FLAGS = 7 };
     char buf[VALUE_MAX];
     size_t len;
-    if (node_read_at(c, fd, "flags", buf, sizeof(buf), &len) == 0 &&
+    if (node_read_at(c, dir, "flags", buf, sizeof(buf), &len) == 0 &&
         node_parse_int_auto((struct node_tok){buf, len}, &f->v[FLAGS])) {
         f->has |= 1u << FLAGS;
         *down = !(f->v[FLAGS] & 1); /* IFF_UP */
@@ -96,25 +96,20 @@ static void read_numbers(struct node_ctx *c, int fd, struct iface *f, bool *down
         if (k == FLAGS || (*down && needs_up(file))) {
             continue;
         }
-        if (node_read_at(c, fd, file, buf, sizeof(buf), &len) == 0 &&
+        if (node_read_at(c, dir, file, buf, sizeof(buf), &len) == 0 &&
             node_parse_int_auto((struct node_tok){buf, len}, &f->v[k])) {
             f->has |= 1u << k;
         }
     }
 }
 
-/* Reads one device's directory; false when it cannot be opened (not a device). */
-static bool read_iface(struct node_ctx *c, int dirfd, const char *name, struct iface *f)
+/* Reads one device's directory from its files; false when the thread was let go. */
+static bool read_iface(struct node_ctx *c, const char *dir, struct iface *f)
 {
-    int fd = node_open_dir(c, dirfd, name);
-    if (fd < 0) {
-        return false;
-    }
     bool down = false;
     memset(f, 0, sizeof(*f));
-    read_numbers(c, fd, f, &down);
-    read_strings(c, fd, f, down);
-    node_close(fd);
+    read_numbers(c, dir, f, &down);
+    read_strings(c, dir, f, down);
     return !c->abandoned;
 }
 
@@ -195,8 +190,8 @@ static const struct life_props *life_find(const struct gl_buf *b, const char *na
 }
 
 /* Takes the kept values, or reads them; keeps them for the next collection either way. */
-static void life_values(struct node_ctx *c, int fd, const char *name, const struct node_link *l,
-                        struct iface *f)
+static void life_values(struct node_ctx *c, const char *dir, const char *name,
+                        const struct node_link *l, struct iface *f)
 {
     struct gl_buf *kept = &c->n->link_props[0], *next = &c->n->link_props[1];
     const struct life_props *old = life_find(kept, name);
@@ -210,7 +205,7 @@ static void life_values(struct node_ctx *c, int fd, const char *name, const stru
             char buf[VALUE_MAX];
             size_t len;
             int k = life_files[i];
-            if (node_read_at(c, fd, props[k].file, buf, sizeof(buf), &len) == 0 &&
+            if (node_read_at(c, dir, props[k].file, buf, sizeof(buf), &len) == 0 &&
                 node_parse_int_auto((struct node_tok){buf, len}, &p.v[i])) {
                 p.has |= (uint8_t)(1u << i);
             }
@@ -230,37 +225,31 @@ static void life_values(struct node_ctx *c, int fd, const char *name, const stru
 
 /* A device the dump has: flags, the properties kept for life and, when up, dormant, speed, duplex.
  */
-static bool read_iface_link(struct node_ctx *c, int dirfd, const char *name,
+static bool read_iface_link(struct node_ctx *c, const char *dir, const char *name,
                             const struct node_link *l, struct iface *f)
 {
     static const int files[3] = {7, 6, 14}; /* flags first: it says "down" */
-    int fd = node_open_dir(c, dirfd, name);
-    if (fd < 0) {
-        return false;
-    }
     bool down = false;
     memset(f, 0, sizeof(*f));
     for (int i = 0; i < 3 && !(down && i >= 1); i++) {
         char buf[VALUE_MAX];
         size_t len;
         int k = files[i];
-        if (node_read_at(c, fd, props[k].file, buf, sizeof(buf), &len) == 0 &&
+        if (node_read_at(c, dir, props[k].file, buf, sizeof(buf), &len) == 0 &&
             node_parse_int_auto((struct node_tok){buf, len}, &f->v[k])) {
             f->has |= 1u << k;
             down = k == 7 ? !(f->v[k] & 1) : down;
         }
     }
     if (c->abandoned) {
-        node_close(fd);
         return false; /* let go during a read: the instance's kept values are not ours now */
     }
-    life_values(c, fd, name, l, f);
+    life_values(c, dir, name, l, f);
     char duplex[VALUE_MAX];
     size_t dl = 0;
-    if (down || node_read_at(c, fd, "duplex", duplex, sizeof(duplex), &dl) != 0) {
+    if (down || node_read_at(c, dir, "duplex", duplex, sizeof(duplex), &dl) != 0) {
         dl = 0;
     }
-    node_close(fd);
     put_str(c, f, S_DUPLEX, duplex, dl);
     link_values(c, l, f, down);
     return !c->abandoned;
@@ -337,16 +326,17 @@ static void emit_props(struct node_ctx *c, const struct iface *f, size_t n)
 
 int node_collect_netclass(struct node_ctx *c)
 {
-    int rc = node_path(c, c->n->sysfs, "class/net");
+    char base[PATH_MAX], dir[PATH_MAX];
     size_t count, at = 0;
-    int dirfd = rc < 0 ? rc : node_open_dir(c, AT_FDCWD, c->path);
-    if (dirfd == GL_ENOENT) {
-        return node_fail(c, NODE_NODATA, "no %s", c->path);
+    int rc = node_path(c, c->n->sysfs, "class/net");
+    snprintf(base, sizeof(base), "%s", c->path);
+    rc = rc < 0 ? rc : node_list_dirs(c, base, &count);
+    if (rc == GL_ENOENT) {
+        return node_fail(c, NODE_NODATA, "no %s", base);
     }
-    if (dirfd < 0) {
-        return node_fail(c, dirfd, "cannot open %s", c->path);
+    if (rc < 0) {
+        return rc == GL_ESTATE ? rc : node_fail(c, rc, "cannot list %s", base);
     }
-    rc = node_list_dirs(c, dirfd, ".", &count);
     int lr = rc < 0 ? rc : node_rtnl_links(c);
     bool dump = lr == 0 && same_devices(c, count);
     rc = lr == GL_ESTATE ? lr : rc;
@@ -357,18 +347,18 @@ int node_collect_netclass(struct node_ctx *c)
     for (const char *name; rc == 0 && (name = node_list_next(c, &at)) != NULL;) {
         struct iface f;
         size_t nl = strlen(name);
-        if (re != NULL && gl_regex_match(re, name, nl)) {
+        int dl = snprintf(dir, sizeof(dir), "%s/%s", base, name);
+        if ((re != NULL && gl_regex_match(re, name, nl)) || dl < 0 || (size_t)dl >= sizeof(dir)) {
             continue;
         }
-        bool ok = dump ? read_iface_link(c, dirfd, name, node_rtnl_find(c, name, nl), &f)
-                       : read_iface(c, dirfd, name, &f);
+        bool ok = dump ? read_iface_link(c, dir, name, node_rtnl_find(c, name, nl), &f)
+                       : read_iface(c, dir, &f);
         if (ok) {
             f.name_at = (uint32_t)(name - c->names.data);
             gl_buf_append(&c->scratch, &f, sizeof(f));
         }
         rc = c->abandoned ? GL_ESTATE : 0;
     }
-    node_close(dirfd);
     if (rc < 0) {
         return rc;
     }

@@ -11,16 +11,20 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "codec/regex.h"
 #include "in_node_metrics.h"
 #include "in_node_metrics_read.h"
 #include "util/error.h"
+#include "util/hash.h"
+#include "util/mem.h"
 
 int node_fail(struct node_ctx *c, int rc, const char *fmt, ...)
 {
@@ -52,6 +56,127 @@ static int errno_code(int e)
     return e == ENOENT || e == ENOTDIR ? GL_ENOENT : GL_EIO;
 }
 
+/* ---- files kept open ----------------------------------------------------- */
+
+/* Slots of the table: a power of two, a little more than twice the most files kept. */
+#define FD_SLOTS 8192
+#define FD_EMPTY (-1)
+#define FD_GONE (-2) /* given up (the device went away): the slot stays taken */
+
+struct node_fd {
+    uint64_t hash;
+    uint32_t key_at, key_len;
+    int fd;
+};
+
+static uint64_t hash_of(const char *s, size_t n)
+{
+    return gl_hash_fnv1a64(GL_HASH_FNV1A64_BASIS, s, n);
+}
+
+/* The slot of path, or the empty one where it would go. */
+static struct node_fd *fd_slot(struct node_fds *f, const char *path, size_t n, uint64_t h)
+{
+    for (size_t i = h & (FD_SLOTS - 1);; i = (i + 1) & (FD_SLOTS - 1)) {
+        struct node_fd *s = &f->slots[i];
+        if (s->fd == FD_EMPTY ||
+            (s->hash == h && s->key_len == n && memcmp(f->keys.data + s->key_at, path, n) == 0)) {
+            return s;
+        }
+    }
+}
+
+void node_fds_tidy(struct node_fds *f)
+{
+    /* Devices come and go (a pod's veth): past a point their slots are reclaimed at once. */
+    if (f->used - f->kept > FD_SLOTS / 4) {
+        node_fds_close(f);
+    }
+}
+
+void node_fds_close(struct node_fds *f)
+{
+    for (size_t i = 0; f->slots != NULL && i < FD_SLOTS; i++) {
+        if (f->slots[i].fd >= 0) {
+            close(f->slots[i].fd);
+        }
+    }
+    gl_free(f->slots);
+    gl_buf_close(&f->keys);
+    memset(f, 0, sizeof(*f));
+}
+
+/* A quarter of the soft limit on open files (tail needs the rest), at most 4096. */
+static size_t fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY) {
+        return 4096;
+    }
+    return rl.rlim_cur / 4 < 4096 ? rl.rlim_cur / 4 : 4096;
+}
+
+/*
+ * Keeps fd open for path when it is a /proc or /sys file (a regular file
+ * elsewhere can be replaced under its name) and there is room; returns
+ * whether it did.
+ */
+static bool fd_keep(struct node_fds *f, const char *path, size_t n, uint64_t h, int fd)
+{
+    struct statfs st;
+    if (f->slots == NULL) {
+        f->slots = gl_malloc(FD_SLOTS * sizeof(*f->slots));
+        for (size_t i = 0; i < FD_SLOTS; i++) {
+            f->slots[i].fd = FD_EMPTY;
+        }
+        f->limit = fd_limit();
+    }
+    if (f->kept >= f->limit || f->used >= FD_SLOTS / 2 || fstatfs(fd, &st) < 0 ||
+        (st.f_type != PROC_SUPER_MAGIC && st.f_type != SYSFS_MAGIC)) {
+        return false;
+    }
+    struct node_fd *s = fd_slot(f, path, n, h);
+    *s = (struct node_fd){h, (uint32_t)f->keys.len, (uint32_t)n, fd};
+    gl_buf_append(&f->keys, path, n);
+    f->used++;
+    f->kept++;
+    return true;
+}
+
+/*
+ * Opens path (a file, or a directory with O_DIRECTORY in flags) for reading
+ * from its start: the kept descriptor, rewound, or a new one (kept when it
+ * can be). *kept says whether the caller must leave it
+ * open. Returns the fd, or -1 with errno set.
+ */
+static int fd_open(struct node_ctx *c, const char *path, int flags, bool *kept)
+{
+    struct node_fds *f = &c->fds;
+    size_t n = strlen(path);
+    uint64_t h = hash_of(path, n);
+    struct node_fd *s = f->slots != NULL ? fd_slot(f, path, n, h) : NULL;
+    if (s != NULL && s->fd >= 0 && lseek(s->fd, 0, SEEK_SET) == 0) {
+        *kept = true;
+        return s->fd;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags);
+    *kept = fd >= 0 && (s == NULL || s->fd == FD_EMPTY) && fd_keep(f, path, n, h, fd);
+    return fd;
+}
+
+/* Gives up the kept descriptor of path (it failed: its device is gone). */
+static void fd_forget(struct node_ctx *c, const char *path)
+{
+    struct node_fds *f = &c->fds;
+    size_t n = strlen(path);
+    struct node_fd *s = f->slots != NULL ? fd_slot(f, path, n, hash_of(path, n)) : NULL;
+    if (s != NULL && s->fd >= 0) {
+        close(s->fd);
+        s->fd = FD_GONE;
+        f->kept--;
+    }
+}
+
 /* ---- guarded reads ------------------------------------------------------- */
 
 /* Reads fd to its end or past max bytes into buf. Returns 0, GL_ELIMIT or GL_EIO. */
@@ -79,6 +204,28 @@ static int read_all(int fd, struct gl_buf *buf, size_t max)
     return 0;
 }
 
+/* One attempt at a whole file; *kept_failed when a kept descriptor failed (try anew). */
+static int read_whole(struct node_ctx *c, struct gl_buf *buf, int *e, bool *kept_failed)
+{
+    bool kept;
+    int rc = GL_EIO;
+    int fd = fd_open(c, c->path, 0, &kept);
+    *e = errno;
+    if (fd >= 0) {
+        gl_buf_reset(buf);
+        rc = read_all(fd, buf, NODE_FILE_MAX);
+        *e = errno;
+        if (!kept) {
+            close(fd);
+        }
+    }
+    *kept_failed = kept && rc == GL_EIO;
+    if (*kept_failed) {
+        fd_forget(c, c->path);
+    }
+    return fd < 0 ? errno_code(*e) : rc;
+}
+
 int node_read(struct node_ctx *c, struct gl_buf *buf, const char *base, const char *rel)
 {
     int rc = node_path(c, base, rel);
@@ -89,25 +236,21 @@ int node_read(struct node_ctx *c, struct gl_buf *buf, const char *base, const ch
     if (!node_op_begin(c, NULL)) {
         return GL_ESTATE;
     }
-    int fd = open(c->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    int e = errno;
-    if (fd >= 0) {
-        rc = read_all(fd, buf, NODE_FILE_MAX);
-        e = errno;
-        close(fd);
+    int e;
+    bool again;
+    rc = read_whole(c, buf, &e, &again);
+    if (again) {
+        rc = read_whole(c, buf, &e, &again);
     }
     if (!node_op_end(c)) {
         return GL_ESTATE;
     }
     c->sys_errno = e;
-    if (fd < 0) {
-        return node_fail(c, errno_code(e), "open %s: %s", c->path, strerror(e));
-    }
     if (rc == GL_ELIMIT) {
         return node_fail(c, rc, "%s is larger than %u bytes", c->path, NODE_FILE_MAX);
     }
     if (rc < 0) {
-        return node_fail(c, rc, "read %s: %s", c->path, strerror(e));
+        return node_fail(c, rc, "%s: %s", c->path, strerror(e));
     }
     return 0;
 }
@@ -122,26 +265,51 @@ int node_read_proc_stat(struct node_ctx *c)
     return rc;
 }
 
-int node_read_at(struct node_ctx *c, int dirfd, const char *name, char *buf, size_t cap,
-                 size_t *len)
+/* One read of a small file; *kept_failed as read_whole's. Returns the bytes or -1. */
+static ssize_t read_small(struct node_ctx *c, const char *path, char *buf, size_t cap, int *e,
+                          bool *kept_failed)
 {
-    if (!node_op_begin(c, NULL)) {
-        return GL_ESTATE;
-    }
+    bool kept;
     ssize_t r = -1;
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    int e = errno;
+    int fd = fd_open(c, path, 0, &kept);
+    *e = errno;
     if (fd >= 0) {
         do {
             r = read(fd, buf, cap - 1);
         } while (r < 0 && errno == EINTR);
-        e = errno;
-        close(fd);
+        *e = errno;
+        if (!kept) {
+            close(fd);
+        }
+    }
+    *kept_failed = kept && r < 0;
+    if (*kept_failed) {
+        fd_forget(c, path);
+    }
+    return r;
+}
+
+int node_read_at(struct node_ctx *c, const char *dir, const char *name, char *buf, size_t cap,
+                 size_t *len)
+{
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof(path)) {
+        return GL_ELIMIT;
+    }
+    if (!node_op_begin(c, NULL)) {
+        return GL_ESTATE;
+    }
+    int e;
+    bool again;
+    ssize_t r = read_small(c, path, buf, cap, &e, &again);
+    if (again) {
+        r = read_small(c, path, buf, cap, &e, &again);
     }
     if (!node_op_end(c)) {
         return GL_ESTATE;
     }
-    if (fd < 0 || r < 0) {
+    if (r < 0) {
         c->sys_errno = e;
         return errno_code(e);
     }
@@ -182,27 +350,37 @@ static int by_name(const void *a, const void *b, void *names)
     return strcmp(base + *(const size_t *)a, base + *(const size_t *)b);
 }
 
-/* Reads the entries of an open directory stream into c->names and c->index. */
-static int read_entries(struct node_ctx *c, DIR *d, bool dirs, size_t *count)
+/* Reads the entries of an open directory into c->names and c->index. */
+static int read_entries(struct node_ctx *c, int fd, bool dirs, size_t *count)
 {
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-            (dirs && de->d_type == DT_REG)) {
+    char buf[16384] __attribute__((aligned(8)));
+    for (;;) {
+        ssize_t n = getdents64(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) {
             continue;
         }
-        if (*count >= NODE_DIR_MAX) {
-            return GL_ELIMIT;
+        if (n <= 0) {
+            return n == 0 ? 0 : GL_EIO;
         }
-        size_t off = c->names.len;
-        gl_buf_append(&c->names, de->d_name, strlen(de->d_name) + 1);
-        gl_buf_append(&c->index, &off, sizeof(off));
-        (*count)++;
+        for (ssize_t off = 0; off < n;) {
+            const struct dirent64 *de = (const struct dirent64 *)(buf + off);
+            off += de->d_reclen > 0 ? de->d_reclen : n;
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+                (dirs && de->d_type == DT_REG)) {
+                continue;
+            }
+            if (*count >= NODE_DIR_MAX) {
+                return GL_ELIMIT;
+            }
+            size_t at = c->names.len;
+            gl_buf_append(&c->names, de->d_name, strlen(de->d_name) + 1);
+            gl_buf_append(&c->index, &at, sizeof(at));
+            (*count)++;
+        }
     }
-    return 0;
 }
 
-static int list(struct node_ctx *c, int dirfd, const char *path, bool dirs, size_t *count)
+static int list(struct node_ctx *c, const char *path, bool dirs, size_t *count)
 {
     gl_buf_reset(&c->names);
     gl_buf_reset(&c->index);
@@ -210,21 +388,23 @@ static int list(struct node_ctx *c, int dirfd, const char *path, bool dirs, size
     if (!node_op_begin(c, NULL)) {
         return GL_ESTATE;
     }
+    bool kept;
     int rc = 0;
-    int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = fd_open(c, path, O_DIRECTORY, &kept);
     int e = errno;
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (d != NULL) {
-        rc = read_entries(c, d, dirs, count);
-        closedir(d);
-    } else if (fd >= 0) {
+    if (fd >= 0) {
+        rc = read_entries(c, fd, dirs, count);
         e = errno;
-        close(fd);
+        if (!kept) {
+            close(fd);
+        } else if (rc == GL_EIO) {
+            fd_forget(c, path);
+        }
     }
     if (!node_op_end(c)) {
         return GL_ESTATE;
     }
-    if (d == NULL) {
+    if (fd < 0 || rc == GL_EIO) {
         return errno_code(e);
     }
     if (rc < 0) {
@@ -235,14 +415,14 @@ static int list(struct node_ctx *c, int dirfd, const char *path, bool dirs, size
     return 0;
 }
 
-int node_list(struct node_ctx *c, int dirfd, const char *path, size_t *count)
+int node_list(struct node_ctx *c, const char *path, size_t *count)
 {
-    return list(c, dirfd, path, false, count);
+    return list(c, path, false, count);
 }
 
-int node_list_dirs(struct node_ctx *c, int dirfd, const char *path, size_t *count)
+int node_list_dirs(struct node_ctx *c, const char *path, size_t *count)
 {
-    return list(c, dirfd, path, true, count);
+    return list(c, path, true, count);
 }
 
 const char *node_list_next(const struct node_ctx *c, size_t *at)

@@ -18,6 +18,7 @@
 
 struct gl_regex;
 struct node_ctx;
+struct node_fds;
 struct node_match_cache;
 
 /* A network device from the RTM_GETLINK dump (in_node_metrics_rtnl.c). */
@@ -69,19 +70,26 @@ int node_path(struct node_ctx *c, const char *base, const char *rel);
 int node_read(struct node_ctx *c, struct gl_buf *buf, const char *base, const char *rel);
 /* /proc/stat into c->proc_stat, once per collection. */
 int node_read_proc_stat(struct node_ctx *c);
-/* Reads a small file below an open directory into buf (cap bytes), without the last newline. */
-int node_read_at(struct node_ctx *c, int dirfd, const char *name, char *buf, size_t cap,
+/*
+ * Reads the small file dir/name into buf (at most cap - 1 bytes, as one
+ * read), without surrounding spaces. Returns 0, GL_ENOENT, GL_EIO (the errno
+ * in c->sys_errno) or GL_ESTATE; sets no message.
+ */
+int node_read_at(struct node_ctx *c, const char *dir, const char *name, char *buf, size_t cap,
                  size_t *len);
+/* Closes the files kept open; tidy does it when too many slots belong to files given up. */
+void node_fds_close(struct node_fds *f);
+void node_fds_tidy(struct node_fds *f);
 /* Opens a directory (O_RDONLY | O_DIRECTORY); returns the fd or a GL_E* code. */
 int node_open_dir(struct node_ctx *c, int dirfd, const char *path);
 void node_close(int fd);
 /*
- * Lists a directory below dirfd (or an absolute path) into c->names as
+ * Lists the directory path into c->names as
  * sorted NUL-terminated names, without "." and ".."; *count is how many.
  */
-int node_list(struct node_ctx *c, int dirfd, const char *path, size_t *count);
+int node_list(struct node_ctx *c, const char *path, size_t *count);
 /* The same without regular files (directories and links only). */
-int node_list_dirs(struct node_ctx *c, int dirfd, const char *path, size_t *count);
+int node_list_dirs(struct node_ctx *c, const char *path, size_t *count);
 /* The next name of a listing (start with *at = 0); NULL after the last. */
 const char *node_list_next(const struct node_ctx *c, size_t *at);
 int node_statfs(struct node_ctx *c, const char *path, struct statfs *st);

@@ -103,13 +103,14 @@ int node_collect_entropy(struct node_ctx *c)
  * One clocksourceN, labelled by its place in the list: its available
  * sources (pass 0) or its current one (pass 1).
  */
-static int clocksource(struct node_ctx *c, int dirfd, const char *name, size_t index, int pass)
+static int clocksource(struct node_ctx *c, const char *base, const char *name, size_t index,
+                       int pass)
 {
     char value[1024], rel[300], dev[24];
     size_t len;
     snprintf(rel, sizeof(rel), "%s/%s", name,
              pass == 0 ? "available_clocksource" : "current_clocksource");
-    int rc = node_read_at(c, dirfd, rel, value, sizeof(value), &len);
+    int rc = node_read_at(c, base, rel, value, sizeof(value), &len);
     if (rc < 0) {
         return rc == GL_ESTATE ? rc : node_fail(c, rc, "cannot read %s", rel);
     }
@@ -132,11 +133,12 @@ static int clocksources(struct node_ctx *c)
 {
     int rc = node_path(c, c->n->sysfs, "devices/system/clocksource");
     size_t count;
-    int dirfd = rc < 0 ? rc : node_open_dir(c, AT_FDCWD, c->path);
-    if (dirfd < 0) {
-        return dirfd == GL_ESTATE ? dirfd : 0;
+    char base[PATH_MAX];
+    snprintf(base, sizeof(base), "%s", c->path);
+    rc = rc < 0 ? rc : node_list(c, base, &count);
+    if (rc < 0) {
+        return rc == GL_ESTATE ? rc : 0;
     }
-    rc = node_list(c, dirfd, ".", &count);
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         size_t at = 0, index = 0;
         node_family(c,
@@ -148,11 +150,10 @@ static int clocksources(struct node_ctx *c)
                               : "Current clocksource read from '/sys/devices/system/clocksource'.");
         for (const char *name; rc == 0 && (name = node_list_next(c, &at)) != NULL;) {
             if (strncmp(name, "clocksource", 11) == 0 && name[11] >= '0' && name[11] <= '9') {
-                rc = clocksource(c, dirfd, name, index++, pass);
+                rc = clocksource(c, base, name, index++, pass);
             }
         }
     }
-    node_close(dirfd);
     return rc;
 }
 
