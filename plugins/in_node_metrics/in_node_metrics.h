@@ -115,6 +115,7 @@ struct node_fds {
     size_t used;           /* slots taken, those of files given up included */
     size_t kept;           /* files kept open */
     size_t limit;          /* most files kept: a quarter of the open-file limit, 4096 at most */
+    uint32_t collection;   /* counts collections, to find files no longer read */
     struct gl_buf keys;    /* their paths */
 };
 

@@ -66,6 +66,7 @@ static int errno_code(int e)
 struct node_fd {
     uint64_t hash;
     uint32_t key_at, key_len;
+    uint32_t read_at; /* the collection that last read it */
     int fd;
 };
 
@@ -86,9 +87,22 @@ static struct node_fd *fd_slot(struct node_fds *f, const char *path, size_t n, u
     }
 }
 
+/*
+ * Called before each collection. Devices come and go (a pod's veth): every
+ * 64 collections the files not read in the last 64 are closed, and once a
+ * quarter of the slots belong to closed files the table starts over.
+ */
 void node_fds_tidy(struct node_fds *f)
 {
-    /* Devices come and go (a pod's veth): past a point their slots are reclaimed at once. */
+    f->collection++;
+    for (size_t i = 0; f->slots != NULL && f->collection % 64 == 0 && i < FD_SLOTS; i++) {
+        struct node_fd *s = &f->slots[i];
+        if (s->fd >= 0 && f->collection - s->read_at > 64) {
+            close(s->fd);
+            s->fd = FD_GONE;
+            f->kept--;
+        }
+    }
     if (f->used - f->kept > FD_SLOTS / 4) {
         node_fds_close(f);
     }
@@ -136,7 +150,7 @@ static bool fd_keep(struct node_fds *f, const char *path, size_t n, uint64_t h, 
         return false;
     }
     struct node_fd *s = fd_slot(f, path, n, h);
-    *s = (struct node_fd){h, (uint32_t)f->keys.len, (uint32_t)n, fd};
+    *s = (struct node_fd){h, (uint32_t)f->keys.len, (uint32_t)n, f->collection, fd};
     gl_buf_append(&f->keys, path, n);
     f->used++;
     f->kept++;
@@ -156,6 +170,7 @@ static int fd_open(struct node_ctx *c, const char *path, int flags, bool *kept)
     uint64_t h = hash_of(path, n);
     struct node_fd *s = f->slots != NULL ? fd_slot(f, path, n, h) : NULL;
     if (s != NULL && s->fd >= 0 && lseek(s->fd, 0, SEEK_SET) == 0) {
+        s->read_at = f->collection;
         *kept = true;
         return s->fd;
     }
