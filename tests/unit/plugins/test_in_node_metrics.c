@@ -638,6 +638,29 @@ static void test_node_label_not_utf8_is_replaced(void **state)
     tmp_remove();
 }
 
+/* ---- files kept open ---------------------------------------------------- */
+
+static void test_node_proc_files_kept_open_and_closed_when_unread(void **state)
+{
+    (void)state;
+    struct run r;
+    assert_int_equal(run_open(&r, "metrics: loadavg, meminfo, stat\n"), 0); /* the real /proc */
+    run_collect(&r);
+    size_t kept = r.c.fds.kept;
+    assert_true(kept >= 3);
+    run_collect(&r); /* read again through the same descriptors */
+    assert_int_equal(r.c.fds.kept, kept);
+    assert_true(success(&r, "meminfo") == 1);
+    assert_true(value(&r, "node_memory_MemTotal_bytes", NULL) > 0);
+    for (int i = 0; i < 128; i++) {
+        node_fds_tidy(&r.c.fds); /* collections that read none of them */
+    }
+    assert_int_equal(r.c.fds.kept, 0);
+    run_collect(&r);
+    assert_true(success(&r, "loadavg") == 1);
+    run_close(&r);
+}
+
 /* ---- parsers on odd input ------------------------------------------------ */
 
 /* A context on the basic configuration, writing into its own batch. */
@@ -886,6 +909,7 @@ int main(void)
         cmocka_unit_test(test_node_1000_interfaces),
         cmocka_unit_test(test_node_file_over_the_limit_fails_its_collector),
         cmocka_unit_test(test_node_label_not_utf8_is_replaced),
+        cmocka_unit_test(test_node_proc_files_kept_open_and_closed_when_unread),
         cmocka_unit_test(test_node_meminfo_odd_line_writes_nothing),
         cmocka_unit_test(test_node_meminfo_blank_lines_and_odd_names),
         cmocka_unit_test(test_node_stat_bad_cpu_value_fails),
