@@ -37,15 +37,30 @@ int node_fail(struct node_ctx *c, int rc, const char *fmt, ...)
     return rc;
 }
 
-int node_path(struct node_ctx *c, const char *base, const char *rel)
+/*
+ * base + "/" + rel into out (cap bytes), without a doubled slash (base "/"
+ * or "/proc/"); false when it does not fit. Paths are built for every read:
+ * copies, not printf.
+ */
+static bool join(char *out, size_t cap, const char *base, const char *rel)
 {
-    size_t bl = strlen(base);
+    size_t bl = strlen(base), rl = strlen(rel);
     while (bl > 1 && base[bl - 1] == '/') {
         bl--;
     }
-    int n = snprintf(c->path, sizeof(c->path), "%.*s%s%s", (int)bl, base,
-                     rel[0] != '\0' && !(bl == 1 && base[0] == '/') ? "/" : "", rel);
-    if (n < 0 || (size_t)n >= sizeof(c->path)) {
+    bool slash = rl > 0 && !(bl == 1 && base[0] == '/');
+    if (bl + slash + rl >= cap) {
+        return false;
+    }
+    memcpy(out, base, bl);
+    out[bl] = '/';
+    memcpy(out + bl + slash, rel, rl + 1);
+    return true;
+}
+
+int node_path(struct node_ctx *c, const char *base, const char *rel)
+{
+    if (!join(c->path, sizeof(c->path), base, rel)) {
         return node_fail(c, GL_ELIMIT, "path %s/%s is too long", base, rel);
     }
     return 0;
@@ -308,8 +323,7 @@ int node_read_at(struct node_ctx *c, const char *dir, const char *name, char *bu
                  size_t *len)
 {
     char path[PATH_MAX];
-    int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
-    if (n < 0 || (size_t)n >= sizeof(path)) {
+    if (!join(path, sizeof(path), dir, name)) {
         return GL_ELIMIT;
     }
     if (!node_op_begin(c, NULL)) {
