@@ -282,28 +282,4 @@ int node_collect_selinux(struct node_ctx *c);
 int node_collect_thermal_zone(struct node_ctx *c);
 int node_collect_hwmon(struct node_ctx *c);
 
-/*
- * The parsers behind the collectors, one per /proc text, for the fuzzer and
- * the tests: each parses the whole text and writes its series into c->b
- * only when all of it parsed. Returns 0 or GL_EPARSE (c->err says where).
- */
-int node_parse_stat_cpu(struct node_ctx *c, const char *text, size_t len);
-int node_parse_stat(struct node_ctx *c, const char *text, size_t len);
-int node_parse_schedstat(struct node_ctx *c, const char *text, size_t len);
-int node_parse_softnet(struct node_ctx *c, const char *text, size_t len);
-int node_parse_meminfo(struct node_ctx *c, const char *text, size_t len);
-int node_parse_vmstat(struct node_ctx *c, const char *text, size_t len);
-int node_parse_pressure(struct node_ctx *c, const char *resource, const char *text, size_t len);
-int node_parse_mounts(struct node_ctx *c, char *text, size_t len);
-int node_parse_diskstats(struct node_ctx *c, const char *text, size_t len);
-int node_parse_netdev(struct node_ctx *c, const char *text, size_t len);
-int node_parse_netstat(struct node_ctx *c, const char *text, size_t len, bool snmp6);
-int node_parse_sockstat(struct node_ctx *c, const char *text, size_t len, bool v6);
-int node_parse_arp(struct node_ctx *c, const char *text, size_t len);
-int node_parse_udp(const char *text, size_t len, double *tx, double *rx);
-int node_parse_conntrack_stat(struct node_ctx *c, const char *text, size_t len);
-int node_parse_loadavg(struct node_ctx *c, const char *text, size_t len);
-int node_parse_filefd(struct node_ctx *c, const char *text, size_t len);
-int node_parse_os_release(struct node_ctx *c, const char *text, size_t len);
-
 #endif

@@ -2,7 +2,8 @@
  * What the node_metrics collectors share (in_node_metrics_read.c and
  * in_node_metrics_rtnl.c): guarded, bounded reads of /proc and /sys; tokens
  * and numbers that must be whole; writing families and series; the network
- * devices of the netlink dump.
+ * devices of the netlink dump; and the parsers of each /proc text, which the
+ * tests and the fuzzer call directly.
  */
 #ifndef GL_IN_NODE_METRICS_READ_H
 #define GL_IN_NODE_METRICS_READ_H
@@ -135,5 +136,31 @@ void node_sample(struct node_ctx *c, const struct gl_label *l, size_t n, double 
 int node_rtnl_links(struct node_ctx *c);
 const struct node_link *node_rtnl_find(const struct node_ctx *c, const char *name, size_t len);
 size_t node_rtnl_count(const struct node_ctx *c);
+
+/* ---- the parsers -------------------------------------------------------- */
+
+/*
+ * The parsers behind the collectors, one per /proc text, for the fuzzer and
+ * the tests: each parses the whole text and writes its series into c->b
+ * only when all of it parsed. Returns 0 or GL_EPARSE (c->err says where).
+ */
+int node_parse_stat_cpu(struct node_ctx *c, const char *text, size_t len);
+int node_parse_stat(struct node_ctx *c, const char *text, size_t len);
+int node_parse_schedstat(struct node_ctx *c, const char *text, size_t len);
+int node_parse_softnet(struct node_ctx *c, const char *text, size_t len);
+int node_parse_meminfo(struct node_ctx *c, const char *text, size_t len);
+int node_parse_vmstat(struct node_ctx *c, const char *text, size_t len);
+int node_parse_pressure(struct node_ctx *c, const char *resource, const char *text, size_t len);
+int node_parse_mounts(struct node_ctx *c, char *text, size_t len);
+int node_parse_diskstats(struct node_ctx *c, const char *text, size_t len);
+int node_parse_netdev(struct node_ctx *c, const char *text, size_t len);
+int node_parse_netstat(struct node_ctx *c, const char *text, size_t len, bool snmp6);
+int node_parse_sockstat(struct node_ctx *c, const char *text, size_t len, bool v6);
+int node_parse_arp(struct node_ctx *c, const char *text, size_t len);
+int node_parse_udp(const char *text, size_t len, double *tx, double *rx);
+int node_parse_conntrack_stat(struct node_ctx *c, const char *text, size_t len);
+int node_parse_loadavg(struct node_ctx *c, const char *text, size_t len);
+int node_parse_filefd(struct node_ctx *c, const char *text, size_t len);
+int node_parse_os_release(struct node_ctx *c, const char *text, size_t len);
 
 #endif
