@@ -3,6 +3,7 @@
 records/s, CPU seconds per million records and peak RSS. Results are also
 written to bench/results/latest.md. Timings are measured, never asserted."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -137,7 +138,6 @@ def agent_cpu_rss(cfg, warmup, window):
 
 def node_exporter_scrapes(n):
     """CPU s per scrape and RSS of Debian's prometheus-node-exporter, scraped n times."""
-    import shutil
     if shutil.which("prometheus-node-exporter") is None:
         return None
     p = port()
@@ -177,9 +177,12 @@ def run_node_metrics():
             f.write("service:\n  log_level: warn\npipeline:\n  inputs:\n%s  outputs:\n"
                     "    - name: null\n      match: '*'\n" % input_)
     window = 20.0
-    cpu_idle, rss_idle = agent_cpu_rss(configs["idle"], 2, window)
-    cpu_fast, _ = agent_cpu_rss(configs["fast"], 2, window)
-    _, rss_node = agent_cpu_rss(configs["default"], 12, 0.1)
+    try:
+        cpu_idle, rss_idle = agent_cpu_rss(configs["idle"], 2, window)
+        cpu_fast, _ = agent_cpu_rss(configs["fast"], 2, window)
+        _, rss_node = agent_cpu_rss(configs["default"], 12, 0.1)
+    finally:
+        shutil.rmtree(d, True)
     per = (cpu_fast - cpu_idle) / (window / 0.1)
     ne = node_exporter_scrapes(100)
     ne_text = ("node_exporter 1.5 here: %.1f ms per scrape, %.1f MiB" % (ne[0] * 1e3,
