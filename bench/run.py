@@ -3,6 +3,7 @@
 records/s, CPU seconds per million records and peak RSS. Results are also
 written to bench/results/latest.md. Timings are measured, never asserted."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -119,6 +120,80 @@ pipeline:
     proc.send_signal(signal.SIGTERM)
     proc.wait(30)
     return ("idle (dummy 1/s -> null)", "-", "-", "%.1f MiB" % (rss / 1048576.0), "3s")
+
+
+def agent_cpu_rss(cfg, warmup, window):
+    """Starts the agent on cfg; returns (CPU s over window after warmup, RSS bytes at its end)."""
+    proc = subprocess.Popen([GLEANER, "-c", cfg], stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(warmup)
+        cpu0, _, _ = proc_stat(proc.pid)
+        time.sleep(window)
+        cpu1, _, rss = proc_stat(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    return cpu1 - cpu0, rss
+
+
+def node_exporter_scrapes(n):
+    """CPU s per scrape and RSS of Debian's prometheus-node-exporter, scraped n times."""
+    if shutil.which("prometheus-node-exporter") is None:
+        return None
+    p = port()
+    proc = subprocess.Popen(["prometheus-node-exporter", "--web.listen-address=127.0.0.1:%d" % p],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = "http://127.0.0.1:%d/metrics" % p
+    try:
+        for i in range(200):
+            try:
+                urllib.request.urlopen(url, timeout=5).read()
+                break
+            except OSError:
+                time.sleep(0.05)
+        cpu0, _, _ = proc_stat(proc.pid)
+        for i in range(n):
+            urllib.request.urlopen(url, timeout=10).read()
+            time.sleep(0.1)
+        cpu1, _, rss = proc_stat(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    return (cpu1 - cpu0) / n, rss
+
+
+def run_node_metrics():
+    """One node_metrics collection: the agent collects every 100 ms into null for 20 s; its
+    CPU over those 200 collections, less an idle agent's, per collection. RSS is the agent's
+    at a 5 s scrape_interval after 12 s, less the idle agent's. node_exporter, scraped as
+    often, is measured beside it."""
+    d = tempfile.mkdtemp(prefix="gleaner-bench-")
+    configs = {}
+    for name, input_ in (("idle", "    - name: dummy\n      rate: 1\n"),
+                         ("fast", "    - name: node_metrics\n      scrape_interval: 100ms\n"),
+                         ("default", "    - name: node_metrics\n")):
+        configs[name] = os.path.join(d, name + ".yaml")
+        with open(configs[name], "w") as f:
+            f.write("service:\n  log_level: warn\npipeline:\n  inputs:\n%s  outputs:\n"
+                    "    - name: null\n      match: '*'\n" % input_)
+    window = 20.0
+    try:
+        cpu_idle, rss_idle = agent_cpu_rss(configs["idle"], 2, window)
+        cpu_fast, _ = agent_cpu_rss(configs["fast"], 2, window)
+        _, rss_node = agent_cpu_rss(configs["default"], 12, 0.1)
+    finally:
+        shutil.rmtree(d, True)
+    per = (cpu_fast - cpu_idle) / (window / 0.1)
+    ne = node_exporter_scrapes(100)
+    ne_text = ("node_exporter 1.5 here: %.1f ms per scrape, %.1f MiB" % (ne[0] * 1e3,
+                                                                      ne[1] / 1048576.0)
+               if ne else "node_exporter not installed")
+    return ("node_metrics -> null, one collection (target: under 1 ms CPU, under 2 MiB)",
+            "%.0f collections in %.0f s" % (window / 0.1, window),
+            "%.2f ms CPU per collection; %s" % (per * 1e3, ne_text),
+            "+%.1f MiB over an idle agent (%.1f MiB)" % ((rss_node - rss_idle) / 1048576.0,
+                                                          rss_node / 1048576.0),
+            "%.0fs" % (2 * window + 12))
 
 
 CORPUS = os.path.join(ROOT, "build", "bench-corpus")
@@ -324,6 +399,7 @@ def main():
         run("dummy -> null (200 B records)", "", N),
         run("dummy -> grep -> null (200 B records)", grep, N // 2),
         idle(),
+        run_node_metrics(),
     ]
     rows += run_inprocess("metrics_batch")
     rows += run_inprocess("remote_write")
