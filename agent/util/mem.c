@@ -8,8 +8,12 @@
 
 #include "util/mem.h"
 
-/* Calls that may have allocated: the loop thread's count, for tests and benchmarks. */
-static uint64_t allocations;
+/*
+ * Calls that may have allocated, for tests and benchmarks: each thread counts
+ * its own (a plugin's collecting thread allocates too), and the loop thread
+ * reads its own.
+ */
+static _Thread_local uint64_t allocations;
 
 uint64_t gl_mem_allocations(void)
 {

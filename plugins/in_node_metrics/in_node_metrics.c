@@ -140,7 +140,7 @@ static const struct gl_option node_options[] = {
      .def = "/",
      .offset = NODE_OPT(rootfs),
      .help = "Where the host's / is mounted: filesystems are stat'ed and /etc/os-release "
-             "read below it (/host in the chart)."},
+             "read below it (/host/root in the chart)."},
     {.name = "path.udev.data",
      .type = GL_OPT_STR,
      .def = "/run/udev/data",

@@ -41,7 +41,6 @@ NAMESPACE = "logging"
 # lists it; a config naming any other plugin the build lacks is a failure.
 PENDING = {
     "es": "logs.elasticsearch",
-    "node_metrics": "metrics.node",
     "prometheus_scrape": "metrics.kubelet, metrics.pods",
 }
 
@@ -241,9 +240,16 @@ def check_daemonset(name, docs, v):
           % (name, v["storage"]["hostPath"]))
     node = v["metrics"]["node"]["enabled"]
     check(mounted("/host/proc", "/proc", True) == node and
-          mounted("/host/sys", "/sys", True) == node,
-          "%s: the host's /proc and /sys read-only under /host %s" %
+          mounted("/host/sys", "/sys", True) == node and
+          mounted("/host/root", "/", True) == node and
+          (not node or mounts["/host/root"].get("mountPropagation") == "HostToContainer"),
+          "%s: the host's /proc, /sys and / read-only under /host %s" %
           (name, "(node metrics on)" if node else "only with node metrics: absent"))
+    if node:
+        nm = [i for i in config["pipeline"]["inputs"] if i["name"] == "node_metrics"]
+        check(len(nm) == 1 and nm[0].get("path.procfs") == "/host/proc" and
+              nm[0].get("path.sysfs") == "/host/sys" and nm[0].get("path.rootfs") == "/host/root",
+              "%s: node_metrics reads the host's /proc, /sys and / where they are mounted" % name)
     check(volumes[mounts["/etc/gleaner"]["name"]]["configMap"]["name"] == cm["metadata"]["name"]
           and mounts["/etc/gleaner"].get("readOnly") and
           c["args"] == ["-c", "/etc/gleaner/gleaner.yaml"],
@@ -283,8 +289,10 @@ def check_daemonset(name, docs, v):
     check(spec.get("nodeSelector") == (v["nodeSelector"] or None) and
           spec.get("affinity") == (v["affinity"] or None),
           "%s: nodeSelector and affinity as given" % name)
-    check(bool(spec.get("hostNetwork")) == v["hostNetwork"],
-          "%s: hostNetwork %s" % (name, v["hostNetwork"]))
+    host_net = v["hostNetwork"] or node
+    check(bool(spec.get("hostNetwork")) == host_net and
+          (not host_net or spec.get("dnsPolicy") == "ClusterFirstWithHostNet"),
+          "%s: hostNetwork %s (asked, or node metrics on)" % (name, host_net))
 
     image = v["image"]
     want = ("%s@%s" % (image["repository"], image["digest"]) if image["digest"] else

@@ -29,7 +29,8 @@ config names environment variables that the DaemonSet fills from Secrets.
 {{- with $v.metrics.node }}
 {{- if .enabled }}
 {{- $s := dict "name" "node_metrics" "alias" "node" "tag" "metrics.node"
-      "path.procfs" "/host/proc" "path.sysfs" "/host/sys" "scrape_interval" .scrapeInterval }}
+      "path.procfs" "/host/proc" "path.sysfs" "/host/sys" "path.rootfs" "/host/root"
+      "scrape_interval" .scrapeInterval }}
 {{- $inputs = append $inputs (mergeOverwrite $s .extraOptions) }}
 {{- $metricsIn = true }}
 {{- end }}
