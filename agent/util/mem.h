@@ -17,9 +17,8 @@ char *gl_strdup(const char *s);
 char *gl_strndup(const char *s, size_t n);
 void gl_free(void *p);
 /*
- * How many allocations (gl_malloc, gl_calloc, gl_realloc) the process made:
- * tests assert what a path costs with it. Not atomic: threads that allocate
- * through these make it approximate.
+ * How many allocations (gl_malloc, gl_calloc, gl_realloc) the calling thread
+ * made: tests assert what a path costs with it.
  */
 uint64_t gl_mem_allocations(void);
 
