@@ -1,0 +1,227 @@
+"""What the alert and dashboard tests share: a real Prometheus on 127.0.0.1 (Debian's
+prometheus), the alert rules as the Helm chart renders them from alerts/ with given values,
+the metric families this build of the agent exports, and the plugins it has. A library,
+not a test (run.sh skips files named lib*).
+
+The rules are rendered by the chart itself (tools/chart-package.sh, then the shared
+helm-template tool), so what Prometheus evaluates here is what a PrometheusRule carries.
+"""
+import glob
+import json
+import os
+import re
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import lib
+from lib import GLEANER, ROOT, fail, free_port, http_get, start, tmpdir, wait_for, write
+
+try:
+    import yaml
+except ImportError:
+    fail("python3 cannot import yaml: install the Debian package python3-yaml (make deps does)")
+
+TOOLS = os.environ.get("GLEANER_SHARED_TOOLS", os.path.join(ROOT, "..", "shared", "tools"))
+HELM_TEMPLATE = os.path.join(TOOLS, "helm-template", "helm-template")
+ALERTS = os.path.join(ROOT, "alerts")
+
+
+# ---- what this build has ----
+
+def plugins_available():
+    """The plugin names `gleaner --plugins` lists."""
+    out = subprocess.run([GLEANER, "--plugins"], capture_output=True, text=True, check=True)
+    return {line.split()[1] for line in out.stdout.splitlines() if line.strip()}
+
+
+def families_of(text):
+    """The metric family names of a Prometheus text exposition (its # TYPE lines)."""
+    return {m.group(1) for m in re.finditer(r"^# TYPE (\S+) \S+$", text, re.M)}
+
+
+def agent_families():
+    """Every metric family this build's /metrics can show: the agent run with an instance of
+    each plugin that registers metrics of its own (tail, kubernetes, cloudwatch_logs,
+    prometheus_remote_write, prometheus_exporter) beside the counters every instance has.
+    The outputs point at closed ports and the pod cache at nothing: only the names count."""
+    d = tmpdir("families")
+    os.makedirs(os.path.join(d, "logs"))
+    port, dead = free_port(), free_port()
+    token = write(os.path.join(d, "token"), "t\n")
+    cfg = write(os.path.join(d, "g.yaml"), """
+service:
+  flush: 500ms
+  http_server: on
+  http_listen: 127.0.0.1
+  http_port: %d
+  storage.path: %s
+pipeline:
+  inputs:
+    - name: tail
+      tag: kube.*
+      path: %s/logs/*.log
+    - name: internal_metrics
+      tag: metrics.agent
+  filters:
+    - name: kubernetes
+      match: kube.*
+      kube_url: http://127.0.0.1:%d
+      kube_token_file: %s
+      node_name: node-a
+    - name: grep
+      match: kube.*
+      exclude: log ^x
+  outputs:
+    - name: cloudwatch_logs
+      match: kube.*
+      region: us-east-1
+      endpoint: http://127.0.0.1:%d
+      log_group_name: g
+      log_stream_name: s
+    - name: prometheus_remote_write
+      match: metrics.*
+      host: 127.0.0.1
+      port: %d
+    - name: prometheus_exporter
+      match: metrics.*
+      host: 127.0.0.1
+      port: %d
+""" % (port, d, d, dead, token, dead, dead, free_port()))
+    # Credentials in the environment keep the chain from looking for more (IMDS is off
+    # 127.0.0.1); they are never used, the endpoints being closed.
+    old = os.environ.copy()
+    os.environ.update(AWS_ACCESS_KEY_ID="AKIDFAMILIES", AWS_SECRET_ACCESS_KEY="unused",
+                      AWS_EC2_METADATA_DISABLED="true")
+    try:
+        p = start(cfg)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    text = wait_for("the agent's /metrics", lambda: (p.poll() is None or
+                    fail("the agent exited:\n" + lib.stderr_of(p))) and
+                    http_get(port, "/metrics")[1], timeout=20)
+    p.terminate()
+    p.wait(30)
+    return families_of(text)
+
+
+# ---- the alert rules, rendered by the chart ----
+
+def render_rules(values, out_dir):
+    """Renders the PrometheusRule of the packaged chart with the values (a dict, merged over
+    values.yaml as helm does) and writes its groups back as the rule files of alerts/ they
+    came from, under out_dir with the same names. Returns {file name: groups}."""
+    if not os.path.isfile(HELM_TEMPLATE):
+        fail("helm-template not found at %s: set GLEANER_SHARED_TOOLS to the folder holding "
+             "it (the chart tests use it too)" % HELM_TEMPLATE)
+    d = tmpdir("rules")
+    empty = os.path.join(d, "no-dashboards")
+    os.makedirs(empty)
+    p = subprocess.run(["sh", os.path.join(ROOT, "tools", "chart-package.sh"), d, ALERTS,
+                        empty], capture_output=True, text=True, cwd=ROOT)
+    if p.returncode != 0:
+        fail("tools/chart-package.sh fails:\n" + p.stderr)
+    package = p.stdout.strip().splitlines()[-1]
+    vals = write(os.path.join(d, "values.yaml"), yaml.safe_dump(
+        {"prometheusRule": dict(values.get("prometheusRule", {}), enabled=True)}))
+    p = subprocess.run(["sh", HELM_TEMPLATE, "gleaner", package, "-n", "monitoring", "-f", vals,
+                        "-s", "templates/prometheusrule.yaml"], capture_output=True, text=True)
+    if p.returncode != 0:
+        fail("the chart does not render its PrometheusRule:\n" + p.stderr)
+    rule = [x for x in yaml.safe_load_all(p.stdout) if x][0]
+    groups = {g["name"]: g for g in rule["spec"]["groups"]}
+    files = {}
+    os.makedirs(out_dir, exist_ok=True)
+    for path in sorted(glob.glob(os.path.join(ALERTS, "*.yaml"))):
+        with open(path) as f:
+            names = [g["name"] for g in yaml.safe_load(f)["groups"]]
+        mine = [groups.pop(n) for n in names if n in groups]
+        files[os.path.basename(path)] = mine
+        with open(os.path.join(out_dir, os.path.basename(path)), "w") as f:
+            yaml.safe_dump({"groups": mine}, f, sort_keys=False)
+    if groups:
+        fail("rendered groups that come from no file of alerts/: %s" % sorted(groups))
+    return files
+
+
+def rules_of(files):
+    """[(file, rule)] of the alerting rules in render_rules' answer."""
+    return [(f, r) for f, gs in sorted(files.items()) for g in gs for r in g["rules"]
+            if "alert" in r]
+
+
+# ---- Prometheus ----
+
+class Prometheus:
+    """A Prometheus of its own in a temp dir: the scrape configs and rule files given,
+    1 s scrapes and rule evaluations, the remote-write receiver on."""
+
+    def __init__(self, name, scrape_configs=(), rule_files=(), interval="1s"):
+        lib.need("prometheus", "prometheus")
+        self.dir = tmpdir("prom-" + name)
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        config = {"global": {"scrape_interval": interval, "evaluation_interval": interval},
+                  "rule_files": list(rule_files), "scrape_configs": list(scrape_configs)}
+        self.config = write(os.path.join(self.dir, "prometheus.yml"), yaml.safe_dump(config))
+        self.proc = None
+
+    def start(self):
+        log = open(os.path.join(self.dir, "prometheus.log"), "a")
+        self.proc = subprocess.Popen(
+            ["prometheus", "--config.file=" + self.config,
+             "--storage.tsdb.path=" + os.path.join(self.dir, "tsdb"),
+             "--web.listen-address=127.0.0.1:%d" % self.port,
+             "--web.enable-remote-write-receiver", "--web.enable-lifecycle"],
+            stdout=subprocess.DEVNULL, stderr=log)
+        lib._procs.append(self.proc)
+        wait_for("Prometheus ready", lambda: self._alive() and
+                 http_get(self.port, "/-/ready")[0] == 200, timeout=60)
+        return self
+
+    def _alive(self):
+        if self.proc.poll() is not None:
+            with open(os.path.join(self.dir, "prometheus.log")) as f:
+                fail("Prometheus exited:\n" + f.read()[-3000:])
+        return True
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(60)
+
+    def api(self, path, **params):
+        url = "%s/api/v1/%s?%s" % (self.url, path, urllib.parse.urlencode(params, doseq=True))
+        try:
+            with urllib.request.urlopen(url, timeout=30) as r:
+                body = json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            body = json.loads(e.read() or b"{}")
+            raise PromError(body.get("error") or "HTTP %d" % e.code)
+        if body.get("status") != "success":
+            raise PromError(body.get("error", "no answer"))
+        return body["data"]
+
+    def query(self, q, at=None):
+        params = {"query": q}
+        if at is not None:
+            params["time"] = "%.3f" % at
+        return self.api("query", **params)["result"]
+
+    def query_range(self, q, start, end, step):
+        return self.api("query_range", query=q, start="%.3f" % start, end="%.3f" % end,
+                        step="%g" % step)["result"]
+
+    def alerts(self):
+        """The alerts pending or firing now: [{labels, annotations, state, value}]."""
+        return self.api("alerts")["alerts"]
+
+    def label_values(self, label, match=None):
+        params = {"match[]": [match]} if match else {}
+        return self.api("label/%s/values" % label, **params)
+
+
+class PromError(Exception):
+    pass
