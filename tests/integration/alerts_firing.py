@@ -1,0 +1,190 @@
+"""The three workload alerts fire end to end, in a real Prometheus evaluating the rule files
+as the Helm chart renders them: the test app (lib_testapp.py) is made to answer 30% of its
+requests with 5xx (HighErrorRate fires), then to answer in 1.5 s (HighLatency fires, and
+HighErrorRate resolves), then it is stopped (InstanceDown fires). While it is healthy (1%
+of 5xx, 50 ms) no alert of alerts/ is pending or firing, the agent's own included: the
+agent sends its metrics to the same Prometheus with remote-write.
+
+Windows are short so that this takes minutes: the rules are rendered through the chart's
+values with every window 20s and every for: 10s (InstanceDown 5s). What those durations
+mean exactly, at their real length, is what alerts/tests/ checks with promtool.
+
+The app is scraped by the agent's prometheus_scrape input when `gleaner --plugins` lists
+it; until then Prometheus scrapes it itself, with the labels the agent would add, and the
+test says so. node_metrics joins the agent's inputs when it is listed."""
+import os
+import sys
+import time
+
+import yaml
+
+sys.path.insert(0, os.path.dirname(__file__))
+from lib import *  # noqa
+from lib_observe import Prometheus, plugins_available, render_rules, rules_of  # noqa: E402
+from lib_testapp import TestApp, control  # noqa: E402
+
+need("prometheus", "prometheus")
+SHORT = {"window": "20s", "for": "10s"}
+LABELS = {"cluster": "test", "node": "node-a", "namespace": "shop"}
+JOB = "shop-web"
+
+t0 = time.time()
+d = tmpdir("alerts-firing")
+plugins = plugins_available()
+deferred = []
+
+# ---- the rules, through the chart's values ----
+# Every alert's window and for: (the keys its rule reads are those of its defaults).
+with open(os.path.join(ROOT, "helm-chart", "gleaner", "values.yaml")) as f:
+    defaults = yaml.safe_load(f)["prometheusRule"]["alerts"]
+values = {"alerts": {name: {k: SHORT[k] for k in SHORT if k in keys}
+                     for name, keys in defaults.items()}}
+values["alerts"]["InstanceDown"]["for"] = "5s"
+rules_dir = os.path.join(d, "rules")
+files = render_rules({"prometheusRule": values}, rules_dir)
+alerts = sorted(r["alert"] for _, r in rules_of(files))
+print("rules rendered by the chart with windows 20s and for: 10s (InstanceDown 5s): %s"
+      % ", ".join(alerts))
+
+# ---- the app, the agent, Prometheus ----
+app = TestApp(rate=20, error_share=0.01, latency=0.05).start()
+agent_scrapes = "prometheus_scrape" in plugins
+scrape_configs = []
+if not agent_scrapes:
+    deferred.append("the test app is scraped by Prometheus itself (job %s, labels %s): "
+                    "prometheus_scrape is not in gleaner --plugins yet" % (JOB, LABELS))
+    scrape_configs.append({"job_name": JOB, "static_configs": [
+        {"targets": ["127.0.0.1:%d" % app.port], "labels": LABELS}]})
+prom = Prometheus("alerts", scrape_configs=scrape_configs,
+                  rule_files=[os.path.join(rules_dir, f) for f in sorted(files)]).start()
+
+inputs = """
+    - name: internal_metrics
+      tag: metrics.agent
+      scrape_interval: 1s
+      scrape_on_start: on"""
+if "node_metrics" in plugins:
+    inputs += """
+    - name: node_metrics
+      tag: metrics.node
+      scrape_interval: 2s"""
+else:
+    deferred.append("no node_metrics input in the agent: it is not in gleaner --plugins yet")
+filters = ""
+if agent_scrapes:
+    inputs += """
+    - name: prometheus_scrape
+      tag: metrics.app
+      host: 127.0.0.1
+      port: %d
+      metrics_path: /metrics
+      scrape_interval: 1s""" % app.port
+    filters = """
+  filters:
+    - name: labels
+      match: metrics.app
+      insert:
+        - job %s
+        - namespace shop""" % JOB
+port = free_port()
+cfg = write(os.path.join(d, "g.yaml"), """
+service:
+  flush: 500ms
+  http_server: on
+  http_listen: 127.0.0.1
+  http_port: %d
+  storage.path: %s
+pipeline:
+  inputs:%s%s
+  outputs:
+    - name: prometheus_remote_write
+      match: metrics.*
+      host: 127.0.0.1
+      port: %d
+      batch_send_deadline: 1s
+      add_label:
+        - cluster test
+        - node node-a
+""" % (port, d, inputs, filters, prom.port))
+agent = start(cfg)
+
+
+def active():
+    """Alerts pending or firing now, as (name, state, labels)."""
+    return [(a["labels"]["alertname"], a["state"], a["labels"]) for a in prom.alerts()]
+
+
+def firing(name):
+    return [a for a in active() if a[0] == name and a[1] == "firing"]
+
+
+def rate_of(q):
+    r = prom.query(q)
+    return float(r[0]["value"][1]) if r else None
+
+
+wait_for("the app's requests and the agent's metrics in Prometheus",
+         lambda: (agent.poll() is None or fail("the agent exited:\n" + stderr_of(agent))) and
+         rate_of('sum(rate(http_requests_total{job="%s"}[20s]))' % JOB) and
+         prom.query('gleaner_build_info{node="node-a"}'), timeout=60)
+print("data flowing (%.0fs)" % (time.time() - t0))
+
+# ---- healthy: nothing pending, nothing firing ----
+t = time.time()
+polls = 0
+while time.time() - t < 35:
+    now = active()
+    if now:
+        fail("alerts active while the app is healthy (1%% 5xx, 50 ms) and the agent runs: %s"
+             % now)
+    polls += 1
+    time.sleep(1)
+share = rate_of('sum(rate(http_requests_total{job="%s",status=~"5.."}[1m])) / '
+                'sum(rate(http_requests_total{job="%s"}[1m]))' % (JOB, JOB))
+check(share is not None and share < 0.05,
+      "healthy for 35 s (%.1f%% 5xx): none of the %d alerts pending or firing in %d polls"
+      % (100 * (share or 0), len(alerts), polls))
+
+# ---- errors: HighErrorRate ----
+control(app.url, error_share=0.3)
+t = time.time()
+got = wait_for("HighErrorRate firing", lambda: firing("HighErrorRate") or
+               ([a for a in active() if a[0] == "HighLatency"] and
+                fail("HighLatency active while only errors rose: %s" % active())), timeout=90)
+labels = got[0][2]
+check(labels.get("namespace") == "shop" and labels.get("job") == JOB and
+      labels.get("severity") == "critical",
+      "30%% 5xx: HighErrorRate fires %.0f s later for namespace shop, job %s, severity "
+      "critical" % (time.time() - t, JOB))
+
+# ---- slow: HighLatency; errors gone: HighErrorRate resolves ----
+control(app.url, error_share=0.01, latency=1.5)
+t = time.time()
+wait_for("HighLatency firing", lambda: firing("HighLatency"), timeout=120)
+p95 = rate_of('histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket'
+              '{job="%s"}[20s])))' % JOB)
+check(True, "answers in 1.5 s: HighLatency fires %.0f s later (p95 %.2f s)"
+      % (time.time() - t, p95 or 0))
+wait_for("HighErrorRate resolved", lambda: not [a for a in active() if a[0] == "HighErrorRate"],
+         timeout=60)
+check(True, "back to 1%% 5xx: HighErrorRate resolved %.0f s after the errors stopped"
+      % (time.time() - t))
+
+# ---- stopped: InstanceDown ----
+control(app.url, latency=0.05)
+app.stop()
+t = time.time()
+got = wait_for("InstanceDown firing", lambda: firing("InstanceDown"), timeout=60)
+check(got[0][2].get("job") == JOB and got[0][2].get("instance") == "127.0.0.1:%d" % app.port,
+      "app stopped: InstanceDown fires %.0f s later for job %s, instance 127.0.0.1:%d"
+      % (time.time() - t, JOB, app.port))
+others = sorted({a[0] for a in active()} - {"InstanceDown", "HighLatency"})
+check(not others, "no other alert active at the end: %s" % (others or "none"))
+
+rc = stop(agent)
+check(rc == 0, "the agent stops cleanly (rc=%s)" % rc)
+prom.stop()
+print("deferred:")
+for line in deferred or ["none"]:
+    print("  " + line)
+print("alerts fired end to end in %.0fs" % (time.time() - t0))
