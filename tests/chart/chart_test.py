@@ -440,9 +440,6 @@ def main():
     # The monitoring set needs the packaged chart (rules and dashboards inside).
     alerts = os.path.join(ROOT, "alerts")
     dashboards = os.path.join(ROOT, "dashboards")
-    if not glob.glob(os.path.join(dashboards, "*.json")):
-        print("note: no dashboards/*.json in the repository yet: the fixture's stand in")
-        dashboards = os.path.join(HERE, "fixtures", "dashboards")
     out_dir = tmpdir("chart-package")
     p = subprocess.run(["sh", os.path.join(ROOT, "tools", "chart-package.sh"), out_dir, alerts,
                         dashboards], capture_output=True, text=True, cwd=ROOT)

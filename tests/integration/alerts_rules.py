@@ -14,7 +14,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from lib import *  # noqa
-from lib_observe import ALERTS, agent_families, plugins_available, render_rules, rules_of  # noqa
+from lib_observe import (ALERTS, agent_families, family_of, metric_names,  # noqa
+                         plugins_available, render_rules, rules_of)
 
 import yaml  # noqa: E402
 
@@ -34,8 +35,6 @@ ELSEWHERE = {
     "kube_node_info": "kube-state-metrics",
     "node_uname_info": "node_metrics",
 }
-FUNCTIONS = {"sum", "by", "rate", "increase", "histogram_quantile", "label_replace", "or",
-             "and", "unless", "on", "offset", "max", "avg_over_time", "group", "bool"}
 
 t0 = time.time()
 d = tmpdir("alerts")
@@ -98,11 +97,8 @@ have = agent_families()
 plugins = plugins_available()
 deferred = []
 for _, r in rules_of(files):
-    expr = re.sub(r'"[^"]*"', '""', r["expr"])
-    names = set(re.findall(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b\s*(?=[{\[)\s]|$)", expr))
-    names = {n for n in names if "_" in n or n == "up"} - FUNCTIONS
-    for n in sorted(names):
-        family = re.sub(r"_(bucket|count|sum)$", "", n)
+    for n in sorted(metric_names(r["expr"])):
+        family = family_of(n)
         if n.startswith("gleaner_") or n.startswith("process_"):
             if family in have or n in have:
                 continue

@@ -225,3 +225,77 @@ class Prometheus:
 
 class PromError(Exception):
     pass
+
+
+# ---- the node_exporter node_metrics follows ----
+
+def start_node_exporter():
+    """Debian's prometheus-node-exporter on 127.0.0.1 (its default collectors; textfile
+    off); returns (process, port) once /metrics answers."""
+    lib.need("prometheus-node-exporter", "prometheus-node-exporter")
+    port = free_port()
+    p = subprocess.Popen(["prometheus-node-exporter", "--web.listen-address=127.0.0.1:%d" % port,
+                          "--no-collector.textfile"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lib._procs.append(p)
+    wait_for("prometheus-node-exporter", lambda: (p.poll() is None or
+             fail("prometheus-node-exporter exited")) and http_get(port, "/metrics")[0] == 200,
+             timeout=20)
+    return p, port
+
+
+def node_exporter_families():
+    p, port = start_node_exporter()
+    text = http_get(port, "/metrics")[1]
+    p.terminate()
+    p.wait(10)
+    return families_of(text)
+
+
+# ---- PromQL as the dashboards and rules write it ----
+
+PROMQL_WORDS = {"sum", "by", "without", "rate", "increase", "histogram_quantile", "label_replace",
+                "or", "and", "unless", "on", "ignoring", "offset", "max", "min", "avg", "count",
+                "avg_over_time", "group", "group_left", "group_right", "bool", "topk",
+                "sort_desc", "scalar", "vector", "changes", "time", "label_values"}
+GRAFANA_BUILTINS = {"__rate_interval": "1m", "__range": "1h", "__interval": "30s"}
+
+
+def metric_names(expr):
+    """The metric names a PromQL expression reads (label values and strings left out)."""
+    expr = re.sub(r'"[^"]*"', '""', expr)
+    expr = re.sub(r"\[[^\]]*\]", "[]", expr)
+    names = set(re.findall(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b\s*(?=[{\[)\s,]|$)", expr))
+    return {n for n in names if ("_" in n or n == "up") and n not in PROMQL_WORDS and
+            not n.startswith("__")}
+
+
+def family_of(name):
+    return re.sub(r"_(bucket|count|sum)$", "", name)
+
+
+def substitute(expr, values=None):
+    """A dashboard query with Grafana's variables replaced: $__rate_interval and the other
+    built-ins by fixed durations, $var and ${var} by values[var] (default .*)."""
+    values = values or {}
+
+    def one(m):
+        name = m.group(1) or m.group(2)
+        if name in GRAFANA_BUILTINS:
+            return GRAFANA_BUILTINS[name]
+        return values.get(name, ".*")
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", one, expr)
+
+
+def promtool_parse(exprs):
+    """promtool check rules on the expressions written as recording rules: the error text,
+    or "" when every one parses."""
+    d = tmpdir("parse")
+    path = os.path.join(d, "queries.yaml")
+    rules = [{"record": "query_%d" % i, "expr": e} for i, e in enumerate(exprs)]
+    with open(path, "w") as f:
+        yaml.safe_dump({"groups": [{"name": "queries", "rules": rules}]}, f)
+    p = subprocess.run(["promtool", "check", "rules", path], capture_output=True, text=True)
+    if p.returncode == 0:
+        return ""
+    return (p.stdout + p.stderr).strip()
