@@ -461,9 +461,13 @@ def agent():
             stat("Records out", [target("sum(rate(gleaner_output_records_total{%s}[%s]))"
                                         % (A, RATE), "out")], "cps",
                  "Records the outputs delivered, per second.", w=6),
-            stat("Dropped", [target("sum(rate(gleaner_output_dropped_records_total{%s}[%s])) "
-                                    "or vector(0)" % (A, RATE), "dropped")], "cps",
-                 "Records the outputs gave up, per second.", w=6,
+            stat("Dropped", [target("(sum(rate(gleaner_output_dropped_records_total{%s}[%s])) "
+                                    "or vector(0)) + (sum(rate(gleaner_input_dropped_records_"
+                                    "total{%s}[%s])) or vector(0)) + (sum(rate(gleaner_filter_"
+                                    'dropped_records_total{%s, reason!="filtered"}[%s])) or '
+                                    "vector(0))" % (A, RATE, A, RATE, A, RATE), "dropped")],
+                 "cps", "Records given up per second, by inputs, filters (not counting "
+                 "intentional filtering) and outputs.", w=6,
                  steps=thresholds(("green", None), ("red", 1e-9))),
         ]),
         ("Throughput per plugin", [
@@ -579,8 +583,10 @@ def logs():
                        "cps", "Lines dropped on purpose: pods annotated gleaner.io/exclude."),
             timeseries("Filtered out",
                        [target('sum by (name) (rate(gleaner_filter_dropped_records_total{%s, '
-                               'reason="filtered"}[%s]))' % (A, RATE), "{{name}}")],
-                       "cps", "Lines grep (or another filter) dropped on purpose."),
+                               'reason="filtered", plugin!="kubernetes"}[%s]))' % (A, RATE),
+                               "{{name}}")],
+                       "cps", "Lines grep (or another filter) dropped on purpose (the "
+                       "kubernetes filter's exclusions are the panel beside)."),
             timeseries("Dropped",
                        [target("sum by (name, reason) (rate(gleaner_output_dropped_records_total"
                                "{%s}[%s]))" % (A, RATE), "{{name}} {{reason}}"),

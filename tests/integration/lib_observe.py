@@ -281,10 +281,16 @@ def substitute(expr, values=None):
 
     def one(m):
         name = m.group(1) or m.group(2)
-        if name in GRAFANA_BUILTINS:
-            return GRAFANA_BUILTINS[name]
-        return values.get(name, ".*")
+        if name in values:
+            return values[name]
+        return GRAFANA_BUILTINS.get(name, ".*")
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", one, expr)
+
+
+def regex_value(value):
+    """A variable's value as Grafana writes it into a =~ matcher: regex characters escaped,
+    the escape itself escaped for the PromQL string."""
+    return re.sub(r"([.*+?^${}()|\[\]\\])", r"\\\\\1", value)
 
 
 def promtool_parse(exprs):
