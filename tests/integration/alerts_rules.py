@@ -1,6 +1,7 @@
 """The alert rules as the Helm chart renders them with its default values pass `promtool
 check rules`, and every unit test of alerts/tests/ passes `promtool test rules` on them.
-Every alert has test cases that must fire and cases that must not. The gleaner_* metrics
+Every alert has test cases that must fire and cases that must not. The example Alertmanager
+config passes amtool and routes each alert by its severity. The gleaner_* metrics
 the rules read are ones this build exports (asked of the agent's /metrics), but for those
 still to come, which are listed as deferred; the other families they read come from
 node_metrics (deferred until `gleaner --plugins` lists it), from scrapes (up) or from
@@ -91,6 +92,24 @@ lost = [r["alert"] for _, r in rules_of(files)
         if r["annotations"]["runbook_url"].split("#", 1)[1] not in anchors]
 check(not lost, "every runbook_url points at a section of docs/runbooks.md%s"
       % (": not " + ", ".join(lost) if lost else ""))
+
+# The example Alertmanager config: valid, and each alert of the rules routed by severity.
+need("amtool", "prometheus-alertmanager")
+am = os.path.join(ALERTS, "alertmanager", "alertmanager.yaml")
+p = subprocess.run(["amtool", "check-config", am], capture_output=True, text=True, cwd=d)
+if p.returncode != 0:
+    fail("amtool check-config %s:\n%s%s" % (am, p.stdout, p.stderr))
+wrong = []
+for _, r in rules_of(files):
+    labels = ["alertname=%s" % r["alert"]] + ["%s=%s" % kv for kv in r["labels"].items()]
+    p = subprocess.run(["amtool", "config", "routes", "test", "--config.file=" + am] + labels,
+                       capture_output=True, text=True, cwd=d)
+    want = "oncall" if r["labels"]["severity"] == "critical" else "slack-observability"
+    if p.stdout.split() != [want]:
+        wrong.append("%s -> %s (want %s)" % (r["alert"], p.stdout.strip(), want))
+check(not wrong, "amtool: the example Alertmanager config is valid and routes every critical "
+      "alert to oncall (Slack and email), every other to slack-observability%s"
+      % (": " + "; ".join(wrong) if wrong else ""))
 
 # The metric families the rules read, and where each comes from.
 have = agent_families()

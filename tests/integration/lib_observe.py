@@ -7,10 +7,13 @@ The rules are rendered by the chart itself (tools/chart-package.sh, then the sha
 helm-template tool), so what Prometheus evaluates here is what a PrometheusRule carries.
 """
 import glob
+import http.server
 import json
 import os
 import re
+import socketserver
 import subprocess
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -156,15 +159,20 @@ def rules_of(files):
 
 class Prometheus:
     """A Prometheus of its own in a temp dir: the scrape configs and rule files given,
-    1 s scrapes and rule evaluations, the remote-write receiver on."""
+    1 s scrapes and rule evaluations, the remote-write receiver on, alerts sent to the
+    Alertmanagers given (host:port)."""
 
-    def __init__(self, name, scrape_configs=(), rule_files=(), interval="1s"):
+    def __init__(self, name, scrape_configs=(), rule_files=(), interval="1s",
+                 alertmanagers=()):
         lib.need("prometheus", "prometheus")
         self.dir = tmpdir("prom-" + name)
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         config = {"global": {"scrape_interval": interval, "evaluation_interval": interval},
                   "rule_files": list(rule_files), "scrape_configs": list(scrape_configs)}
+        if alertmanagers:
+            config["alerting"] = {"alertmanagers": [
+                {"static_configs": [{"targets": list(alertmanagers)}]}]}
         self.config = write(os.path.join(self.dir, "prometheus.yml"), yaml.safe_dump(config))
         self.proc = None
 
@@ -305,3 +313,117 @@ def promtool_parse(exprs):
     if p.returncode == 0:
         return ""
     return (p.stdout + p.stderr).strip()
+
+
+# ---- where Alertmanager's notifications go ----
+
+class WebhookSink:
+    """An HTTP endpoint on 127.0.0.1 standing in for Slack's incoming webhook: it answers
+    200 "ok" and keeps each POST's JSON body (channel, username, attachments...)."""
+
+    def __init__(self):
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with sink.lock:
+                    sink.posts.append(json.loads(body or b"{}"))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        self.lock = threading.Lock()
+        self.posts = []
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/services/hook" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def received(self):
+        with self.lock:
+            return list(self.posts)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class SmtpSink:
+    """An SMTP server on 127.0.0.1 that accepts every message (no TLS, no AUTH) and keeps
+    (envelope recipients, message text)."""
+
+    def __init__(self):
+        sink = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                rcpt, data = [], None
+                self.wfile.write(b"220 sink ESMTP\r\n")
+                while True:
+                    line = self.rfile.readline()
+                    if not line:
+                        return
+                    if data is not None:
+                        if line in (b".\r\n", b".\n"):
+                            with sink.lock:
+                                sink.messages.append((rcpt, b"".join(data).decode()))
+                            rcpt, data = [], None
+                            self.wfile.write(b"250 queued\r\n")
+                        else:
+                            data.append(line[1:] if line.startswith(b"..") else line)
+                        continue
+                    verb = line[:4].upper()
+                    if verb in (b"EHLO", b"HELO"):
+                        self.wfile.write(b"250-sink\r\n250 8BITMIME\r\n")
+                    elif verb == b"RCPT":
+                        rcpt.append(line.split(b":", 1)[1].strip(b" <>\r\n").decode())
+                        self.wfile.write(b"250 ok\r\n")
+                    elif verb == b"DATA":
+                        data = []
+                        self.wfile.write(b"354 go on\r\n")
+                    elif verb == b"QUIT":
+                        self.wfile.write(b"221 bye\r\n")
+                        return
+                    else:
+                        self.wfile.write(b"250 ok\r\n")
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.lock = threading.Lock()
+        self.messages = []
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.address = "127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def received(self):
+        with self.lock:
+            return list(self.messages)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def start_alertmanager(config_text, d):
+    """Debian's Alertmanager on 127.0.0.1 with the config given (clustering off); returns
+    (process, port) once it is ready."""
+    lib.need("prometheus-alertmanager", "prometheus-alertmanager")
+    port = free_port()
+    cfg = write(os.path.join(d, "alertmanager.yml"), config_text)
+    log = open(os.path.join(d, "alertmanager.log"), "a")
+    p = subprocess.Popen(["prometheus-alertmanager", "--config.file=" + cfg,
+                          "--storage.path=" + os.path.join(d, "am-data"),
+                          "--web.listen-address=127.0.0.1:%d" % port,
+                          "--cluster.listen-address="], stdout=subprocess.DEVNULL, stderr=log)
+    lib._procs.append(p)
+    wait_for("Alertmanager ready", lambda: (p.poll() is None or fail(
+        "Alertmanager exited:\n" + open(os.path.join(d, "alertmanager.log")).read()[-2000:]))
+        and http_get(port, "/-/ready")[0] == 200, timeout=30)
+    return p, port
