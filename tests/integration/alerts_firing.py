@@ -27,14 +27,14 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(__file__))
 from lib import *  # noqa
-from lib_observe import (ALERTS, Prometheus, SmtpSink, WebhookSink,  # noqa: E402
-                         plugins_available, render_rules, rules_of, start_alertmanager)
+from lib_observe import (ALERTS, APP_JOB, Prometheus, SmtpSink, Sources,  # noqa: E402
+                         WebhookSink, plugins_available, render_rules, rules_of,
+                         start_alertmanager)
 from lib_testapp import TestApp, control  # noqa: E402
 
 need("prometheus", "prometheus")
 SHORT = {"window": "20s", "for": "10s"}
-LABELS = {"cluster": "test", "node": "node-a", "namespace": "shop"}
-JOB = "shop-web"
+JOB = APP_JOB
 
 t0 = time.time()
 d = tmpdir("alerts-firing")
@@ -56,13 +56,10 @@ print("rules rendered by the chart with windows 20s and for: 10s (InstanceDown 5
 
 # ---- the app, the agent, Prometheus ----
 app = TestApp(rate=20, error_share=0.01, latency=0.05).start()
-agent_scrapes = "prometheus_scrape" in plugins
-scrape_configs = []
-if not agent_scrapes:
-    deferred.append("the test app is scraped by Prometheus itself (job %s, labels %s): "
-                    "prometheus_scrape is not in gleaner --plugins yet" % (JOB, LABELS))
-    scrape_configs.append({"job_name": JOB, "static_configs": [
-        {"targets": ["127.0.0.1:%d" % app.port], "labels": LABELS}]})
+src = Sources(app.port, plugins)
+deferred += src.deferred
+scrape_configs = src.scrape_configs
+
 # The example Alertmanager config, with what its comment says to replace pointed at sinks
 # on 127.0.0.1 (a Slack webhook, an SMTP server) and its waits shortened.
 slack, smtp = WebhookSink(), SmtpSink()
@@ -98,34 +95,14 @@ def notified(alertname, channel, email):
                    (not email or emails(alertname)), timeout=40)
     return got
 
+
+# ---- the agent ----
 inputs = """
     - name: internal_metrics
       tag: metrics.agent
       scrape_interval: 1s
-      scrape_on_start: on"""
-if "node_metrics" in plugins:
-    inputs += """
-    - name: node_metrics
-      tag: metrics.node
-      scrape_interval: 2s"""
-else:
-    deferred.append("no node_metrics input in the agent: it is not in gleaner --plugins yet")
-filters = ""
-if agent_scrapes:
-    inputs += """
-    - name: prometheus_scrape
-      tag: metrics.app
-      host: 127.0.0.1
-      port: %d
-      metrics_path: /metrics
-      scrape_interval: 1s""" % app.port
-    filters = """
-  filters:
-    - name: labels
-      match: metrics.app
-      insert:
-        - job %s
-        - namespace shop""" % JOB
+      scrape_on_start: on""" + src.inputs
+filters = "\n  filters:" + src.filters if src.filters else ""
 port = free_port()
 cfg = write(os.path.join(d, "g.yaml"), """
 service:

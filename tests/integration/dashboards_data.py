@@ -9,7 +9,7 @@ with its remote-write receiver. The agent tails the logs, enriches them (kuberne
 drops health checks (grep) and sends them to CloudWatch Logs (the old lines are dropped
 as too_old), and sends its own metrics (internal_metrics) with remote-write; a dummy input
 whose tag no output matches gives input drops. Halfway, the app answers 8% of its requests
-with 5xx in 0.6 s for a while.
+with 5xx in about 1 s for a while.
 
 Each variable's label_values() query is asked with the values chosen before it (cluster
 test, node node-a, namespace shop), then every target with those values in (range queries
@@ -39,9 +39,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from lib import *  # noqa
 from lib_cwl_server import CwlServer  # noqa: E402
 from lib_kube_api import KubeApi, hexid  # noqa: E402
-from lib_observe import (PromError, Prometheus, family_of, metric_names,  # noqa: E402
-                         plugins_available, regex_value, start_node_exporter,
-                         substitute)
+from lib_observe import (PromError, Prometheus, Sources, family_of,  # noqa: E402
+                         metric_names, plugins_available, regex_value, substitute)
 from lib_pictures import render  # noqa: E402
 from lib_testapp import TestApp, control  # noqa: E402
 
@@ -113,46 +112,11 @@ threading.Thread(target=writer, daemon=True).start()
 atexit.register(stop_writing.set)
 
 # ---- Prometheus and what it scrapes itself ----
-scrape = []
-if "prometheus_scrape" not in plugins:
-    deferred.append("the test app is scraped by Prometheus itself (job shop-web, with the "
-                    "labels the agent would add): prometheus_scrape is not in gleaner --plugins")
-    scrape.append({"job_name": "shop-web", "static_configs": [{
-        "targets": ["127.0.0.1:%d" % app.port],
-        "labels": {"cluster": "test", "node": "node-a", "namespace": "shop"}}]})
-node_source = "node_metrics"
-if "node_metrics" not in plugins:
-    node_source = "prometheus-node-exporter"
-    _, nport = start_node_exporter()
-    deferred.append("Nodes panels: read from Debian's prometheus-node-exporter scraped by "
-                    "Prometheus (labels cluster, node), not from the agent: node_metrics is "
-                    "not in gleaner --plugins")
-    scrape.append({"job_name": "node-reference", "static_configs": [{
-        "targets": ["127.0.0.1:%d" % nport], "labels": {"cluster": "test", "node": "node-a"}}]})
-prom = Prometheus("dashboards", scrape_configs=scrape).start()
+src = Sources(app.port, plugins, node_reference=True)
+deferred += src.deferred
+prom = Prometheus("dashboards", scrape_configs=src.scrape_configs).start()
 
 # ---- the agent ----
-extra_inputs = ""
-extra_filters = ""
-if "node_metrics" in plugins:
-    extra_inputs += """
-    - name: node_metrics
-      tag: metrics.node
-      scrape_interval: 2s"""
-if "prometheus_scrape" in plugins:
-    extra_inputs += """
-    - name: prometheus_scrape
-      tag: metrics.app
-      host: 127.0.0.1
-      port: %d
-      metrics_path: /metrics
-      scrape_interval: 1s""" % app.port
-    extra_filters = """
-    - name: labels
-      match: metrics.app
-      insert:
-        - job shop-web
-        - namespace shop"""
 port = free_port()
 cfg = write(os.path.join(d, "g.yaml"), """
 service:
@@ -208,7 +172,7 @@ pipeline:
       add_label:
         - cluster test
         - node node-a
-""" % (port, d, logs, extra_inputs, api.url, token, extra_filters, cwl.endpoint, prom.port))
+""" % (port, d, logs, src.inputs, api.url, token, src.filters, cwl.endpoint, prom.port))
 agent = start(cfg)
 wait_for("the agent's metrics in Prometheus", lambda: (agent.poll() is None or fail(
     "the agent exited:\n" + stderr_of(agent))) and prom.query('gleaner_build_info{node="node-a"}'),
@@ -216,7 +180,7 @@ wait_for("the agent's metrics in Prometheus", lambda: (agent.poll() is None or f
 start_t = time.time()
 print("running %d s of traffic and logs (%.0fs to start)" % (SECONDS, start_t - t0))
 time.sleep(SECONDS * 0.4)
-control(app.url, error_share=0.08, latency=0.6)
+control(app.url, error_share=0.08, latency=1.0)
 time.sleep(SECONDS * 0.3)
 control(app.url, error_share=0.005, latency=0.05)
 time.sleep(SECONDS * 0.3)
@@ -324,7 +288,7 @@ for name, b in sorted(boards.items()):
     if not any(has_data(r) for a in mine.values() for _, r in a if r):
         deferred.append("%s: no picture, none of its panels has data here" % name)
         continue
-    source = {"nodes.json": "node metrics from %s" % node_source,
+    source = {"nodes.json": "node metrics from %s" % src.node_source,
               "workloads.json": "the test app, %s" % ("scraped by the agent"
                                                       if "prometheus_scrape" in plugins else
                                                       "scraped by Prometheus")}.get(

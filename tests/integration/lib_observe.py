@@ -427,3 +427,62 @@ def start_alertmanager(config_text, d):
         "Alertmanager exited:\n" + open(os.path.join(d, "alertmanager.log")).read()[-2000:]))
         and http_get(port, "/-/ready")[0] == 200, timeout=30)
     return p, port
+
+
+# ---- what feeds the test Prometheus, with what this build has ----
+
+APP_JOB = "shop-web"
+APP_LABELS = {"cluster": "test", "node": "node-a", "namespace": "shop"}
+
+
+class Sources:
+    """How the test app's metrics and the node's reach Prometheus with the plugins this
+    build has, and what is deferred. With prometheus_scrape the agent scrapes the app (the
+    labels filter gives job and namespace, remote-write cluster and node); without it,
+    Prometheus scrapes the app itself with the same labels. With node_metrics the agent
+    collects the node; without it, and node_reference, Prometheus scrapes Debian's
+    prometheus-node-exporter with the labels the agent would give."""
+
+    def __init__(self, app_port, plugins, node_reference=False):
+        self.scrape_configs = []
+        self.inputs = ""
+        self.filters = ""
+        self.deferred = []
+        self.node_source = "node_metrics"
+        if "prometheus_scrape" in plugins:
+            self.inputs += """
+    - name: prometheus_scrape
+      tag: metrics.app
+      host: 127.0.0.1
+      port: %d
+      metrics_path: /metrics
+      scrape_interval: 1s""" % app_port
+            self.filters += """
+    - name: labels
+      match: metrics.app
+      insert:
+        - job %s
+        - namespace %s""" % (APP_JOB, APP_LABELS["namespace"])
+        else:
+            self.deferred.append("the test app is scraped by Prometheus itself (job %s, labels "
+                                 "%s): prometheus_scrape is not in gleaner --plugins yet"
+                                 % (APP_JOB, ", ".join(sorted(APP_LABELS))))
+            self.scrape_configs.append({"job_name": APP_JOB, "static_configs": [
+                {"targets": ["127.0.0.1:%d" % app_port], "labels": APP_LABELS}]})
+        if "node_metrics" in plugins:
+            self.inputs += """
+    - name: node_metrics
+      tag: metrics.node
+      scrape_interval: 2s"""
+        elif node_reference:
+            self.node_source = "prometheus-node-exporter"
+            _, port = start_node_exporter()
+            self.scrape_configs.append({"job_name": "node-reference", "static_configs": [
+                {"targets": ["127.0.0.1:%d" % port],
+                 "labels": {"cluster": APP_LABELS["cluster"], "node": APP_LABELS["node"]}}]})
+            self.deferred.append("node metrics come from Debian's prometheus-node-exporter "
+                                 "scraped by Prometheus (labels cluster, node), not from the "
+                                 "agent: node_metrics is not in gleaner --plugins yet")
+        else:
+            self.deferred.append("no node_metrics input in the agent: it is not in gleaner "
+                                 "--plugins yet")

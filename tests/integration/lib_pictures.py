@@ -302,7 +302,8 @@ class Picture:
         if not cells or max(c for _, _, c in cells) <= 0:
             return self.no_data(p)
         self.frame(p)
-        step = max(1.0, (end - start) / 200.0)
+        stamps = sorted({ts for ts, _, _ in cells})
+        step = min([b - a for a, b in zip(stamps, stamps[1:])] or [1.0])
         path = self.data_file(cells)
         self.emit("set xdata time", "set timefmt '%s'", "set format x '%s'" % clock(start, end),
                   "set xrange ['%d':'%d']" % (start, end), "set xtics font ',8' nomirror",
