@@ -438,7 +438,8 @@ APP_LABELS = {"cluster": "test", "node": "node-a", "namespace": "shop"}
 class Sources:
     """How the test app's metrics and the node's reach Prometheus with the plugins this
     build has, and what is deferred. With prometheus_scrape the agent scrapes the app (the
-    labels filter gives job and namespace, remote-write cluster and node); without it,
+    labels filter sets job and namespace, as pod discovery would, and remote-write adds
+    cluster and node); without it,
     Prometheus scrapes the app itself with the same labels. With node_metrics the agent
     collects the node; without it, and node_reference, Prometheus scrapes Debian's
     prometheus-node-exporter with the labels the agent would give."""
@@ -460,7 +461,7 @@ class Sources:
             self.filters += """
     - name: labels
       match: metrics.app
-      insert:
+      upsert:
         - job %s
         - namespace %s""" % (APP_JOB, APP_LABELS["namespace"])
         else:
