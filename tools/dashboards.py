@@ -228,7 +228,8 @@ def workloads():
                  "95th percentile of http_request_duration_seconds; red above the 1 s "
                  "objective (HighLatency's threshold).", w=5, h=8, steps=SLA_STEPS),
             stat("Active instances",
-                 [target("sum(up{%s})" % W, "up"), target("count(up{%s} == 0) or vector(0)" % W, "down")],
+                 [target("sum(up{%s})" % W, "up"),
+                  target("count(up{%s} == 0) or vector(0)" % W, "down")],
                  "short", "Scrape targets answering (up == 1) and not answering.", w=9, h=8,
                  steps=thresholds(("green", None)), graph=False),
         ]),
@@ -549,6 +550,14 @@ def agent():
 # ---- Logs ------------------------------------------------------------------
 
 
+def per_node(metric, legend, fn="rate"):
+    """A target summing one of the agent's counters per node: fn (rate or increase) over
+    $__rate_interval, or the gauge as it is when fn is None."""
+    sel = "%s{%s}" % (metric, A)
+    return target("sum by (node) (%s)" % ("%s(%s[%s])" % (fn, sel, RATE) if fn else sel),
+                  "{{node}}" + (" " + legend if legend else ""))
+
+
 def logs():
     variables = agent_vars() + [
         query_var("namespace", "Namespace", 'label_values(gleaner_input_container_bytes_total'
@@ -558,12 +567,10 @@ def logs():
     rows = [
         ("Volume", [
             timeseries("Lines read per node",
-                       [target('sum by (node) (rate(gleaner_input_read_lines_total{%s}[%s]))'
-                               % (A, RATE), "{{node}}")],
+                       [per_node("gleaner_input_read_lines_total", "")],
                        "cps", "Container log lines the tail inputs read, per node."),
             timeseries("Bytes read per node",
-                       [target('sum by (node) (rate(gleaner_input_read_bytes_total{%s}[%s]))'
-                               % (A, RATE), "{{node}}")],
+                       [per_node("gleaner_input_read_bytes_total", "")],
                        "Bps", "Container log bytes read, per node."),
             timeseries("Volume by namespace",
                        [target("sum by (namespace) (rate(gleaner_input_container_bytes_total"
@@ -578,8 +585,7 @@ def logs():
         ]),
         ("Kept out", [
             timeseries("Excluded by annotation",
-                       [target("sum by (node) (rate(gleaner_filter_records_excluded_total{%s}"
-                               "[%s]))" % (A, RATE), "{{node}}")],
+                       [per_node("gleaner_filter_records_excluded_total", "")],
                        "cps", "Lines dropped on purpose: pods annotated gleaner.io/exclude."),
             timeseries("Filtered out",
                        [target('sum by (name) (rate(gleaner_filter_dropped_records_total{%s, '
@@ -595,37 +601,29 @@ def logs():
                        "cps", "Lines given up: refused by the destination (too old, too new, "
                        "rejected), retries exhausted, no output matched."),
             timeseries("Lines cut, skipped or not parsed",
-                       [target("sum by (node) (rate(gleaner_input_lines_split_total{%s}[%s]))"
-                               % (A, RATE), "{{node}} split"),
-                        target("sum by (node) (rate(gleaner_input_lines_skipped_total{%s}[%s]))"
-                               % (A, RATE), "{{node}} skipped"),
-                        target("sum by (node) (rate(gleaner_input_lines_invalid_total{%s}[%s]))"
-                               % (A, RATE), "{{node}} invalid")],
+                       [per_node("gleaner_input_lines_split_total", "split"),
+                        per_node("gleaner_input_lines_skipped_total", "skipped"),
+                        per_node("gleaner_input_lines_invalid_total", "invalid")],
                        "cps", "Lines over buffer_max_size (split or skipped) and lines not in "
                        "their file's format."),
         ]),
         ("Files", [
             timeseries("Rotations",
-                       [target("sum by (node) (increase(gleaner_input_rotations_total{%s}[%s]))"
-                               % (A, RATE), "{{node}} rotated"),
-                        target("sum by (node) (increase(gleaner_input_truncations_total{%s}"
-                               "[%s]))" % (A, RATE), "{{node}} truncated")],
+                       [per_node("gleaner_input_rotations_total", "rotated", "increase"),
+                        per_node("gleaner_input_truncations_total", "truncated", "increase")],
                        "short", "Log files rotated (kubelet) or truncated (copytruncate)."),
             timeseries("Unacknowledged and lost bytes",
-                       [target("sum by (node) (gleaner_input_commit_lag_bytes{%s})" % A,
-                               "{{node}} read, not yet delivered"),
-                        target("sum by (node) (increase(gleaner_input_rotated_lost_bytes_total"
-                               "{%s}[%s]))" % (A, RATE), "{{node}} lost")],
+                       [per_node("gleaner_input_commit_lag_bytes", "read, not yet delivered",
+                                 None),
+                        per_node("gleaner_input_rotated_lost_bytes_total", "lost", "increase")],
                        "bytes", "Bytes read but not yet acknowledged by every output, and "
                        "bytes of rotated files given up unread."),
             timeseries("Records without pod metadata",
-                       [target("sum by (node) (rate(gleaner_filter_records_unknown_pod_total"
-                               "{%s}[%s]))" % (A, RATE), "{{node}}")],
+                       [per_node("gleaner_filter_records_unknown_pod_total", "")],
                        "cps", "Records the kubernetes filter could not enrich "
                        "(kubernetes.meta_missing)."),
             timeseries("CloudWatch Logs",
-                       [target("sum by (node) (rate(gleaner_output_cloudwatch_events_sent_total"
-                               "{%s}[%s]))" % (A, RATE), "{{node}} events/s"),
+                       [per_node("gleaner_output_cloudwatch_events_sent_total", "events/s"),
                         target("avg by (node) (gleaner_output_cloudwatch_batch_fill_percent"
                                "{%s})" % A, "{{node}} batch fill %")],
                        "short", "Events accepted by CloudWatch Logs per second, and how full "

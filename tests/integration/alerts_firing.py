@@ -28,7 +28,7 @@ import yaml
 sys.path.insert(0, os.path.dirname(__file__))
 from lib import *  # noqa
 from lib_observe import (ALERTS, APP_JOB, Prometheus, SmtpSink, Sources,  # noqa: E402
-                         WebhookSink, plugins_available, render_rules, rules_of,
+                         WebhookSink, agent_config, plugins_available, render_rules, rules_of,
                          start_alertmanager)
 from lib_testapp import TestApp, control  # noqa: E402
 
@@ -103,15 +103,7 @@ inputs = """
       scrape_interval: 1s
       scrape_on_start: on""" + src.inputs
 filters = "\n  filters:" + src.filters if src.filters else ""
-port = free_port()
-cfg = write(os.path.join(d, "g.yaml"), """
-service:
-  flush: 500ms
-  http_server: on
-  http_listen: 127.0.0.1
-  http_port: %d
-  storage.path: %s
-pipeline:
+cfg, _ = agent_config(d, """
   inputs:%s%s
   outputs:
     - name: prometheus_remote_write
@@ -122,7 +114,7 @@ pipeline:
       add_label:
         - cluster test
         - node node-a
-""" % (port, d, inputs, filters, prom.port))
+""" % (inputs, filters, prom.port))
 agent = start(cfg)
 
 

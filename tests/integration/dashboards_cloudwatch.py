@@ -212,13 +212,14 @@ d = tmpdir("cloudwatch-defs")
 p = subprocess.run([sys.executable, os.path.join(CW, "render.py"), "--cluster", "prod-eks",
                     "--region", "eu-west-1", "--account-id", "123456789012", "--namespace",
                     "shop", os.path.join(d, "out")], capture_output=True, text=True)
-written = sorted(os.listdir(os.path.join(d, "out"))) if p.returncode == 0 else []
-with open(os.path.join(d, "out", "apply.sh")) as f:
+out = os.path.join(d, "out")
+written = sorted(os.listdir(out)) if p.returncode == 0 else []
+with open(os.path.join(out, "apply.sh")) as f:
     script = f.read()
-check(p.returncode == 0 and all(("file://" + n) in script for n in written if n.endswith(
-      ".json")) and len(written) == 1 + len(render.requests(
-          "prod-eks", "eu-west-1", "123456789012", ["shop"])) and subprocess.run(["sh", "-n", os.path.join(
-          d, "out", "apply.sh")]).returncode == 0,
+expected = render.requests("prod-eks", "eu-west-1", "123456789012", ["shop"])
+check(p.returncode == 0 and len(written) == 1 + len(expected) and
+      all("file://" + n in script for n in written if n.endswith(".json")) and
+      subprocess.run(["sh", "-n", os.path.join(out, "apply.sh")]).returncode == 0,
       "render.py writes %d request files and an apply.sh (sh -n) that sends each with the AWS "
       "CLI's --cli-input-json" % (len(written) - 1))
 

@@ -39,8 +39,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from lib import *  # noqa
 from lib_cwl_server import CwlServer  # noqa: E402
 from lib_kube_api import KubeApi, hexid  # noqa: E402
-from lib_observe import (PromError, Prometheus, Sources, family_of,  # noqa: E402
-                         metric_names, plugins_available, regex_value, substitute)
+from lib_observe import (PromError, Prometheus, Sources, agent_config,  # noqa: E402
+                         family_of, metric_names, plugins_available, regex_value, substitute)
 from lib_pictures import render  # noqa: E402
 from lib_testapp import TestApp, control  # noqa: E402
 
@@ -117,15 +117,7 @@ deferred += src.deferred
 prom = Prometheus("dashboards", scrape_configs=src.scrape_configs).start()
 
 # ---- the agent ----
-port = free_port()
-cfg = write(os.path.join(d, "g.yaml"), """
-service:
-  flush: 500ms
-  http_server: on
-  http_listen: 127.0.0.1
-  http_port: %d
-  storage.path: %s
-pipeline:
+cfg, _ = agent_config(d, """
   inputs:
     - name: tail
       alias: containers
@@ -172,7 +164,7 @@ pipeline:
       add_label:
         - cluster test
         - node node-a
-""" % (port, d, logs, src.inputs, api.url, token, src.filters, cwl.endpoint, prom.port))
+""" % (logs, src.inputs, api.url, token, src.filters, cwl.endpoint, prom.port))
 agent = start(cfg)
 wait_for("the agent's metrics in Prometheus", lambda: (agent.poll() is None or fail(
     "the agent exited:\n" + stderr_of(agent))) and prom.query('gleaner_build_info{node="node-a"}'),

@@ -44,6 +44,22 @@ def families_of(text):
     return {m.group(1) for m in re.finditer(r"^# TYPE (\S+) \S+$", text, re.M)}
 
 
+def agent_config(d, pipeline):
+    """Writes d/g.yaml: the service section the tests share (flush 500ms, the HTTP server on
+    a free port of 127.0.0.1, storage in d) and the pipeline given (the YAML below
+    "pipeline:"). Returns (path, HTTP port)."""
+    port = free_port()
+    path = write(os.path.join(d, "g.yaml"), """
+service:
+  flush: 500ms
+  http_server: on
+  http_listen: 127.0.0.1
+  http_port: %d
+  storage.path: %s
+pipeline:%s""" % (port, d, pipeline))
+    return path, port
+
+
 def agent_families():
     """Every metric family this build's /metrics can show: the agent run with an instance of
     each plugin that registers metrics of its own (tail, kubernetes, cloudwatch_logs,
@@ -51,16 +67,9 @@ def agent_families():
     The outputs point at closed ports and the pod cache at nothing: only the names count."""
     d = tmpdir("families")
     os.makedirs(os.path.join(d, "logs"))
-    port, dead = free_port(), free_port()
+    dead = free_port()
     token = write(os.path.join(d, "token"), "t\n")
-    cfg = write(os.path.join(d, "g.yaml"), """
-service:
-  flush: 500ms
-  http_server: on
-  http_listen: 127.0.0.1
-  http_port: %d
-  storage.path: %s
-pipeline:
+    cfg, port = agent_config(d, """
   inputs:
     - name: tail
       tag: kube.*
@@ -91,7 +100,7 @@ pipeline:
       match: metrics.*
       host: 127.0.0.1
       port: %d
-""" % (port, d, d, dead, token, dead, dead, free_port()))
+""" % (d, dead, token, dead, dead, free_port()))
     # Credentials in the environment keep the chain from looking for more (IMDS is off
     # 127.0.0.1); they are never used, the endpoints being closed.
     old = os.environ.copy()

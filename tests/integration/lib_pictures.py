@@ -1,9 +1,9 @@
 """Draws a Grafana dashboard as a PNG with gnuplot (Debian's gnuplot-nox), from the answers
 its panels' queries got: the dashboard's own layout (gridPos on 24 columns, 30 px rows),
-titles, units and thresholds; time series as lines (stacked ones too), stats as numbers, the gauge as an arc,
-bar gauges as bars, the heatmap as cells. A picture of what Grafana shows for the same
-data, close enough to see what a dashboard holds before installing it. A library, not a
-test (run.sh skips files named lib*).
+titles, units and thresholds; time series as lines (stacked ones too), stats as numbers,
+the gauge as an arc, bar gauges as bars, the heatmap as cells. A picture of what Grafana
+shows for the same data, close enough to see what a dashboard holds before installing it.
+A library, not a test (run.sh skips files named lib*).
 
     render(board, answers, png_path, subtitle)
 answers: {panel id: [(target, result)]} where result is Prometheus' answer to the target
@@ -134,7 +134,8 @@ class Picture:
         """Starts a panel: its frame, its title, margins for what it draws."""
         x0, x1, y0, y1 = self.box(p["gridPos"])
         title_h = 22.0 / self.height
-        self.emit("reset", "unset key", "set border lw 0.5 lc rgb '#c7d0d9'", "set tics textcolor rgb '#464c54'",
+        self.emit("reset", "unset key", "set border lw 0.5 lc rgb '#c7d0d9'",
+                  "set tics textcolor rgb '#464c54'",
                   "set object 1 rectangle from screen %f,%f to screen %f,%f fc rgb '#ffffff' "
                   "fs solid 1.0 border lc rgb '#c7d0d9' lw 1 behind" % (x0, y0, x1, y1),
                   "set label 1 %s at screen %f,%f left front font ',10' tc rgb '#202226'"
@@ -317,8 +318,9 @@ class Picture:
     # ---- the whole ----
 
     def script(self, png, start, end):
-        self.emit("set terminal pngcairo noenhanced size %d,%d font 'DejaVu Sans,9' background '#f4f5f5'"
-                  % (WIDTH, self.height), "set output %s" % quote_path(png), "set multiplot")
+        self.emit("set terminal pngcairo noenhanced size %d,%d font 'DejaVu Sans,9' "
+                  "background '#f4f5f5'" % (WIDTH, self.height),
+                  "set output %s" % quote_path(png), "set multiplot")
         self.emit("reset", "unset border", "unset tics", "unset key",
                   "set lmargin at screen 0", "set rmargin at screen 1",
                   "set tmargin at screen 1", "set bmargin at screen %f"
