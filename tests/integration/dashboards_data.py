@@ -17,11 +17,12 @@ over the run, instant ones at its end). A panel must return data; a target may b
 only when its counter appears with a first event that did not happen (drops for a reason).
 
 Sources still to come are said, not faked: the app is scraped by Prometheus itself until
-`gleaner --plugins` lists prometheus_scrape, and the Pods panels (the kubelet's cAdvisor)
-wait for it; the Nodes panels read the agent's node_metrics once it is listed, and until
-then are checked on Debian's prometheus-node-exporter, the reference node_metrics follows,
-scraped with the labels the agent would give; the Logs panels over per-container volume
-wait for the agent to export those counters.
+`gleaner --plugins` lists prometheus_scrape; the Pods panels wait for it and for a kubelet
+serving cAdvisor's and the resource metrics to the test (KUBELET); the Nodes panels read
+the agent's node_metrics once it is listed, and until then are checked on Debian's
+prometheus-node-exporter, the reference node_metrics follows, scraped with the labels the
+agent would give; the Logs panels over per-container volume wait for the agent to export
+those counters.
 
 Pictures: each dashboard is drawn with gnuplot from these answers (lib_pictures.py) into a
 temp dir, or into GLEANER_PICTURES (make dashboards-pictures: docs/) with a longer run
@@ -51,6 +52,9 @@ PICTURES = os.environ.get("GLEANER_PICTURES")
 DIR = os.path.join(ROOT, "dashboards")
 CHOSEN = {"cluster": "test", "node": "node-a", "namespace": "shop", "job": "shop-web"}
 PENDING_FAMILIES = {"gleaner_input_container_bytes_total", "gleaner_input_container_lines_total"}
+# A kubelet serving /metrics/cadvisor and /metrics/resource for the agent's prometheus_scrape
+# to read (host:port); there is none on this machine until a stand-in is written for it.
+KUBELET = None
 # Counters that appear with their first event: a target on them alone may be empty.
 EVENT_COUNTERS = {"gleaner_input_dropped_records_total", "gleaner_filter_dropped_records_total",
                   "gleaner_output_dropped_records_total"}
@@ -191,8 +195,12 @@ def source_of(expr):
     names = {family_of(n) for n in metric_names(expr)} | metric_names(expr)
     if names & PENDING_FAMILIES:
         return "the agent does not export %s yet" % ", ".join(sorted(names & PENDING_FAMILIES))
-    if any(n.startswith("container_") for n in names) and "prometheus_scrape" not in plugins:
-        return "the kubelet's cAdvisor metrics come with prometheus_scrape"
+    if any(n.startswith("container_") for n in names):
+        if "prometheus_scrape" not in plugins:
+            return "the kubelet's metrics come with prometheus_scrape, not in gleaner --plugins"
+        if not KUBELET:
+            return ("prometheus_scrape is here, but no kubelet serves /metrics/cadvisor and "
+                    "/metrics/resource to this test yet")
     return None
 
 
