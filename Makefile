@@ -27,7 +27,7 @@ UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 
 .PHONY: all deps run test unit test-asan fuzz integration bench clean docs check-docs \
-        image chart chart-test image-test
+        image chart chart-test image-test dashboards dashboards-pictures
 
 all: deps $(BUILD)/gleaner
 
@@ -113,6 +113,19 @@ docs: all
 
 check-docs: all
 	@sh tools/docs.sh --check $(BUILD)/gleaner README.md
+
+# ---- dashboards ------------------------------------------------------------
+
+# dashboards/*.json from their description in tools/dashboards.py (the dashboard test
+# fails when they differ).
+dashboards:
+	@/usr/bin/python3 tools/dashboards.py
+
+# docs/dashboard-*.png: each dashboard drawn from four minutes of test data, by the test
+# that checks every panel returns data (it draws into a temp dir in make test).
+dashboards-pictures: all
+	@GLEANER_PICTURES=docs GLEANER_DATA_SECONDS=240 \
+	    nice /usr/bin/python3 tests/integration/dashboards_data.py
 
 # ---- container image and Helm chart ----------------------------------------
 

@@ -22,7 +22,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from lib import ROOT, GLEANER, check, fail, tmpdir  # noqa: E402
+from lib import ROOT, GLEANER, check, fail, need, tmpdir  # noqa: E402
 
 try:
     import yaml  # noqa: E402
@@ -389,11 +389,16 @@ def good_set(path, available, deferred, chart=CHART):
     return docs, v, cm
 
 
-def refused(path, chart):
+def refused(path, chart, package):
+    """A value set that must not render. "# by: chart" says the chart's templates refuse it
+    (else values.schema.json must); "# with: package" renders it with the packaged chart
+    (alerts and dashboards inside) instead of the chart directory."""
     with open(path) as f:
         head = [line for line in f.read().splitlines() if line.startswith("#")]
     wants = [line.split(":", 1)[1].strip() for line in head if line.startswith("# refused:")]
     by_chart = "# by: chart" in head
+    if "# with: package" in head:
+        chart = package
     if not wants:
         fail("%s: no '# refused:' line says what the refusal reads" % path)
     rc, out, err = render(chart, [path])
@@ -412,6 +417,7 @@ def refused(path, chart):
 def main():
     need_tool(HELM_TEMPLATE, "helm-template")
     need_tool(K8S_VALIDATE, "k8s-validate")
+    need("promtool", "prometheus")
     if not os.access(GLEANER, os.X_OK):
         fail("%s not built: run make" % GLEANER)
     available = plugins_available()
@@ -442,12 +448,6 @@ def main():
     # The monitoring set needs the packaged chart (rules and dashboards inside).
     alerts = os.path.join(ROOT, "alerts")
     dashboards = os.path.join(ROOT, "dashboards")
-    if not glob.glob(os.path.join(alerts, "*.yaml")):
-        print("note: no alerts/*.yaml in the repository yet: the fixture's rules stand in")
-        alerts = os.path.join(HERE, "fixtures", "alerts")
-    if not glob.glob(os.path.join(dashboards, "*.json")):
-        print("note: no dashboards/*.json in the repository yet: the fixture's stand in")
-        dashboards = os.path.join(HERE, "fixtures", "dashboards")
     out_dir = tmpdir("chart-package")
     p = subprocess.run(["sh", os.path.join(ROOT, "tools", "chart-package.sh"), out_dir, alerts,
                         dashboards], capture_output=True, text=True, cwd=ROOT)
@@ -465,8 +465,9 @@ def main():
         if os.path.basename(path) == "elasticsearch-secret.yaml":
             check_secret_refs(docs)
 
+    check_rule_values(package, alerts)
     for path in sorted(glob.glob(os.path.join(HERE, "bad", "*.yaml"))):
-        refused(path, CHART)
+        refused(path, CHART, package)
 
     print("deferred gleaner --check runs (they start once gleaner --plugins lists the plugin):")
     if not deferred:
@@ -481,18 +482,67 @@ def main():
     print("chart: all checks passed")
 
 
-def check_monitoring(docs, v, alerts, dashboards):
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
+
+
+def rule_groups(alerts, pr):
+    """The groups of the rule files in alerts/ as the chart must render them with the
+    values pr (prometheusRule): each ${Alert.key} replaced by the text of
+    pr.alerts.Alert.key as Helm prints it, ${runbookUrl} by pr.runbookUrl, the rules of
+    disabled alerts left out. Written apart from the chart's template, to check it."""
+    def text(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, float) and v == int(v):
+            return str(int(v))
+        return str(v)
+
+    params = {"runbookUrl": pr["runbookUrl"]}
+    for alert, keys in pr["alerts"].items():
+        for k, x in keys.items():
+            params["%s.%s" % (alert, k)] = text(x)
     groups = []
     for path in sorted(glob.glob(os.path.join(alerts, "*.yaml"))):
         with open(path) as f:
-            groups += (yaml.safe_load(f) or {}).get("groups") or []
+            source = PLACEHOLDER.sub(lambda m: params[m.group(1)], f.read())
+        for g in (yaml.safe_load(source) or {}).get("groups") or []:
+            g["rules"] = [r for r in g["rules"] if "alert" not in r or
+                          pr["alerts"].get(r["alert"], {}).get("enabled", True)]
+            if g["rules"]:
+                groups.append(g)
+    return groups
+
+
+def promtool_check(groups, name):
+    """promtool check rules on the groups, written as a rule file."""
+    path = os.path.join(tmpdir("chart-rules"), "rules.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump({"groups": groups}, f, sort_keys=False)
+    p = subprocess.run(["promtool", "check", "rules", path], capture_output=True, text=True)
+    if p.returncode != 0:
+        fail("%s: promtool check rules refuses the rendered rules:\n%s%s"
+             % (name, p.stdout, p.stderr))
+    return p.stdout.strip().splitlines()[-1].strip()
+
+
+def check_monitoring(docs, v, alerts, dashboards):
+    groups = rule_groups(alerts, v["prometheusRule"])
     rule = one(docs, "PrometheusRule")
     check(rule["spec"]["groups"] == groups and
           rule["metadata"]["namespace"] == v["prometheusRule"]["namespace"] and
           all(rule["metadata"]["labels"].get(k) == x for k, x in v["prometheusRule"]["labels"]
               .items()),
-          "PrometheusRule holds every group of %s (%d), in its namespace, with its labels"
-          % (os.path.relpath(alerts, ROOT), len(groups)))
+          "PrometheusRule holds every group of %s (%d), its values written in, in its "
+          "namespace, with its labels" % (os.path.relpath(alerts, ROOT), len(groups)))
+    rules = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
+    her = rules["HighErrorRate"]
+    check("${" not in yaml.safe_dump(rule["spec"]) and her["for"] == "1m" and
+          her["expr"].count("[2m]") == 2 and her["expr"].rstrip().endswith(") > 0.1") and
+          her["labels"]["severity"] == "page" and "GleanerAgentMissing" not in rules,
+          "the monitoring values are in the rules (HighErrorRate: threshold 0.1, window 2m, "
+          "for 1m, severity page) and GleanerAgentMissing (enabled: false) is left out")
+    check(True, "the rendered rules pass promtool check rules (%s)"
+          % promtool_check(rule["spec"]["groups"], "monitoring"))
     boards = [d for d in docs if d["kind"] == "ConfigMap" and
               d["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
     files = sorted(glob.glob(os.path.join(dashboards, "*.json")))
@@ -519,6 +569,26 @@ def check_monitoring(docs, v, alerts, dashboards):
     check([p["port"] for p in np["spec"]["ingress"][0]["ports"]] == [2020, 2021] and
           np["spec"]["ingress"][0]["from"] == v["networkPolicy"]["metricsFrom"],
           "NetworkPolicy lets only the metrics ports in, from the peers given")
+
+
+def check_rule_values(package, alerts):
+    """The alerts' values as the chart's defaults give them: every placeholder of the rule
+    files has a value, every value is read by a rule, the rendering is the rule files with
+    the defaults written in and passes promtool; every alert is a rule of alerts/."""
+    rc, out, err = render(package, sets=["prometheusRule.enabled=true"],
+                          extra=["-s", "templates/prometheusrule.yaml"])
+    if rc != 0:
+        fail("the packaged chart does not render its PrometheusRule with the default values:"
+             "\n%s" % err)
+    rule = one(documents(out), "PrometheusRule")
+    v = values_of(None)["prometheusRule"]
+    groups = rule_groups(alerts, v)
+    defined = {r["alert"] for g in groups for r in g["rules"] if "alert" in r}
+    check(rule["spec"]["groups"] == groups and defined == set(v["alerts"]),
+          "default values: the PrometheusRule is alerts/*.yaml with every default written in; "
+          "prometheusRule.alerts names exactly its %d alerts" % len(defined))
+    check(True, "default values: the rendered rules pass promtool check rules (%s)"
+          % promtool_check(rule["spec"]["groups"], "default values"))
 
 
 def check_secret_refs(docs):
