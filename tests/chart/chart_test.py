@@ -245,6 +245,12 @@ def check_daemonset(name, docs, v):
           (not node or mounts["/host/root"].get("mountPropagation") == "HostToContainer"),
           "%s: the host's /proc, /sys and / read-only under /host %s" %
           (name, "(node metrics on)" if node else "only with node metrics: absent"))
+    rw = [o for o in config["pipeline"].get("outputs", [])
+          if o["name"] == "prometheus_remote_write"]
+    if v["metrics"]["remoteWrite"]["enabled"] and not v["config"].get("raw"):
+        labels = rw[0].get("add_label", []) if len(rw) == 1 else []
+        check("cluster ${CLUSTER_NAME}" in labels and "node ${NODE_NAME}" in labels,
+              "%s: remote-written series carry cluster and node labels" % name)
     if node:
         nm = [i for i in config["pipeline"]["inputs"] if i["name"] == "node_metrics"]
         check(len(nm) == 1 and nm[0].get("path.procfs") == "/host/proc" and

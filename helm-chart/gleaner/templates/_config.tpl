@@ -130,7 +130,8 @@ config names environment variables that the DaemonSet fills from Secrets.
 {{- $port := include "gleaner.remoteWritePort" $ | int }}
 {{- $uri := default "/" $url.path }}
 {{- with $url.query }}{{ $uri = printf "%s?%s" $uri . }}{{ end }}
-{{- $labels := list (printf "cluster %s" "${CLUSTER_NAME}") }}
+{{- /* Every node sends its own series: without its name they would collide. */}}
+{{- $labels := list (printf "cluster %s" "${CLUSTER_NAME}") (printf "node %s" "${NODE_NAME}") }}
 {{- range $k, $val := .addLabels }}{{ $labels = append $labels (printf "%s %s" $k $val) }}{{ end }}
 {{- $s := dict "name" "prometheus_remote_write" "alias" "remote_write" "match" "metrics.*"
       "host" $url.hostname "port" $port "uri" $uri "tls" $tls "add_label" $labels }}
