@@ -8,6 +8,7 @@
 
 extern const struct gl_plugin gl_in_dummy;
 extern const struct gl_plugin gl_in_internal_metrics;
+extern const struct gl_plugin gl_in_systemd;
 extern const struct gl_plugin gl_in_tail;
 extern const struct gl_plugin gl_filter_aws;
 extern const struct gl_plugin gl_filter_grep;
@@ -26,6 +27,7 @@ extern const struct gl_plugin gl_out_prometheus_remote_write;
 const struct gl_plugin *const gl_plugins[] = {
     &gl_in_dummy,
     &gl_in_internal_metrics,
+    &gl_in_systemd,
     &gl_in_tail,
     &gl_filter_aws,
     &gl_filter_grep,
