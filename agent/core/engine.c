@@ -521,6 +521,15 @@ void gl_instance_option_error(struct gl_instance *ins, const char *option, const
                     option, msg);
 }
 
+uint64_t gl_instance_option_rank(struct gl_instance *ins, const char *option, size_t i)
+{
+    const struct gl_node *v = ins->core->cfg ? gl_node_get(ins->core->node, option) : NULL;
+    if (v != NULL && v->type == GL_NODE_SEQ) {
+        v = i < v->count ? v->items[i] : NULL;
+    }
+    return v != NULL ? ((uint64_t)v->line << 20) | (uint64_t)v->col : 0;
+}
+
 void gl_input_done(struct gl_instance *ins)
 {
     struct gl_engine *e = ins->engine;

@@ -21,6 +21,7 @@
 #include "core/engine.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/parser.h"
 #include "core/plugin.h"
 #include "in_tail.h"
 #include "util/error.h"
@@ -89,6 +90,11 @@ static const struct gl_option tail_options[] = {
       .offset = offsetof(struct tail, k8s_metadata),
       .help = "Add kubernetes.{pod_name, namespace_name, container_name, docker_id, pod_id} "
               "from container log paths." },
+    { .name = "key", .type = GL_OPT_STR, .def = "log", .offset = offsetof(struct tail, key),
+      .help = "Key of the line in each record." },
+    { .name = "parser", .type = GL_OPT_STR, .offset = offsetof(struct tail, parser_name),
+      .help = "A named parser run on each line: its keys replace `key`, its time the "
+              "record's; a line it does not match is kept under `key`." },
     { 0 }
 };
 
@@ -120,6 +126,11 @@ static int read_parsers(struct gl_instance *ins, struct tail *t)
         }
     }
     t->format = cri && docker ? TAIL_AUTO : cri ? TAIL_CRI : docker ? TAIL_DOCKER : TAIL_RAW;
+    if (t->parser_name != NULL && (t->parser = gl_parser_get(t->parser_name)) == NULL) {
+        gl_instance_option_error(ins, "parser", "'%s' is not defined (built-in: json, logfmt; "
+                                 "others come from parsers or parsers_file)", t->parser_name);
+        return GL_ECONFIG;
+    }
     if ((t->ml_start == NULL) != (t->ml_continue == NULL)) {
         gl_instance_error(ins, "multiline.start and multiline.continue go together");
         return GL_ECONFIG;

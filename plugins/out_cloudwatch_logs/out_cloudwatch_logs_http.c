@@ -107,6 +107,10 @@ static bool sign_and_send(struct call *k, const struct gl_aws_creds *creds)
     if (sig.security_token != NULL) {
         gl_http_header(r, "X-Amz-Security-Token", sig.security_token);
     }
+    char agent[256];
+    snprintf(agent, sizeof(agent), "gleaner/%s%s%s", GL_VERSION, c->extra_user_agent ? " " : "",
+             c->extra_user_agent ? c->extra_user_agent : "");
+    gl_http_header(r, "User-Agent", agent);
     size_t len = k->body.len;
     gl_http_body_take(r, gl_buf_take(&k->body), len);
     gl_http_send(r, on_response, k);
