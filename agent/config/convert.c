@@ -30,46 +30,66 @@ static void put_comment(struct gl_buf *out, const char *comment, int indent)
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
         put_indent(out, indent);
         gl_buf_puts(out, n > 0 ? "# " : "#");
-        gl_buf_append(out, p, n);
+        /* A CR or other control character would end the comment early in YAML. */
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)p[i];
+            gl_buf_putc(out, c < 0x20 || c == 0x7f ? ' ' : p[i]);
+        }
         gl_buf_putc(out, '\n');
         p = nl ? nl + 1 : NULL;
     }
 }
 
+static bool has_control(const char *s)
+{
+    for (const char *c = s; *c != '\0'; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /*
  * True when a plain YAML scalar would read back as exactly this text: not
  * empty, no leading indicator or space, no ": " or " #", no trailing colon
- * or space, nothing but printable characters.
+ * or space, no control character.
  */
 static bool plain_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || strchr("-?:,[]{}#&*!|>'\"%@`~ \t", s[0]) != NULL || s[n - 1] == ':' ||
-        s[n - 1] == ' ' || strstr(s, ": ") != NULL || strstr(s, " #") != NULL) {
-        return false;
-    }
-    for (const char *c = s; *c != '\0'; c++) {
-        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
-            return false;
-        }
-    }
-    return true;
+    return n > 0 && strchr("-?:,[]{}#&*!|>'\"%@`~ \t", s[0]) == NULL && s[n - 1] != ':' &&
+           s[n - 1] != ' ' && strstr(s, ": ") == NULL && strstr(s, " #") == NULL &&
+           !has_control(s);
 }
 
+/*
+ * Writes a scalar plain when that reads back the same, else single-quoted;
+ * control characters (a CR inside a value) need double quotes and escapes,
+ * since YAML folds line breaks inside single quotes.
+ */
 static void put_scalar(struct gl_buf *out, const char *s)
 {
     if (plain_ok(s)) {
         gl_buf_puts(out, s);
         return;
     }
-    gl_buf_putc(out, '\'');
+    bool dq = has_control(s);
+    gl_buf_putc(out, dq ? '"' : '\'');
     for (const char *c = s; *c != '\0'; c++) {
-        if (*c == '\'') {
-            gl_buf_putc(out, '\'');
+        unsigned char u = (unsigned char)*c;
+        if (!dq && u == '\'') {
+            gl_buf_puts(out, "''");
+        } else if (dq && (u < 0x20 || u == 0x7f)) {
+            gl_buf_printf(out, "\\x%02x", u);
+        } else if (dq && (u == '"' || u == '\\')) {
+            gl_buf_putc(out, '\\');
+            gl_buf_putc(out, *c);
+        } else {
+            gl_buf_putc(out, *c);
         }
-        gl_buf_putc(out, *c);
     }
-    gl_buf_putc(out, '\'');
+    gl_buf_putc(out, dq ? '"' : '\'');
 }
 
 /*
@@ -89,9 +109,13 @@ static void put_pair(struct gl_buf *out, const struct gl_node *key, const struct
     gl_buf_puts(out, dash ? "- " : "");
     put_scalar(out, key->value);
     gl_buf_putc(out, ':');
-    if (v->type == GL_NODE_SCALAR) {
+    if (v->type == GL_NODE_SCALAR || v->count == 0) {
         gl_buf_putc(out, ' ');
-        put_scalar(out, v->value);
+        if (v->type == GL_NODE_SCALAR) {
+            put_scalar(out, v->value);
+        } else {
+            gl_buf_puts(out, v->type == GL_NODE_MAP ? "{}" : "[]");
+        }
         gl_buf_putc(out, '\n');
         return;
     }
@@ -103,8 +127,13 @@ static void put_pair(struct gl_buf *out, const struct gl_node *key, const struct
     for (size_t i = 0; i < v->count; i++) {
         const struct gl_node *item = v->items[i];
         put_comment(out, item->comment, indent + 2);
-        if (item->type == GL_NODE_MAP) {
+        if (item->type == GL_NODE_MAP && item->count > 0) {
             put_map(out, item, indent + 4, true);
+            continue;
+        }
+        if (item->type == GL_NODE_MAP) {
+            put_indent(out, indent + 2);
+            gl_buf_puts(out, "- {}\n");
             continue;
         }
         put_indent(out, indent + 2);
@@ -136,6 +165,11 @@ static void put_map(struct gl_buf *out, const struct gl_node *map, int indent, b
     }
 }
 
+void gl_convert_write(const struct gl_node *root, struct gl_buf *out)
+{
+    put_map(out, root, 0, false);
+}
+
 struct gl_config *gl_convert_classic(const char *path, struct gl_buf *out)
 {
     char *err = NULL;
@@ -157,7 +191,7 @@ struct gl_config *gl_convert_classic(const char *path, struct gl_buf *out)
     gl_free(text);
     if (cfg->error_count == 0 && cfg->root != NULL) {
         gl_buf_printf(out, "# Converted from %s by gleaner --convert.\n", path);
-        put_map(out, cfg->root, 0, false);
+        gl_convert_write(cfg->root, out);
     }
     return cfg;
 }

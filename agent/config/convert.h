@@ -12,6 +12,7 @@
 
 struct gl_config;
 struct gl_buf;
+struct gl_node;
 
 /*
  * Reads the classic file at path and writes it as YAML into out. Returns the
@@ -19,5 +20,8 @@ struct gl_buf;
  * the reader found) mean nothing was written; the caller frees it.
  */
 struct gl_config *gl_convert_classic(const char *path, struct gl_buf *out);
+
+/* Writes a config tree as YAML that the YAML reader loads into the same tree. */
+void gl_convert_write(const struct gl_node *root, struct gl_buf *out);
 
 #endif
