@@ -187,6 +187,19 @@ static int tail_init(struct gl_instance *ins)
 
 /* ---- start: the offsets database, watches, first scan ------------------- */
 
+/* True when the file is an SQLite database (Fluent Bit's DB), by its header. */
+static bool fluent_bit_db(const char *path)
+{
+    char head[16] = "";
+    FILE *f = fopen(path, "rb");
+    bool sqlite = f != NULL && fread(head, 1, sizeof(head), f) == sizeof(head) &&
+                  memcmp(head, "SQLite format 3", 16) == 0;
+    if (f != NULL) {
+        fclose(f);
+    }
+    return sqlite;
+}
+
 static int open_db(struct tail *t)
 {
     struct gl_instance *ins = t->ins;
@@ -197,6 +210,12 @@ static int open_db(struct tail *t)
     char path[4096];
     if (t->db_path != NULL) {
         snprintf(path, sizeof(path), "%s", t->db_path);
+        if (fluent_bit_db(path)) {
+            /* A node moving from Fluent Bit keeps its SQLite file: left alone, ours beside it. */
+            snprintf(path, sizeof(path), "%s.gleaner", t->db_path);
+            gl_log_warn(ins, "db %s is Fluent Bit's SQLite database; offsets are kept in %s",
+                        t->db_path, path);
+        }
     } else {
         const char *dir = ins->engine->svc.storage_path;
         if (gl_fs_mkdir_p(dir) < 0) {
