@@ -486,14 +486,16 @@ static void load_parsers_file(struct gl_config *cfg, const char *file)
     const struct gl_node *seq = pc->root ? gl_node_get(pc->root, "parsers") : NULL;
     const struct gl_node *ml = pc->root ? gl_node_get(pc->root, "multiline_parsers") : NULL;
     if (ml != NULL) {
-        gl_config_error(pc, ml, "multiline parsers are not supported: use the tail input's "
-                        "multiline.start and multiline.continue, or multiline.parser");
+        /* Shared parser files define many; one in use fails where it is named. */
+        gl_log_warn(NULL, "%s:%d:%d: multiline parsers are not supported and are skipped: use "
+                    "the tail input's multiline.start and multiline.continue, or "
+                    "multiline.parser", gl_node_file(pc, ml), ml->line, ml->col);
     }
-    if (pc->error_count == 0 && seq == NULL) {
+    if (pc->error_count == 0 && seq == NULL && ml == NULL) {
         gl_config_error(pc, pc->root, pc->classic ? "expected [PARSER] sections"
                                                   : "expected a top-level 'parsers:' list");
     }
-    if (pc->error_count == 0) {
+    if (pc->error_count == 0 && seq != NULL) {
         gl_parsers_load(pc, seq);
     }
     cfg->errors = gl_realloc(cfg->errors,
