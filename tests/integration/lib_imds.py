@@ -42,13 +42,14 @@ class Imds:
                 pass
 
             def answer(self, status, body=b""):
+                # Logged before the answer leaves, so the log is in the order the client saw.
+                with server.lock:
+                    server.log.append((self.command, self.path,
+                                       self.headers.get("X-aws-ec2-metadata-token"), status))
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
-                with server.lock:
-                    server.log.append((self.command, self.path,
-                                       self.headers.get("X-aws-ec2-metadata-token"), status))
 
             def do_PUT(self):
                 ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
