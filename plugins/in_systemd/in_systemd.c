@@ -293,7 +293,7 @@ static void on_timer(uv_timer_t *t)
 
 static int add_matches(struct systemd *s)
 {
-    bool and = strcasecmp(s->filter_type, "and") == 0;
+    bool all = strcasecmp(s->filter_type, "and") == 0;
     for (size_t i = 0; i < s->filters.count; i++) {
         const char *m = s->filters.items[i];
         int r = gl_sd->add_match(s->j, m, 0);
@@ -301,7 +301,7 @@ static int add_matches(struct systemd *s)
             gl_log_error(s->ins, "systemd_filter '%s': %s", m, strerror(-r));
             return GL_EINVAL;
         }
-        r = and ? gl_sd->add_conjunction(s->j) : gl_sd->add_disjunction(s->j);
+        r = all ? gl_sd->add_conjunction(s->j) : gl_sd->add_disjunction(s->j);
         if (r < 0) {
             return GL_EINVAL;
         }
