@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/convert.h"
 #include "core/engine.h"
 #include "core/log.h"
 #include "core/parser.h"
@@ -44,6 +45,7 @@ static void usage(FILE *out)
             "usage: gleaner [-c FILE]            run (the embedded default config without -c)\n"
             "       gleaner --check -c FILE      validate the config; errors exit 1\n"
             "       gleaner --dry-run -c FILE    print the routing graph and exit\n"
+            "       gleaner --convert FILE       print a Fluent Bit classic config as YAML\n"
             "       gleaner --plugins            list plugins\n"
             "       gleaner --help-plugin NAME   options of one plugin\n"
             "       gleaner --version\n");
@@ -145,6 +147,29 @@ static int docs_markdown(void)
     return 0;
 }
 
+/*
+ * --convert: a classic config printed as YAML on stdout; its errors, as
+ * --check prints them, on stderr with exit status 1.
+ */
+static int convert(const char *file)
+{
+    struct gl_buf out;
+    gl_buf_init(&out);
+    struct gl_config *cfg = gl_convert_classic(file, &out);
+    int rc = 0;
+    if (cfg->error_count > 0) {
+        print_errors(cfg, stderr);
+        fprintf(stderr, "%s: %zu error%s\n", cfg->file, cfg->error_count,
+                cfg->error_count == 1 ? "" : "s");
+        rc = 1;
+    } else {
+        fwrite(out.data ? out.data : "", 1, out.len, stdout);
+    }
+    gl_buf_close(&out);
+    gl_config_free(cfg);
+    return rc;
+}
+
 /* --check and --dry-run: build the pipeline without starting it. */
 static int check_config(const char *file, int dry_run)
 {
@@ -152,7 +177,12 @@ static int check_config(const char *file, int dry_run)
     uv_loop_init(&loop);
     gl_http_global_init(&loop);
     struct gl_config *cfg = load_config(file);
-    struct gl_engine *e = cfg->error_count == 0 ? gl_engine_new(&loop, cfg) : NULL;
+    /*
+     * The classic reader keeps its tree past a malformed line, so the engine
+     * still reports the sections' errors with it: all of them in one run.
+     */
+    bool build = cfg->error_count == 0 || (cfg->classic && cfg->root != NULL);
+    struct gl_engine *e = build ? gl_engine_new(&loop, cfg) : NULL;
     int rc = 0;
     if (e == NULL) {
         print_errors(cfg, stderr);
@@ -363,6 +393,8 @@ int main(int argc, char **argv)
             check = 1;
         } else if (strcmp(arg, "--dry-run") == 0) {
             dry_run = 1;
+        } else if (strcmp(arg, "--convert") == 0 && i + 1 < argc) {
+            return convert(argv[i + 1]);
         } else if (strcmp(arg, "--plugins") == 0) {
             return list_plugins();
         } else if (strcmp(arg, "--help-plugin") == 0 && i + 1 < argc) {

@@ -9,7 +9,9 @@
 extern const struct gl_plugin gl_in_dummy;
 extern const struct gl_plugin gl_in_internal_metrics;
 extern const struct gl_plugin gl_in_node_metrics;
+extern const struct gl_plugin gl_in_systemd;
 extern const struct gl_plugin gl_in_tail;
+extern const struct gl_plugin gl_filter_aws;
 extern const struct gl_plugin gl_filter_grep;
 extern const struct gl_plugin gl_filter_kubernetes;
 extern const struct gl_plugin gl_filter_labels;
@@ -27,7 +29,9 @@ const struct gl_plugin *const gl_plugins[] = {
     &gl_in_dummy,
     &gl_in_internal_metrics,
     &gl_in_node_metrics,
+    &gl_in_systemd,
     &gl_in_tail,
+    &gl_filter_aws,
     &gl_filter_grep,
     &gl_filter_kubernetes,
     &gl_filter_labels,

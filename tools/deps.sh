@@ -5,9 +5,10 @@ set -e
 
 PKGS="build-essential pkg-config clang libclang-rt-14-dev
 libuv1-dev libmsgpack-dev libcurl4-openssl-dev libssl-dev libyaml-dev
-libpcre2-dev libmicrohttpd-dev zlib1g-dev libcmocka-dev
+libpcre2-dev libmicrohttpd-dev libsystemd-dev zlib1g-dev libcmocka-dev
 python3 python3-botocore python3-yaml python3-snappy python3-protobuf prometheus gnuplot-nox
-prometheus-node-exporter prometheus-alertmanager valgrind curl procps time openssl"
+prometheus-node-exporter prometheus-alertmanager systemd-journal-remote valgrind curl procps
+time openssl"
 
 missing=""
 for p in $PKGS; do

@@ -24,6 +24,7 @@
 
 #include <yaml.h>
 
+#include "config/classic.h"
 #include "config/config.h"
 #include "util/buf.h"
 #include "util/mem.h"
@@ -49,17 +50,19 @@ static int parse_node(struct loader *ld, yaml_event_t *ev, int depth, struct gl_
  * After MAX_ERRORS lines a single "too many errors" line is added and the
  * rest are dropped, so a file of garbage cannot make the report huge.
  */
-static void add_error_v(struct gl_config *cfg, int line, int col, const char *fmt, va_list ap)
+static void add_error_v(struct gl_config *cfg, const char *file, int line, int col,
+                        const char *fmt, va_list ap)
 {
     if (cfg->error_count > MAX_ERRORS) {
         return;
     }
     struct gl_buf b;
     gl_buf_init(&b);
+    file = file != NULL ? file : cfg->file;
     if (line > 0) {
-        gl_buf_printf(&b, "%s:%d:%d: ", cfg->file, line, col);
+        gl_buf_printf(&b, "%s:%d:%d: ", file, line, col);
     } else {
-        gl_buf_printf(&b, "%s: ", cfg->file);
+        gl_buf_printf(&b, "%s: ", file);
     }
     if (cfg->error_count == MAX_ERRORS) {
         gl_buf_puts(&b, "too many errors, the rest are not shown");
@@ -77,7 +80,16 @@ static void add_error(struct gl_config *cfg, int line, int col, const char *fmt,
 {
     va_list ap;
     va_start(ap, fmt);
-    add_error_v(cfg, line, col, fmt, ap);
+    add_error_v(cfg, NULL, line, col, fmt, ap);
+    va_end(ap);
+}
+
+void gl__config_error_at(struct gl_config *cfg, const char *file, int line, int col,
+                         const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    add_error_v(cfg, file, line, col, fmt, ap);
     va_end(ap);
 }
 
@@ -85,8 +97,13 @@ void gl_config_error(struct gl_config *cfg, const struct gl_node *at, const char
 {
     va_list ap;
     va_start(ap, fmt);
-    add_error_v(cfg, at ? at->line : 0, at ? at->col : 0, fmt, ap);
+    add_error_v(cfg, at ? at->file : NULL, at ? at->line : 0, at ? at->col : 0, fmt, ap);
     va_end(ap);
+}
+
+const char *gl_node_file(const struct gl_config *cfg, const struct gl_node *n)
+{
+    return n != NULL && n->file != NULL ? n->file : cfg->file;
 }
 
 /*
@@ -153,12 +170,22 @@ static bool name_char(char c, bool first)
     return !first && c >= '0' && c <= '9';
 }
 
+/* Copies a reference as written, "${" through its "}" (or the end). */
+static size_t keep_reference(const char *s, struct gl_buf *out)
+{
+    const char *close = strchr(s, '}');
+    size_t n = close ? (size_t)(close + 1 - s) : strlen(s);
+    gl_buf_append(out, s, n);
+    return n;
+}
+
 /*
  * Expands one "${...}" starting at s (which points at the '$'), appending the
  * result to out. Returns the number of bytes consumed, or 0 with *err set to
  * a new message when the reference is malformed or names an unset variable.
  */
-static size_t expand_one(const char *s, struct gl_buf *out, char **err)
+static size_t expand_one(const char *s, struct gl_buf *out, gl_config_lookup_cb lookup,
+                         void *data, bool keep_unset, char **err)
 {
     const char *p = s + 2;
     const char *name = p;
@@ -175,6 +202,9 @@ static size_t expand_one(const char *s, struct gl_buf *out, char **err)
         def_len = (size_t)(p - def);
     }
     if (name_len == 0 || *p != '}') {
+        if (keep_unset) {
+            return keep_reference(s, out);
+        }
         struct gl_buf b;
         gl_buf_init(&b);
         gl_buf_puts(&b, "malformed ${...}: expected ${NAME} or ${NAME:-default}");
@@ -183,9 +213,11 @@ static size_t expand_one(const char *s, struct gl_buf *out, char **err)
         return 0;
     }
     char *var = gl_strndup(name, name_len);
-    const char *v = getenv(var);
+    const char *v = lookup(data, var);
     if (v != NULL) {
         gl_buf_puts(out, v);
+    } else if (keep_unset) {
+        gl_buf_append(out, s, (size_t)(p + 1 - s));
     } else if (def != NULL) {
         gl_buf_append(out, def, def_len);
     } else {
@@ -199,22 +231,29 @@ static size_t expand_one(const char *s, struct gl_buf *out, char **err)
     return *err ? 0 : (size_t)(p + 1 - s);
 }
 
+static const char *env_lookup(void *data, const char *name)
+{
+    (void)data;
+    return getenv(name);
+}
+
 /*
  * Expands ${VAR} and ${VAR:-default}; "$$" stands for one '$' and any other
  * '$' (Fluent Bit record accessors such as $kubernetes['pod_name']) is kept
  * as written. Returns a new string, or NULL with *err set to a new message.
  */
-char *gl_config_expand(const char *text, char **err)
+char *gl__config_expand(const char *text, gl_config_lookup_cb lookup, void *data, bool keep_unset,
+                        char **err)
 {
     struct gl_buf out;
     gl_buf_init(&out);
     *err = NULL;
     for (const char *s = text; *s != '\0';) {
         if (s[0] == '$' && s[1] == '$') {
-            gl_buf_putc(&out, '$');
+            gl_buf_puts(&out, keep_unset ? "$$" : "$");
             s += 2;
         } else if (s[0] == '$' && s[1] == '{') {
-            size_t n = expand_one(s, &out, err);
+            size_t n = expand_one(s, &out, lookup, data, keep_unset, err);
             if (n == 0) {
                 gl_buf_close(&out);
                 return NULL;
@@ -227,18 +266,24 @@ char *gl_config_expand(const char *text, char **err)
     return gl_buf_take(&out);
 }
 
+char *gl_config_expand(const char *text, char **err)
+{
+    return gl__config_expand(text, env_lookup, NULL, false, err);
+}
+
 /* ---- tree ------------------------------------------------------------------- */
 
-static void free_node(struct gl_node *n)
+void gl__node_free(struct gl_node *n)
 {
     if (n == NULL) {
         return;
     }
     for (size_t i = 0; i < n->count; i++) {
-        free_node(n->items[i]);
+        gl__node_free(n->items[i]);
     }
     gl_free(n->items);
     gl_free(n->value);
+    gl_free(n->comment);
     gl_free(n);
 }
 
@@ -419,7 +464,7 @@ static int parse_node(struct loader *ld, yaml_event_t *ev, int depth, struct gl_
     struct gl_node *n = new_node(is_map ? GL_NODE_MAP : GL_NODE_SEQ, ev);
     yaml_event_delete(ev);
     if (parse_children(ld, n, depth) < 0) {
-        free_node(n);
+        gl__node_free(n);
         return -1;
     }
     if (is_map) {
@@ -461,7 +506,7 @@ static void parse_stream(struct loader *ld)
         }
         yaml_event_delete(&ev);
     }
-    free_node(ld->cfg->root);
+    gl__node_free(ld->cfg->root);
     ld->cfg->root = NULL;
 }
 
@@ -473,6 +518,10 @@ struct gl_config *gl_config_load_text(const char *name, const char *text, size_t
     cfg->file = gl_strdup(name);
     if (len > MAX_FILE_SIZE) {
         add_error(cfg, 0, 0, "the file is %zu bytes, over the limit of 4 MiB", len);
+        return cfg;
+    }
+    if (gl__classic_detect(text, len)) {
+        gl__classic_load(cfg, name, text, len, true);
         return cfg;
     }
     struct loader ld = { .cfg = cfg, .text = text, .len = len };
@@ -487,35 +536,57 @@ struct gl_config *gl_config_load_text(const char *name, const char *text, size_t
 }
 
 /*
- * Reads the file whole (bounded by MAX_FILE_SIZE) and parses it. A file that
- * cannot be read gives a config with one error and no root.
+ * Reads a file whole, bounded by MAX_FILE_SIZE: a longer file is an error
+ * rather than a truncated config. The text is NUL-terminated for the readers.
  */
-struct gl_config *gl_config_load_file(const char *path)
+char *gl__config_read_file(const char *path, size_t *len, char **err)
 {
     FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        struct gl_config *cfg = gl_config_load_text(path, "", 0);
-        add_error(cfg, 0, 0, "cannot open: %s", strerror(errno));
-        return cfg;
-    }
-    struct gl_buf b;
+    struct gl_buf b, msg;
     gl_buf_init(&b);
+    gl_buf_init(&msg);
+    if (f == NULL) {
+        gl_buf_printf(&msg, "cannot open: %s", strerror(errno));
+        *err = gl_buf_take(&msg);
+        return NULL;
+    }
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len <= MAX_FILE_SIZE) {
         gl_buf_append(&b, chunk, n);
     }
-    bool failed = ferror(f) != 0;
     int saved = errno;
+    bool failed = ferror(f) != 0;
     fclose(f);
-    struct gl_config *cfg;
     if (failed) {
-        cfg = gl_config_load_text(path, "", 0);
-        add_error(cfg, 0, 0, "cannot read: %s", strerror(saved));
-    } else {
-        cfg = gl_config_load_text(path, b.data ? b.data : "", b.len);
+        gl_buf_printf(&msg, "cannot read: %s", strerror(saved));
+    } else if (b.len > MAX_FILE_SIZE) {
+        gl_buf_puts(&msg, "the file is over the limit of 4 MiB");
     }
-    gl_buf_close(&b);
+    if (msg.len > 0) {
+        gl_buf_close(&b);
+        *err = gl_buf_take(&msg);
+        return NULL;
+    }
+    gl_buf_append(&b, "", 1);
+    *len = b.len - 1;
+    return gl_buf_take(&b);
+}
+
+/* Parses a file; one that cannot be read gives a config with one error and no root. */
+struct gl_config *gl_config_load_file(const char *path)
+{
+    char *err = NULL;
+    size_t len = 0;
+    char *text = gl__config_read_file(path, &len, &err);
+    if (text == NULL) {
+        struct gl_config *cfg = gl_config_load_text(path, "", 0);
+        add_error(cfg, 0, 0, "%s", err);
+        gl_free(err);
+        return cfg;
+    }
+    struct gl_config *cfg = gl_config_load_text(path, text, len);
+    gl_free(text);
     return cfg;
 }
 
@@ -524,11 +595,15 @@ void gl_config_free(struct gl_config *cfg)
     if (cfg == NULL) {
         return;
     }
-    free_node(cfg->root);
+    gl__node_free(cfg->root);
     for (size_t i = 0; i < cfg->error_count; i++) {
         gl_free(cfg->errors[i]);
     }
     gl_free(cfg->errors);
+    for (size_t i = 0; i < cfg->file_count; i++) {
+        gl_free(cfg->files[i]);
+    }
+    gl_free(cfg->files);
     gl_free(cfg->file);
     gl_free(cfg);
 }

@@ -470,6 +470,12 @@ static void set_value(struct applier *ap, const struct gl_option *o, const struc
         if (parse_seq(ap, o, value, slot) < 0) {
             return;
         }
+    } else if (value->repeated) {
+        const struct gl_node *second = value->items[1];
+        gl_config_error(ap->cfg, second, "%s.%s: given again (first at %d:%d); it takes one value",
+                        ap->section, o->name, value->line, value->col);
+        ap->errors++;
+        return;
     } else if (value->type != GL_NODE_SCALAR) {
         gl_config_error(ap->cfg, value, "%s.%s: expected a single value, got a %s", ap->section,
                         o->name, value->type == GL_NODE_SEQ ? "list" : "mapping");

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "codec/regex.h"
 #include "core/chunk.h"
@@ -31,6 +32,15 @@
 static const char *const log_levels[] = { "off", "error", "warn", "warning", "info", "debug",
                                           "trace", NULL };
 static const char *const log_formats[] = { "logfmt", "json", NULL };
+
+static const char *const storage_syncs[] = { "normal", "full", NULL };
+static const char *const storage_types[] = { "memory", "filesystem", NULL };
+
+static const char *check_daemon(const void *v)
+{
+    return *(const bool *)v ? "gleaner runs in the foreground only: remove daemon or set it off"
+                            : NULL;
+}
 
 static const struct gl_option service_options[] = {
     { .name = "flush", .type = GL_OPT_DURATION, .def = "1s",
@@ -61,9 +71,29 @@ static const struct gl_option service_options[] = {
     { .name = "scheduler.cap", .type = GL_OPT_DURATION, .def = "60s",
       .offset = offsetof(struct gl_service, sched_cap_ms),
       .help = "Longest wait between retries of a failed flush." },
-    { .name = "parsers_file", .type = GL_OPT_STR,
-      .offset = offsetof(struct gl_service, parsers_file),
-      .help = "A YAML file with a top-level parsers: list, loaded before the pipeline." },
+    { .name = "parsers_file", .type = GL_OPT_MULTI,
+      .offset = offsetof(struct gl_service, parsers_files),
+      .help = "Files of parsers loaded before the pipeline: YAML with a top-level parsers: list, "
+              "or Fluent Bit's [PARSER] sections; one or a list, relative ones found from the "
+              "working directory, else the config's." },
+    { .name = "daemon", .type = GL_OPT_BOOL, .def = "off", .check = check_daemon,
+      .offset = offsetof(struct gl_service, daemon),
+      .help = "Fluent Bit's; gleaner always runs in the foreground, under its supervisor "
+              "(only off is accepted)." },
+    { .name = "health_check", .type = GL_OPT_BOOL, .def = "off",
+      .offset = offsetof(struct gl_service, health_check),
+      .help = "Fluent Bit's; accepted and unused: /healthz is always served with http_server." },
+    { .name = "storage.sync", .type = GL_OPT_STR, .def = "normal", .choices = storage_syncs,
+      .offset = offsetof(struct gl_service, storage_sync),
+      .help = "Fluent Bit's; accepted and unused: offsets and journal cursors are written "
+              "after every acknowledgement." },
+    { .name = "storage.checksum", .type = GL_OPT_BOOL, .def = "off",
+      .offset = offsetof(struct gl_service, storage_checksum),
+      .help = "Fluent Bit's; accepted and unused: state files carry their own checks." },
+    { .name = "storage.backlog.mem_limit", .type = GL_OPT_SIZE, .def = "5MiB",
+      .offset = offsetof(struct gl_service, storage_backlog_mem_limit),
+      .help = "Fluent Bit's; accepted and unused: there is no backlog to replay, inputs re-read "
+              "what was not acknowledged from their source." },
     { 0 }
 };
 
@@ -80,6 +110,10 @@ static const struct gl_option input_options[] = {
     { .name = "log_level", .type = GL_OPT_STR, .choices = log_levels,
       .offset = offsetof(struct gl_common, log_level),
       .help = "Log level for this instance (default the service's)." },
+    { .name = "storage.type", .type = GL_OPT_STR, .def = "memory", .choices = storage_types,
+      .offset = offsetof(struct gl_common, storage_type),
+      .help = "Fluent Bit's; both behave alike: inputs keep their place in the source (file "
+              "offset, journal cursor) until delivery, so the source is the buffer." },
     { 0 }
 };
 
@@ -157,6 +191,7 @@ static void split_map(const struct gl_node *map, const struct gl_option *core,
     mine->type = theirs->type = GL_NODE_MAP;
     mine->line = theirs->line = map->line;
     mine->col = theirs->col = map->col;
+    mine->file = theirs->file = map->file;
     mine->items = gl_calloc(map->count + 1, sizeof(*mine->items));
     theirs->items = gl_calloc(map->count + 1, sizeof(*theirs->items));
     for (size_t i = 0; i + 1 < map->count; i += 2) {
@@ -423,17 +458,44 @@ void gl_instance_error(struct gl_instance *ins, const char *fmt, ...)
 }
 
 /*
- * Loads parsers from service.parsers_file (a YAML file with a top-level
- * parsers: list). Its errors, with their own FILE:LINE:COL, join cfg's.
+ * Where a relative parsers_file is: from the working directory when it is
+ * there, else from the config file's directory, as Fluent Bit looks.
  */
-static void load_parsers_file(struct gl_config *cfg, const char *path)
+static char *parsers_path(const struct gl_config *cfg, const char *path)
 {
-    struct gl_config *pc = gl_config_load_file(path);
-    const struct gl_node *seq = pc->root ? gl_node_get(pc->root, "parsers") : NULL;
-    if (pc->error_count == 0 && seq == NULL) {
-        gl_config_error(pc, pc->root, "expected a top-level 'parsers:' list");
+    const char *slash = strrchr(cfg->file ? cfg->file : "", '/');
+    struct gl_buf b;
+    gl_buf_init(&b);
+    if (path[0] != '/' && access(path, F_OK) != 0 && slash != NULL) {
+        gl_buf_append(&b, cfg->file, (size_t)(slash + 1 - cfg->file));
     }
-    if (pc->error_count == 0) {
+    gl_buf_puts(&b, path);
+    return gl_buf_take(&b);
+}
+
+/*
+ * Loads parsers from one service.parsers_file: YAML with a top-level
+ * parsers: list or classic [PARSER] sections. Its errors, with their own
+ * FILE:LINE:COL, join cfg's.
+ */
+static void load_parsers_file(struct gl_config *cfg, const char *file)
+{
+    char *path = parsers_path(cfg, file);
+    struct gl_config *pc = gl_config_load_file(path);
+    gl_free(path);
+    const struct gl_node *seq = pc->root ? gl_node_get(pc->root, "parsers") : NULL;
+    const struct gl_node *ml = pc->root ? gl_node_get(pc->root, "multiline_parsers") : NULL;
+    if (ml != NULL) {
+        /* Shared parser files define many; one in use fails where it is named. */
+        gl_log_warn(NULL, "%s:%d:%d: multiline parsers are not supported and are skipped: use "
+                    "the tail input's multiline.start and multiline.continue, or "
+                    "multiline.parser", gl_node_file(pc, ml), ml->line, ml->col);
+    }
+    if (pc->error_count == 0 && seq == NULL && ml == NULL) {
+        gl_config_error(pc, pc->root, pc->classic ? "expected [PARSER] sections"
+                                                  : "expected a top-level 'parsers:' list");
+    }
+    if (pc->error_count == 0 && seq != NULL) {
         gl_parsers_load(pc, seq);
     }
     cfg->errors = gl_realloc(cfg->errors,
@@ -459,6 +521,15 @@ void gl_instance_option_error(struct gl_instance *ins, const char *option, const
     const struct gl_node *at = gl_node_get(ins->core->node, option);
     gl_config_error(ins->core->cfg, at ? at : ins->core->node, "%s.%s: %s", ins->plugin->name,
                     option, msg);
+}
+
+uint64_t gl_instance_option_rank(struct gl_instance *ins, const char *option, size_t i)
+{
+    const struct gl_node *v = ins->core->cfg ? gl_node_get(ins->core->node, option) : NULL;
+    if (v != NULL && v->type == GL_NODE_SEQ) {
+        v = i < v->count ? v->items[i] : NULL;
+    }
+    return v != NULL ? ((uint64_t)v->line << 20) | (uint64_t)v->col : 0;
 }
 
 void gl_input_done(struct gl_instance *ins)
@@ -547,7 +618,8 @@ static void init_plugins(struct gl_engine *e, struct gl_config *cfg,
 
 struct gl_engine *gl_engine_new(uv_loop_t *loop, struct gl_config *cfg)
 {
-    static const char *const top[] = { "service", "pipeline", "parsers", NULL };
+    static const char *const top[] = { "service", "pipeline", "parsers", "multiline_parsers",
+                                       NULL };
     struct gl_engine *e = gl_calloc(1, sizeof(*e));
     e->loop = loop;
     e->rng = uv_hrtime() | 1;
@@ -565,8 +637,13 @@ struct gl_engine *gl_engine_new(uv_loop_t *loop, struct gl_config *cfg)
     check_keys(cfg, root, "top level", top);
     build_service(e, cfg, gl_node_get(root, "service"));
     gl_parsers_reset();
-    if (e->svc.parsers_file != NULL) {
-        load_parsers_file(cfg, e->svc.parsers_file);
+    for (size_t i = 0; i < e->svc.parsers_files.count; i++) {
+        load_parsers_file(cfg, e->svc.parsers_files.items[i]);
+    }
+    const struct gl_node *ml = gl_node_get(root, "multiline_parsers");
+    if (ml != NULL) {
+        gl_config_error(cfg, ml, "multiline parsers are not supported: use the tail input's "
+                        "multiline.start and multiline.continue, or multiline.parser");
     }
     const struct gl_node *parsers = gl_node_get(root, "parsers");
     if (parsers != NULL) {

@@ -30,7 +30,13 @@ struct gl_service {
     char *storage_path;
     uint64_t sched_base_ms;
     uint64_t sched_cap_ms;
-    char *parsers_file;
+    struct gl_strlist parsers_files;
+    /* Fluent Bit's, accepted so that its configs run; see their help for why they change nothing. */
+    bool daemon;
+    bool health_check;
+    char *storage_sync;
+    bool storage_checksum;
+    size_t storage_backlog_mem_limit;
 };
 
 /* Options every section of a kind has, whatever the plugin. */
@@ -43,6 +49,7 @@ struct gl_common {
     size_t mem_buf_limit;
     int64_t retry_limit;
     int64_t workers;
+    char *storage_type;
 };
 
 #define GL_LATENCY_BUCKETS 12

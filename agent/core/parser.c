@@ -42,6 +42,7 @@ struct parser_options {
     bool time_keep;
     char *types;
     bool skip_empty_values;
+    struct gl_strlist decode_field_as;
 };
 
 struct type_rule {
@@ -89,6 +90,7 @@ static const char *formats[] = { "json", "regex", "logfmt", NULL };
 
 static const char *check_time_format(const void *value);
 static const char *check_types(const void *value);
+static const char *check_decoders(const void *value);
 
 static const struct gl_option parser_options[] = {
     { .name = "name", .type = GL_OPT_STR, .required = true,
@@ -115,6 +117,10 @@ static const struct gl_option parser_options[] = {
     { .name = "skip_empty_values", .type = GL_OPT_BOOL, .def = "on",
       .offset = offsetof(struct parser_options, skip_empty_values),
       .help = "For format regex: leave out groups that matched an empty string." },
+    { .name = "decode_field_as", .type = GL_OPT_MULTI, .check = check_decoders,
+      .offset = offsetof(struct parser_options, decode_field_as),
+      .help = "Fluent Bit's 'escaped FIELD' and 'escaped_utf8 FIELD' decoders, accepted: JSON "
+              "strings are already unescaped when read." },
     { 0 }
 };
 
@@ -484,6 +490,55 @@ static const char *check_types(const void *value)
     return NULL;
 }
 
+/* ---- Fluent Bit's forms ---- */
+
+/*
+ * Fluent Bit's decoders that change nothing here: its `escaped` and
+ * `escaped_utf8` undo JSON escapes, which the JSON reader already did.
+ * `json` would parse a field again; that is the kubernetes filter's
+ * merge_log or the parser filter's job here.
+ */
+static const char *check_decoders(const void *value)
+{
+    const struct gl_strlist *l = value;
+    for (size_t i = 0; i < l->count; i++) {
+        const char *d = l->items[i];
+        size_t n = strcspn(d, " \t");
+        if ((n == 7 && strncasecmp(d, "escaped", 7) == 0) ||
+            (n == 12 && strncasecmp(d, "escaped_utf8", 12) == 0)) {
+            continue;
+        }
+        return "only the escaped and escaped_utf8 decoders are accepted; to read a field as "
+               "JSON use the kubernetes filter's merge_log or a parser filter";
+    }
+    return NULL;
+}
+
+/*
+ * A regex written between slashes, as Fluent Bit accepts it (/^...$/), is
+ * compiled without them. Returns 0 or GL_EINVAL (reported at the regex).
+ */
+static int unwrap_regex(struct gl_config *cfg, const struct gl_node *item, struct gl_parser *p)
+{
+    const char *text = gl_regex_pattern(p->opt.regex);
+    size_t n = strlen(text);
+    if (n < 2 || text[0] != '/' || text[n - 1] != '/') {
+        return 0;
+    }
+    char err[256];
+    char *inner = gl_strndup(text + 1, n - 2);
+    struct gl_regex *re = gl_regex_new(inner, err, sizeof(err));
+    gl_free(inner);
+    if (re == NULL) {
+        const struct gl_node *at = gl_node_get(item, "regex");
+        gl_config_error(cfg, at ? at : item, "parsers.regex: bad regex: %s", err);
+        return GL_EINVAL;
+    }
+    gl_regex_free(p->opt.regex);
+    p->opt.regex = re;
+    return 0;
+}
+
 /* ---- the table ---- */
 
 static void parser_free(struct gl_parser *p)
@@ -536,6 +591,9 @@ static struct gl_parser *load_one(struct gl_config *cfg, const struct gl_node *i
     }
     if (p->format == FMT_REGEX && p->opt.regex == NULL) {
         gl_config_error(cfg, item, "parsers.%s: format regex needs a `regex`", p->opt.name);
+        goto fail;
+    }
+    if (p->opt.regex != NULL && unwrap_regex(cfg, item, p) < 0) {
         goto fail;
     }
     if (p->opt.time_key != NULL) {

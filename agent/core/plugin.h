@@ -146,6 +146,14 @@ void gl_instance_option_error(struct gl_instance *ins, const char *option, const
     __attribute__((format(printf, 3, 4)));
 
 /*
+ * Where the i-th value of an option was written in the section, as a number
+ * that orders values as written (line, then column), for plugins whose
+ * rules apply in the order the user wrote them whatever their option. During
+ * init only; 0 when not known (a default, or no config).
+ */
+uint64_t gl_instance_option_rank(struct gl_instance *ins, const char *option, size_t i);
+
+/*
  * An input has nothing more to read (exit_on_eof). When every input is done,
  * the agent stops as on SIGTERM: it flushes everything and exits 0.
  */

@@ -39,10 +39,12 @@ struct lib {
 static struct gl_curl_api curl_api;
 static struct gl_mhd_api mhd_api;
 static struct gl_crypto_api crypto_api;
+static struct gl_sd_api sd_api;
 
 const struct gl_curl_api *const gl_curl = &curl_api;
 const struct gl_mhd_api *const gl_mhd = &mhd_api;
 const struct gl_crypto_api *const gl_crypto = &crypto_api;
+const struct gl_sd_api *const gl_sd = &sd_api;
 
 /* ---- symbol lists ---- */
 
@@ -97,12 +99,25 @@ static const struct sym crypto_syms[] = {
     { NULL, 0 },
 };
 
+#define SD_SYM(field) { "sd_journal_" #field, offsetof(struct gl_sd_api, field) }
+static const struct sym sd_syms[] = {
+    SD_SYM(open), SD_SYM(open_directory), SD_SYM(open_files), SD_SYM(close),
+    SD_SYM(add_match), SD_SYM(add_disjunction), SD_SYM(add_conjunction),
+    SD_SYM(seek_head), SD_SYM(seek_tail), SD_SYM(seek_cursor), SD_SYM(test_cursor),
+    SD_SYM(next), SD_SYM(previous), SD_SYM(get_cursor), SD_SYM(get_realtime_usec),
+    SD_SYM(get_data), SD_SYM(restart_data), SD_SYM(enumerate_data), SD_SYM(set_data_threshold),
+    SD_SYM(get_fd), SD_SYM(process),
+    { NULL, 0 },
+};
+
 static struct lib curl_lib = { "libcurl.so.4", "libcurl4", curl_syms, &curl_api,
                                sizeof(curl_api) };
 static struct lib mhd_lib = { "libmicrohttpd.so.12", "libmicrohttpd12", mhd_syms, &mhd_api,
                               sizeof(mhd_api) };
 static struct lib crypto_lib = { "libcrypto.so.3", "libssl3", crypto_syms, &crypto_api,
                                  sizeof(crypto_api) };
+static struct lib sd_lib = { "libsystemd.so.0", "libsystemd0", sd_syms, &sd_api,
+                             sizeof(sd_api) };
 
 /* ---- loading ---- */
 
@@ -118,9 +133,13 @@ static void record_failure(struct lib *l)
     l->rc = GL_ENOENT;
 }
 
-_Static_assert(sizeof(struct gl_curl_api) >= sizeof(struct gl_mhd_api) &&
-                   sizeof(struct gl_curl_api) >= sizeof(struct gl_crypto_api),
-               "load() builds every table in a buffer sized for the largest");
+/* load() builds every table in a scratch buffer sized for the largest. */
+union any_api {
+    struct gl_curl_api curl;
+    struct gl_mhd_api mhd;
+    struct gl_crypto_api crypto;
+    struct gl_sd_api sd;
+};
 
 /*
  * Opens the library and resolves every symbol into a scratch copy of its
@@ -130,7 +149,7 @@ _Static_assert(sizeof(struct gl_curl_api) >= sizeof(struct gl_mhd_api) &&
  */
 static void load(struct lib *l)
 {
-    unsigned char table[sizeof(struct gl_curl_api)];
+    unsigned char table[sizeof(union any_api)];
     void *handle = dlopen(l->soname, RTLD_NOW | RTLD_LOCAL);
 
     if (handle == NULL) {
@@ -167,6 +186,11 @@ static void load_crypto(void)
     load(&crypto_lib);
 }
 
+static void load_sd(void)
+{
+    load(&sd_lib);
+}
+
 /* The outcome of the one attempt, copied out for the caller. */
 static int outcome(const struct lib *l, char *err, size_t errlen)
 {
@@ -195,4 +219,11 @@ int gl_dl_crypto(char *err, size_t errlen)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, load_crypto);
     return outcome(&crypto_lib, err, errlen);
+}
+
+int gl_dl_sd(char *err, size_t errlen)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, load_sd);
+    return outcome(&sd_lib, err, errlen);
 }

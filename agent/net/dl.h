@@ -1,6 +1,7 @@
 /*
  * Optional libraries, loaded on first use: libcurl (the HTTP client),
- * libmicrohttpd (the HTTP server) and libcrypto (SigV4 hashing).
+ * libmicrohttpd (the HTTP server), libcrypto (SigV4 hashing) and
+ * libsystemd (the journal, for the systemd input).
  *
  * The agent does not link them: each is dlopen()ed by soname the first time
  * a feature needs it, so a pipeline that sends nothing over HTTP and serves
@@ -23,6 +24,7 @@
 #include <microhttpd.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <systemd/sd-journal.h>
 
 /* libcurl.so.4 (package libcurl4): what agent/net/http_client.c calls. */
 struct gl_curl_api {
@@ -72,9 +74,35 @@ struct gl_crypto_api {
     __typeof__(HMAC) *hmac;
 };
 
+/* libsystemd.so.0 (package libsystemd0): what plugins/in_systemd calls. */
+struct gl_sd_api {
+    __typeof__(sd_journal_open) *open;
+    __typeof__(sd_journal_open_directory) *open_directory;
+    __typeof__(sd_journal_open_files) *open_files;
+    __typeof__(sd_journal_close) *close;
+    __typeof__(sd_journal_add_match) *add_match;
+    __typeof__(sd_journal_add_disjunction) *add_disjunction;
+    __typeof__(sd_journal_add_conjunction) *add_conjunction;
+    __typeof__(sd_journal_seek_head) *seek_head;
+    __typeof__(sd_journal_seek_tail) *seek_tail;
+    __typeof__(sd_journal_seek_cursor) *seek_cursor;
+    __typeof__(sd_journal_test_cursor) *test_cursor;
+    __typeof__(sd_journal_next) *next;
+    __typeof__(sd_journal_previous) *previous;
+    __typeof__(sd_journal_get_cursor) *get_cursor;
+    __typeof__(sd_journal_get_realtime_usec) *get_realtime_usec;
+    __typeof__(sd_journal_get_data) *get_data;
+    __typeof__(sd_journal_restart_data) *restart_data;
+    __typeof__(sd_journal_enumerate_data) *enumerate_data;
+    __typeof__(sd_journal_set_data_threshold) *set_data_threshold;
+    __typeof__(sd_journal_get_fd) *get_fd;
+    __typeof__(sd_journal_process) *process;
+};
+
 extern const struct gl_curl_api *const gl_curl;
 extern const struct gl_mhd_api *const gl_mhd;
 extern const struct gl_crypto_api *const gl_crypto;
+extern const struct gl_sd_api *const gl_sd;
 
 /*
  * Load the library and fill its table, once per process; safe from any
@@ -86,5 +114,6 @@ extern const struct gl_crypto_api *const gl_crypto;
 int gl_dl_curl(char *err, size_t errlen);
 int gl_dl_mhd(char *err, size_t errlen);
 int gl_dl_crypto(char *err, size_t errlen);
+int gl_dl_sd(char *err, size_t errlen);
 
 #endif

@@ -19,6 +19,7 @@
 #include "core/chunk.h"
 #include "core/log.h"
 #include "core/plugin.h"
+#include "util/buf.h"
 #include "util/error.h"
 #include "util/mem.h"
 
@@ -74,6 +75,27 @@ static const char *check_rules(const void *value)
     return NULL;
 }
 
+/*
+ * The regex of a rule as PCRE2 takes it. Fluent Bit accepts it between
+ * slashes, /.../ (and /.../i for case-insensitive), so those are unwrapped.
+ * Returns a new string.
+ */
+static char *unwrap_pattern(const char *pattern)
+{
+    size_t n = strlen(pattern);
+    struct gl_buf b;
+    gl_buf_init(&b);
+    if (n >= 3 && pattern[0] == '/' && pattern[n - 1] == 'i' && pattern[n - 2] == '/') {
+        gl_buf_puts(&b, "(?i)");
+        gl_buf_append(&b, pattern + 1, n - 3);
+    } else if (n >= 2 && pattern[0] == '/' && pattern[n - 1] == '/') {
+        gl_buf_append(&b, pattern + 1, n - 2);
+    } else {
+        gl_buf_puts(&b, pattern);
+    }
+    return gl_buf_take(&b);
+}
+
 static int add_rules(struct gl_instance *ins, struct grep *g, const struct gl_strlist *l,
                      bool exclude)
 {
@@ -93,7 +115,9 @@ static int add_rules(struct gl_instance *ins, struct grep *g, const struct gl_st
         }
         r->exclude = exclude;
         g->nrules++;
-        r->re = gl_regex_new(pattern, err, sizeof(err));
+        char *unwrapped = unwrap_pattern(pattern);
+        r->re = gl_regex_new(unwrapped, err, sizeof(err));
+        gl_free(unwrapped);
         if (r->re == NULL) {
             gl_instance_option_error(ins, opt, "bad regex in '%s': %s", l->items[i], err);
             return GL_EINVAL;
@@ -183,7 +207,8 @@ static const char *const logical_ops[] = { "legacy", "AND", "OR", NULL };
 static const struct gl_option grep_options[] = {
     { .name = "regex", .type = GL_OPT_MULTI, .check = check_rules,
       .offset = offsetof(struct grep, regex),
-      .help = "Rules 'KEY REGEX': keep records whose KEY (or $a['b'] accessor) matches." },
+      .help = "Rules 'KEY REGEX': keep records whose KEY (or $a['b'] accessor) matches; "
+              "REGEX may be written /.../ or /.../i." },
     { .name = "exclude", .type = GL_OPT_MULTI, .check = check_rules,
       .offset = offsetof(struct grep, exclude),
       .help = "Rules 'KEY REGEX': drop records whose KEY matches." },

@@ -723,6 +723,17 @@ static int kube_init(struct gl_instance *ins)
         return GL_EINVAL;
     }
     k->merge_key_len = k->merge_log_key ? strlen(k->merge_log_key) : 0;
+    if (k->buffer_size != NULL) {
+        size_t n;
+        if (gl_parse_size(k->buffer_size, &n) < 0) {
+            gl_instance_option_error(ins, "buffer_size", "expected a size like 32k, or 0");
+            return GL_EINVAL;
+        }
+        /* 0 lifts the limit; a smaller one than the pod list needs only raises it. */
+        if (n == 0 || n > k->http.response_max) {
+            k->http.response_max = n == 0 ? SIZE_MAX : n;
+        }
+    }
     if (k->kubelet_url == NULL && k->kubelet_host != NULL) {
         struct gl_buf b;
         gl_buf_init(&b);
@@ -872,6 +883,10 @@ static const char *check_get_rate(const void *v)
 }
 
 static const struct gl_option kube_options[] = {
+    { .name = "buffer_size", .type = GL_OPT_STR, .offset = offsetof(struct kube, buffer_size),
+      .help = "Fluent Bit's limit on an API response: 0 lifts every limit (net.response_max "
+              "too); a size above net.response_max raises it, one below is not applied, since "
+              "the node's pods come in one list." },
     { .name = "kube_url", .type = GL_OPT_STR, .offset = offsetof(struct kube, kube_url),
       .help = "API server URL (default https://$KUBERNETES_SERVICE_HOST:"
               "$KUBERNETES_SERVICE_PORT)." },

@@ -120,6 +120,7 @@ struct kube_held {
 
 struct kube {
     /* options */
+    char *buffer_size;
     char *kube_url;
     char *kube_token_file;
     char *kube_ca_file;

@@ -35,6 +35,7 @@ enum cond_op {
 /* A rule or a condition: op and up to two arguments (the regex compiled from the last one). */
 struct rule {
     int op;
+    uint64_t rank;  /* where it was written: rules apply in that order, as Fluent Bit's */
     char *a;
     size_t alen;
     char *b;
@@ -70,6 +71,10 @@ static const char *const cond_names[C_COUNT] = {
 };
 static const int cond_arity[C_COUNT] = { 1, 1, 2, 2, 2, 2, 1, 1 };
 static const int rule_arity[R_COUNT] = { 1, 1, 1, 2, 2, 2, 2, 2, 2 };
+static const char *const rule_names[R_COUNT] = {
+    "remove", "remove_wildcard", "remove_regex", "rename", "hard_rename",
+    "copy", "hard_copy", "add", "set",
+};
 
 /* ---- rule text ---- */
 
@@ -236,11 +241,31 @@ static int add_rules(struct gl_instance *ins, struct modify *m, int op)
             }
             return GL_EINVAL;
         }
-        if (rule_build(ins, &m->rules[m->nrules++], op, w, n, op == R_REMOVE_REGEX) < 0) {
+        struct rule *r = &m->rules[m->nrules++];
+        if (rule_build(ins, r, op, w, n, op == R_REMOVE_REGEX) < 0) {
             return GL_EINVAL;
         }
+        r->rank = gl_instance_option_rank(ins, rule_names[op], i);
     }
     return 0;
+}
+
+/*
+ * Puts the rules in the order they were written (a rename before the
+ * remove_regex that relies on it); rules of unknown place keep the order of
+ * their kinds. Insertion sort: stable, and the rules are few.
+ */
+static void order_rules(struct modify *m)
+{
+    for (size_t i = 1; i < m->nrules; i++) {
+        struct rule r = m->rules[i];
+        size_t j = i;
+        while (j > 0 && m->rules[j - 1].rank > r.rank) {
+            m->rules[j] = m->rules[j - 1];
+            j--;
+        }
+        m->rules[j] = r;
+    }
 }
 
 static int add_conditions(struct gl_instance *ins, struct modify *m)
@@ -280,6 +305,7 @@ static int modify_init(struct gl_instance *ins)
         rc = add_rules(ins, m, op);
     }
     if (rc == 0) {
+        order_rules(m);
         rc = add_conditions(ins, m);
     }
     if (rc < 0) {
@@ -508,7 +534,7 @@ static const struct gl_option modify_options[] = {
     { .name = "condition", .type = GL_OPT_MULTI, .check = check_conditions,
       .offset = offsetof(struct modify, condition),
       .help = "Conditions that must all hold for the rules to apply, "
-              "e.g. 'key_value_equals level debug'." },
+              "e.g. 'key_value_equals level debug'. Rules apply in the order written." },
     { 0 }
 };
 

@@ -21,6 +21,7 @@
 #include "core/engine.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/parser.h"
 #include "core/plugin.h"
 #include "in_tail.h"
 #include "util/error.h"
@@ -89,6 +90,11 @@ static const struct gl_option tail_options[] = {
       .offset = offsetof(struct tail, k8s_metadata),
       .help = "Add kubernetes.{pod_name, namespace_name, container_name, docker_id, pod_id} "
               "from container log paths." },
+    { .name = "key", .type = GL_OPT_STR, .def = "log", .offset = offsetof(struct tail, key),
+      .help = "Key of the line in each record." },
+    { .name = "parser", .type = GL_OPT_STR, .offset = offsetof(struct tail, parser_name),
+      .help = "A named parser run on each line: its keys replace `key`, its time the "
+              "record's; a line it does not match is kept under `key`." },
     { 0 }
 };
 
@@ -120,6 +126,11 @@ static int read_parsers(struct gl_instance *ins, struct tail *t)
         }
     }
     t->format = cri && docker ? TAIL_AUTO : cri ? TAIL_CRI : docker ? TAIL_DOCKER : TAIL_RAW;
+    if (t->parser_name != NULL && (t->parser = gl_parser_get(t->parser_name)) == NULL) {
+        gl_instance_option_error(ins, "parser", "'%s' is not defined (built-in: json, logfmt; "
+                                 "others come from parsers or parsers_file)", t->parser_name);
+        return GL_ECONFIG;
+    }
     if ((t->ml_start == NULL) != (t->ml_continue == NULL)) {
         gl_instance_error(ins, "multiline.start and multiline.continue go together");
         return GL_ECONFIG;
@@ -176,6 +187,19 @@ static int tail_init(struct gl_instance *ins)
 
 /* ---- start: the offsets database, watches, first scan ------------------- */
 
+/* True when the file is an SQLite database (Fluent Bit's DB), by its header. */
+static bool fluent_bit_db(const char *path)
+{
+    char head[16] = "";
+    FILE *f = fopen(path, "rb");
+    bool sqlite = f != NULL && fread(head, 1, sizeof(head), f) == sizeof(head) &&
+                  memcmp(head, "SQLite format 3", 16) == 0;
+    if (f != NULL) {
+        fclose(f);
+    }
+    return sqlite;
+}
+
 static int open_db(struct tail *t)
 {
     struct gl_instance *ins = t->ins;
@@ -186,6 +210,12 @@ static int open_db(struct tail *t)
     char path[4096];
     if (t->db_path != NULL) {
         snprintf(path, sizeof(path), "%s", t->db_path);
+        if (fluent_bit_db(path)) {
+            /* A node moving from Fluent Bit keeps its SQLite file: left alone, ours beside it. */
+            snprintf(path, sizeof(path), "%s.gleaner", t->db_path);
+            gl_log_warn(ins, "db %s is Fluent Bit's SQLite database; offsets are kept in %s",
+                        t->db_path, path);
+        }
     } else {
         const char *dir = ins->engine->svc.storage_path;
         if (gl_fs_mkdir_p(dir) < 0) {

@@ -283,7 +283,10 @@ struct tail {
     int64_t rotated_max;
     char *path_key;
     bool k8s_metadata;
+    char *key;
+    char *parser_name;
     /* state */
+    const struct gl_parser *parser; /* `parser`, or NULL */
     struct gl_instance *ins;
     enum tail_format format;  /* from multiline.parser: cri, docker, both (auto) or raw */
     const struct tail_ml_rules *ml_rules;

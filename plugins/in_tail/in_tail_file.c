@@ -23,6 +23,7 @@
 #include "codec/json.h"
 #include "core/event.h"
 #include "core/log.h"
+#include "core/parser.h"
 #include "core/plugin.h"
 #include "in_tail.h"
 #include "util/error.h"
@@ -196,7 +197,14 @@ static void emit(struct tail_file *f, const char *msg, size_t len, uint64_t ts,
         ts = wall_ns();
     }
     gl_event_begin_tag(&ev, t->ins, f->tag, strlen(f->tag), ts);
-    gl_event_kv_str(&ev, "log", msg, len);
+    uint64_t parsed_ts = 0;
+    int has_ts = 0;
+    if (t->parser == NULL || gl_parser_run(t->parser, msg, len, &ev, &parsed_ts, &has_ts) < 0) {
+        gl_event_kv_str(&ev, t->key, msg, len);
+    } else if (has_ts) {
+        ts = parsed_ts;
+        gl_event_set_time(&ev, ts);
+    }
     if (stream != TAIL_STREAM_NONE) {
         gl_event_kv_str(&ev, "stream", stream_name(stream), 6);
     }

@@ -104,6 +104,10 @@ static const struct gl_option cwl_options[] = {
     { .name = "metric_namespace", .type = GL_OPT_STR, .def = "gleaner",
       .offset = offsetof(struct cwl, metric_namespace),
       .help = "Namespace of the metrics sent as Embedded Metric Format." },
+    { .name = "extra_user_agent", .type = GL_OPT_STR,
+      .offset = offsetof(struct cwl, extra_user_agent),
+      .help = "Appended to the User-Agent header (gleaner/<version> <this>), as AWS's set-ups "
+              "use to tell their traffic apart." },
     { .name = "metric_dimensions", .type = GL_OPT_LIST,
       .offset = offsetof(struct cwl, metric_dimensions),
       .help = "Labels that become EMF dimensions (default every label, at most 30)." },

@@ -276,6 +276,7 @@ struct cwl_metrics {
 
 struct cwl {
     /* options */
+    char *extra_user_agent;
     char *group_name;
     char *stream_name;
     char *stream_prefix;

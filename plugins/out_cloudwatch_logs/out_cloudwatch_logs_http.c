@@ -141,6 +141,10 @@ static bool sign_and_send(struct call *k, const struct gl_aws_creds *creds)
     if (sig.security_token != NULL) {
         gl_http_header(r, "X-Amz-Security-Token", sig.security_token);
     }
+    char agent[256];
+    snprintf(agent, sizeof(agent), "gleaner/%s%s%s", GL_VERSION, c->extra_user_agent ? " " : "",
+             c->extra_user_agent ? c->extra_user_agent : "");
+    gl_http_header(r, "User-Agent", agent);
     if (put) {
         gl_http_body_stream(r, k->put.len, read_put, k);
     } else {

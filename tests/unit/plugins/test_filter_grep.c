@@ -34,6 +34,16 @@ static void test_grep_regex_drops_non_matching_record(void **state)
     assert_int_equal(grep_one("regex: [log ^err]\n", "{\"log\":\"info: ok\"}"), GL_FILTER_DROP);
 }
 
+static void test_grep_pattern_between_slashes(void **state)
+{
+    (void)state;
+    /* Fluent Bit's /regex/ and /regex/i: the slashes are not part of the pattern. */
+    assert_int_equal(grep_one("exclude: ['log /^\\s*$/']\n", "{\"log\":\"  \"}"), GL_FILTER_DROP);
+    assert_int_equal(grep_one("exclude: ['log /^\\s*$/']\n", "{\"log\":\"/x/\"}"), GL_FILTER_KEEP);
+    assert_int_equal(grep_one("regex: ['log /^ERR/i']\n", "{\"log\":\"err: x\"}"), GL_FILTER_KEEP);
+    assert_int_equal(grep_one("regex: ['log a/b']\n", "{\"log\":\"xa/b\"}"), GL_FILTER_KEEP);
+}
+
 static void test_grep_regex_drops_missing_key(void **state)
 {
     (void)state;
@@ -178,6 +188,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grep_regex_keeps_matching_record),
         cmocka_unit_test(test_grep_regex_drops_non_matching_record),
+        cmocka_unit_test(test_grep_pattern_between_slashes),
         cmocka_unit_test(test_grep_regex_drops_missing_key),
         cmocka_unit_test(test_grep_regex_does_not_match_non_string),
         cmocka_unit_test(test_grep_exclude_drops_matching_record),

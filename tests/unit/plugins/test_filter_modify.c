@@ -94,12 +94,17 @@ static void test_modify_hard_copy_replaces_destination(void **state)
     expect("hard_copy: [a b]\n", "{\"b\":2,\"a\":1}", GL_FILTER_MODIFIED, "{\"b\":1,\"a\":1}");
 }
 
-static void test_modify_rules_apply_in_fixed_order(void **state)
+static void test_modify_rules_apply_in_the_order_written(void **state)
 {
     (void)state;
-    /* remove runs before rename, rename before copy, copy before add, add before set. */
+    /* As Fluent Bit's: set first, so add and copy find c; b still exists for rename. */
     expect("set: [c s]\nadd: [c a]\ncopy: [b c]\nrename: [a b]\nremove: [b]\n",
-           "{\"a\":1,\"b\":2}", GL_FILTER_MODIFIED, "{\"b\":1,\"c\":\"s\"}");
+           "{\"a\":1,\"b\":2}", GL_FILTER_MODIFIED, "{\"a\":1,\"c\":\"s\"}");
+    /* The Container Insights shape: renames, then a remove_regex that keeps their names. */
+    expect("rename: [_HOSTNAME hostname, MESSAGE message]\n"
+           "remove_regex: ['^((?!hostname|message).)*$']\n",
+           "{\"_HOSTNAME\":\"n\",\"MESSAGE\":\"m\",\"_PID\":\"1\"}", GL_FILTER_MODIFIED,
+           "{\"hostname\":\"n\",\"message\":\"m\"}");
 }
 
 static void test_modify_condition_key_exists(void **state)
@@ -234,7 +239,7 @@ int main(void)
         cmocka_unit_test(test_modify_hard_rename_replaces_new),
         cmocka_unit_test(test_modify_copy_when_destination_absent),
         cmocka_unit_test(test_modify_hard_copy_replaces_destination),
-        cmocka_unit_test(test_modify_rules_apply_in_fixed_order),
+        cmocka_unit_test(test_modify_rules_apply_in_the_order_written),
         cmocka_unit_test(test_modify_condition_key_exists),
         cmocka_unit_test(test_modify_condition_key_does_not_exist),
         cmocka_unit_test(test_modify_condition_key_value_equals),

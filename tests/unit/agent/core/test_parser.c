@@ -163,6 +163,30 @@ static void test_parser_regex_named_groups_become_keys(void **state)
     gl_config_free(cfg);
 }
 
+/* Fluent Bit's forms in a classic parsers file: /regex/, look-behind, its escaped decoders. */
+static void test_parser_classic_file_forms(void **state)
+{
+    (void)state;
+    const char *text = "[PARSER]\n    Name k\n    Format regex\n"
+                       "    Regex /^(?<level>[IWEF])(?<=I)(?<msg>.*)$/\n"
+                       "    Decode_Field_As escaped_utf8 log do_next\n"
+                       "    Decode_Field_As escaped log\n";
+    struct gl_config *cfg = gl_config_load_text("p.conf", text, strlen(text));
+    assert_int_equal(cfg->error_count, 0);
+    assert_int_equal(gl_parsers_load(cfg, gl_node_get(cfg->root, "parsers")), 0);
+    expect_run(gl_parser_get("k"), "I0102 started", 0,
+               "{\"pre\":0,\"level\":\"I\",\"msg\":\"0102 started\"}");
+    expect_run(gl_parser_get("k"), "E0102 failed", GL_EPARSE, "{\"pre\":0}");
+    gl_config_free(cfg);
+    text = "[PARSER]\n    Name j\n    Format json\n    Decode_Field_As json log\n";
+    cfg = gl_config_load_text("p.conf", text, strlen(text));
+    assert_int_equal(gl_parsers_load(cfg, gl_node_get(cfg->root, "parsers")), GL_ECONFIG);
+    assert_int_equal(cfg->error_count, 1);
+    assert_non_null(
+        strstr(cfg->errors[0], "p.conf:4:21: parsers.decode_field_as: only the escaped"));
+    gl_config_free(cfg);
+}
+
 static void test_parser_regex_no_match_writes_nothing(void **state)
 {
     (void)state;
@@ -283,6 +307,7 @@ int main(void)
         cmocka_unit_test_teardown(test_parser_logfmt_empty_value_is_empty_string, teardown),
         cmocka_unit_test_teardown(test_parser_logfmt_rejects_malformed_text, teardown),
         cmocka_unit_test_teardown(test_parser_regex_named_groups_become_keys, teardown),
+        cmocka_unit_test_teardown(test_parser_classic_file_forms, teardown),
         cmocka_unit_test_teardown(test_parser_regex_no_match_writes_nothing, teardown),
         cmocka_unit_test_teardown(test_parser_types_keep_unconvertible_strings, teardown),
         cmocka_unit_test_teardown(test_parser_json_with_time_key_and_types, teardown),

@@ -61,6 +61,13 @@ static void test_dl_crypto_hashes(void **state)
     assert_int_equal(md[31], 0xad);
 }
 
+static void test_dl_sd_fills_every_slot(void **state)
+{
+    (void)state;
+    assert_int_equal(gl_dl_sd(NULL, 0), 0);
+    assert_true(all_set(gl_sd, sd_syms));
+}
+
 static void test_dl_second_call_keeps_table(void **state)
 {
     struct gl_curl_api before;
@@ -120,6 +127,7 @@ int main(void)
         cmocka_unit_test(test_dl_curl_fills_every_slot),
         cmocka_unit_test(test_dl_mhd_fills_every_slot),
         cmocka_unit_test(test_dl_crypto_hashes),
+        cmocka_unit_test(test_dl_sd_fills_every_slot),
         cmocka_unit_test(test_dl_second_call_keeps_table),
         cmocka_unit_test(test_dl_missing_library_names_package),
         cmocka_unit_test(test_dl_missing_symbol_leaves_table_empty),
