@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "core/health.h"
 #include "core/plugin.h"
 #include "util/buf.h"
 
@@ -37,6 +38,13 @@ struct gl_service {
     char *storage_sync;
     bool storage_checksum;
     size_t storage_backlog_mem_limit;
+    /* health (health.c): Fluent Bit's counts, then the stall thresholds (0: not checked) */
+    int64_t hc_errors_count;
+    int64_t hc_retry_failure_count;
+    uint64_t hc_period_ms;
+    uint64_t health_input_paused_ms;
+    uint64_t health_output_stalled_ms;
+    uint64_t health_data_lost_ms;
 };
 
 /* Options every section of a kind has, whatever the plugin. */
@@ -79,6 +87,7 @@ struct gl_instance_core {
     size_t open_bytes;                /* the part of it still in open chunks */
     unsigned pause_reasons;
     bool self_paused;
+    uint64_t paused_since_ms;         /* health: when the pause began (0: running) */
     bool stopped;
     /* outputs */
     struct gl_chunk **queue;
@@ -93,6 +102,9 @@ struct gl_instance_core {
     size_t n_feeders;
     struct gl_instance **paused;      /* inputs this output paused */
     size_t n_paused;
+    uint64_t progress_ms;             /* health: last send accepted, or when data came to it idle */
+    uint64_t sent_ms;                 /* health: last send accepted (0: none yet) */
+    const char *last_error;           /* health: why the last attempt failed (static) */
     uint64_t latency_buckets[GL_LATENCY_BUCKETS];
     uint64_t latency_count;
     double latency_sum;
@@ -132,6 +144,7 @@ struct gl_engine {
     uint64_t ticks;
     struct gl_buf scratch;          /* the router's buffer for records filters rewrite */
     char *config_name;
+    struct gl_health health;
 };
 
 /*
