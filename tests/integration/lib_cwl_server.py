@@ -74,6 +74,8 @@ Library:
         s.groups(); s.stats(); s.reset_stats()
         s.set_faults(drop_rate=0.5, fault_actions=["PutLogEvents"])
         s.down(); s.up()
+keep=callable(group, stream, events) is handed the events a PutLogEvents
+stores (with the lock held) instead of the server keeping them (long runs).
         s.expire(); s.add_credentials("AKID2", "secret2", "token2")
 
 Command line: python3 lib_cwl_server.py [--port N] [--port-file F] [--seed N]
@@ -280,8 +282,9 @@ class CwlServer:
     def __init__(self, access_key="AKIDGLEANERTEST00001", secret_key="gleaner-test-secret",
                  session_token=None, region="us-east-1", seed=1, port=0, verbose=False,
                  tls_cert=None, tls_key=None, tls_client_ca=None, tls_untrusted_cert=None,
-                 tls_untrusted_key=None, **faults):
+                 tls_untrusted_key=None, keep=None, **faults):
         self.region = region
+        self.keep = keep
         self.seed = seed
         self.verbose = verbose
         self.access_key = access_key
@@ -811,9 +814,12 @@ class CwlServer:
             elif ts > now + MAX_AHEAD_MS:
                 new = min(new, i)
         keep = evs[max(old, expired) + 1:new]
-        for e in keep:
-            s.events.append({"timestamp": e["timestamp"], "message": e["message"],
-                             "ingestionTime": now})
+        if self.keep is not None:
+            self.keep(s.group.name, s.name, keep)
+        else:
+            for e in keep:
+                s.events.append({"timestamp": e["timestamp"], "message": e["message"],
+                                 "ingestionTime": now})
         if keep:
             if s.first_ts is None:
                 s.first_ts = keep[0]["timestamp"]
