@@ -27,8 +27,9 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib_faults import (GLEANER, TABLE_HEAD, Agent, CwlSink, EsSink, FileSink, Load,  # noqa
-                        Result, ScenarioError, free_port, metric, mount_tmpfs, rss_bound,
+                        Result, ScenarioError, free_port, mount_tmpfs, rss_bound,
                         tmpdir, umount, wait_until, write)
+from lib import prometheus_receiver  # noqa: E402
 
 FILES = 4
 
@@ -370,11 +371,16 @@ def sc_file_storage_full(form):
         time.sleep(1.0)
         agent.kill9()
         agent.start()
+    state = {}
+
+    def prepare_and_keep(d):
+        state["dir"] = os.path.join(d, "state")
+        prepare(d)
     try:
-        return file_scenario(form, "file_storage_path_full", fault, prepare=prepare)
+        return file_scenario(form, "file_storage_path_full", fault, prepare=prepare_and_keep)
     finally:
-        for d in [x for x in os.listdir("/tmp") if x.startswith("gleaner-fault-file_storage")]:
-            umount(os.path.join("/tmp", d, "state"))
+        if "dir" in state:
+            umount(state["dir"])
 
 
 # ---- metrics: remote-write to Prometheus and to the spec server --------------------
@@ -427,19 +433,10 @@ def sc_rw_prometheus_outage(form):
         raise ScenarioError("prometheus not found: install the Debian package prometheus")
     d = tmpdir("prometheus")
     pport = free_port()
-    pcfg = write(os.path.join(d, "prometheus.yml"), "global:\n  scrape_interval: 1m\n")
     procs = {}
 
     def prom_start():
-        import lib_faults
-        p = subprocess.Popen(["prometheus", "--config.file=" + pcfg,
-                              "--storage.tsdb.path=" + os.path.join(d, "tsdb"),
-                              "--web.listen-address=127.0.0.1:%d" % pport,
-                              "--web.enable-remote-write-receiver"],
-                             stdout=subprocess.DEVNULL,
-                             stderr=open(os.path.join(d, "prometheus.log"), "a"))
-        lib_faults._procs.append(p)
-        procs["p"] = p
+        procs["p"] = prometheus_receiver(d, pport)
         wait_until("Prometheus ready", lambda: _get(pport, "/-/ready") == 200, 60)
 
     def samples():

@@ -12,12 +12,9 @@ duplicated: arrived more than once).
 import atexit
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -29,47 +26,24 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 GLEANER = os.environ.get("GLEANER_BIN") or os.path.join(ROOT, "build", "gleaner")
 ID_RE = re.compile(rb"s(\d+)-(\d{10})")
 
-_procs = []
+import lib  # noqa: E402 (tests/integration/lib.py: temp dirs, ports, process cleanup)
+from lib import free_port, tmpdir, write  # noqa: E402,F401
+
 _mounts = []
-_dirs = []
 
 
-def _cleanup():
-    for p in _procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+def _unmount():
+    # The agents first: a lazy unmount under a running agent would leave it writing.
+    lib._cleanup()
     for m in reversed(_mounts):
         subprocess.call(["umount", "-l", m], stderr=subprocess.DEVNULL)
-    for d in _dirs:
-        shutil.rmtree(d, True)
 
 
-atexit.register(_cleanup)
+atexit.register(_unmount)
 
 
 class ScenarioError(Exception):
     """A scenario could not run or its result is wrong; the message says why."""
-
-
-def tmpdir(name):
-    d = tempfile.mkdtemp(prefix="gleaner-fault-%s-" % name)
-    _dirs.append(d)
-    return d
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-    return path
 
 
 def wait_until(what, fn, timeout, every=0.2):
@@ -266,7 +240,7 @@ class Agent:
                                   stdout=subprocess.DEVNULL, stderr=err, env=self.env)
         err.close()
         self.lives.append([time.time(), None])
-        _procs.append(self.p)
+        lib._procs.append(self.p)
         if not self._sampler.is_alive():
             self._sampler.start()
         return self

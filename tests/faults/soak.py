@@ -64,6 +64,7 @@ def main():
     t0 = time.time()
     end = t0 + a.minutes * 60
     next_outage = t0 + a.every * 60 / 2
+    next_print = t0 + 60
     while time.time() < end:
         if time.time() >= next_outage and time.time() + a.outage < end - 60:
             srv.down()
@@ -75,6 +76,14 @@ def main():
                   flush=True)
             next_outage += a.every * 60
         time.sleep(1)
+        if time.time() >= next_print:
+            next_print += 60
+            with lock:
+                got = tally.unique
+            print("%3.0f min: %d lines written (%.2f MB/s), %d arrived, RSS %.1f MiB" % (
+                (time.time() - t0) / 60, load.written(), load.written() * LINE / 1e6 /
+                (time.time() - t0), got, (agent.samples[-1][1] if agent.samples else 0) / 2**20),
+                flush=True)
         if not agent.alive():
             raise SystemExit("FAIL: the agent died: " + agent.stderr()[-2000:])
     load.stop()
