@@ -513,4 +513,10 @@ const struct gl_plugin gl_in_tail = {
     .options = tail_options, .state_size = sizeof(struct tail),
     .init = tail_init, .start = tail_start, .pause = tail_pause, .resume = tail_resume,
     .ack = tail_ack, .stop = tail_stop, .destroy = tail_destroy,
+    /*
+     * The files are the buffer: holding more of them in memory does not make
+     * delivery faster. 8 MiB keeps a CloudWatch Logs output at full speed on
+     * one busy file or fifty (measured), in half the memory of 16.
+     */
+    .mem_buf_limit = 8u << 20,
 };
