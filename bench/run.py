@@ -391,7 +391,7 @@ def sink_cert(d):
     return cert, key
 
 
-def run_cloudwatch_sink(name, corpus_dir, manifest, kubernetes=False):
+def run_cloudwatch_sink(name, corpus_dir, manifest, kubernetes=False, limit=None):
     """tail -> [kubernetes] -> cloudwatch_logs with its default settings, over TLS, to
     bench/cwl_sink (a C server that only counts, so that the agent is the limit), one
     stream per pod. Reports lines/s, MB/s read, CPU s per GB read and per GB sent, peak
@@ -447,7 +447,7 @@ pipeline:
       multiline.parser: cri
       read_from_head: on
       exit_on_eof: on
-%s  outputs:
+%s%s  outputs:
     - name: cloudwatch_logs
       match: '*'
       endpoint: https://127.0.0.1:%d
@@ -455,7 +455,8 @@ pipeline:
       log_group_name: /bench/gleaner
       log_stream_template: $kubernetes['pod_name']
       log_stream_name: bench
-""" % (d, corpus_dir, filters, sink_port, cert))
+""" % (d, corpus_dir, "      mem_buf_limit: %s\n" % limit if limit else "", filters, sink_port,
+       cert))
         env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDGLEANERTEST00001",
                    AWS_SECRET_ACCESS_KEY="gleaner-test-secret", AWS_REGION="us-east-1",
                    AWS_EC2_METADATA_DISABLED="true")

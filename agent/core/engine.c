@@ -107,7 +107,7 @@ static const struct gl_option input_options[] = {
       .help = "Pause this input while its records not yet delivered hold this many bytes, "
               "wherever they are: open chunks, filters, output buffers, flushes in flight, "
               "what outputs built from them (0: no limit of its own; default 16MiB, tail "
-              "8MiB)." },
+              "4MiB)." },
     { .name = "log_level", .type = GL_OPT_STR, .choices = log_levels,
       .offset = offsetof(struct gl_common, log_level),
       .help = "Log level for this instance (default the service's)." },
