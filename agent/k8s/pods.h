@@ -60,11 +60,21 @@ struct gl_pods_settings {
 /* A pod the API server did not have is not asked for again sooner. */
 #define GL_PODS_REFETCH_MS 30000
 
+/* A port a container declares (spec.containers[].ports[]). */
+struct gl_pod_port {
+    char *name;              /* or NULL */
+    int32_t number;          /* containerPort */
+    char *protocol;          /* TCP, UDP, SCTP; NULL when not given (TCP) */
+};
+
 struct gl_pod_container {
     char *name;
     char *image;
     char *image_id;          /* container_hash */
     char *container_id;      /* docker_id: the id without the runtime:// prefix */
+    bool init;               /* an init container */
+    struct gl_pod_port *ports;
+    size_t n_ports;
 };
 
 struct gl_pod {
@@ -78,6 +88,10 @@ struct gl_pod {
     msgpack_sbuffer annotations;  /* a msgpack map */
     struct gl_pod_container *containers;  /* spec containers and init containers */
     size_t n_containers;
+    char *pod_ip;            /* status.podIP, NULL until the pod has one */
+    char *host_ip;           /* status.hostIP */
+    char *phase;             /* status.phase: Pending, Running, Succeeded, Failed */
+    bool ready;              /* its Ready condition is True */
     uint64_t deleted_ms;     /* 0 while the pod exists, else the loop time (uv_now) it went */
 };
 
