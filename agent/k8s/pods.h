@@ -52,6 +52,8 @@ struct gl_pods_settings {
     uint64_t get_burst;      /* GETs that may go at once; 0: GL_PODS_GET_BURST */
     uint64_t retry_base_ms;  /* shortest back-off after a failed request; 0: 1 s */
     uint64_t retry_cap_ms;   /* longest back-off; 0: 60 s */
+    bool share;              /* any cache of the same node and source will do, whatever its
+                                other settings (pod discovery: it only reads the pods) */
 };
 
 /* client-go's defaults for a client's queries per second and burst. */
