@@ -79,6 +79,7 @@ void seen_clear(struct seen *s);
 /* The entry of a hash, or NULL. */
 const struct seen_entry *seen_find(const struct seen *s, uint64_t hash);
 void seen_add(struct seen *s, uint64_t hash, const struct gl_prom_sample *sample, unsigned flags);
+void seen_merge(struct seen *to, const struct seen *from);
 
 /* ---- targets ---- */
 

@@ -95,6 +95,21 @@ void seen_add(struct seen *s, uint64_t hash, const struct gl_prom_sample *sample
     slot_put(s, s->n++);
 }
 
+/* Adds what from has and to lacks (the series of a failed scrape stay known). */
+void seen_merge(struct seen *to, const struct seen *from)
+{
+    for (uint32_t i = 0; i < from->n; i++) {
+        const struct seen_entry *e = &from->e[i];
+        if (seen_find(to, e->hash) != NULL) {
+            continue;
+        }
+        struct gl_prom_family fam = { .name_len = e->fam_len, .type = e->type };
+        struct gl_prom_sample smp = { .series = from->text.data + e->off, .series_len = e->len,
+                                      .family = &fam, .role = (enum gl_prom_role)e->role };
+        seen_add(to, e->hash, &smp, e->flags);
+    }
+}
+
 /* ---- a sample's labels ------------------------------------------------- */
 
 static bool sample_has(const struct gl_prom_sample *smp, const char *name, size_t len)
@@ -295,12 +310,12 @@ static int append_sample(struct scrape *s, struct target *t, const struct gl_pro
         *over = true;
     }
     r->added++;
+    int64_t ts = s->honor_timestamps && smp->has_ts ? smp->ts_ms : 0;
+    r->series_added += !*over && seen_find(&t->prev, h) == NULL;
+    seen_add(&s->cur, h, smp, ts != 0 ? 0 : SEEN_STALE);
     if (*over) {
         return 0; /* the scrape fails; its samples are counted to the end, as Prometheus does */
     }
-    int64_t ts = s->honor_timestamps && smp->has_ts ? smp->ts_ms : 0;
-    seen_add(&s->cur, h, smp, ts != 0 ? 0 : SEEN_STALE);
-    r->series_added += seen_find(&t->prev, h) == NULL;
     if (family_add(s, smp->family, smp->role, &s->ls, ts, smp->value) < 0) {
         snprintf(f->detail, sizeof(f->detail), "a series of %.*s with more than %d labels",
                  CLIP(smp->name, smp->name_len), GL_LABELS_MAX);

@@ -146,6 +146,11 @@ static void succeeded(struct target *t, const char *body, size_t len, enum gl_pr
     if (rc < 0) {
         gl_batch_abort(&b);
         failed(t, &f, &r, rc == GL_EPARSE ? s->m.failed_parse : s->m.failed_limits);
+        /*
+         * As Prometheus' scrape cache, the series read before the body failed
+         * count as known: not added again by the next scrape.
+         */
+        seen_merge(&t->prev, &s->cur);
         return;
     }
     family_end(s);
