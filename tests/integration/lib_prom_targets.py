@@ -62,6 +62,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if mode == "endless":
             return self.endless()
+        if mode == "raw":
+            return self.raw(t.raw, t.headers)
         use_om = om is not None and prefers_openmetrics(self.headers.get("Accept"))
         body = (om if use_om else text).encode()
         ctype = ctype or (OM_TYPE if use_om else TEXT_TYPE)
@@ -70,6 +72,15 @@ class _Handler(BaseHTTPRequestHandler):
         if gz and "gzip" in (self.headers.get("Accept-Encoding") or ""):
             body = gzip.compress(body)
             self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def raw(self, body, headers):
+        """Sends bytes as they are, with the headers given (a gzip bomb, a wrong type)."""
+        self.send_response(200)
+        for k, v in headers.items():
+            self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -95,8 +106,9 @@ class Target:
     """One scrape target: an HTTP server whose body the test sets."""
 
     def __init__(self, text="", om=None, host="127.0.0.1", port=0, gzip=False, status=200,
-                 mode="serve", content_type=None):
+                 mode="serve", content_type=None, raw=b"", headers=None):
         self.lock = threading.Lock()
+        self.raw, self.headers = raw, headers or {}
         self.text, self.om, self.gzip, self.status = text, om, gzip, status
         self.mode, self.content_type, self.hang_s = mode, content_type, 3600
         self.requests = []
