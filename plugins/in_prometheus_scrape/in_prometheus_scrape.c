@@ -456,6 +456,7 @@ static int scrape_init(struct gl_instance *ins)
     gl_labelset_init(&s->target_ls);
     seen_init(&s->cur);
     gl_buf_init(&s->body);
+    gl_buf_init(&s->series_text);
     family_init(s);
     main_credentials(s);
     kubelet_group(s);
@@ -535,6 +536,7 @@ static void scrape_destroy(struct gl_instance *ins)
         gl_labelset_close(&s->target_ls);
         seen_close(&s->cur);
         gl_buf_close(&s->body);
+        gl_buf_close(&s->series_text);
     }
 }
 

@@ -54,10 +54,16 @@ struct group {
 
 enum { SEEN_STALE = 1 };         /* tracked for staleness: no timestamp of its own */
 
+/*
+ * A series' text (as the target wrote it) is kept front-coded: the bytes it
+ * shares with the text of the entry before it are not stored again (series
+ * of one family share most of theirs), so texts are read in entry order.
+ */
 struct seen_entry {
     uint64_t hash;               /* of the series' final labels, its name included */
-    uint32_t off;                /* its text (as the target wrote it) in the set's text */
+    uint32_t off;                /* the rest of its text in the set's text */
     uint32_t len;
+    uint16_t prefix;             /* bytes shared with the previous entry's text */
     uint16_t fam_len;            /* its family's name: the first fam_len bytes of its name */
     uint8_t type;                /* enum gl_prom_type of the family */
     uint8_t role : 4;            /* enum gl_prom_role */
@@ -71,6 +77,7 @@ struct seen {
     uint32_t *slots;             /* open addressing: entry index + 1, 0 empty */
     uint32_t mask;
     struct gl_buf text;
+    struct gl_buf last;          /* the last entry's whole text, to front-code the next */
 };
 
 void seen_init(struct seen *s);
@@ -80,6 +87,11 @@ void seen_clear(struct seen *s);
 const struct seen_entry *seen_find(const struct seen *s, uint64_t hash);
 void seen_add(struct seen *s, uint64_t hash, const struct gl_prom_sample *sample, unsigned flags);
 void seen_merge(struct seen *to, const struct seen *from);
+/*
+ * The whole text of entry i into cur, which holds entry i - 1's (empty for
+ * entry 0): walk the entries in order.
+ */
+void seen_text(const struct seen *s, uint32_t i, struct gl_buf *cur);
 
 /* ---- targets ---- */
 
@@ -183,6 +195,7 @@ struct scrape {
     struct gl_labelset target_ls;
     struct seen cur;
     struct gl_buf body;                   /* a gzip body inflated */
+    struct gl_buf series_text;            /* a remembered series' text, read back */
     struct scrape_family *fam;            /* in_prometheus_scrape_family.c's state */
     struct scrape_metrics m;
 };

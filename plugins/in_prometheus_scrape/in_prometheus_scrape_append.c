@@ -11,7 +11,8 @@
  * keeps the first), a series not in the last successful scrape counts in
  * scrape_series_added, and a series of the last scrape missing from this
  * one gets a staleness marker. For that each remembers the text the target
- * wrote for it, so its labels are made again the same way; samples with
+ * wrote for it (front-coded: what it shares with the one before is not kept
+ * twice), so its labels are made again the same way; samples with
  * their own timestamps are not tracked for staleness, as in Prometheus.
  */
 #include <stdio.h>
@@ -28,6 +29,7 @@ void seen_init(struct seen *s)
 {
     memset(s, 0, sizeof(*s));
     gl_buf_init(&s->text);
+    gl_buf_init(&s->last);
 }
 
 void seen_close(struct seen *s)
@@ -35,6 +37,7 @@ void seen_close(struct seen *s)
     gl_free(s->e);
     gl_free(s->slots);
     gl_buf_close(&s->text);
+    gl_buf_close(&s->last);
     memset(s, 0, sizeof(*s));
 }
 
@@ -45,6 +48,7 @@ void seen_clear(struct seen *s)
         memset(s->slots, 0, ((size_t)s->mask + 1) * sizeof(*s->slots));
     }
     gl_buf_reset(&s->text);
+    gl_buf_reset(&s->last);
 }
 
 const struct seen_entry *seen_find(const struct seen *s, uint64_t hash)
@@ -85,29 +89,47 @@ void seen_add(struct seen *s, uint64_t hash, const struct gl_prom_sample *sample
             slot_put(s, i);
         }
     }
-    size_t fam = sample->family->name_len;
+    size_t fam = sample->family->name_len, prefix = 0;
+    size_t most = sample->series_len < s->last.len ? sample->series_len : s->last.len;
+    while (prefix < most && prefix < UINT16_MAX && sample->series[prefix] == s->last.data[prefix]) {
+        prefix++;
+    }
     s->e[s->n] = (struct seen_entry){
-        .hash = hash, .off = (uint32_t)s->text.len, .len = sample->series_len,
+        .hash = hash, .off = (uint32_t)s->text.len,
+        .len = (uint32_t)(sample->series_len - prefix), .prefix = (uint16_t)prefix,
         .fam_len = (uint16_t)(fam < UINT16_MAX ? fam : UINT16_MAX),
         .type = (uint8_t)sample->family->type, .role = sample->role, .flags = flags & 0xf,
     };
-    gl_buf_append(&s->text, sample->series, sample->series_len);
+    gl_buf_append(&s->text, sample->series + prefix, sample->series_len - prefix);
+    gl_buf_reset(&s->last);
+    gl_buf_append(&s->last, sample->series, sample->series_len);
     slot_put(s, s->n++);
+}
+
+void seen_text(const struct seen *s, uint32_t i, struct gl_buf *cur)
+{
+    const struct seen_entry *e = &s->e[i];
+    cur->len = e->prefix <= cur->len ? e->prefix : cur->len;
+    gl_buf_append(cur, s->text.data + e->off, e->len);
 }
 
 /* Adds what from has and to lacks (the series of a failed scrape stay known). */
 void seen_merge(struct seen *to, const struct seen *from)
 {
+    struct gl_buf text;
+    gl_buf_init(&text);
     for (uint32_t i = 0; i < from->n; i++) {
         const struct seen_entry *e = &from->e[i];
+        seen_text(from, i, &text);
         if (seen_find(to, e->hash) != NULL) {
             continue;
         }
         struct gl_prom_family fam = { .name_len = e->fam_len, .type = e->type };
-        struct gl_prom_sample smp = { .series = from->text.data + e->off, .series_len = e->len,
+        struct gl_prom_sample smp = { .series = text.data, .series_len = (uint32_t)text.len,
                                       .family = &fam, .role = (enum gl_prom_role)e->role };
         seen_add(to, e->hash, &smp, e->flags);
     }
+    gl_buf_close(&text);
 }
 
 /* ---- a sample's labels ------------------------------------------------- */
@@ -357,13 +379,15 @@ uint64_t append_stale(struct scrape *s, struct target *t, const struct seen *cur
 {
     struct failure f;
     uint64_t n = 0;
+    gl_buf_reset(&s->series_text);
     for (uint32_t i = 0; i < t->prev.n; i++) {
         const struct seen_entry *e = &t->prev.e[i];
+        seen_text(&t->prev, i, &s->series_text);
         if (!(e->flags & SEEN_STALE) || (cur != NULL && seen_find(cur, e->hash) != NULL)) {
             continue;
         }
         struct gl_prom_parser *ps = &s->parser;
-        if (gl_prom_parse_series(ps, t->prev.text.data + e->off, e->len) < 0) {
+        if (gl_prom_parse_series(ps, s->series_text.data, s->series_text.len) < 0) {
             continue;
         }
         struct gl_prom_family fam = { .name = ps->sample.name, .type = e->type };

@@ -75,6 +75,7 @@ static void sample_path(const char *body, size_t len, enum gl_prom_format f)
     gl_prom_parser_init(&s.parser);
     gl_labelset_init(&s.ls);
     seen_init(&s.cur);
+    gl_buf_init(&s.series_text);
     family_init(&s);
     t.s = &s;
     t.labels = tl;
@@ -121,6 +122,7 @@ static void sample_path(const char *body, size_t len, enum gl_prom_format f)
     gl_buf_close(&text);
     seen_close(&t.prev);
     seen_close(&s.cur);
+    gl_buf_close(&s.series_text);
     family_free(&s);
     gl_labelset_close(&s.ls);
     gl_prom_parser_close(&s.parser);

@@ -42,6 +42,7 @@ static int setup(void **state)
     gl_labelset_init(&s->ls);
     gl_labelset_init(&s->target_ls);
     seen_init(&s->cur);
+    gl_buf_init(&s->series_text);
     family_init(s);
     gl_relabel_init(&s->metric_relabel);
     uint64_t **m = (uint64_t **)&s->m;
@@ -66,6 +67,7 @@ static int teardown(void **state)
     gl_labelset_close(&s->ls);
     gl_labelset_close(&s->target_ls);
     seen_close(&s->cur);
+    gl_buf_close(&s->series_text);
     seen_close(&T.t.prev);
     family_free(s);
     gl_relabel_free(&s->metric_relabel);
