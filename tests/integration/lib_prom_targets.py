@@ -9,6 +9,7 @@ end, one that answers 500. A library, not a test (run.sh skips lib*).
     t = Target(text="a 1\\n")                 # serves on an ephemeral port
     t.set(text="a 2\\n", om="a 2\\n# EOF\\n")   # the next scrape gets this
     t.requests                                 # (path, headers) of each scrape
+    t.times                                    # and when it came
 """
 import gzip
 import socket
@@ -54,6 +55,7 @@ class _Handler(BaseHTTPRequestHandler):
         t = self.server.target
         with t.lock:
             t.requests.append((self.path, dict(self.headers)))
+            t.times.append(time.time())
             mode, text, om, gz, status, ctype = (t.mode, t.text, t.om, t.gzip, t.status,
                                                   t.content_type)
         if mode == "hang":
@@ -112,6 +114,7 @@ class Target:
         self.text, self.om, self.gzip, self.status = text, om, gzip, status
         self.mode, self.content_type, self.hang_s = mode, content_type, 3600
         self.requests = []
+        self.times = []
         self.server = _Server((host, port), _Handler)
         self.server.target = self
         self.host = host
