@@ -27,6 +27,7 @@
 #include "core/metrics.h"
 #include "in_prometheus_scrape.h"
 #include "util/error.h"
+#include "util/fs.h"
 #include "util/hash.h"
 #include "util/mem.h"
 
@@ -145,27 +146,11 @@ static const struct gl_option scrape_options[] = {
 
 /* ---- credentials ----------------------------------------------------------- */
 
-/* Reads a token file, trimmed; NULL when it cannot be read (the old token is kept). */
-static char *read_token(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return NULL;
-    }
-    char *buf = gl_malloc(TOKEN_MAX + 1);
-    size_t n = fread(buf, 1, TOKEN_MAX, f);
-    fclose(f);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) {
-        n--;
-    }
-    if (n == 0 || n == TOKEN_MAX) {
-        gl_free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
+/*
+ * The group's Authorization header: fixed, or "Bearer " and its token file,
+ * read again every minute (bound tokens rotate) and at once when forced (a
+ * 401). A file that cannot be read keeps the token read before.
+ */
 const char *scrape_authorization(struct scrape *s, struct group *g, bool force)
 {
     uint64_t now = uv_now(s->ins->loop);
@@ -174,19 +159,17 @@ const char *scrape_authorization(struct scrape *s, struct group *g, bool force)
         return g->authorization;
     }
     g->token_read_ms = now != 0 ? now : 1;
-    char *tok = read_token(g->token_file);
-    if (tok == NULL) {
-        if (g->token == NULL) {
-            gl_log_warn(s->ins, "bearer token file %s cannot be read", g->token_file);
-        }
-        return g->authorization;
-    }
     struct gl_buf b;
     gl_buf_init(&b);
-    gl_buf_printf(&b, "Bearer %s", tok);
-    gl_free(g->token);
+    gl_buf_puts(&b, "Bearer ");
+    if (gl_fs_read_small(g->token_file, TOKEN_MAX, &b) < 0 || b.len == 7) {
+        if (g->authorization == NULL) {
+            gl_log_warn(s->ins, "bearer token file %s cannot be read", g->token_file);
+        }
+        gl_buf_close(&b);
+        return g->authorization;
+    }
     gl_free(g->authorization);
-    g->token = tok;
     g->authorization = gl_buf_take(&b);
     return g->authorization;
 }
@@ -520,9 +503,8 @@ static void scrape_destroy(struct gl_instance *ins)
     for (int i = 0; i < 2; i++) {
         struct group *g = &s->groups[i];
         gl_http_client_close(&g->http);
-        gl_free(g->token);
         gl_free(g->authorization);
-        g->token = g->authorization = NULL;
+        g->authorization = NULL;
     }
     gl_free(s->groups[GROUP_KUBELET].token_file); /* the main group's is the option's */
     s->groups[GROUP_KUBELET].token_file = NULL;

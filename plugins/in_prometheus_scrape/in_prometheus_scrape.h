@@ -45,7 +45,6 @@ struct group {
     struct gl_http_client http;
     bool ready;                  /* http started */
     char *token_file;            /* bearer token file, re-read every minute and after a 401 */
-    char *token;
     uint64_t token_read_ms;
     char *authorization;         /* "Bearer ..." or "Basic ...", or NULL */
 };

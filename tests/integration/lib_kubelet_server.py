@@ -18,7 +18,9 @@ import ssl
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from lib_prom_targets import QuietServer
 
 
 def self_signed(directory):
@@ -74,14 +76,6 @@ BODIES = {
 }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request, addr):
-        pass
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -113,7 +107,7 @@ class Kubelet:
         self.lock = threading.Lock()
         self.requests = []
         self.cert, self.key = self_signed(directory)
-        self.server = _Server(("127.0.0.1", 0), _Handler)
+        self.server = QuietServer(("127.0.0.1", 0), _Handler)
         self.server.kubelet = self
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self.cert, self.key)

@@ -37,7 +37,8 @@ def prefers_openmetrics(accept):
     return best["om"] > best["text"]
 
 
-class _Server(ThreadingHTTPServer):
+class QuietServer(ThreadingHTTPServer):
+    """A threaded test server that says nothing about clients going away."""
     daemon_threads = True
     allow_reuse_address = True
 
@@ -115,7 +116,7 @@ class Target:
         self.mode, self.content_type, self.hang_s = mode, content_type, 3600
         self.requests = []
         self.times = []
-        self.server = _Server((host, port), _Handler)
+        self.server = QuietServer((host, port), _Handler)
         self.server.target = self
         self.host = host
         self.port = self.server.server_address[1]
