@@ -109,12 +109,6 @@ static void note_failure(struct target *t, const struct failure *f, uint64_t *co
     t->down = counter;
 }
 
-/* Hands a scrape's batch on; when the pipeline asks to pause, the core calls pause. */
-static void commit(struct gl_batch *b)
-{
-    gl_batch_commit(b);
-}
-
 static void failed(struct target *t, const struct failure *f, const struct append_result *r,
                    uint64_t *counter)
 {
@@ -128,7 +122,7 @@ static void failed(struct target *t, const struct failure *f, const struct appen
     }
     double secs = (double)(uv_hrtime() - t->start_ns) / 1e9;
     report(&b, t, false, secs, r, false);
-    commit(&b);
+    gl_batch_commit(&b); /* a pause it asks for comes through the pause callback */
     note_failure(t, f, counter);
 }
 
@@ -158,7 +152,7 @@ static void succeeded(struct target *t, const char *body, size_t len, enum gl_pr
         append_stale(s, t, &s->cur, 0);
     }
     report(&b, t, true, (double)(uv_hrtime() - t->start_ns) / 1e9, &r, false);
-    commit(&b);
+    gl_batch_commit(&b);
     struct seen spare = t->prev;
     t->prev = s->cur;
     s->cur = spare;
@@ -296,7 +290,7 @@ void scrape_end(struct target *t, bool stale)
         if (t->reported) {
             report(&b, t, false, 0, &r, true);
         }
-        commit(&b);
+        gl_batch_commit(&b);
     }
     (*s->m.targets)--;
     uv_timer_stop(&t->timer);
