@@ -2,9 +2,10 @@
  * The pod cache: the pods of this node, kept current with one list-then-watch
  * of the API server (fieldSelector=spec.nodeName=$NODE_NAME), or by polling
  * the kubelet's /pods where the API server must not be touched. One cache per
- * agent, shared by every kubernetes filter (and, later, the prometheus_scrape
- * input's pod discovery): instances with the same connection settings get the
- * same cache, reference-counted.
+ * agent, shared by every kubernetes filter and the prometheus_scrape input's
+ * pod discovery (pods_targets.h): instances with the same connection settings
+ * get the same cache, reference-counted, and one acquiring with share takes
+ * any cache of the same node and source.
  *
  * Watch with resourceVersion and bookmarks; after a disconnect it re-watches
  * from the last version; on 410 Gone it re-lists; errors back off (retry.c,
