@@ -479,6 +479,83 @@ pipeline:
             "%.2f CPU s/GB read, %.2f per GB sent (%s; %s)"
             % (cpu / gb, cpu / sent_gb, CWL_TARGET, FLUENT_BIT_CWL),
             "%.1f MiB" % (rss / 1024.0), "%.1fs" % wall)
+def scrape_body(i):
+    """About 1,000 samples as an application serves them: counters, gauges, a histogram."""
+    lines = ["# HELP http_requests_total Requests.", "# TYPE http_requests_total counter"]
+    for m in ("get", "post", "put", "delete"):
+        for code in ("200", "201", "400", "404", "500"):
+            for h in range(25):
+                lines.append('http_requests_total{method="%s",code="%s",handler="/api/v1/h%d"} '
+                             '%d' % (m, code, h, i * 1000 + h))
+    lines += ["# HELP http_request_duration_seconds Latency.",
+              "# TYPE http_request_duration_seconds histogram"]
+    for h in range(25):
+        for le in ("0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf"):
+            lines.append('http_request_duration_seconds_bucket{handler="/api/v1/h%d",le="%s"} %d'
+                         % (h, le, h * 10))
+        lines.append('http_request_duration_seconds_sum{handler="/api/v1/h%d"} %d.25' % (h, h))
+        lines.append('http_request_duration_seconds_count{handler="/api/v1/h%d"} %d' % (h, h))
+    lines += ["# TYPE app_queue_depth gauge"]
+    while len(lines) < 1000 + 6:
+        lines.append('app_queue_depth{queue="q%d",shard="%d"} %d' % (len(lines), i, len(lines)))
+    return "\n".join(lines) + "\n"
+
+
+def run_scrape_targets(n_targets=100, interval=15):
+    """prometheus_scrape: n_targets targets of about 1,000 samples each, every interval, into
+    null. CPU is the agent's own over a window after the first round; the added memory is its
+    resident memory over an agent idling on dummy -> null (which has no HTTP client loaded),
+    and over one scraping a single target. The targets are served from this process."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    from lib_prom_targets import Target
+    window = float(os.environ.get("BENCH_SCRAPE_WINDOW", "60"))
+    targets = [Target(text=scrape_body(i)) for i in range(n_targets)]
+
+    def agent(addresses, warm):
+        d = tempfile.mkdtemp(prefix="gleaner-bench-")
+        cfg = os.path.join(d, "scrape.yaml")
+        with open(cfg, "w") as f:
+            f.write("""service:
+  log_level: warn
+pipeline:
+  inputs:
+    - name: prometheus_scrape
+      scrape_interval: %ds
+      targets: [%s]
+  outputs:
+    - name: null
+      match: '*'
+""" % (interval, ", ".join(addresses)))
+        proc = subprocess.Popen([GLEANER, "-c", cfg], stdout=subprocess.DEVNULL)
+        time.sleep(warm)
+        cpu0, _, _ = proc_stat(proc.pid)
+        return proc, cpu0
+
+    try:
+        one, _ = agent([targets[0].address], interval + 5)
+        _, _, rss_one = proc_stat(one.pid)
+        one.send_signal(signal.SIGTERM)
+        one.wait(30)
+        base = idle()
+        rss_idle = float(base[3].split()[0]) * 1048576
+        proc, cpu0 = agent([t.address for t in targets], interval + 5)
+        time.sleep(window)
+        cpu1, hwm, rss = proc_stat(proc.pid)
+        scrapes = sum(len(t.requests) for t in targets)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    finally:
+        for t in targets:
+            t.stop()
+    samples = scrapes * 1006
+    return ("prometheus_scrape: %d targets x 1,000 series every %ds -> null" % (n_targets,
+                                                                               interval),
+            "%d scrapes, %.0fk samples/s" % (scrapes, samples / (window + interval + 5) / 1e3),
+            "%.2f%% of a core (target: under 3%%)" % (100 * (cpu1 - cpu0) / window),
+            "%.1f MiB; +%.1f MiB over idle, +%.1f MiB over one target (target: under 16 MiB "
+            "added)" % (rss / 1048576.0, (rss - rss_idle) / 1048576.0,
+                        (rss - rss_one) / 1048576.0),
+            "%.0fs" % (window + interval + 5))
 
 
 def run_inprocess(binary):
@@ -509,6 +586,8 @@ def main():
     ]
     rows += run_inprocess("metrics_batch")
     rows += run_inprocess("remote_write")
+    rows += run_inprocess("prom_parse")
+    rows.append(run_scrape_targets())
     c1, m1 = corpus("1x1M", 1, 1000000)
     if c1 is not None:
         rows.append(run_tail("tail 1 file (%d MB) -> null" % (m1["bytes"] // 1000000), c1, m1))
