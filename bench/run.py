@@ -375,6 +375,189 @@ pipeline:
             "%.1f MiB" % (rss / 1024.0), "%.1fs" % wall)
 
 
+# Fluent Bit 5.1.1 on the 200,000-line file to a local CloudWatch Logs server over TLS,
+# measured on this kind of machine (the shared bench corpus's README): the figures to beat.
+FLUENT_BIT_CWL = "Fluent Bit: 27.6-34 CPU s/GB read, 99-134 MiB"
+CWL_TARGET = "target: 6 CPU s/GB read, 40 MiB, 100 MB/s"
+
+
+def sink_cert(d):
+    """A self-signed certificate for 127.0.0.1, for the TLS sink."""
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return cert, key
+
+
+def run_cloudwatch_sink(name, corpus_dir, manifest, kubernetes=False, limit=None):
+    """tail -> [kubernetes] -> cloudwatch_logs with its default settings, over TLS, to
+    bench/cwl_sink (a C server that only counts, so that the agent is the limit), one
+    stream per pod. Reports lines/s, MB/s read, CPU s per GB read and per GB sent, peak
+    RSS, beside the targets and Fluent Bit's figures."""
+    import json
+    sink_bin = os.path.join(ROOT, "build", "bench", "cwl_sink")
+    if not os.path.exists(sink_bin):
+        return (name, "build/bench/cwl_sink missing (make bench builds it)", "", "", "")
+    warm(corpus_dir)
+    d = tempfile.mkdtemp(prefix="gleaner-bench-")
+    cert, key = sink_cert(d)
+    portfile = os.path.join(d, "port")
+    stats = os.path.join(d, "stats.json")
+    with open(stats, "w") as out:
+        sink = subprocess.Popen([sink_bin, portfile, cert, key], stdout=out)
+    api = None
+    try:
+        t0 = time.time()
+        while not (os.path.exists(portfile) and os.path.getsize(portfile)) and \
+                time.time() - t0 < 10:
+            time.sleep(0.05)
+        with open(portfile) as f:
+            sink_port = int(f.read())
+        filters = ""
+        if kubernetes:
+            sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+            from lib_kube_api import KubeApi
+            token = os.path.join(d, "token")
+            with open(token, "w") as f:
+                f.write("bench-token")
+            api = KubeApi(token="bench-token", node="bench-node")
+            api.start()
+            for link in os.listdir(os.path.join(corpus_dir, "containers")):
+                api.add_pod(link.split("_")[1], link.split("_")[0])
+            filters = """  filters:
+    - name: kubernetes
+      match: '*'
+      kube_url: http://127.0.0.1:%d
+      kube_token_file: %s
+      node_name: bench-node
+""" % (api.port, token)
+        cfg = os.path.join(d, "g.yaml")
+        with open(cfg, "w") as f:
+            f.write("""service:
+  flush: 1s
+  log_level: warn
+  storage.path: %s
+pipeline:
+  inputs:
+    - name: tail
+      path: %s/containers/*.log
+      tag: kube.*
+      multiline.parser: cri
+      read_from_head: on
+      exit_on_eof: on
+%s%s  outputs:
+    - name: cloudwatch_logs
+      match: '*'
+      endpoint: https://127.0.0.1:%d
+      tls.ca_file: %s
+      log_group_name: /bench/gleaner
+      log_stream_template: $kubernetes['pod_name']
+      log_stream_name: bench
+""" % (d, corpus_dir, "      mem_buf_limit: %s\n" % limit if limit else "", filters, sink_port,
+       cert))
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDGLEANERTEST00001",
+                   AWS_SECRET_ACCESS_KEY="gleaner-test-secret", AWS_REGION="us-east-1",
+                   AWS_EC2_METADATA_DISABLED="true")
+        env.pop("AWS_SESSION_TOKEN", None)
+        wall, cpu, rss = agent_usage(cfg, env)
+    finally:
+        sink.send_signal(signal.SIGTERM)
+        sink.wait(30)
+        if api is not None:
+            api.stop()
+    with open(stats) as f:
+        got = json.loads(f.read())
+    if got["events"] < manifest["expected_records_cri"]:
+        return (name, "%d of %d records arrived" % (got["events"],
+                                                  manifest["expected_records_cri"]),
+                "", "%.1f MiB" % (rss / 1024.0), "%.1fs" % wall)
+    gb, sent_gb = manifest["bytes"] / 1e9, got["body_bytes"] / 1e9
+    return (name, "%.0fk lines/s, %.1f MB/s read, %d PutLogEvents (%.2f GB sent)"
+            % (manifest["lines"] / wall / 1e3, gb * 1000 / wall, got["puts"], sent_gb),
+            "%.2f CPU s/GB read, %.2f per GB sent (%s; %s)"
+            % (cpu / gb, cpu / sent_gb, CWL_TARGET, FLUENT_BIT_CWL),
+            "%.1f MiB" % (rss / 1024.0), "%.1fs" % wall)
+def scrape_body(i):
+    """About 1,000 samples as an application serves them: counters, gauges, a histogram."""
+    lines = ["# HELP http_requests_total Requests.", "# TYPE http_requests_total counter"]
+    for m in ("get", "post", "put", "delete"):
+        for code in ("200", "201", "400", "404", "500"):
+            for h in range(25):
+                lines.append('http_requests_total{method="%s",code="%s",handler="/api/v1/h%d"} '
+                             '%d' % (m, code, h, i * 1000 + h))
+    lines += ["# HELP http_request_duration_seconds Latency.",
+              "# TYPE http_request_duration_seconds histogram"]
+    for h in range(25):
+        for le in ("0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf"):
+            lines.append('http_request_duration_seconds_bucket{handler="/api/v1/h%d",le="%s"} %d'
+                         % (h, le, h * 10))
+        lines.append('http_request_duration_seconds_sum{handler="/api/v1/h%d"} %d.25' % (h, h))
+        lines.append('http_request_duration_seconds_count{handler="/api/v1/h%d"} %d' % (h, h))
+    lines += ["# TYPE app_queue_depth gauge"]
+    while len(lines) < 1000 + 6:
+        lines.append('app_queue_depth{queue="q%d",shard="%d"} %d' % (len(lines), i, len(lines)))
+    return "\n".join(lines) + "\n"
+
+
+def run_scrape_targets(n_targets=100, interval=15):
+    """prometheus_scrape: n_targets targets of about 1,000 samples each, every interval, into
+    null. CPU is the agent's own over a window after the first round; the added memory is its
+    resident memory over an agent idling on dummy -> null (which has no HTTP client loaded),
+    and over one scraping a single target. The targets are served from this process."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    from lib_prom_targets import Target
+    window = float(os.environ.get("BENCH_SCRAPE_WINDOW", "60"))
+    targets = [Target(text=scrape_body(i)) for i in range(n_targets)]
+
+    def agent(addresses, warm):
+        d = tempfile.mkdtemp(prefix="gleaner-bench-")
+        cfg = os.path.join(d, "scrape.yaml")
+        with open(cfg, "w") as f:
+            f.write("""service:
+  log_level: warn
+pipeline:
+  inputs:
+    - name: prometheus_scrape
+      scrape_interval: %ds
+      targets: [%s]
+  outputs:
+    - name: null
+      match: '*'
+""" % (interval, ", ".join(addresses)))
+        proc = subprocess.Popen([GLEANER, "-c", cfg], stdout=subprocess.DEVNULL)
+        time.sleep(warm)
+        cpu0, _, _ = proc_stat(proc.pid)
+        return proc, cpu0
+
+    try:
+        one, _ = agent([targets[0].address], interval + 5)
+        _, _, rss_one = proc_stat(one.pid)
+        one.send_signal(signal.SIGTERM)
+        one.wait(30)
+        base = idle()
+        rss_idle = float(base[3].split()[0]) * 1048576
+        proc, cpu0 = agent([t.address for t in targets], interval + 5)
+        time.sleep(window)
+        cpu1, hwm, rss = proc_stat(proc.pid)
+        scrapes = sum(len(t.requests) for t in targets)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    finally:
+        for t in targets:
+            t.stop()
+    samples = scrapes * 1006
+    return ("prometheus_scrape: %d targets x 1,000 series every %ds -> null" % (n_targets,
+                                                                               interval),
+            "%d scrapes, %.0fk samples/s" % (scrapes, samples / (window + interval + 5) / 1e3),
+            "%.2f%% of a core (target: under 3%%)" % (100 * (cpu1 - cpu0) / window),
+            "%.1f MiB; +%.1f MiB over idle, +%.1f MiB over one target (target: under 16 MiB "
+            "added)" % (rss / 1048576.0, (rss - rss_idle) / 1048576.0,
+                        (rss - rss_one) / 1048576.0),
+            "%.0fs" % (window + interval + 5))
+
+
 def run_inprocess(binary):
     """An in-process benchmark (bench/*.c): each line it prints is a row (tab-separated
     scenario, throughput, CPU)."""
@@ -403,6 +586,8 @@ def main():
     ]
     rows += run_inprocess("metrics_batch")
     rows += run_inprocess("remote_write")
+    rows += run_inprocess("prom_parse")
+    rows.append(run_scrape_targets())
     c1, m1 = corpus("1x1M", 1, 1000000)
     if c1 is not None:
         rows.append(run_tail("tail 1 file (%d MB) -> null" % (m1["bytes"] // 1000000), c1, m1))
@@ -415,12 +600,23 @@ def main():
                              extra="      mem_buf_limit: 5MB\n"))
         rows.append(run_cloudwatch("tail 1 file -> cloudwatch_logs (test server, loopback)",
                                    c1, m1))
+    c200, m200 = corpus("1x200k", 1, 200000)
+    if c200 is not None:
+        mb = m200["bytes"] // 1000000
+        rows.append(run_cloudwatch_sink("tail 1 file (%d MB) -> cloudwatch_logs (TLS sink)" % mb,
+                                        c200, m200))
+        rows.append(run_cloudwatch_sink("tail 1 file (%d MB) -> kubernetes -> cloudwatch_logs "
+                                        "(TLS sink)" % mb, c200, m200, kubernetes=True))
     if os.environ.get("BENCH_LARGE", "1") == "1":
         c50, m50 = corpus("50x100k", 50, 100000)
         if c50 is not None:
             rows.append(run_tail("tail 50 files (%d MB) -> null" % (m50["bytes"] // 1000000),
                                  c50, m50))
             base = float(rows[-1][1].split("k")[0])
+            rows.append(run_cloudwatch_sink("tail 50 files -> cloudwatch_logs (TLS sink)",
+                                            c50, m50))
+            rows.append(run_cloudwatch_sink("tail 50 files -> kubernetes -> cloudwatch_logs "
+                                            "(TLS sink)", c50, m50, kubernetes=True))
             # A tag per file (kube.*), as container logs are tagged: open chunks per tag.
             for limit in ("0", "5MB"):
                 rows.append(run_tail("tail 50 files -> null, tag per file, input mem_buf_limit "

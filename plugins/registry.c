@@ -9,6 +9,7 @@
 extern const struct gl_plugin gl_in_dummy;
 extern const struct gl_plugin gl_in_internal_metrics;
 extern const struct gl_plugin gl_in_node_metrics;
+extern const struct gl_plugin gl_in_prometheus_scrape;
 extern const struct gl_plugin gl_in_systemd;
 extern const struct gl_plugin gl_in_tail;
 extern const struct gl_plugin gl_filter_aws;
@@ -29,6 +30,7 @@ const struct gl_plugin *const gl_plugins[] = {
     &gl_in_dummy,
     &gl_in_internal_metrics,
     &gl_in_node_metrics,
+    &gl_in_prometheus_scrape,
     &gl_in_systemd,
     &gl_in_tail,
     &gl_filter_aws,

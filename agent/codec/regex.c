@@ -166,6 +166,33 @@ int gl_regex_named(struct gl_regex *re, const char *subject, size_t len, gl_rege
     return reported;
 }
 
+int gl_regex_groups(struct gl_regex *re, const char *subject, size_t len,
+                    struct gl_regex_group *groups, size_t max)
+{
+    int rc = run(re, subject, len);
+    if (rc <= 0) {
+        return -1;
+    }
+    uint32_t captures = 0;
+    pcre2_pattern_info(re->code, PCRE2_INFO_CAPTURECOUNT, &captures);
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(re->md);
+    size_t n = (size_t)captures + 1 < max ? (size_t)captures + 1 : max;
+    size_t named = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool set = i < (size_t)rc && ov[2 * i] != PCRE2_UNSET && ov[2 * i + 1] >= ov[2 * i];
+        groups[i].start = set ? (long)ov[2 * i] : -1;
+        groups[i].end = set ? (long)ov[2 * i + 1] : -1;
+        groups[i].name = NULL;
+        while (named < re->name_count && re->names[named].number < i) {
+            named++;
+        }
+        if (named < re->name_count && re->names[named].number == i) {
+            groups[i].name = re->names[named].name;
+        }
+    }
+    return (int)n;
+}
+
 const char *gl_regex_pattern(const struct gl_regex *re)
 {
     return re->pattern;

@@ -37,6 +37,15 @@ typedef void (*gl_regex_group_cb)(void *data, const char *name, const char *valu
 int gl_regex_named(struct gl_regex *re, const char *subject, size_t len, gl_regex_group_cb cb,
                    void *data);
 
+/*
+ * Matches and fills groups with group 0 (the whole match) and each numbered
+ * group after it, named or not, in number order: at most max of them.
+ * Returns how many were filled (the pattern's groups plus one, up to max),
+ * or -1 when there is no match.
+ */
+int gl_regex_groups(struct gl_regex *re, const char *subject, size_t len,
+                    struct gl_regex_group *groups, size_t max);
+
 const char *gl_regex_pattern(const struct gl_regex *re);
 
 /* Returns true when the pattern runs JIT-compiled, false when PCRE2's interpreter runs it. */

@@ -198,10 +198,28 @@ static void free_list(struct gl_strlist *l)
     l->count = 0;
 }
 
+static void free_maps(struct gl_maplist *l)
+{
+    for (size_t i = 0; i < l->count; i++) {
+        struct gl_map *m = &l->items[i];
+        for (size_t j = 0; j < m->count; j++) {
+            gl_free(m->entries[j].key);
+            free_list(&m->entries[j].values);
+        }
+        gl_free(m->entries);
+    }
+    gl_free(l->items);
+    l->items = NULL;
+    l->count = 0;
+}
+
 /* Frees what a slot owns and zeroes it. */
 static void free_slot(const struct gl_option *o, void *slot)
 {
     switch (o->type) {
+    case GL_OPT_MAPS:
+        free_maps(slot);
+        break;
     case GL_OPT_STR:
         gl_free(*(char **)slot);
         *(char **)slot = NULL;
@@ -335,6 +353,13 @@ static int parse_text(const struct gl_option *o, const char *text, void *slot, s
         free_slot(o, slot);
         list_add(slot, text, strlen(text));
         return 0;
+    case GL_OPT_MAPS:
+        if (text[0] != '\0') { /* an empty value (or a YAML null) is an empty list */
+            gl_buf_puts(msg, "expected a list of mappings");
+            return GL_EINVAL;
+        }
+        free_slot(o, slot);
+        return 0;
     case GL_OPT_INT:
         if (parse_int(text, &v.i) < 0) {
             gl_buf_puts(msg, "expected an integer");
@@ -459,6 +484,66 @@ static int parse_seq(struct applier *ap, const struct gl_option *o, const struct
     return 0;
 }
 
+/* Keeps a scalar as written (no trimming: a separator may be a space). */
+static void value_add(struct gl_strlist *l, const char *s)
+{
+    l->items = gl_realloc(l->items, (l->count + 1) * sizeof(char *));
+    l->items[l->count++] = gl_strdup(s);
+}
+
+/* Reads one mapping of a GL_OPT_MAPS sequence; problems are reported where they are. */
+static int parse_map(struct applier *ap, const struct gl_option *o, const struct gl_node *node,
+                     struct gl_map *m)
+{
+    m->line = node->line;
+    if (node->type != GL_NODE_MAP) {
+        gl_config_error(ap->cfg, node, "%s.%s: expected a mapping", ap->section, o->name);
+        return GL_EINVAL;
+    }
+    m->entries = gl_calloc(node->count / 2 + 1, sizeof(*m->entries));
+    for (size_t i = 0; i + 1 < node->count; i += 2) {
+        const struct gl_node *k = node->items[i], *v = node->items[i + 1];
+        struct gl_map_entry *e = &m->entries[m->count++];
+        e->key = gl_strdup(k->value);
+        e->line = k->line;
+        e->list = v->type == GL_NODE_SEQ;
+        for (size_t j = 0; e->list && j < v->count; j++) {
+            if (v->items[j]->type != GL_NODE_SCALAR) {
+                gl_config_error(ap->cfg, v->items[j], "%s.%s: %s: expected single values",
+                                ap->section, o->name, k->value);
+                return GL_EINVAL;
+            }
+            value_add(&e->values, v->items[j]->value);
+        }
+        if (v->type == GL_NODE_MAP) {
+            gl_config_error(ap->cfg, v, "%s.%s: %s: expected a value or a list", ap->section,
+                            o->name, k->value);
+            return GL_EINVAL;
+        }
+        if (!e->list) {
+            value_add(&e->values, v->value);
+        }
+    }
+    return 0;
+}
+
+/* Fills a GL_OPT_MAPS option from a YAML sequence of mappings. */
+static int parse_maps(struct applier *ap, const struct gl_option *o, const struct gl_node *seq,
+                      void *slot)
+{
+    struct gl_maplist l = { gl_calloc(seq->count + 1, sizeof(struct gl_map)), 0 };
+    for (size_t i = 0; i < seq->count; i++) {
+        if (parse_map(ap, o, seq->items[i], &l.items[l.count++]) < 0) {
+            ap->errors++;
+            free_maps(&l);
+            return GL_EINVAL;
+        }
+    }
+    free_slot(o, slot);
+    *(struct gl_maplist *)slot = l;
+    return 0;
+}
+
 /*
  * Writes one value node into the option's slot and runs the option's check.
  * Errors are reported at the value node as "SECTION.KEY: reason".
@@ -466,7 +551,12 @@ static int parse_seq(struct applier *ap, const struct gl_option *o, const struct
 static void set_value(struct applier *ap, const struct gl_option *o, const struct gl_node *value)
 {
     void *slot = slot_of(o, ap->state);
-    if (value->type == GL_NODE_SEQ && (o->type == GL_OPT_LIST || o->type == GL_OPT_MULTI)) {
+    if (value->type == GL_NODE_SEQ && o->type == GL_OPT_MAPS) {
+        if (parse_maps(ap, o, value, slot) < 0) {
+            return;
+        }
+    } else if (value->type == GL_NODE_SEQ &&
+               (o->type == GL_OPT_LIST || o->type == GL_OPT_MULTI)) {
         if (parse_seq(ap, o, value, slot) < 0) {
             return;
         }
@@ -686,7 +776,7 @@ const char *gl_option_type_name(enum gl_opt_type type)
         [GL_OPT_STR] = "string",  [GL_OPT_INT] = "integer",    [GL_OPT_DOUBLE] = "number",
         [GL_OPT_BOOL] = "bool",   [GL_OPT_SIZE] = "size",      [GL_OPT_DURATION] = "duration",
         [GL_OPT_LIST] = "list",   [GL_OPT_REGEX] = "regex",    [GL_OPT_RETRIES] = "retries",
-        [GL_OPT_MULTI] = "rules",
+        [GL_OPT_MULTI] = "rules", [GL_OPT_MAPS] = "mappings",
     };
     if ((unsigned)type >= sizeof(names) / sizeof(names[0])) {
         return "unknown";

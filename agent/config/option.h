@@ -27,11 +27,35 @@ enum gl_opt_type {
     GL_OPT_REGEX,    /* struct gl_regex *: PCRE2 compiled with JIT */
     GL_OPT_RETRIES,  /* int64_t: a count, or no_limits/false/-1 for unlimited (-1) */
     GL_OPT_MULTI,    /* struct gl_strlist: one item per scalar (never split), or a YAML sequence */
+    GL_OPT_MAPS,     /* struct gl_maplist: a YAML sequence of mappings (relabel_configs) */
 };
 
 /* A list value: items are owned by the state and freed by gl_option_free(). */
 struct gl_strlist {
     char **items;
+    size_t count;
+};
+
+/*
+ * A GL_OPT_MAPS value: each mapping's keys with their values as written
+ * (a scalar is one value, a sequence of scalars several; nothing trimmed),
+ * and the line of each for messages. The plugin checks the keys.
+ */
+struct gl_map_entry {
+    char *key;
+    struct gl_strlist values;
+    bool list;                   /* written as a sequence */
+    int line;
+};
+
+struct gl_map {
+    struct gl_map_entry *entries;
+    size_t count;
+    int line;
+};
+
+struct gl_maplist {
+    struct gl_map *items;
     size_t count;
 };
 

@@ -141,8 +141,9 @@ static const struct gl_option input_options[] = {
     { .name = "mem_buf_limit", .type = GL_OPT_SIZE, .def = "16MiB",
       .offset = offsetof(struct gl_common, mem_buf_limit),
       .help = "Pause this input while its records not yet delivered hold this many bytes, "
-              "wherever they are: open chunks, filters, output buffers, flushes in flight "
-              "(0: no limit of its own)." },
+              "wherever they are: open chunks, filters, output buffers, flushes in flight, "
+              "what outputs built from them (0: no limit of its own; default 16MiB, tail "
+              "4MiB)." },
     { .name = "log_level", .type = GL_OPT_STR, .choices = log_levels,
       .offset = offsetof(struct gl_common, log_level),
       .help = "Log level for this instance (default the service's)." },
@@ -347,6 +348,9 @@ static int apply_section(struct gl_engine *e, struct gl_config *cfg, struct gl_i
     ins->tag = gl_strdup(o->tag ? o->tag : ins->alias);
     if (p->kind == GL_OUTPUT && p->workers > 0 && gl_node_get(map, "workers") == NULL) {
         o->workers = p->workers;
+    }
+    if (p->kind == GL_INPUT && p->mem_buf_limit > 0 && gl_node_get(map, "mem_buf_limit") == NULL) {
+        o->mem_buf_limit = p->mem_buf_limit;
     }
     ins->log_level = o->log_level ? gl_log_level_parse(o->log_level) : 0;
     return rc;

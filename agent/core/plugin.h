@@ -62,6 +62,7 @@ struct gl_plugin {
     unsigned data;      /* GL_LOGS and/or GL_METRICS: what it emits or accepts (0: GL_LOGS) */
     int workers;        /* outputs: flushes in flight at once unless `workers` is set (default 1) */
     size_t flush_max_bytes; /* outputs: a flush may carry queued chunks up to this size (0: one) */
+    size_t mem_buf_limit;   /* inputs: mem_buf_limit unless it is set (0: the common 16 MiB) */
 
     int (*init)(struct gl_instance *ins);
     int (*start)(struct gl_instance *ins);

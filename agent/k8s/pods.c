@@ -922,6 +922,14 @@ static bool same_str(const char *a, const char *b)
     return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+/* The same node's pods from the same place: what pod discovery needs of a cache (share). */
+static bool same_source(const struct gl_pods_settings *a, const struct gl_pods_settings *b)
+{
+    return same_str(a->kube_url, b->kube_url) && same_str(a->node_name, b->node_name) &&
+           a->use_kubelet == b->use_kubelet &&
+           (!a->use_kubelet || same_str(a->kubelet_url, b->kubelet_url));
+}
+
 static bool same_settings(const struct gl_pods_settings *a, const struct gl_pods_settings *b)
 {
     return same_str(a->kube_url, b->kube_url) && same_str(a->kube_token_file,
@@ -1009,8 +1017,9 @@ struct gl_pod_cache *gl_pods_acquire(uv_loop_t *loop, const struct gl_pods_setti
 
     resolve(&c->s, s);
     for (struct gl_pod_cache *o = caches; o != NULL; o = o->next) {
-        if (o->loop == loop && !o->closing && o->tls_verify == http->tls_verify &&
-            same_settings(&o->s, &c->s)) {
+        if (o->loop == loop && !o->closing &&
+            (s->share ? same_source(&o->s, &c->s)
+                      : o->tls_verify == http->tls_verify && same_settings(&o->s, &c->s))) {
             settings_free(&c->s);
             gl_free(c);
             o->refs++;

@@ -2,9 +2,10 @@
  * The pod cache: the pods of this node, kept current with one list-then-watch
  * of the API server (fieldSelector=spec.nodeName=$NODE_NAME), or by polling
  * the kubelet's /pods where the API server must not be touched. One cache per
- * agent, shared by every kubernetes filter (and, later, the prometheus_scrape
- * input's pod discovery): instances with the same connection settings get the
- * same cache, reference-counted.
+ * agent, shared by every kubernetes filter and the prometheus_scrape input's
+ * pod discovery (pods_targets.h): instances with the same connection settings
+ * get the same cache, reference-counted, and one acquiring with share takes
+ * any cache of the same node and source.
  *
  * Watch with resourceVersion and bookmarks; after a disconnect it re-watches
  * from the last version; on 410 Gone it re-lists; errors back off (retry.c,
@@ -52,6 +53,8 @@ struct gl_pods_settings {
     uint64_t get_burst;      /* GETs that may go at once; 0: GL_PODS_GET_BURST */
     uint64_t retry_base_ms;  /* shortest back-off after a failed request; 0: 1 s */
     uint64_t retry_cap_ms;   /* longest back-off; 0: 60 s */
+    bool share;              /* any cache of the same node and source will do, whatever its
+                                other settings (pod discovery: it only reads the pods) */
 };
 
 /* client-go's defaults for a client's queries per second and burst. */
@@ -60,11 +63,21 @@ struct gl_pods_settings {
 /* A pod the API server did not have is not asked for again sooner. */
 #define GL_PODS_REFETCH_MS 30000
 
+/* A port a container declares (spec.containers[].ports[]). */
+struct gl_pod_port {
+    char *name;              /* or NULL */
+    int32_t number;          /* containerPort */
+    char *protocol;          /* TCP, UDP, SCTP; NULL when not given (TCP) */
+};
+
 struct gl_pod_container {
     char *name;
     char *image;
     char *image_id;          /* container_hash */
     char *container_id;      /* docker_id: the id without the runtime:// prefix */
+    bool init;               /* an init container */
+    struct gl_pod_port *ports;
+    size_t n_ports;
 };
 
 struct gl_pod {
@@ -78,6 +91,10 @@ struct gl_pod {
     msgpack_sbuffer annotations;  /* a msgpack map */
     struct gl_pod_container *containers;  /* spec containers and init containers */
     size_t n_containers;
+    char *pod_ip;            /* status.podIP, NULL until the pod has one */
+    char *host_ip;           /* status.hostIP */
+    char *phase;             /* status.phase: Pending, Running, Succeeded, Failed */
+    bool ready;              /* its Ready condition is True */
     uint64_t deleted_ms;     /* 0 while the pod exists, else the loop time (uv_now) it went */
 };
 

@@ -204,8 +204,29 @@ static struct gl_pod_container *find_container(struct gl_pod *pod, const msgpack
     return NULL;
 }
 
+/* The ports a container spec declares, for pod discovery. */
+static void add_ports(struct gl_pod_container *k, const msgpack_object *list)
+{
+    uint32_t n = array_size(list);
+    if (n == 0) {
+        return;
+    }
+    k->ports = gl_calloc(n, sizeof(*k->ports));
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *port = gl_json_map_get(&list->via.array.ptr[i], "containerPort");
+        if (port == NULL || port->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+            port->via.u64 > 65535) {
+            continue;
+        }
+        struct gl_pod_port *p = &k->ports[k->n_ports++];
+        p->number = (int32_t)port->via.u64;
+        p->name = dup_str(gl_json_map_get(&list->via.array.ptr[i], "name"));
+        p->protocol = dup_str(gl_json_map_get(&list->via.array.ptr[i], "protocol"));
+    }
+}
+
 /* Adds the containers of a spec list (containers, initContainers) by name and image. */
-static void add_specs(struct gl_pod *pod, const msgpack_object *list)
+static void add_specs(struct gl_pod *pod, const msgpack_object *list, bool init)
 {
     for (uint32_t i = 0; i < array_size(list); i++) {
         const msgpack_object *name = gl_json_map_get(&list->via.array.ptr[i], "name");
@@ -215,6 +236,8 @@ static void add_specs(struct gl_pod *pod, const msgpack_object *list)
         struct gl_pod_container *k = &pod->containers[pod->n_containers++];
         k->name = dup_str(name);
         k->image = dup_str(gl_json_map_get(&list->via.array.ptr[i], "image"));
+        k->init = init;
+        add_ports(k, gl_json_map_get(&list->via.array.ptr[i], "ports"));
     }
 }
 
@@ -286,10 +309,25 @@ static void decode_containers(struct gl_pod *pod, const msgpack_object *obj)
         return;
     }
     pod->containers = gl_calloc(most, sizeof(*pod->containers));
-    add_specs(pod, specs);
-    add_specs(pod, inits);
+    add_specs(pod, specs, false);
+    add_specs(pod, inits, true);
     add_statuses(pod, sts);
     add_statuses(pod, ists);
+}
+
+/* Where the pod runs and how it is: IP addresses, phase, the Ready condition. */
+static void decode_status(struct gl_pod *pod, const msgpack_object *status)
+{
+    const msgpack_object *conds = gl_json_map_get(status, "conditions");
+    pod->pod_ip = dup_str(gl_json_map_get(status, "podIP"));
+    pod->host_ip = dup_str(gl_json_map_get(status, "hostIP"));
+    pod->phase = dup_str(gl_json_map_get(status, "phase"));
+    for (uint32_t i = 0; i < array_size(conds); i++) {
+        const msgpack_object *c = &conds->via.array.ptr[i];
+        if (str_is(gl_json_map_get(c, "type"), "Ready")) {
+            pod->ready = str_is(gl_json_map_get(c, "status"), "True");
+        }
+    }
 }
 
 int gl__pod_decode(const msgpack_object *obj, struct gl_pod *pod)
@@ -310,6 +348,7 @@ int gl__pod_decode(const msgpack_object *obj, struct gl_pod *pod)
     gl__pods_pack_map(&pod->labels, gl_json_map_get(meta, "labels"));
     gl__pods_pack_map(&pod->annotations, gl_json_map_get(meta, "annotations"));
     decode_containers(pod, obj);
+    decode_status(pod, gl_json_map_get(obj, "status"));
     return 0;
 }
 
@@ -328,7 +367,15 @@ void gl__pod_close(struct gl_pod *pod)
         gl_free(pod->containers[i].image);
         gl_free(pod->containers[i].image_id);
         gl_free(pod->containers[i].container_id);
+        for (size_t j = 0; j < pod->containers[i].n_ports; j++) {
+            gl_free(pod->containers[i].ports[j].name);
+            gl_free(pod->containers[i].ports[j].protocol);
+        }
+        gl_free(pod->containers[i].ports);
     }
     gl_free(pod->containers);
+    gl_free(pod->pod_ip);
+    gl_free(pod->host_ip);
+    gl_free(pod->phase);
     memset(pod, 0, sizeof(*pod));
 }

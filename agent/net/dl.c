@@ -89,6 +89,7 @@ static const struct sym mhd_syms[] = {
 #define CRYPTO_SYM(field, name) { name, offsetof(struct gl_crypto_api, field) }
 static const struct sym crypto_syms[] = {
     CRYPTO_SYM(evp_sha256, "EVP_sha256"),
+    CRYPTO_SYM(evp_md5, "EVP_md5"),
     CRYPTO_SYM(evp_digest, "EVP_Digest"),
     CRYPTO_SYM(evp_md_ctx_new, "EVP_MD_CTX_new"),
     CRYPTO_SYM(evp_md_ctx_free, "EVP_MD_CTX_free"),

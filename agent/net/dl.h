@@ -62,9 +62,10 @@ struct gl_mhd_api {
     __typeof__(MHD_destroy_response) *destroy_response;
 };
 
-/* libcrypto.so.3 (package libssl3): what agent/aws/sigv4.c calls. */
+/* libcrypto.so.3 (package libssl3): what agent/aws/sigv4.c and hashmod relabelling call. */
 struct gl_crypto_api {
     __typeof__(EVP_sha256) *evp_sha256;
+    __typeof__(EVP_md5) *evp_md5;
     __typeof__(EVP_Digest) *evp_digest;
     __typeof__(EVP_MD_CTX_new) *evp_md_ctx_new;
     __typeof__(EVP_MD_CTX_free) *evp_md_ctx_free;

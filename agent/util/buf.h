@@ -32,9 +32,9 @@ void gl__buf_grow(struct gl_buf *b, size_t need);
  * most GL_BUF_POOL_MAX buffers of GL_BUF_POOL_MIN..GL_BUF_POOL_LARGEST
  * bytes; drain frees them (at exit). Loop thread only.
  */
-#define GL_BUF_POOL_MAX 4
+#define GL_BUF_POOL_MAX 2
 #define GL_BUF_POOL_MIN (1u << 20)
-#define GL_BUF_POOL_LARGEST (4u << 20)
+#define GL_BUF_POOL_LARGEST (8u << 20)
 void gl_buf_pool_take(struct gl_buf *b, size_t min);
 void gl_buf_pool_give(struct gl_buf *b);
 void gl_buf_pool_drain(void);

@@ -518,4 +518,11 @@ const struct gl_plugin gl_in_tail = {
     .options = tail_options, .state_size = sizeof(struct tail),
     .init = tail_init, .start = tail_start, .pause = tail_pause, .resume = tail_resume,
     .ack = tail_ack, .stop = tail_stop, .destroy = tail_destroy,
+    /*
+     * The files are the buffer: holding more of them in memory does not make
+     * delivery faster. 4 MiB keeps a CloudWatch Logs output (with the
+     * kubernetes filter or without) as fast as 8 or 16 on one busy file or
+     * fifty, measured, in a quarter of the memory of 16.
+     */
+    .mem_buf_limit = 4u << 20,
 };

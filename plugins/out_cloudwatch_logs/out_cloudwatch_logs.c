@@ -317,48 +317,93 @@ static void add_metrics(struct cwl *c, struct cwl_job *j, const struct gl_chunk 
 }
 
 /*
- * Room reserved in a job's arena per byte of chunk: a record's JSON escaped
- * as a string is about 1.25 times its msgpack (measured on container logs),
- * so the arena is allocated once instead of doubled and copied as it fills,
- * from the big-buffer pool (and back to it when the job ends).
+ * A flush is encoded in parts of about FILL_BYTES of arena: the next part
+ * once the batches of the one before are done. The arena, not the chunks,
+ * is what grows with what records carry (the kubernetes filter's metadata
+ * makes a record's message several times its chunk bytes), so this is what
+ * keeps a flush's memory bounded whatever its records are; 2 MiB makes two
+ * full PutLogEvents for a busy stream.
  */
-#define ARENA_PER_CHUNK_BYTE 1.3
+#define FILL_BYTES (2u << 20)
+
+/* Where the encoding of a flush is: its chunk, the record in it, the names met. */
+struct fill {
+    struct gl_flush *f;
+    unsigned chunk;
+    uint32_t base;          /* record indexes of the chunks before */
+    bool reading;           /* it is open on chunk `chunk` */
+    struct gl_chunk_iter it;
+    struct names names;
+};
+
+static void fill_free(struct fill *x)
+{
+    if (x->reading) {
+        gl_chunk_iter_close(&x->it);
+    }
+    gl_buf_close(&x->names.group);
+    gl_buf_close(&x->names.stream);
+    gl_buf_close(&x->names.last_group);
+    gl_buf_close(&x->names.last_stream);
+    gl_buf_close(&x->names.plain);
+    gl_free(x);
+}
+
+/* Encodes records into the job until its arena passes FILL_BYTES or the flush ends. */
+static void fill_job(struct cwl_job *j)
+{
+    struct fill *x = j->fill;
+    struct gl_flush *f = x->f;
+    struct cwl *c = j->c;
+    struct gl_record rec;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    x->names.last = NULL; /* streams left idle since the last part may have been forgotten */
+    while (x->chunk < f->n_chunks && j->arena.len < FILL_BYTES) {
+        const struct gl_chunk *chunk = f->chunks[x->chunk];
+        if (chunk->type == GL_METRICS) {
+            add_metrics(c, j, chunk, x->base, now_ms, &x->names);
+        } else {
+            if (!x->reading) {
+                gl_chunk_iter_init(&x->it, chunk);
+                x->reading = true;
+            }
+            while (j->arena.len < FILL_BYTES && gl_chunk_next(&x->it, &rec) == 0) {
+                rec.index += x->base;  /* indexes count across the flush's chunks */
+                add_record(c, j, &rec, now_ms, &x->names);
+            }
+            if (j->arena.len >= FILL_BYTES) {
+                break; /* this chunk goes on in the next part */
+            }
+            gl_chunk_iter_close(&x->it);
+            x->reading = false;
+        }
+        x->base += chunk->records;
+        x->chunk++;
+    }
+    j->more = x->chunk < f->n_chunks;
+    if (!j->more) {
+        j->fill = NULL;
+        fill_free(x);
+    }
+    gl_flush_hold(f, cwl_job_bytes(j));
+}
 
 static void cwl_flush(struct gl_instance *ins, struct gl_flush *f)
 {
     struct cwl *c = ins->state;
     struct cwl_job *j = cwl_job_new(c, f, f->records);
-    struct names names;
-    struct gl_chunk_iter it;
-    struct gl_record rec;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    memset(&names, 0, sizeof(names));
-    gl_buf_pool_take(&j->arena, (size_t)((double)f->bytes * ARENA_PER_CHUNK_BYTE));
-    uint32_t base = 0;
-    for (unsigned i = 0; i < f->n_chunks; i++) {
-        if (f->chunks[i]->type == GL_METRICS) {
-            add_metrics(c, j, f->chunks[i], base, now_ms, &names);
-            base += f->chunks[i]->records;
-            continue;
-        }
-        gl_chunk_iter_init(&it, f->chunks[i]);
-        while (gl_chunk_next(&it, &rec) == 0) {
-            rec.index += base;  /* indexes count across the flush's chunks */
-            add_record(c, j, &rec, now_ms, &names);
-        }
-        gl_chunk_iter_close(&it);
-        base += f->chunks[i]->records;
-    }
-    gl_log_debug(ins, "flush of %zu bytes: arena %zu of %zu reserved", f->bytes, j->arena.len,
-                 j->arena.cap);
-    gl_buf_close(&names.group);
-    gl_buf_close(&names.stream);
-    gl_buf_close(&names.last_group);
-    gl_buf_close(&names.last_stream);
-    gl_buf_close(&names.plain);
-    gl_flush_hold(f, cwl_job_bytes(j));
+    struct fill *x = gl_calloc(1, sizeof(*x));
+    x->f = f;
+    j->fill = x;
+    /*
+     * Room for one part, FILL_BYTES and most records that pass it, taken at
+     * once (pages never written cost nothing) and always of this size, so
+     * that the pool's buffers fit every job.
+     */
+    gl_buf_pool_take(&j->arena, FILL_BYTES + (64u << 10));
+    fill_job(j);
     cwl_job_submit(j);
 }
 
@@ -372,6 +417,15 @@ static void op_drop(struct cwl_job *j, uint32_t index, const char *reason)
 static void op_done(struct cwl_job *j)
 {
     gl_flush_done(j->flush, GL_OK);
+}
+
+/* A job given up at shutdown may still be part way through its flush. */
+static void op_forget(struct cwl_job *j)
+{
+    if (j->fill != NULL) {
+        fill_free(j->fill);
+        j->fill = NULL;
+    }
 }
 
 static void on_timer(uv_timer_t *t)
@@ -538,7 +592,8 @@ static int cwl_init(struct gl_instance *ins)
     c->retry_cap_ms = ins->engine ? ins->engine->svc.sched_cap_ms : 60000;
     c->retry_limit = ins->core ? ins->core->opts.retry_limit : -1;
     c->ops = (struct cwl_ops){ .put = cwl_transport_put, .create = cwl_transport_create,
-                               .drop = op_drop, .done = op_done, .arm = op_arm,
+                               .drop = op_drop, .done = op_done, .fill = fill_job,
+                               .forget = op_forget, .arm = op_arm,
                                .now = op_now };
     cwl_queue_init(c);
     return 0;
@@ -585,7 +640,7 @@ const struct gl_plugin gl_out_cloudwatch_logs = {
     .kind = GL_OUTPUT, .name = "cloudwatch_logs", .data = GL_LOGS | GL_METRICS,
     .description = "Send records to Amazon CloudWatch Logs (PutLogEvents, SigV4, EMF)",
     .options = cwl_options, .state_size = sizeof(struct cwl), .workers = 16,
-    .flush_max_bytes = 2u << 20,
+    .flush_max_bytes = 1u << 20,
     .init = cwl_init, .start = cwl_start, .flush = cwl_flush, .stop = cwl_stop,
     .destroy = cwl_destroy,
 };

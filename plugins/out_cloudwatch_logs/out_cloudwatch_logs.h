@@ -246,6 +246,8 @@ struct cwl_job {
     size_t cap;
     struct gl_buf arena;       /* messages */
     unsigned pending;          /* batches not finished, +1 while the job is built */
+    bool more;                 /* records left to encode once these batches are done */
+    void *fill;                /* where the agent's encoding of the flush is (ops.fill) */
     uint8_t *dropped;          /* one bit per record index */
     uint32_t records;
     struct cwl_job *prev;
@@ -258,6 +260,10 @@ struct cwl_ops {
     void (*create)(struct cwl *c, struct cwl_stream *st, enum cwl_action a);
     void (*drop)(struct cwl_job *j, uint32_t index, const char *reason);
     void (*done)(struct cwl_job *j);
+    /* Encodes the next part of a job whose `more` is set, into its emptied events and arena. */
+    void (*fill)(struct cwl_job *j);
+    /* Frees the job's `fill` (a job freed part way: shutdown). */
+    void (*forget)(struct cwl_job *j);
     void (*arm)(struct cwl *c, uint64_t delay_ms);  /* call cwl_pump() after delay_ms */
     uint64_t (*now)(struct cwl *c);                 /* monotonic ms */
 };
@@ -341,7 +347,11 @@ void cwl_job_add(struct cwl_job *j, struct cwl_stream *st, int64_t ts_ms, size_t
                  size_t len, size_t qlen, uint32_t index);
 /* Records one drop per record index (later drops of the same record are ignored). */
 void cwl_job_drop(struct cwl_job *j, uint32_t index, const char *reason);
-/* Sorts, cuts into batches, queues them and sends what may go; may finish the job at once. */
+/*
+ * Sorts, cuts into batches, queues them and sends what may go; may finish the
+ * job at once. When `more` is set, ops.fill encodes the next part once these
+ * batches are done, and so on until a part leaves `more` unset.
+ */
 void cwl_job_submit(struct cwl_job *j);
 /* Ends every job with its batches (at stop): each(flush) instead of done; no more sends. */
 void cwl_jobs_abandon(struct cwl *c, void (*each)(void *flush));

@@ -160,6 +160,9 @@ static void job_free(struct cwl_job *j)
     if (j->next != NULL) {
         j->next->prev = j->prev;
     }
+    if (j->fill != NULL && c->ops.forget != NULL) {
+        c->ops.forget(j);
+    }
     gl_buf_pool_give(&j->arena);
     gl_free(j->events);
     gl_free(j->dropped);
@@ -196,12 +199,27 @@ void cwl_job_drop(struct cwl_job *j, uint32_t index, const char *reason)
     j->c->ops.drop(j, index, reason);
 }
 
-/* One batch of the job ended: the job ends with its last one. */
+static void job_cut(struct cwl_job *j);
+
+/*
+ * One batch of the job ended. With the last one the job ends, or, when the
+ * flush has records left, the next part is encoded into the same arena and
+ * cut into batches: a job never holds more than one part's encoding.
+ */
 static void job_unref(struct cwl_job *j)
 {
-    if (--j->pending == 0) {
-        j->c->ops.done(j);
-        job_free(j);
+    while (--j->pending == 0) {
+        if (!j->more) {
+            j->c->ops.done(j);
+            job_free(j);
+            return;
+        }
+        j->pending = 1;
+        j->more = false;
+        j->n_events = 0;
+        j->arena.len = 0;
+        j->c->ops.fill(j);
+        job_cut(j);
     }
 }
 
@@ -218,7 +236,8 @@ static struct cwl_batch *batch_new(struct cwl_job *j, struct cwl_stream *st, siz
     return b;
 }
 
-void cwl_job_submit(struct cwl_job *j)
+/* Sorts the job's events and queues them as batches on their streams. */
+static void job_cut(struct cwl_job *j)
 {
     struct cwl *c = j->c;
     cwl_events_sort(j->events, j->n_events);
@@ -237,7 +256,13 @@ void cwl_job_submit(struct cwl_job *j)
             i += n;
         }
     }
-    job_unref(j);
+}
+
+void cwl_job_submit(struct cwl_job *j)
+{
+    struct cwl *c = j->c;
+    job_cut(j);
+    job_unref(j); /* may end the job, or encode its next part */
     pump(c);
 }
 

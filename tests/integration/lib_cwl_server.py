@@ -74,9 +74,9 @@ Library:
         s.groups(); s.stats(); s.reset_stats()
         s.set_faults(drop_rate=0.5, fault_actions=["PutLogEvents"])
         s.down(); s.up()
+        s.expire(); s.add_credentials("AKID2", "secret2", "token2")
 keep=callable(group, stream, events) is handed the events a PutLogEvents
 stores (with the lock held) instead of the server keeping them (long runs).
-        s.expire(); s.add_credentials("AKID2", "secret2", "token2")
 
 Command line: python3 lib_cwl_server.py [--port N] [--port-file F] [--seed N]
 [--access-key K] [--secret-key S] [--session-token T] [--region R]
@@ -946,11 +946,20 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self):
         return "Server"
 
+    def done_inflight(self):
+        """The request stops counting as in flight before its answer is written:
+        a client may send the stream's next request as soon as it reads it."""
+        entered = getattr(self, "inflight", None)
+        if entered is not None:
+            self.inflight = None
+            self.server.cwl._leave(entered[0])
+
     def reply(self, status, obj, cut=False):
         """Answers status with obj as JSON (None: an empty body). A client that
         hung up first (its timeout fired during a delay) is counted, not raised.
         With cut, half of the answer is sent, then the connection is reset."""
         body = b"" if obj is None else json.dumps(obj).encode()
+        self.done_inflight()
         if cut:
             self.cut(status, body)
             return
@@ -1058,10 +1067,11 @@ class _Handler(BaseHTTPRequestHandler):
             if action == "PutLogEvents" and isinstance(req, dict):
                 key = "%s/%s" % (req.get("logGroupName"), req.get("logStreamName"))
             cwl._enter(key)
+            self.inflight = (key,)
             try:
                 status, kind = self.run(action, req, body, key)
             finally:
-                cwl._leave(key)
+                self.done_inflight()
         except CwlError as e:
             status, kind = e.status, e.kind
             self.reply(e.status, {"__type": e.kind, "message": e.message})

@@ -164,6 +164,57 @@ static void test_cwl_queue_sends_one_request_per_stream(void **state)
     assert_int_equal(*F.c.m.bytes, 7 * 28);
 }
 
+/* A fill that adds two events a part, on streams "a" and "b", for `parts` parts in all. */
+static int parts_left, fills;
+
+static void fake_fill(struct cwl_job *j)
+{
+    fills++;
+    struct cwl_stream *a = cwl_stream_get(&F.c, "g", "a"), *b = cwl_stream_get(&F.c, "g", "b");
+    uint32_t base = (uint32_t)fills * 2;
+    assert_int_equal(j->n_events, 0);
+    assert_int_equal(j->arena.len, 0);
+    gl_buf_puts(&j->arena, "xy");
+    cwl_job_add(j, a, 1000 + base, 0, 1, 1, base);
+    cwl_job_add(j, b, 1000 + base, 1, 1, 1, base + 1);
+    j->more = --parts_left > 0;
+}
+
+/*
+ * A job encoded in parts: the next part is made only when every batch of the
+ * one before is done, in the same arena, and the job ends after the last.
+ */
+static void test_cwl_queue_job_in_parts(void **state)
+{
+    (void)state;
+    F.c.ops.fill = fake_fill;
+    parts_left = 2;
+    fills = 0;
+    struct cwl_job *j = job_of("a", 2, 1000);
+    j->more = true;
+    cwl_job_submit(j);
+    assert_int_equal(F.n_puts, 1);
+    assert_int_equal(fills, 0);
+    answer(0, CWL_V_OK);
+    /* The first part is done: the second is cut into one batch per stream. */
+    assert_int_equal(fills, 1);
+    assert_int_equal(F.n_puts, 3);
+    assert_int_equal(F.done, 0);
+    answer(1, CWL_V_THROTTLED);
+    answer(2, CWL_V_OK);
+    assert_int_equal(fills, 1); /* a batch of the part is waiting for its retry */
+    F.now += 1000;
+    cwl_pump(&F.c);
+    answer(3, CWL_V_OK);
+    assert_int_equal(fills, 2);
+    assert_int_equal(F.n_puts, 6);
+    answer(4, CWL_V_OK);
+    assert_int_equal(F.done, 0);
+    answer(5, CWL_V_OK);
+    assert_int_equal(F.done, 1);
+    assert_int_equal(*F.c.m.events, 6);
+}
+
 static void test_cwl_queue_sorts_events_of_a_stream(void **state)
 {
     (void)state;
@@ -360,6 +411,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_cwl_queue_empty_job_ends_at_once),
         T(test_cwl_queue_sends_one_request_per_stream),
+        T(test_cwl_queue_job_in_parts),
         T(test_cwl_queue_sorts_events_of_a_stream),
         T(test_cwl_queue_bisects_invalid_parameter),
         T(test_cwl_queue_drops_rejected_events),

@@ -102,6 +102,26 @@ static void test_regex_named_returns_minus_one_without_match(void **state)
     gl_regex_free(re);
 }
 
+static void test_regex_groups_reports_every_group_by_number(void **state)
+{
+    (void)state;
+    char err[128];
+    struct gl_regex *re = gl_regex_new("(a)(?P<mid>x)?(b+)", err, sizeof(err));
+    struct gl_regex_group g[8];
+    assert_int_equal(gl_regex_groups(re, "zabbb", 5, g, 8), 4);
+    assert_int_equal(g[0].start, 1);
+    assert_int_equal(g[0].end, 5);
+    assert_null(g[1].name);
+    assert_int_equal(g[1].start, 1);
+    assert_string_equal(g[2].name, "mid");
+    assert_int_equal(g[2].start, -1);
+    assert_int_equal(g[3].start, 2);
+    assert_int_equal(g[3].end, 5);
+    assert_int_equal(gl_regex_groups(re, "zabbb", 5, g, 2), 2);
+    assert_int_equal(gl_regex_groups(re, "zzz", 3, g, 8), -1);
+    gl_regex_free(re);
+}
+
 static void test_regex_matches_invalid_utf8_subject(void **state)
 {
     (void)state;
@@ -165,6 +185,7 @@ int main(void)
         cmocka_unit_test(test_regex_named_skips_groups_that_did_not_match),
         cmocka_unit_test(test_regex_named_reports_empty_group),
         cmocka_unit_test(test_regex_named_returns_minus_one_without_match),
+        cmocka_unit_test(test_regex_groups_reports_every_group_by_number),
         cmocka_unit_test(test_regex_matches_invalid_utf8_subject),
         cmocka_unit_test(test_regex_matches_unicode_classes),
         cmocka_unit_test(test_regex_reports_compile_error_with_offset),

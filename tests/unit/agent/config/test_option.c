@@ -127,6 +127,7 @@ struct sample {
     char *format;
     struct gl_regex *exclude;
     int64_t retries;
+    struct gl_maplist rules;
 };
 
 static const char *check_buffer(const void *value)
@@ -157,6 +158,8 @@ static const struct gl_option sample_options[] = {
       .help = "Paths to skip." },
     { .name = "retry_limit", .type = GL_OPT_RETRIES, .def = "1",
       .offset = offsetof(struct sample, retries), .help = "Retries." },
+    { .name = "rules", .type = GL_OPT_MAPS, .offset = offsetof(struct sample, rules),
+      .help = "Rules." },
     { 0 }
 };
 
@@ -399,6 +402,48 @@ static void test_apply_reports_list_given_to_scalar(void **state)
                  "test.yaml:3:5: tail.path: expected a list of single values");
 }
 
+static void test_apply_reads_a_list_of_mappings(void **state)
+{
+    (void)state;
+    struct gl_config *cfg;
+    struct sample s;
+    assert_int_equal(apply("path: a\nrules:\n  - source_labels: [a, b]\n    separator: ' '\n"
+                           "    regex: ''\n  - action: drop\n",
+                           &cfg, &s),
+                     0);
+    assert_int_equal(s.rules.count, 2);
+    const struct gl_map *m = &s.rules.items[0];
+    assert_int_equal(m->count, 3);
+    assert_int_equal(m->line, 3);
+    assert_string_equal(m->entries[0].key, "source_labels");
+    assert_true(m->entries[0].list);
+    assert_int_equal(m->entries[0].values.count, 2);
+    assert_string_equal(m->entries[0].values.items[1], "b");
+    assert_false(m->entries[1].list);
+    assert_string_equal(m->entries[1].values.items[0], " ");
+    assert_string_equal(m->entries[2].values.items[0], "");
+    assert_int_equal(m->entries[2].line, 5);
+    assert_string_equal(s.rules.items[1].entries[0].values.items[0], "drop");
+    gl_option_free(sample_options, &s);
+    assert_null(s.rules.items);
+    gl_config_free(cfg);
+    assert_int_equal(apply("path: a\nrules:\n", &cfg, &s), 0);
+    assert_int_equal(s.rules.count, 0);
+    gl_option_free(sample_options, &s);
+    gl_config_free(cfg);
+}
+
+static void test_apply_reports_what_is_not_a_list_of_mappings(void **state)
+{
+    (void)state;
+    expect_error("path: a\nrules: x\n", "test.yaml:2:8: tail.rules: expected a list of mappings");
+    expect_error("path: a\nrules: [x]\n", "test.yaml:2:9: tail.rules: expected a mapping");
+    expect_error("path: a\nrules:\n  - a:\n      b: c\n",
+                 "test.yaml:4:7: tail.rules: a: expected a value or a list");
+    expect_error("path: a\nrules:\n  - a: [[b]]\n",
+                 "test.yaml:3:9: tail.rules: a: expected single values");
+}
+
 static void test_apply_rejects_section_that_is_not_a_mapping(void **state)
 {
     (void)state;
@@ -480,6 +525,7 @@ static void test_type_names(void **state)
     assert_string_equal(gl_option_type_name(GL_OPT_LIST), "list");
     assert_string_equal(gl_option_type_name(GL_OPT_REGEX), "regex");
     assert_string_equal(gl_option_type_name(GL_OPT_RETRIES), "retries");
+    assert_string_equal(gl_option_type_name(GL_OPT_MAPS), "mappings");
 }
 
 int main(void)
@@ -507,6 +553,8 @@ int main(void)
         cmocka_unit_test(test_apply_reports_bad_regex),
         cmocka_unit_test(test_apply_reports_duplicate_key),
         cmocka_unit_test(test_apply_reports_list_given_to_scalar),
+        cmocka_unit_test(test_apply_reads_a_list_of_mappings),
+        cmocka_unit_test(test_apply_reports_what_is_not_a_list_of_mappings),
         cmocka_unit_test(test_apply_rejects_section_that_is_not_a_mapping),
         cmocka_unit_test(test_apply_reports_every_error),
         cmocka_unit_test(test_apply_reads_several_tables),

@@ -118,6 +118,48 @@ static void test_pod_decode_merges_containers_and_strips_runtime(void **state)
     gl__pod_close(&pod);
 }
 
+static void test_pod_decode_reads_addresses_phase_readiness_and_ports(void **state)
+{
+    struct gl_pod pod;
+
+    (void)state;
+    assert_int_equal(decode("{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\"},"
+                            "\"spec\":{\"containers\":[{\"name\":\"app\",\"ports\":["
+                            "{\"name\":\"metrics\",\"containerPort\":9100,"
+                            "\"protocol\":\"TCP\"},{\"containerPort\":53},"
+                            "{\"containerPort\":\"x\"}]}],"
+                            "\"initContainers\":[{\"name\":\"init\"}]},"
+                            "\"status\":{\"phase\":\"Running\",\"podIP\":\"10.0.1.5\","
+                            "\"hostIP\":\"10.0.1.17\",\"conditions\":["
+                            "{\"type\":\"Initialized\",\"status\":\"True\"},"
+                            "{\"type\":\"Ready\",\"status\":\"True\"}]}}",
+                            &pod),
+                     0);
+    assert_string_equal(pod.pod_ip, "10.0.1.5");
+    assert_string_equal(pod.host_ip, "10.0.1.17");
+    assert_string_equal(pod.phase, "Running");
+    assert_true(pod.ready);
+    assert_int_equal(pod.n_containers, 2);
+    assert_false(pod.containers[0].init);
+    assert_true(pod.containers[1].init);
+    assert_int_equal(pod.containers[0].n_ports, 2);
+    assert_string_equal(pod.containers[0].ports[0].name, "metrics");
+    assert_int_equal(pod.containers[0].ports[0].number, 9100);
+    assert_string_equal(pod.containers[0].ports[0].protocol, "TCP");
+    assert_null(pod.containers[0].ports[1].name);
+    assert_int_equal(pod.containers[0].ports[1].number, 53);
+    assert_int_equal(pod.containers[1].n_ports, 0);
+    gl__pod_close(&pod);
+    assert_int_equal(decode("{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\"},"
+                            "\"status\":{\"phase\":\"Pending\",\"conditions\":["
+                            "{\"type\":\"Ready\",\"status\":\"False\"}]}}",
+                            &pod),
+                     0);
+    assert_null(pod.pod_ip);
+    assert_false(pod.ready);
+    gl__pod_close(&pod);
+}
+
 static void test_pod_decode_without_optional_fields(void **state)
 {
     struct gl_pod pod;
@@ -271,6 +313,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pod_decode_keeps_exact_fields),
         cmocka_unit_test(test_pod_decode_merges_containers_and_strips_runtime),
+        cmocka_unit_test(test_pod_decode_reads_addresses_phase_readiness_and_ports),
         cmocka_unit_test(test_pod_decode_without_optional_fields),
         cmocka_unit_test(test_pod_decode_refuses_missing_name),
         cmocka_unit_test(test_event_parse_reads_type_and_object),
