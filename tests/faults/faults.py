@@ -27,7 +27,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib_faults import (GLEANER, TABLE_HEAD, Agent, CwlSink, EsSink, FileSink, Load,  # noqa
-                        Result, ScenarioError, free_port, mount_tmpfs, rss_bound,
+                        Result, ScenarioError, free_port, metric, mount_tmpfs, rss_bound,
                         tmpdir, umount, wait_until, write)
 from lib import prometheus_receiver  # noqa: E402
 
@@ -160,8 +160,21 @@ def cwl_server(**kw):
     return s
 
 
+CWL_FAILED = "gleaner_output_cloudwatch_put_log_events_failed_total"
+RW_RETRIES = "gleaner_output_retries_total"
+
+
+def errors_of(port, name, alias):
+    """A counter of the output's failures so far (0 when /metrics does not answer)."""
+    return metric(port, name, 'name="%s"' % alias) or 0
+
+
 def cwl_scenario(form, name, fault, server_kw=None, agent_wrap=None, endpoint=None,
-                 extra="", dup_allowed=True, env_extra=None):
+                 extra="", dup_allowed=True, env_extra=None, bit=None):
+    """tail -> cloudwatch_logs with fault(srv, agent). bit(stats, errors) says
+    why the fault was not seen to take effect (None: it was), from the
+    server's stats and the output's failed PutLogEvents at the fault's end;
+    by default some must have failed."""
     d = tmpdir(name)
     srv = cwl_server(**(server_kw or {}))
     try:
@@ -173,21 +186,32 @@ def cwl_scenario(form, name, fault, server_kw=None, agent_wrap=None, endpoint=No
         agent = Agent(cfg, env=env, wrapper=agent_wrap)
         load = Load(os.path.join(d, "logs"), files=FILES, rate=form.rate)
         sink = CwlSink(srv, "/faults", FILES)
-        rec = run(form, agent, load, sink.scan, lambda: fault(srv, agent))
+        seen = {}
+
+        def do_fault():
+            fault(srv, agent)
+            seen["errors"] = errors_of(port, CWL_FAILED, "cwl")
+        rec = run(form, agent, load, sink.scan, do_fault)
         t = sink.final()
         written, arrived, lost, dup = t.compare(load)
         st = srv.stats()
         put = st["requests"].get("PutLogEvents", {})
-        note = "PutLogEvents answers %s; %d dropped, %d reset, %d TLS handshakes failed" % (
-            ", ".join("%s: %d" % kv for kv in sorted(put.items())), st["dropped"], st["reset"],
-            st["tls_failures"])
+        note = ("PutLogEvents answers %s; %d dropped, %d reset, %d delayed, %d TLS handshakes "
+                "failed; %d failed PutLogEvents" % (
+                    ", ".join("%s: %d" % kv for kv in sorted(put.items())), st["dropped"],
+                    st["reset"], st["delayed"], st["tls_failures"], seen["errors"]))
+        missed = (bit or (lambda st, errors: None if errors else "no PutLogEvents failed"))(
+            st, seen["errors"])
         return [Result(name, "cloudwatch_logs", written, arrived, lost, dup, agent.peak,
-                       tail_bound([16]), rec, note=note, dup_allowed=dup_allowed)]
+                       tail_bound([16]), rec, note=note, dup_allowed=dup_allowed,
+                       missed=missed)]
     finally:
         srv.stop()
 
 
-def file_scenario(form, name, fault, load_kw=None, prepare=None):
+def file_scenario(form, name, fault, load_kw=None, prepare=None, bit=None):
+    """tail -> file with fault(d, agent, load, port); bit(agent, load) says why
+    the fault was not seen to take effect (None: it was)."""
     d = tmpdir(name)
     port = free_port()
     if prepare:
@@ -207,7 +231,7 @@ def file_scenario(form, name, fault, load_kw=None, prepare=None):
         note += "%s%d error lines in the agent's log, the first: %s" % (
             "; " if note else "", len(errors), errors[0].split("msg=", 1)[-1][:160])
     return [Result(name, "file", written, arrived, lost, dup, agent.peak, tail_bound([2]), rec,
-                   note=note)]
+                   note=note, missed=bit(agent, load) if bit else None)]
 
 
 # ---- CloudWatch Logs faults ----------------------------------------------------------
@@ -237,7 +261,8 @@ def sc_cwl_slow(form):
         srv.set_faults(delay=5.0 if form.long else 3.0, delay_rate=1.0)
         time.sleep(form.fault)
         srv.set_faults(delay=0.0)
-    return cwl_scenario(form, "cwl_slow_answers", fault)
+    return cwl_scenario(form, "cwl_slow_answers", fault,
+                        bit=lambda st, errors: None if st["delayed"] else "no answer delayed")
 
 
 def sc_cwl_reset(form):
@@ -247,7 +272,8 @@ def sc_cwl_reset(form):
         srv.set_faults(reset_rate=0.2)
         time.sleep(form.fault)
         srv.set_faults(reset_rate=0.0)
-    return cwl_scenario(form, "cwl_reset_mid_answer", fault)
+    return cwl_scenario(form, "cwl_reset_mid_answer", fault,
+                        bit=lambda st, errors: None if st["reset"] else "no answer cut")
 
 
 def sc_cwl_dns(form):
@@ -301,14 +327,19 @@ def sc_cwl_tls(form):
     c = make_certs(tmpdir("certs"))
 
     def fault(srv, agent):
+        # The endpoint comes back with a certificate the agent does not trust:
+        # kept-alive connections end and every new one must shake hands.
         srv.set_faults(tls_untrusted=True)
+        srv.reset_connections()
         time.sleep(form.fault)
         srv.set_faults(tls_untrusted=False)
     return cwl_scenario(form, "cwl_tls_handshake_failure", fault,
                         server_kw=dict(tls_cert=c["srv.crt"], tls_key=c["srv.key"],
                                        tls_untrusted_cert=c["bad.crt"],
                                        tls_untrusted_key=c["bad.key"]),
-                        extra="      tls.ca_file: %s\n" % c["ca.crt"])
+                        extra="      tls.ca_file: %s\n" % c["ca.crt"],
+                        bit=lambda st, errors: None if st["tls_failures"] and errors
+                        else "no handshake failed")
 
 
 # ---- agent and file faults ---------------------------------------------------------
@@ -347,7 +378,8 @@ def sc_file_rotation(form):
         load.rotate_every = 0.2
         time.sleep(form.fault)
         load.rotate_every = 0.0
-    return file_scenario(form, "file_rotation_fast", fault, load_kw=dict(rate=form.rate * 2))
+    return file_scenario(form, "file_rotation_fast", fault, load_kw=dict(rate=form.rate * 2),
+                         bit=lambda agent, load: None if load.rotations else "no file rotated")
 
 
 def sc_file_storage_full(form):
@@ -377,7 +409,10 @@ def sc_file_storage_full(form):
         state["dir"] = os.path.join(d, "state")
         prepare(d)
     try:
-        return file_scenario(form, "file_storage_path_full", fault, prepare=prepare_and_keep)
+        return file_scenario(
+            form, "file_storage_path_full", fault, prepare=prepare_and_keep,
+            bit=lambda agent, load: None if "No space left" in agent.stderr()
+            else "no write to storage.path failed")
     finally:
         if "dir" in state:
             umount(state["dir"])
@@ -409,6 +444,7 @@ def metrics_scenario(form, name, sink_name, host_port, fault, samples):
         state["start"] = time.time()
         fault()
         state["end"] = time.time()
+        state["errors"] = errors_of(port, RW_RETRIES, "rw")
 
     def recovered():
         got = samples()
@@ -421,7 +457,9 @@ def metrics_scenario(form, name, sink_name, host_port, fault, samples):
     expected, distinct, sdup = gaps(stamps)
     bound = rss_bound([8, 4], [2, 4], FILES * 2)
     return [Result(name, sink_name + " (gleaner_uptime_seconds samples)", expected, len(stamps),
-                   expected - distinct, sdup, agent.peak, bound, rec),
+                   expected - distinct, sdup, agent.peak, bound, rec,
+                   note="%d retries" % state["errors"],
+                   missed=None if state["errors"] else "no remote write retried"),
             Result(name, "file (the log load beside)", written, arrived, lost, dup, agent.peak,
                    bound, None)]
 
@@ -494,7 +532,7 @@ def sc_rw_errors(form):
         rows = metrics_scenario(form, "rw_429_503_reset_down", "remote-write test server",
                                 ("127.0.0.1", srv.port), fault, samples)
         st = srv.stats()
-        rows[0].note = "answers %s; %d reset" % (", ".join(
+        rows[0].note += "; answers %s; %d reset" % (", ".join(
             "%s: %d" % kv for kv in sorted(st["by_status"].items())), st.get("reset", 0))
         return rows
     finally:

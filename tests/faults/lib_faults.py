@@ -370,14 +370,17 @@ class EsSink:
 
 class Result:
     def __init__(self, name, sink, written, arrived, lost, dup, peak, bound, recovery,
-                 note="", dup_allowed=True):
+                 note="", dup_allowed=True, missed=None):
         self.name, self.sink = name, sink
         self.written, self.arrived, self.lost, self.dup = written, arrived, lost, dup
         self.peak, self.bound, self.recovery, self.note = peak, bound, recovery, note
         self.dup_allowed = dup_allowed
+        self.missed = missed  # why the fault was not seen to take effect, or None
 
     def problems(self):
         p = []
+        if self.missed:
+            p.append("the fault did not take effect: " + self.missed)
         if self.lost:
             p.append("%d lines lost" % self.lost)
         if self.dup and not self.dup_allowed:

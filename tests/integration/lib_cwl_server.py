@@ -73,7 +73,7 @@ Library:
         s.events("/g", "s")      # [{"timestamp", "message", "ingestionTime"}]
         s.groups(); s.stats(); s.reset_stats()
         s.set_faults(drop_rate=0.5, fault_actions=["PutLogEvents"])
-        s.down(); s.up()
+        s.down(); s.up(); s.reset_connections()
         s.expire(); s.add_credentials("AKID2", "secret2", "token2")
 keep=callable(group, stream, events) is handed the events a PutLogEvents
 stores (with the lock held) instead of the server keeping them (long runs).
@@ -362,12 +362,19 @@ class CwlServer:
             if self._down:
                 return
             self._down = True
-            conns = list(self._conns)
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join(10)
             self._thread = None
         self._httpd.socket.close()
+        self.reset_connections()
+
+    def reset_connections(self):
+        """Resets every open connection, as an endpoint restarted behind the
+        same address does: the client's next request connects (and, over
+        TLS, shakes hands) again."""
+        with self._lock:
+            conns = list(self._conns)
         for c in conns:
             _reset(c)
 
@@ -465,7 +472,7 @@ class CwlServer:
                 "batches": self._batches, "max_concurrent": self._max_per_stream,
                 "max_concurrent_total": self._max_total, "dropped": self._dropped,
                 "client_closed": self._client_closed, "total": self._total,
-                "reset": self._reset,
+                "reset": self._reset, "delayed": self._delayed,
                 "tls_handshakes": self._tls_handshakes, "tls_failures": self._tls_failures,
                 "tls_last_failure": self._tls_last_failure}))
 
@@ -483,6 +490,7 @@ class CwlServer:
         self._total = 0
         self._client_closed = 0
         self._reset = 0
+        self._delayed = 0
         self._inflight = {}
         self._inflight_total = 0
         self._tls_handshakes = 0
@@ -1100,8 +1108,11 @@ class _Handler(BaseHTTPRequestHandler):
         Returns (status, error type or None) after replying."""
         cwl = self.server.cwl
         fault, delay = cwl._decide(action)
-        if delay and cwl._stopping.wait(delay):
-            raise Drop()
+        if delay:
+            with cwl._lock:
+                cwl._delayed += 1
+            if cwl._stopping.wait(delay):
+                raise Drop()
         if fault == "drop" or cwl.is_down():
             raise Drop()
         status, kind = 200, None
