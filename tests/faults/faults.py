@@ -32,6 +32,9 @@ from lib_faults import (GLEANER, TABLE_HEAD, Agent, CwlSink, EsSink, FileSink, L
 from lib import prometheus_receiver  # noqa: E402
 
 FILES = 4
+# Requests in flight at most (the outputs' defaults): cloudwatch_logs' max_concurrency,
+# remote-write's max_shards; es taken as remote-write.
+CWL_REQUESTS, RW_REQUESTS, ES_REQUESTS = 16, 8, 8
 
 
 class Form:
@@ -149,8 +152,9 @@ def run(form, agent, load, progress, fault, recovered=None):
     return recovery
 
 
-def tail_bound(outputs_mib, files=FILES * 2):
-    return rss_bound([8], outputs_mib, files)
+def tail_bound(requests=0, http=False, encoded_mib=0):
+    """tail's 8 MiB (mem_buf_limit), its files and their rotated ones."""
+    return rss_bound([8], requests, FILES * 2, http, encoded_mib)
 
 
 def cwl_server(**kw):
@@ -203,7 +207,7 @@ def cwl_scenario(form, name, fault, server_kw=None, agent_wrap=None, endpoint=No
         missed = (bit or (lambda st, errors: None if errors else "no PutLogEvents failed"))(
             st, seen["errors"])
         return [Result(name, "cloudwatch_logs", written, arrived, lost, dup, agent.peak,
-                       tail_bound([16]), rec, note=note, dup_allowed=dup_allowed,
+                       tail_bound(CWL_REQUESTS, True, 2), rec, note=note, dup_allowed=dup_allowed,
                        missed=missed)]
     finally:
         srv.stop()
@@ -230,7 +234,7 @@ def file_scenario(form, name, fault, load_kw=None, prepare=None, bit=None):
     if errors:
         note += "%s%d error lines in the agent's log, the first: %s" % (
             "; " if note else "", len(errors), errors[0].split("msg=", 1)[-1][:160])
-    return [Result(name, "file", written, arrived, lost, dup, agent.peak, tail_bound([2]), rec,
+    return [Result(name, "file", written, arrived, lost, dup, agent.peak, tail_bound(), rec,
                    note=note, missed=bit(agent, load) if bit else None)]
 
 
@@ -455,7 +459,7 @@ def metrics_scenario(form, name, sink_name, host_port, fault, samples):
     written, arrived, lost, dup = fsink.tally.compare(load)
     stamps = samples()
     expected, distinct, sdup = gaps(stamps)
-    bound = rss_bound([8, 4], [2, 4], FILES * 2)
+    bound = rss_bound([8, 4], RW_REQUESTS, FILES * 2, True)
     return [Result(name, sink_name + " (gleaner_uptime_seconds samples)", expected, len(stamps),
                    expected - distinct, sdup, agent.peak, bound, rec,
                    note="%d retries" % state["errors"],
@@ -566,7 +570,7 @@ def es_scenario(form, name, fault, **server_kw):
         sink = EsSink(srv, "faults", FILES)
         rec = run(form, agent, load, sink.scan, lambda: fault(srv))
         written, arrived, lost, dup = sink.final().compare(load)
-        return [Result(name, "es", written, arrived, lost, dup, agent.peak, tail_bound([8]),
+        return [Result(name, "es", written, arrived, lost, dup, agent.peak, tail_bound(ES_REQUESTS, True),
                        rec, dup_allowed=False)]
     finally:
         srv.stop()
@@ -650,7 +654,7 @@ def sc_fsbuf_metrics_sigkill(form):
         expected, lost = life_losses(agent.lives, stamps)
         return [Result("fsbuf_metrics_sigkill", "remote-write test server", expected,
                        len(stamps), lost, len(stamps) - len(set(stamps)), agent.peak,
-                       rss_bound([4], [4]), rec)]
+                       rss_bound([4], RW_REQUESTS, 0, True), rec)]
     finally:
         srv.stop()
 

@@ -403,9 +403,13 @@ TABLE_HEAD = ("| scenario | sink | lines written | arrived | lost | duplicated |
               "recovery |\n|---|---|---|---|---|---|---|---|")
 
 
-def rss_bound(inputs_mib, outputs_mib, files=0):
-    """README's memory bound: fixed 9 MiB (HTTP on), the chunk pool 8 MiB, each
-    input's mem_buf_limit plus one read (64 KiB), each output's workers x one
-    request body, 5 KiB per followed file. MiB in, bytes out."""
-    return int((9 + 8 + sum(m + 0.0625 for m in inputs_mib) + sum(outputs_mib)) * 2**20
-               + files * 5 * 1024)
+def rss_bound(inputs_mib, requests=0, files=0, http=False, encoded_mib=0):
+    """README's memory bound (Delivery), in bytes: fixed 3 MiB, 12 MiB once an
+    HTTP output has loaded libcurl and OpenSSL (http); the big-buffer pool,
+    2 x 8 MiB at most; each input's mem_buf_limit (MiB) with one flush past
+    it (2 MiB) and one read (64 KiB); encoded_mib of events an output builds
+    (cloudwatch_logs: 2 MiB per input it is fed by); 70 KiB per request in
+    flight; 5 KiB per followed file."""
+    fixed = 12 if http else 3
+    mib = fixed + 16 + sum(m + 2 + 0.0625 for m in inputs_mib) + encoded_mib
+    return int(mib * 2**20 + requests * 70 * 1024 + files * 5 * 1024)

@@ -96,7 +96,7 @@ def main():
     srv.stop()
     with lock:
         written, got, lost, dup = tally.compare(load)
-    bound = rss_bound([8], [16], files * 6)
+    bound = rss_bound([8], F.CWL_REQUESTS, files * 6, True, 2)
     samples = [(t - t0, v) for t, v in agent.samples]
     problems = check(samples, lost, rc, bound, a)
     if a.valgrind:
