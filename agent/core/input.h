@@ -45,8 +45,15 @@ void gl__input_flush_open(struct gl_instance *ins);
 /* Frees slots idle for longer than idle_ms (and all of them with idle_ms 0). */
 void gl__input_slots_gc(struct gl_instance *ins, uint64_t idle_ms);
 
+/* Back-pressure: pauses the input, or for a filesystem input keeps its new chunks on disk. */
 void gl__input_pause(struct gl_instance *ins);
 void gl__input_resume(struct gl_instance *ins);
+/* Takes back one reason to pause the source itself. */
+void gl__input_resume_source(struct gl_instance *ins);
+
+/* Filesystem inputs: read the backlog back while there is room; retry after a failed write. */
+void gl__input_replay(struct gl_instance *ins);
+void gl__input_storage_retry(struct gl_instance *ins);
 int gl__input_paused(const struct gl_instance *ins);
 
 /* Open chunks of an input together stay under this (or half its mem_buf_limit). */

@@ -1,0 +1,392 @@
+/*
+ * The filesystem buffer of one input (see storage.h for what it does and
+ * where it sits). Files go through a temporary name: written, synced with
+ * storage.sync full, renamed, the directory synced with full too, so a file
+ * under its final name is whole (normal: whole unless the machine itself
+ * went down, as page-cache writes are). Reading trusts nothing: a file that
+ * fails chunk_file.c's checks is moved to corrupt/ with an error line and a
+ * counter, and start-up goes on.
+ *
+ * Invariant: backlog counts the files present in [head, next) that are not
+ * in memory; a file in memory (up) has a number below head. Only trim()
+ * removes data that was not delivered, and only past storage.total_limit_size.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/chunk.h"
+#include "core/chunk_file.h"
+#include "core/engine.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/storage.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/mem.h"
+
+/* zstd level 1: the buffer is on the hot path; its files are short-lived. */
+#define LEVEL 1
+#define NAME_LEN 32
+
+static void file_name(char *out, uint64_t seq, const char *ext)
+{
+    snprintf(out, NAME_LEN, "%016" PRIx64 ".%s", seq, ext);
+}
+
+/* The sequence number of a "<16 hex>.chunk" name, or -1 for any other name. */
+static int64_t parse_name(const char *name)
+{
+    if (strlen(name) != 22 || strcmp(name + 16, ".chunk") != 0) {
+        return -1;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = name[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) {
+            return -1;
+        }
+        v = v << 4 | (uint64_t)d;
+    }
+    return v > INT64_MAX ? -1 : (int64_t)v;
+}
+
+/* The smallest storage.total_limit_size among the outputs this input's records may reach. */
+static size_t total_limit(const struct gl_instance *ins)
+{
+    const struct gl_engine *e = ins->engine;
+    size_t limit = 0;
+    for (size_t i = 0; i < e->n_outputs; i++) {
+        size_t l = e->outputs[i]->core->opts.total_limit_size;
+        if (l != 0 && gl__instance_may_match(e->outputs[i], ins->tag) &&
+            (limit == 0 || l < limit)) {
+            limit = l;
+        }
+    }
+    return limit;
+}
+
+static void register_metrics(struct gl_storage *st)
+{
+    struct gl_instance *ins = st->ins;
+    st->m_written = gl_metric_counter(ins, "storage_chunks_written_total",
+                                      "Chunks written to the filesystem buffer.");
+    st->m_replayed = gl_metric_counter(ins, "storage_chunks_replayed_total",
+                                       "Chunks read back from the filesystem buffer's backlog.");
+    st->m_corrupt = gl_metric_counter(ins, "storage_chunks_corrupt_total",
+                                      "Chunk files that could not be read, moved to corrupt/.");
+    st->m_write_errors = gl_metric_counter(ins, "storage_write_errors_total",
+                                           "Chunks that could not be written to the filesystem "
+                                           "buffer (kept in memory, input paused).");
+    st->m_disk_bytes = gl_metric_gauge(ins, "storage_bytes",
+                                       "Bytes of chunk files in the filesystem buffer.");
+    st->m_backlog = gl_metric_gauge(ins, "storage_backlog_chunks",
+                                    "Chunks waiting on disk only, to be read back.");
+}
+
+/* Finds the files of the last run; removes the temporary files of writes a crash cut short. */
+static int scan(struct gl_storage *st)
+{
+    int fd = dup(st->dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return GL_EIO;
+    }
+    uint64_t lo = UINT64_MAX, hi = 0, n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0) {
+            unlinkat(st->dirfd, de->d_name, 0);
+            continue;
+        }
+        int64_t seq = parse_name(de->d_name);
+        struct stat sb;
+        if (seq < 0 || fstatat(st->dirfd, de->d_name, &sb, 0) < 0) {
+            continue;
+        }
+        lo = (uint64_t)seq < lo ? (uint64_t)seq : lo;
+        hi = (uint64_t)seq > hi ? (uint64_t)seq : hi;
+        n++;
+        *st->m_disk_bytes += (uint64_t)sb.st_size;
+    }
+    closedir(d);
+    st->head = n ? lo : 0;
+    st->next = n ? hi + 1 : 0;
+    st->backlog = n;
+    *st->m_backlog = n;
+    return 0;
+}
+
+struct gl_storage *gl__storage_open(struct gl_instance *ins)
+{
+    struct gl_engine *e = ins->engine;
+    struct gl_storage *st = gl_calloc(1, sizeof(*st));
+    struct gl_buf path;
+    gl_buf_init(&path);
+    gl_buf_printf(&path, "%s/%s.buffer", e->svc.storage_path, ins->alias);
+    st->dir = gl_buf_take(&path);
+    st->ins = ins;
+    st->dirfd = -1;
+    st->sync_full = strcmp(e->svc.storage_sync, "full") == 0;
+    st->content_sum = e->svc.storage_checksum;
+    st->limit = total_limit(ins);
+    gl_buf_init(&st->io);
+    register_metrics(st);
+    if (gl_fs_mkdir_p(st->dir) < 0 ||
+        (st->dirfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || scan(st) < 0) {
+        gl_log_error(ins, "storage.path: cannot use %s for the filesystem buffer: %s", st->dir,
+                     strerror(errno));
+        gl__storage_free(st);
+        return NULL;
+    }
+    if (st->backlog > 0) {
+        gl_log_info(ins, "filesystem buffer %s: %" PRIu64 " chunk files (%" PRIu64
+                    " bytes) from the last run go first", st->dir, st->backlog,
+                    *st->m_disk_bytes);
+    }
+    return st;
+}
+
+void gl__storage_free(struct gl_storage *st)
+{
+    if (st == NULL) {
+        return;
+    }
+    if (st->dirfd >= 0) {
+        close(st->dirfd);
+    }
+    gl_buf_close(&st->io);
+    gl_free(st->dir);
+    gl_free(st);
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* Writes st->io as file seq: temporary name, sync (full), rename, sync the directory (full). */
+static int put_file(struct gl_storage *st, uint64_t seq)
+{
+    char tmp[NAME_LEN], final[NAME_LEN];
+    file_name(tmp, seq, "tmp");
+    file_name(final, seq, "chunk");
+    int fd = openat(st->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return GL_EIO;
+    }
+    int rc = gl_fs_write_all(fd, st->io.data, st->io.len);
+    if (rc == 0 && st->sync_full && fdatasync(fd) < 0) {
+        rc = GL_EIO;
+    }
+    int saved = errno;
+    close(fd);
+    if (rc == 0 && renameat(st->dirfd, tmp, st->dirfd, final) < 0) {
+        rc = GL_EIO;
+        saved = errno;
+    }
+    if (rc < 0) {
+        unlinkat(st->dirfd, tmp, 0);
+        errno = saved;
+        return rc;
+    }
+    if (st->sync_full) {
+        fsync(st->dirfd);
+    }
+    return 0;
+}
+
+/*
+ * Past storage.total_limit_size, the oldest files of the backlog go, their
+ * records counted as dropped (reason storage_limit). Files in memory are
+ * not touched: they are bounded by mem_buf_limit and on their way out.
+ */
+static void trim(struct gl_storage *st)
+{
+    while (st->limit != 0 && *st->m_disk_bytes > st->limit && st->backlog > 0 &&
+           st->head < st->next) {
+        char name[NAME_LEN];
+        file_name(name, st->head++, "chunk");
+        int fd = openat(st->dirfd, name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            continue;
+        }
+        char head[GL_CHUNK_FILE_HEADER];
+        uint32_t records = 0;
+        struct stat sb;
+        if (pread(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head)) {
+            records = (uint32_t)(unsigned char)head[8] | (uint32_t)(unsigned char)head[9] << 8 |
+                      (uint32_t)(unsigned char)head[10] << 16 |
+                      (uint32_t)(unsigned char)head[11] << 24;
+        }
+        uint64_t size = fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+        close(fd);
+        unlinkat(st->dirfd, name, 0);
+        st->backlog--;
+        *st->m_backlog = st->backlog;
+        *st->m_disk_bytes -= size < *st->m_disk_bytes ? size : *st->m_disk_bytes;
+        gl_instance_drop(st->ins, "storage_limit", records);
+        gl_log_warn(st->ins, "filesystem buffer over storage.total_limit_size %zu: oldest chunk "
+                    "(%u records) dropped", st->limit, records);
+    }
+}
+
+enum gl_storage_fate gl__storage_write(struct gl_storage *st, struct gl_chunk *c, bool room)
+{
+    char err[256] = "";
+    gl_buf_reset(&st->io);
+    int rc = gl_chunk_file_encode(c, LEVEL, st->content_sum, &st->io, err, sizeof(err));
+    uint64_t seq = st->next;
+    if (rc == 0 && put_file(st, seq) < 0) {
+        snprintf(err, sizeof(err), "%s/%016" PRIx64 ".chunk: %s", st->dir, seq,
+                 strerror(errno));
+        rc = GL_EIO;
+    }
+    if (rc < 0) {
+        (*st->m_write_errors)++;
+        st->failed = true;
+        gl_log_error(st->ins, "filesystem buffer: chunk of %u records not written (%s); kept in "
+                     "memory, input paused until the next flush", c->records, err);
+        return GL_STORAGE_FAILED;
+    }
+    st->next++;
+    (*st->m_written)++;
+    *st->m_disk_bytes += st->io.len;
+    bool down = !room || st->backlog > 0;
+    if (down) {
+        st->backlog++;
+        *st->m_backlog = st->backlog;
+    } else {
+        c->file_seq = seq;
+        c->file_bytes = st->io.len;
+        st->head = st->next;
+    }
+    gl_buf_reset(&st->io);
+    trim(st);
+    return down ? GL_STORAGE_DOWN : GL_STORAGE_UP;
+}
+
+void gl__storage_remove(struct gl_storage *st, const struct gl_chunk *c)
+{
+    char name[NAME_LEN];
+    file_name(name, c->file_seq, "chunk");
+    if (unlinkat(st->dirfd, name, 0) < 0 && errno != ENOENT) {
+        gl_log_error(st->ins, "filesystem buffer: cannot remove delivered %s/%s: %s", st->dir,
+                     name, strerror(errno));
+    }
+    *st->m_disk_bytes -= c->file_bytes < *st->m_disk_bytes ? c->file_bytes : *st->m_disk_bytes;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+/* Moves a file that cannot be read to corrupt/, with an error line and a count. */
+static void quarantine(struct gl_storage *st, const char *name, uint64_t size, const char *why)
+{
+    char to[NAME_LEN + 8];
+    snprintf(to, sizeof(to), "corrupt/%s", name);
+    mkdirat(st->dirfd, "corrupt", 0700);
+    if (renameat(st->dirfd, name, st->dirfd, to) < 0) {
+        unlinkat(st->dirfd, name, 0);
+    }
+    (*st->m_corrupt)++;
+    *st->m_disk_bytes -= size < *st->m_disk_bytes ? size : *st->m_disk_bytes;
+    gl_log_error(st->ins, "filesystem buffer: %s/%s cannot be read (%s): moved to %s/%s",
+                 st->dir, name, why, st->dir, to);
+}
+
+/* Reads file fd of size bytes into st->io. */
+static int read_file(struct gl_storage *st, int fd, size_t size)
+{
+    gl_buf_reset(&st->io);
+    gl_buf_reserve(&st->io, size);
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = pread(fd, st->io.data + got, size - got, (off_t)got);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return GL_EIO;
+        }
+        got += (size_t)n;
+    }
+    st->io.len = got;
+    return 0;
+}
+
+/*
+ * Turns the file in st->io into a chunk. Returns it, or NULL with why set
+ * (*missing_lib when libzstd could not be loaded: the file is fine).
+ */
+static struct gl_chunk *decode(struct gl_storage *st, char *why, size_t n, bool *missing_lib)
+{
+    struct gl_chunk_file_info info;
+    if (gl_chunk_file_check(st->io.data, st->io.len, &info, why, n) < 0) {
+        return NULL;
+    }
+    struct gl_chunk *c = gl_chunk_new(st->ins, info.tag, info.tag_len);
+    gl_buf_reserve(&c->data, info.raw_len);
+    int rc = gl_chunk_file_decode(st->io.data, st->io.len, &info, &c->data, why, n);
+    if (rc < 0) {
+        *missing_lib = rc == GL_ENOENT;
+        gl_chunk_free(c);
+        return NULL;
+    }
+    c->type = info.type;
+    c->records = info.records;
+    return c;
+}
+
+struct gl_chunk *gl__storage_load(struct gl_storage *st)
+{
+    while (st->backlog > 0 && st->head < st->next) {
+        char name[NAME_LEN], why[256] = "";
+        uint64_t seq = st->head++;
+        file_name(name, seq, "chunk");
+        int fd = openat(st->dirfd, name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            continue; /* a gap: removed by trim() or never written */
+        }
+        st->backlog--;
+        *st->m_backlog = st->backlog;
+        struct stat sb = { 0 };
+        struct gl_chunk *c = NULL;
+        bool missing_lib = false;
+        size_t max = GL_CHUNK_FILE_HEADER + UINT16_MAX + GL_CHUNK_FILE_RAW_MAX;
+        if (fstat(fd, &sb) < 0 || (size_t)sb.st_size > max) {
+            snprintf(why, sizeof(why), "%lld bytes", (long long)sb.st_size);
+        } else if (read_file(st, fd, (size_t)sb.st_size) < 0) {
+            snprintf(why, sizeof(why), "read: %s", strerror(errno));
+        } else {
+            c = decode(st, why, sizeof(why), &missing_lib);
+        }
+        close(fd);
+        gl_buf_reset(&st->io);
+        if (missing_lib) {
+            /* Not the file's fault: it stays, and the backlog waits. */
+            st->head--;
+            st->backlog++;
+            *st->m_backlog = st->backlog;
+            st->failed = true;
+            gl_log_error(st->ins, "filesystem buffer: %s", why);
+            return NULL;
+        }
+        if (c == NULL) {
+            quarantine(st, name, (uint64_t)sb.st_size, why);
+            continue;
+        }
+        c->file_seq = seq;
+        c->file_bytes = (size_t)sb.st_size;
+        (*st->m_replayed)++;
+        return c;
+    }
+    return NULL;
+}
