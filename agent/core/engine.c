@@ -814,6 +814,8 @@ int gl_engine_start(struct gl_engine *e)
         rc = start_list(e->inputs, e->n_inputs);
     }
     uv_timer_start(&e->flush_timer, flush_tick, e->svc.flush_ms, e->svc.flush_ms);
+    /* A backlog left by the last run is read back from the first dispatch pass. */
+    gl__engine_kick(e);
     return rc;
 }
 
