@@ -110,7 +110,11 @@ def writer(name):
 def disk_bytes():
     n = 0
     for root, _, files in os.walk(os.path.join(d, "storage")):
-        n += sum(os.path.getsize(os.path.join(root, f)) for f in files if f.endswith(".chunk"))
+        for f in files:
+            try:
+                n += os.path.getsize(os.path.join(root, f)) if f.endswith(".chunk") else 0
+            except FileNotFoundError:
+                pass  # delivered (or dropped) since the directory was listed
     return n
 
 
