@@ -1,7 +1,8 @@
 /*
  * zstd for the filesystem buffer: one frame per chunk file, compressed and
  * decompressed in one call each with contexts kept between calls (a fresh
- * context costs more than compressing a small chunk). The library is
+ * context costs more than compressing a small chunk); the caller owns the
+ * compression contexts, so that it can compress on other threads. The library is
  * dlopen()ed on first use, so an agent without a filesystem buffer never
  * maps it. Decompression is bounded twice: the frame must declare the size
  * the caller expects, and the output buffer is exactly that size; the
@@ -16,7 +17,6 @@
 /* Chunks are at most a few MiB: no frame of ours needs a window over 16 MiB. */
 #define WINDOW_LOG_MAX 24
 
-static ZSTD_CCtx *cctx;
 static ZSTD_DCtx *dctx;
 
 static int load(char *err, size_t errlen)
@@ -24,17 +24,29 @@ static int load(char *err, size_t errlen)
     return gl_dl_zstd(err, errlen);
 }
 
-int gl_zstd_compress(const char *data, size_t len, int level, bool checksum,
-                     struct gl_buf *out, char *err, size_t errlen)
+struct gl_zstd_cctx *gl_zstd_cctx_new(char *err, size_t errlen)
 {
-    int rc = load(err, errlen);
-    if (rc < 0) {
-        return rc;
+    if (load(err, errlen) < 0) {
+        return NULL;
     }
-    if (cctx == NULL && (cctx = gl_zstd->create_cctx()) == NULL) {
+    ZSTD_CCtx *cx = gl_zstd->create_cctx();
+    if (cx == NULL) {
         snprintf(err, errlen, "ZSTD_createCCtx failed");
-        return GL_EIO;
     }
+    return (struct gl_zstd_cctx *)cx;
+}
+
+void gl_zstd_cctx_free(struct gl_zstd_cctx *cx)
+{
+    if (cx != NULL) {
+        gl_zstd->free_cctx((ZSTD_CCtx *)cx);
+    }
+}
+
+int gl_zstd_compress(struct gl_zstd_cctx *cx, const char *data, size_t len, int level,
+                     bool checksum, struct gl_buf *out, char *err, size_t errlen)
+{
+    ZSTD_CCtx *cctx = (ZSTD_CCtx *)cx;
     gl_zstd->cctx_set_parameter(cctx, ZSTD_c_compressionLevel, level);
     gl_zstd->cctx_set_parameter(cctx, ZSTD_c_checksumFlag, checksum ? 1 : 0);
     gl_zstd->cctx_set_parameter(cctx, ZSTD_c_contentSizeFlag, 1);
@@ -84,10 +96,6 @@ int gl_zstd_decompress(const char *data, size_t len, size_t expect, struct gl_bu
 
 void gl_zstd_release(void)
 {
-    if (cctx != NULL) {
-        gl_zstd->free_cctx(cctx);
-        cctx = NULL;
-    }
     if (dctx != NULL) {
         gl_zstd->free_dctx(dctx);
         dctx = NULL;

@@ -48,8 +48,8 @@ static uint32_t file_crc(const char *file, size_t len)
     return (uint32_t)crc;
 }
 
-int gl_chunk_file_encode(const struct gl_chunk *c, int level, bool content_sum,
-                         struct gl_buf *out, char *err, size_t errlen)
+int gl_chunk_file_encode(struct gl_zstd_cctx *cx, const struct gl_chunk *c, int level,
+                         bool content_sum, struct gl_buf *out, char *err, size_t errlen)
 {
     size_t start = out->len;
     size_t tag_len = c->tag_len > UINT16_MAX ? UINT16_MAX : c->tag_len;
@@ -65,7 +65,8 @@ int gl_chunk_file_encode(const struct gl_chunk *c, int level, bool content_sum,
     gl_buf_append(out, head, sizeof(head));
     gl_buf_append(out, c->tag, tag_len);
     size_t frame = out->len;
-    int rc = gl_zstd_compress(c->data.data, c->data.len, level, content_sum, out, err, errlen);
+    int rc =
+        gl_zstd_compress(cx, c->data.data, c->data.len, level, content_sum, out, err, errlen);
     if (rc < 0) {
         out->len = start;
         return rc;

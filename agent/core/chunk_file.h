@@ -28,6 +28,7 @@
 #include "util/buf.h"
 
 struct gl_chunk;
+struct gl_zstd_cctx;
 
 #define GL_CHUNK_FILE_HEADER 28
 #define GL_CHUNK_FILE_CONTENT_SUM 0x01
@@ -46,11 +47,12 @@ struct gl_chunk_file_info {
 
 /*
  * Appends the file for chunk c to out: header, tag, data compressed with
- * zstd at `level` (with content_sum, zstd's checksum of the data too).
- * Returns 0, or the codec's error with err set.
+ * zstd at `level` with context cx (with content_sum, zstd's checksum of the
+ * data too). Any thread, with a context of its own. Returns 0, or the
+ * codec's error with err set.
  */
-int gl_chunk_file_encode(const struct gl_chunk *c, int level, bool content_sum,
-                         struct gl_buf *out, char *err, size_t errlen);
+int gl_chunk_file_encode(struct gl_zstd_cctx *cx, const struct gl_chunk *c, int level,
+                         bool content_sum, struct gl_buf *out, char *err, size_t errlen);
 
 /*
  * Reads the header of a file of len bytes and checks its length and crc32.

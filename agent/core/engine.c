@@ -841,6 +841,13 @@ static void handle_closed(uv_handle_t *h)
 static void close_handles(uv_timer_t *t)
 {
     struct gl_engine *e = t->data;
+    for (size_t i = 0; i < e->n_inputs; i++) {
+        if (gl__storage_pending(e->inputs[i]->core->storage) > 0) {
+            /* A chunk is being written on the thread pool: its storage must outlive it. */
+            uv_timer_start(&e->flush_timer, close_handles, 1, 0);
+            return;
+        }
+    }
     uv_close((uv_handle_t *)&e->flush_timer, handle_closed);
     uv_close((uv_handle_t *)&e->grace_timer, handle_closed);
     uv_close((uv_handle_t *)&e->kick, handle_closed);

@@ -85,6 +85,7 @@ struct gl_instance_core {
     struct gl_storage *storage;       /* storage.type filesystem: its buffer (storage.h) */
     unsigned divert_reasons;          /* with storage: reasons to keep new chunks on disk */
     bool storage_paused;              /* with storage: paused after a failed write */
+    bool writes_paused;               /* with storage: paused, GL_STORAGE_WRITES_MAX in flight */
     bool stopped;
     /* outputs */
     struct gl_chunk **queue;

@@ -24,8 +24,9 @@
  * it closes to disk first. Back-pressure does not pause it: a reason to
  * pause becomes a reason to divert, and while one holds (or a backlog
  * waits, or storage.max_chunks_up are in memory) its chunks leave memory
- * once written and are read back, in order, when there is room. Only a
- * failed write pauses it, until the next flush tick.
+ * once written and are read back, in order, when there is room. Only
+ * writes pause it: more than GL_STORAGE_WRITES_MAX in flight, or a failed
+ * one (until the next flush tick).
  */
 #include <string.h>
 #include <time.h>
@@ -159,31 +160,50 @@ static void ack_stored(struct gl_instance *ins, struct gl_chunk *c)
 }
 
 /*
- * Writes a filesystem input's closed chunk. Returns true when it was
- * written to the backlog and freed: nothing more to route now.
+ * A filesystem input's chunk is back from its write (storage.c calls this
+ * in the order the chunks closed). Written, it stays in memory and goes on
+ * when there is room and no backlog waits before it; else it waits on disk
+ * and leaves memory. Not written, it goes on from memory and the input
+ * pauses until the next flush tick.
  */
-static bool store(struct gl_instance *ins, struct gl_chunk *c)
+void gl__input_stored(struct gl_instance *ins, struct gl_chunk *c, bool written)
 {
     struct gl_instance_core *core = ins->core;
-    switch (gl__storage_write(core->storage, c, storage_room(ins))) {
-    case GL_STORAGE_DOWN:
-        ack_stored(ins, c);
-        core->held_bytes -= c->held;
-        gl_chunk_free(c);
-        check_limit(ins, false);
-        return true;
-    case GL_STORAGE_UP:
-        ack_stored(ins, c);
-        ins->engine->chunks_up++;
-        return false;
-    case GL_STORAGE_FAILED:
+    struct gl_storage *st = core->storage;
+    if (core->writes_paused && st->pending < GL_STORAGE_WRITES_MAX) {
+        core->writes_paused = false;
+        gl__input_resume_source(ins);
+    }
+    if (!written) {
         if (!core->storage_paused) {
             core->storage_paused = true;
             pause_source(ins);
         }
-        return false;
+        gl__router_dispatch(gl__input_slot(ins, c->tag, c->tag_len), c);
+        return;
     }
-    return false;
+    ack_stored(ins, c);
+    bool down = !storage_room(ins) || st->backlog > 0;
+    gl__storage_place(st, c, down);
+    if (down) {
+        core->held_bytes -= c->held;
+        gl_chunk_free(c);
+        check_limit(ins, false);
+        return;
+    }
+    ins->engine->chunks_up++;
+    gl__router_dispatch(gl__input_slot(ins, c->tag, c->tag_len), c);
+}
+
+/* Hands a filesystem input's closed chunk to its buffer; past GL_STORAGE_WRITES_MAX, pauses. */
+static void store(struct gl_instance *ins, struct gl_chunk *c)
+{
+    struct gl_instance_core *core = ins->core;
+    gl__storage_write(core->storage, c);
+    if (!core->writes_paused && core->storage->pending >= GL_STORAGE_WRITES_MAX) {
+        core->writes_paused = true;
+        pause_source(ins);
+    }
 }
 
 /* Hands the slot's open chunk to the router (a filesystem input writes it first). */
@@ -200,7 +220,8 @@ void gl__router_route(struct gl_slot *slot)
         gl_chunk_free(c);
         return;
     }
-    if (core->storage != NULL && !core->storage_paused && store(slot->ins, c)) {
+    if (core->storage != NULL && !core->storage_paused) {
+        store(slot->ins, c);
         return;
     }
     gl__router_dispatch(slot, c);

@@ -7,6 +7,7 @@
 #ifndef GL_INPUT_H
 #define GL_INPUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,8 @@ void gl__input_resume(struct gl_instance *ins);
 /* Takes back one reason to pause the source itself. */
 void gl__input_resume_source(struct gl_instance *ins);
 
+/* Filesystem inputs: a chunk is back from its write (core/storage.h). */
+void gl__input_stored(struct gl_instance *ins, struct gl_chunk *c, bool written);
 /* Filesystem inputs: read the backlog back while there is room; retry after a failed write. */
 void gl__input_replay(struct gl_instance *ins);
 void gl__input_storage_retry(struct gl_instance *ins);

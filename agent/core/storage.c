@@ -7,8 +7,9 @@
  * fails chunk_file.c's checks is moved to corrupt/ with an error line and a
  * counter, and start-up goes on.
  *
- * Invariant: backlog counts the files present in [head, next) that are not
- * in memory; a file in memory (up) has a number below head. Only trim()
+ * Invariant: backlog counts the files present in [head, done) that are not
+ * in memory; a file in memory (up) has a number below head; numbers from
+ * done on are being written (their files may not exist yet). Only trim()
  * removes data that was not delivered, and only past storage.total_limit_size.
  */
 #include <dirent.h>
@@ -22,8 +23,10 @@
 #include <unistd.h>
 
 #include "core/chunk.h"
+#include "codec/zstd.h"
 #include "core/chunk_file.h"
 #include "core/engine.h"
+#include "core/input.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/storage.h"
@@ -122,7 +125,7 @@ static int scan(struct gl_storage *st)
     }
     closedir(d);
     st->head = n ? lo : 0;
-    st->next = n ? hi + 1 : 0;
+    st->next = st->done = n ? hi + 1 : 0;
     st->backlog = n;
     *st->m_backlog = n;
     return 0;
@@ -138,6 +141,7 @@ struct gl_storage *gl__storage_open(struct gl_instance *ins)
     st->dir = gl_buf_take(&path);
     st->ins = ins;
     st->dirfd = -1;
+    st->writes_tail = &st->writes;
     st->sync_full = strcmp(e->svc.storage_sync, "full") == 0;
     st->content_sum = e->svc.storage_checksum;
     st->limit = total_limit(ins);
@@ -166,6 +170,9 @@ void gl__storage_free(struct gl_storage *st)
     if (st->dirfd >= 0) {
         close(st->dirfd);
     }
+    for (int i = 0; i < GL_STORAGE_WRITES_MAX; i++) {
+        gl_zstd_cctx_free(st->cx[i]);
+    }
     gl_buf_close(&st->io);
     gl_free(st->dir);
     gl_free(st);
@@ -173,35 +180,141 @@ void gl__storage_free(struct gl_storage *st)
 
 /* ---- writing ------------------------------------------------------------ */
 
-/* Writes st->io as file seq: temporary name, sync (full), rename, sync the directory (full). */
-static int put_file(struct gl_storage *st, uint64_t seq)
+/* One chunk on its way to disk. */
+struct storage_write {
+    uv_work_t req;
+    struct gl_storage *st;
+    struct gl_chunk *c;
+    struct gl_zstd_cctx *cx;
+    uint64_t seq;
+    struct gl_buf file;
+    int rc;
+    bool finished;
+    char err[256];
+    struct storage_write *next;
+};
+
+/*
+ * Writes w->file as file w->seq: temporary name, sync (full), rename, sync
+ * the directory (full). Thread pool: system calls only, errors into w.
+ */
+static int put_file(struct storage_write *w)
 {
+    struct gl_storage *st = w->st;
     char tmp[NAME_LEN], final[NAME_LEN];
-    file_name(tmp, seq, "tmp");
-    file_name(final, seq, "chunk");
+    file_name(tmp, w->seq, "tmp");
+    file_name(final, w->seq, "chunk");
     int fd = openat(st->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        return GL_EIO;
-    }
-    int rc = gl_fs_write_all(fd, st->io.data, st->io.len);
+    int rc = fd < 0 ? GL_EIO : gl_fs_write_all(fd, w->file.data, w->file.len);
     if (rc == 0 && st->sync_full && fdatasync(fd) < 0) {
         rc = GL_EIO;
     }
-    int saved = errno;
-    close(fd);
     if (rc == 0 && renameat(st->dirfd, tmp, st->dirfd, final) < 0) {
         rc = GL_EIO;
-        saved = errno;
     }
     if (rc < 0) {
+        snprintf(w->err, sizeof(w->err), "%s/%s: %s", st->dir, final, strerror(errno));
         unlinkat(st->dirfd, tmp, 0);
-        errno = saved;
-        return rc;
     }
-    if (st->sync_full) {
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (rc == 0 && st->sync_full) {
         fsync(st->dirfd);
     }
-    return 0;
+    return rc;
+}
+
+/* Thread pool: compress and write. */
+static void write_work(uv_work_t *req)
+{
+    struct storage_write *w = req->data;
+    w->rc = gl_chunk_file_encode(w->cx, w->c, LEVEL, w->st->content_sum, &w->file, w->err,
+                                 sizeof(w->err));
+    if (w->rc == 0) {
+        w->rc = put_file(w);
+    }
+}
+
+/* Hands finished writes back to the input, oldest first, stopping at one still running. */
+static void hand_back(struct gl_storage *st)
+{
+    struct storage_write *w;
+    while ((w = st->writes) != NULL && w->finished) {
+        st->writes = w->next;
+        if (st->writes == NULL) {
+            st->writes_tail = &st->writes;
+        }
+        st->pending--;
+        st->done = w->seq + 1;
+        for (int i = 0; i < GL_STORAGE_WRITES_MAX && w->cx != NULL; i++) {
+            if (st->cx[i] == NULL) {
+                st->cx[i] = w->cx;
+                w->cx = NULL;
+            }
+        }
+        gl_zstd_cctx_free(w->cx);
+        if (w->rc == 0) {
+            (*st->m_written)++;
+            *st->m_disk_bytes += w->file.len;
+            w->c->file_seq = w->seq;
+            w->c->file_bytes = w->file.len;
+        } else {
+            (*st->m_write_errors)++;
+            st->failed = true;
+            gl_log_error(st->ins, "filesystem buffer: chunk of %u records not written (%s); "
+                         "kept in memory, input paused until the next flush", w->c->records,
+                         w->err);
+        }
+        struct gl_chunk *c = w->c;
+        int rc = w->rc;
+        gl_buf_pool_give(&w->file);
+        gl_free(w);
+        gl__input_stored(st->ins, c, rc == 0);
+    }
+}
+
+static void write_done(uv_work_t *req, int status)
+{
+    struct storage_write *w = req->data;
+    if (status < 0) {
+        w->rc = GL_EIO;
+        snprintf(w->err, sizeof(w->err), "write cancelled");
+    }
+    w->finished = true;
+    hand_back(w->st);
+}
+
+void gl__storage_write(struct gl_storage *st, struct gl_chunk *c)
+{
+    struct storage_write *w = gl_calloc(1, sizeof(*w));
+    w->st = st;
+    w->c = c;
+    w->seq = st->next++;
+    w->req.data = w;
+    gl_buf_pool_take(&w->file, c->data.len / 2);
+    *st->writes_tail = w;
+    st->writes_tail = &w->next;
+    st->pending++;
+    for (int i = 0; i < GL_STORAGE_WRITES_MAX && w->cx == NULL; i++) {
+        w->cx = st->cx[i];
+        st->cx[i] = NULL;
+    }
+    if (w->cx == NULL) {
+        w->cx = gl_zstd_cctx_new(w->err, sizeof(w->err));
+    }
+    if (w->cx == NULL) {
+        w->rc = GL_ENOENT;
+        w->finished = true;
+        hand_back(st);
+        return;
+    }
+    uv_queue_work(st->ins->loop, &w->req, write_work, write_done);
+}
+
+unsigned gl__storage_pending(const struct gl_storage *st)
+{
+    return st != NULL ? st->pending : 0;
 }
 
 /*
@@ -212,7 +325,7 @@ static int put_file(struct gl_storage *st, uint64_t seq)
 static void trim(struct gl_storage *st)
 {
     while (st->limit != 0 && *st->m_disk_bytes > st->limit && st->backlog > 0 &&
-           st->head < st->next) {
+           st->head < st->done) {
         char name[NAME_LEN];
         file_name(name, st->head++, "chunk");
         int fd = openat(st->dirfd, name, O_RDONLY | O_CLOEXEC);
@@ -239,39 +352,16 @@ static void trim(struct gl_storage *st)
     }
 }
 
-enum gl_storage_fate gl__storage_write(struct gl_storage *st, struct gl_chunk *c, bool room)
+void gl__storage_place(struct gl_storage *st, struct gl_chunk *c, bool down)
 {
-    char err[256] = "";
-    gl_buf_reset(&st->io);
-    int rc = gl_chunk_file_encode(c, LEVEL, st->content_sum, &st->io, err, sizeof(err));
-    uint64_t seq = st->next;
-    if (rc == 0 && put_file(st, seq) < 0) {
-        snprintf(err, sizeof(err), "%s/%016" PRIx64 ".chunk: %s", st->dir, seq,
-                 strerror(errno));
-        rc = GL_EIO;
-    }
-    if (rc < 0) {
-        (*st->m_write_errors)++;
-        st->failed = true;
-        gl_log_error(st->ins, "filesystem buffer: chunk of %u records not written (%s); kept in "
-                     "memory, input paused until the next flush", c->records, err);
-        return GL_STORAGE_FAILED;
-    }
-    st->next++;
-    (*st->m_written)++;
-    *st->m_disk_bytes += st->io.len;
-    bool down = !room || st->backlog > 0;
     if (down) {
+        c->file_bytes = 0;
         st->backlog++;
         *st->m_backlog = st->backlog;
     } else {
-        c->file_seq = seq;
-        c->file_bytes = st->io.len;
-        st->head = st->next;
+        st->head = c->file_seq + 1;
     }
-    gl_buf_reset(&st->io);
     trim(st);
-    return down ? GL_STORAGE_DOWN : GL_STORAGE_UP;
 }
 
 void gl__storage_remove(struct gl_storage *st, const struct gl_chunk *c)
@@ -347,7 +437,7 @@ static struct gl_chunk *decode(struct gl_storage *st, char *why, size_t n, bool 
 
 struct gl_chunk *gl__storage_load(struct gl_storage *st)
 {
-    while (st->backlog > 0 && st->head < st->next) {
+    while (st->backlog > 0 && st->head < st->done) {
         char name[NAME_LEN], why[256] = "";
         uint64_t seq = st->head++;
         file_name(name, seq, "chunk");

@@ -38,8 +38,10 @@ static void encode(struct gl_buf *out, int n)
 {
     char err[256];
     struct gl_chunk *c = make_chunk(n);
+    struct gl_zstd_cctx *cx = gl_zstd_cctx_new(err, sizeof(err));
     gl_buf_init(out);
-    assert_int_equal(gl_chunk_file_encode(c, 1, true, out, err, sizeof(err)), 0);
+    assert_int_equal(gl_chunk_file_encode(cx, c, 1, true, out, err, sizeof(err)), 0);
+    gl_zstd_cctx_free(cx);
     gl_chunk_free(c);
 }
 
@@ -65,9 +67,12 @@ static void test_chunk_file_round_trip(void **state)
     struct gl_chunk *c = make_chunk(50);
     struct gl_buf f, raw;
     char err[256];
+    struct gl_zstd_cctx *cx = gl_zstd_cctx_new(err, sizeof(err));
+    assert_non_null(cx);
     gl_buf_init(&f);
     gl_buf_init(&raw);
-    assert_int_equal(gl_chunk_file_encode(c, 1, false, &f, err, sizeof(err)), 0);
+    assert_int_equal(gl_chunk_file_encode(cx, c, 1, false, &f, err, sizeof(err)), 0);
+    gl_zstd_cctx_free(cx);
     assert_true(f.len < c->data.len);
     struct gl_chunk_file_info info;
     assert_int_equal(gl_chunk_file_decode(f.data, f.len, &info, &raw, err, sizeof(err)), 0);
