@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,22 +77,35 @@ static size_t total_limit(const struct gl_instance *ins)
     return limit;
 }
 
+/* The store's metrics: where each lives in the store, its name and help. */
+static const struct {
+    size_t offset;
+    bool gauge;
+    const char *name;
+    const char *help;
+} metrics[] = {
+    { offsetof(struct gl_storage, m_written), false, "storage_chunks_written_total",
+      "Chunks written to the filesystem buffer." },
+    { offsetof(struct gl_storage, m_replayed), false, "storage_chunks_replayed_total",
+      "Chunks read back from the filesystem buffer's backlog." },
+    { offsetof(struct gl_storage, m_corrupt), false, "storage_chunks_corrupt_total",
+      "Chunk files that could not be read, moved to corrupt/." },
+    { offsetof(struct gl_storage, m_write_errors), false, "storage_write_errors_total",
+      "Chunks that could not be written to the filesystem buffer (kept in memory, input "
+      "paused)." },
+    { offsetof(struct gl_storage, m_disk_bytes), true, "storage_bytes",
+      "Bytes of chunk files in the filesystem buffer." },
+    { offsetof(struct gl_storage, m_backlog), true, "storage_backlog_chunks",
+      "Chunks waiting on disk only, to be read back." },
+};
+
 static void register_metrics(struct gl_storage *st)
 {
-    struct gl_instance *ins = st->ins;
-    st->m_written = gl_metric_counter(ins, "storage_chunks_written_total",
-                                      "Chunks written to the filesystem buffer.");
-    st->m_replayed = gl_metric_counter(ins, "storage_chunks_replayed_total",
-                                       "Chunks read back from the filesystem buffer's backlog.");
-    st->m_corrupt = gl_metric_counter(ins, "storage_chunks_corrupt_total",
-                                      "Chunk files that could not be read, moved to corrupt/.");
-    st->m_write_errors = gl_metric_counter(ins, "storage_write_errors_total",
-                                           "Chunks that could not be written to the filesystem "
-                                           "buffer (kept in memory, input paused).");
-    st->m_disk_bytes = gl_metric_gauge(ins, "storage_bytes",
-                                       "Bytes of chunk files in the filesystem buffer.");
-    st->m_backlog = gl_metric_gauge(ins, "storage_backlog_chunks",
-                                    "Chunks waiting on disk only, to be read back.");
+    for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++) {
+        uint64_t **at = (uint64_t **)((char *)st + metrics[i].offset);
+        *at = metrics[i].gauge ? gl_metric_gauge(st->ins, metrics[i].name, metrics[i].help)
+                               : gl_metric_counter(st->ins, metrics[i].name, metrics[i].help);
+    }
 }
 
 /* Finds the files of the last run; removes the temporary files of writes a crash cut short. */

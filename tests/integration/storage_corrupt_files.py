@@ -14,6 +14,8 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from lib import *  # noqa
 from lib_cwl_server import CwlServer  # noqa
+import lib_storage  # noqa
+from lib_storage import cloudwatch, dummy, file_output  # noqa
 
 d = tmpdir("storage-corrupt")
 out = os.path.join(d, "out")
@@ -22,42 +24,14 @@ port = free_port()
 
 
 def config(msg, samples, output):
-    return write(os.path.join(d, "g-%s.yaml" % msg), """
-service:
-  flush: 200ms
-  grace: 1s
-  storage.path: %s/storage
-  http_server: on
-  http_listen: 127.0.0.1
-  http_port: %d
-pipeline:
-  inputs:
-    - name: dummy
-      alias: gen
-      tag: gen
-      rate: 2000
-      samples: %d
-      dummy: '{"m":"%s"}'
-      storage.type: filesystem
-  outputs:
-    - match: '*'
-%s""" % (d, port, samples, msg, output))
-
-
-FILE = """      name: file
-      path: %s
-      file: out.jsonl
-""" % out
+    return lib_storage.config(d, "g-" + msg, [dummy("gen", samples, msg, rate=2000)], [output],
+                              grace="1s", http_port=port)
 
 
 # A first run whose output answers every request with 503 leaves its chunks on disk.
 with CwlServer(seed=9, unavailable_rate=1.0) as srv:
     os.environ.update(srv.env())
-    p = start(config("old", 3000, """      name: cloudwatch_logs
-      endpoint: %s
-      log_group_name: g
-      log_stream_name: s
-""" % srv.endpoint))
+    p = start(config("old", 3000, cloudwatch(srv.endpoint)))
     wait_for("the first run's samples", lambda: "samples reached" in stderr_of(p), timeout=30)
     time.sleep(1)
     stop(p)
@@ -85,7 +59,7 @@ with open(os.path.join(buf, files[2]), "r+b") as f:
 write(os.path.join(buf, "%016x.chunk" % (int(files[-1].split(".")[0], 16) + 1)), "GLCK garbage")
 write(os.path.join(buf, "%016x.tmp" % (int(files[-1].split(".")[0], 16) + 2)), "half")
 
-p = start(config("new", 10, FILE))
+p = start(config("new", 10, file_output(out)))
 path = os.path.join(out, "out.jsonl")
 wait_for("the good chunks and the new records", lambda: count_lines(path) >= expect + 10,
          timeout=30)

@@ -18,6 +18,8 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from lib import *  # noqa
 from lib_cwl_server import CwlServer  # noqa
+import lib_storage  # noqa
+from lib_storage import cloudwatch, dummy, file_output, limit, tail  # noqa
 
 N = 10000
 RATE = 4000        # tail lines per second
@@ -26,37 +28,10 @@ logs = os.path.join(d, "logs")
 os.makedirs(logs)
 
 
-def config(srv, samples, msg, kind="filesystem"):
-    return write(os.path.join(d, "g-%s.yaml" % msg), """
-service:
-  flush: 200ms
-  grace: 2s
-  scheduler.base: 100ms
-  scheduler.cap: 500ms
-  storage.path: %s/storage
-pipeline:
-  inputs:
-    - name: dummy
-      alias: gen
-      tag: gen
-      rate: 10000
-      samples: %d
-      dummy: '{"m":"%s"}'
-      storage.type: %s
-    - name: tail
-      alias: app
-      tag: app
-      path: %s/app.log
-      read_from_head: on
-      storage.type: %s
-  outputs:
-    - name: cloudwatch_logs
-      match: '*'
-      endpoint: %s
-      log_group_name: g
-      log_stream_prefix: s-
-      mem_buf_limit: 1MiB
-""" % (d, samples, msg, kind, logs, kind, srv.endpoint))
+def config(srv, samples, msg):
+    return lib_storage.config(d, "g-" + msg, [
+        dummy("gen", samples, msg), tail("app", os.path.join(logs, "app.log"))],
+        [limit(cloudwatch(srv.endpoint), "1MiB")])
 
 
 def maps_zstd(p):
@@ -79,20 +54,8 @@ def writer():
 
 
 for kind, want in (("memory", False), ("filesystem", True)):
-    p = start(write(os.path.join(d, "plain-%s.yaml" % kind), """
-service:
-  flush: 200ms
-  storage.path: %s/plain-storage
-pipeline:
-  inputs:
-    - name: dummy
-      rate: 100
-      storage.type: %s
-  outputs:
-    - name: file
-      match: '*'
-      path: %s
-""" % (d, kind, d)))
+    p = start(lib_storage.config(d, "plain-" + kind, [dummy("plain", 0, "x", kind, rate=100)],
+                                 [file_output(d)]))
     time.sleep(1.5)
     check(maps_zstd(p) == want, "storage.type %s: libzstd %s" % (
         kind, "mapped" if want else "not mapped"))

@@ -13,6 +13,8 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 from lib import *  # noqa
 from lib_cwl_server import CwlServer  # noqa
+import lib_storage  # noqa
+from lib_storage import cloudwatch, dummy, limit, tail  # noqa
 
 N = 20000          # dummy records in the first run
 LINES = 20000      # lines in each log file
@@ -27,44 +29,11 @@ def write_lines(name, start, n):
 
 
 def config(srv, samples, msg):
-    return write(os.path.join(d, "g-%s.yaml" % msg), """
-service:
-  flush: 200ms
-  grace: 2s
-  scheduler.base: 100ms
-  scheduler.cap: 500ms
-  storage.path: %s/storage
-pipeline:
-  inputs:
-    - name: dummy
-      alias: gen
-      tag: gen
-      rate: 10000
-      samples: %d
-      dummy: '{"m":"%s"}'
-      storage.type: filesystem
-      mem_buf_limit: 1MiB
-    - name: tail
-      alias: fs
-      tag: fs
-      path: %s/fs.log
-      read_from_head: on
-      storage.type: filesystem
-      mem_buf_limit: 1MiB
-    - name: tail
-      alias: mem
-      tag: mem
-      path: %s/mem.log
-      read_from_head: on
-      mem_buf_limit: 1MiB
-  outputs:
-    - name: cloudwatch_logs
-      match: '*'
-      endpoint: %s
-      log_group_name: g
-      log_stream_prefix: s-
-      mem_buf_limit: 1MiB
-""" % (d, samples, msg, logs, logs, srv.endpoint))
+    return lib_storage.config(d, "g-" + msg, [
+        limit(dummy("gen", samples, msg), "1MiB"),
+        limit(tail("fs", os.path.join(logs, "fs.log")), "1MiB"),
+        limit(tail("mem", os.path.join(logs, "mem.log"), kind="memory"), "1MiB"),
+    ], [limit(cloudwatch(srv.endpoint), "1MiB")])
 
 
 def buffered():

@@ -20,6 +20,8 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from lib import *  # noqa
 from lib_cwl_server import CwlServer  # noqa
+import lib_storage  # noqa
+from lib_storage import cloudwatch, dummy, limit, tail  # noqa
 
 OUTAGE = float(os.environ.get("GLEANER_OUTAGE", "45"))
 MIB = 1 << 20
@@ -36,60 +38,34 @@ def rss(pid):
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) * 1024
 
 
-def config(srv, rw_port, inputs):
-    return write(os.path.join(d, "g-%d.yaml" % len(inputs)), """
-service:
-  flush: 200ms
-  grace: 1s
-  scheduler.base: 200ms
-  scheduler.cap: 1s
-  storage.path: %s/storage
-  http_server: on
-  http_listen: 127.0.0.1
-  http_port: %d
-pipeline:
-  inputs:%s
-  outputs:
-    - name: cloudwatch_logs
-      match: 'log.*'
-      endpoint: %s
-      log_group_name: g
-      log_stream_prefix: s-
-      storage.total_limit_size: %d
-    - name: prometheus_remote_write
+PORT = free_port()
+
+
+def config(srv, rw_port, name, inputs):
+    rw = """    - name: prometheus_remote_write
       match: 'metrics.*'
       host: 127.0.0.1
       port: %d
-      storage.total_limit_size: %d
-""" % (d, free_port(), inputs, srv.endpoint, TOTAL, rw_port, TOTAL))
+""" % rw_port
+    total = "      storage.total_limit_size: %d\n" % TOTAL
+    return lib_storage.config(d, name, inputs, [cloudwatch(srv.endpoint, "log.*") + total,
+                                                rw + total], grace="1s", http_port=PORT)
 
 
-INPUTS = """
-    - name: tail
-      tag: log.mem
-      path: %(logs)s/mem.log
-      mem_buf_limit: %(limit)d
-    - name: tail
-      tag: log.fs
-      path: %(logs)s/fs.log
-      mem_buf_limit: %(limit)d
-      storage.type: filesystem
-    - name: dummy
-      tag: log.pushed
-      rate: 5000
-      dummy: '{"message":"%(pad)s"}'
-      mem_buf_limit: %(limit)d
-      storage.type: filesystem
-    - name: node_metrics
-      tag: metrics.mem
+def node_metrics(tag, kind):
+    return """    - name: node_metrics
+      tag: %s
       scrape_interval: 200ms
-      mem_buf_limit: %(limit)d
-    - name: node_metrics
-      tag: metrics.fs
-      scrape_interval: 200ms
-      mem_buf_limit: %(limit)d
-      storage.type: filesystem
-""" % dict(logs=logs, limit=LIMIT, pad="p" * 200)
+      storage.type: %s
+""" % (tag, kind)
+
+
+INPUTS = [limit(s, LIMIT) for s in (
+    tail("log.mem", os.path.join(logs, "mem.log"), kind="memory"),
+    tail("log.fs", os.path.join(logs, "fs.log")),
+    dummy("log.pushed", 0, "p" * 200, rate=5000),
+    node_metrics("metrics.mem", "memory"),
+    node_metrics("metrics.fs", "filesystem"))]
 
 stop_writing = threading.Event()
 
@@ -122,11 +98,7 @@ rw_port = free_port()  # nothing listens: every remote-write is refused
 with CwlServer(seed=7, unavailable_rate=1.0) as srv:
     os.environ.update(srv.env())
     # Idle: the same agent with one quiet input, for the formula's first term.
-    idle = start(config(srv, rw_port, """
-    - name: dummy
-      tag: log.idle
-      rate: 1
-"""))
+    idle = start(config(srv, rw_port, "idle", [dummy("log.idle", 0, "idle", "memory", rate=1)]))
     time.sleep(3)
     idle_rss = rss(idle.pid)
     stop(idle)
@@ -135,7 +107,7 @@ with CwlServer(seed=7, unavailable_rate=1.0) as srv:
 
     for name in ("mem.log", "fs.log"):
         open(os.path.join(logs, name), "w").close()
-    p = start(config(srv, rw_port, INPUTS))
+    p = start(config(srv, rw_port, "outage", INPUTS))
     threads = [threading.Thread(target=writer, args=(n,)) for n in ("mem.log", "fs.log")]
     for t in threads:
         t.start()
@@ -151,8 +123,7 @@ with CwlServer(seed=7, unavailable_rate=1.0) as srv:
         stop_writing.set()
         for t in threads:
             t.join()
-    status, metrics = http_get(int(re.search(r"http_port: (\d+)", open(
-        os.path.join(d, "g-%d.yaml" % len(INPUTS))).read()).group(1)), "/metrics")
+    status, metrics = http_get(PORT, "/metrics")
     rc = stop(p)
     peak = max(samples)
     third = len(samples) // 3
