@@ -243,6 +243,7 @@ struct es {
     uint64_t retry_base_ms, retry_cap_ms;
     int64_t retry_limit;       /* -1: no limit */
     uint64_t rng;
+    size_t bulk_now;           /* bulk_max, or less once the server refused a size (413) */
     struct gl_buf name;        /* an index name being built */
     struct es_time_cache index_cache, time_cache;
     char logged[ES_REASONS_LOGGED][64];  /* error types already logged once */

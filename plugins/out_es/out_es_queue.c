@@ -121,6 +121,7 @@ static void enqueue(struct es *e, struct es_batch *b)
 void es_queue_init(struct es *e)
 {
     e->rng = uv_hrtime() | 1;
+    e->bulk_now = e->bulk_max;
 }
 
 void es_jobs_abandon(struct es *e, void (*each)(void *flush))
@@ -147,7 +148,7 @@ void es_job_submit(struct es_job *j)
     while (i < j->n_items) {
         uint32_t n = 0;
         size_t bytes = 0;
-        while (i + n < j->n_items && (n == 0 || bytes + j->items[i + n].len <= e->bulk_max)) {
+        while (i + n < j->n_items && (n == 0 || bytes + j->items[i + n].len <= e->bulk_now)) {
             bytes += j->items[i + n].len;
             n++;
         }
@@ -265,6 +266,10 @@ static void split(struct es *e, struct es_batch *b, const char *why)
     gl_log_warn(e->ins, "a bulk request of %u documents (%zu bytes) %s: sent again in two "
                 "halves; lower bulk_max_size below the server's limit", b->n, b->bytes, why);
     (*e->m.splits)++;
+    /* Later requests are cut below what was refused, so they are not refused again. */
+    if (b->bytes / 2 < e->bulk_now) {
+        e->bulk_now = b->bytes / 2 > 1024 ? b->bytes / 2 : 1024;
+    }
     uint32_t half = b->n / 2;
     struct es_batch *second = batch_new(b->job, b->n - half);
     for (uint32_t k = half; k < b->n; k++) {

@@ -165,7 +165,7 @@ static void answer_items(int k, const long *status, int n, const char *error_typ
 static void test_es_queue_cuts_batches_by_bytes(void **state)
 {
     (void)state;
-    F.e.bulk_max = 350;
+    F.e.bulk_max = F.e.bulk_now = 350;
     es_job_submit(job_of(10, 100, 0));
     assert_int_equal(F.n_sent, 4);
     uint32_t want[] = { 3, 3, 3, 1 };
@@ -185,7 +185,7 @@ static void test_es_queue_cuts_batches_by_bytes(void **state)
 static void test_es_queue_one_item_over_the_limit_goes_alone(void **state)
 {
     (void)state;
-    F.e.bulk_max = 150;
+    F.e.bulk_max = F.e.bulk_now = 150;
     es_job_submit(job_of(2, 200, 0));
     assert_int_equal(F.n_sent, 2);
     assert_int_equal(F.sent[0]->n, 1);
@@ -194,7 +194,7 @@ static void test_es_queue_one_item_over_the_limit_goes_alone(void **state)
 static void test_es_queue_limits_requests_in_flight(void **state)
 {
     (void)state;
-    F.e.bulk_max = 100;
+    F.e.bulk_max = F.e.bulk_now = 100;
     es_aimd_init(&F.e.aimd, 2);
     es_job_submit(job_of(4, 100, 0));
     assert_int_equal(F.n_sent, 2);
@@ -312,6 +312,10 @@ static void test_es_queue_413_splits_until_one(void **state)
     assert_string_equal(F.reasons[0], "too_large");
     answer_items(4, ok, 1, NULL);
     assert_int_equal(F.done, 1);
+    /* Later jobs are cut below the size refused. */
+    assert_int_equal(F.e.bulk_now, 1024);
+    es_job_submit(job_of(30, 100, 0));
+    assert_int_equal(F.sent[5]->n, 10);
 }
 
 static void test_es_queue_whole_failures(void **state)
@@ -368,7 +372,7 @@ static void count_abandoned(void *flush)
 static void test_es_queue_abandon_ends_every_job(void **state)
 {
     (void)state;
-    F.e.bulk_max = 100;
+    F.e.bulk_max = F.e.bulk_now = 100;
     es_aimd_init(&F.e.aimd, 1);
     es_job_submit(job_of(3, 100, 0));
     es_job_submit(job_of(1, 100, 0));
