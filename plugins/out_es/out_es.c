@@ -154,7 +154,8 @@ static void build_job(struct es *e, struct gl_flush *f)
     struct es_job *j = es_job_new(e, f, f->records);
     struct gl_chunk_iter it;
     struct gl_record rec;
-    gl_buf_reserve(&j->arena, f->bytes + f->bytes / 2 + (size_t)f->records * 96);
+    /* NDJSON takes about twice the msgpack, plus the action lines: no regrowth (copy). */
+    gl_buf_reserve(&j->arena, 2 * f->bytes + (size_t)f->records * 96);
     uint32_t base = 0;
     for (unsigned i = 0; i < f->n_chunks; i++) {
         gl_chunk_iter_init(&it, f->chunks[i]);
@@ -182,6 +183,7 @@ static void probe_done(struct es *e, bool answered)
 {
     e->send_type = e->type != NULL && !e->suppress_type_name &&
                    es_version_has_types(&e->version);
+    es_format_init(e);
     if (answered && e->type != NULL && !e->suppress_type_name && !e->send_type &&
         !e->type_warned) {
         e->type_warned = true;
@@ -400,6 +402,7 @@ static int init_format(struct gl_instance *ins, struct es *e)
     }
     e->send_type = e->type != NULL && !e->suppress_type_name &&
                    es_version_has_types(&e->version);
+    es_format_init(e);
     return 0;
 }
 
@@ -447,7 +450,11 @@ static void es_destroy(struct gl_instance *ins)
         gl_free(*owned[i]);
         *owned[i] = NULL;
     }
-    gl_buf_close(&e->name);
+    struct gl_buf *bufs[] = { &e->name, &e->action_head, &e->type_part, &e->time_key_json,
+                              &e->tag_key_json };
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
+        gl_buf_close(bufs[i]);
+    }
 }
 
 /* buffer_size, when given, sets the HTTP client's response_max. */
@@ -467,7 +474,6 @@ static int es_init(struct gl_instance *ins)
     char err[256] = "";
     int rc;
     e->ins = ins;
-    gl_buf_init(&e->name);
     init_buffer_size(e);
     rc = gl_http_client_init(&e->http);
     if (rc < 0) {

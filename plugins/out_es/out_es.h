@@ -165,7 +165,7 @@ struct es_job {
     struct es_job *prev, *next;
 };
 
-/* The transport and the flush, as the queue sees them. */
+/* The transport and the flush as the queue sees them. */
 struct es_ops {
     void (*send)(struct es *e, struct es_batch *b);
     void (*drop)(struct es_job *j, uint32_t index, const char *reason);
@@ -174,7 +174,7 @@ struct es_ops {
     uint64_t (*now)(struct es *e);                 /* monotonic ms */
 };
 
-/* How a batch's request went, as the transport tells the queue. */
+/* How a batch's request went. */
 struct es_answer {
     long status;               /* 0 with err */
     const char *err;           /* a gl_http_err_*, or NULL */
@@ -232,7 +232,7 @@ struct es {
     char *authorization;       /* Basic/ApiKey header value; wiped at destroy */
     struct gl_aws_provider *provider;
     struct es_version version;
-    int probe;                 /* ES_PROBE_* */
+    int probe;                 /* ES_PROBE_NONE, _RUNNING, _DONE (below) */
     void *parked;              /* flushes waiting for the version (a list through f->data) */
     struct es_ops ops;
     struct es_metrics m;
@@ -245,10 +245,11 @@ struct es {
     uint64_t rng;
     size_t bulk_now;           /* bulk_max, or less once the server refused a size (413) */
     struct gl_buf name;        /* an index name being built */
+    struct gl_buf action_head, type_part, time_key_json, tag_key_json; /* es_format_init() */
     struct es_time_cache index_cache, time_cache;
-    char logged[ES_REASONS_LOGGED][64];  /* error types already logged once */
+    char logged[ES_REASONS_LOGGED][64];  /* error types already logged once, n_logged */
     unsigned n_logged;
-    bool type_warned;
+    bool type_warned;          /* "type is not sent" said once */
     uv_timer_t timer;
     bool timer_open, stopping;
 };
@@ -256,7 +257,8 @@ struct es {
 enum { ES_PROBE_NONE, ES_PROBE_RUNNING, ES_PROBE_DONE };
 
 /* ---- records -> items (out_es_record.c) ---- */
-
+/* Renders what items share (action head, _type, keys); again when send_type changes. */
+void es_format_init(struct es *e);
 /*
  * Appends the bulk item of one record to j's arena and its entry to
  * j->items. Returns NULL, or the static reason the record is dropped for
@@ -281,7 +283,7 @@ void es_jobs_abandon(struct es *e, void (*each)(void *flush));
 struct es_job *es_job_new(struct es *e, void *flush, uint32_t records);
 /* Records one drop per record index (later drops of the same record are ignored). */
 void es_job_drop(struct es_job *j, uint32_t index, const char *reason);
-/* Cuts the job's items into batches of at most bulk_max bytes, queues them, sends what may go. */
+/* Cuts the job's items into batches of at most bulk_now bytes, queues them, sends what may go. */
 void es_job_submit(struct es_job *j);
 /* Sends what may go now and arms the timer for what waits. */
 void es_pump(struct es *e);
@@ -290,7 +292,6 @@ void es_batch_result(struct es *e, struct es_batch *b, const struct es_answer *a
 void es_job_free(struct es_job *j);
 
 /* ---- transport (out_es_http.c) ---- */
-
 /* The agent's send op: body, auth, request, answer -> es_batch_result(). */
 void es_transport_send(struct es *e, struct es_batch *b);
 /* Asks GET / for the version; done() runs once it is answered (or not). */

@@ -22,11 +22,6 @@
 #include "util/hash.h"
 #include "util/mem.h"
 
-static const char *const op_names[] = {
-    [ES_OP_CREATE] = "create", [ES_OP_INDEX] = "index", [ES_OP_UPDATE] = "update",
-    [ES_OP_UPSERT] = "update",
-};
-
 /* ---- times ---- */
 
 /* strftime(format) of sec (UTC), cached while records come in the same second. */
@@ -45,7 +40,18 @@ static const char *format_time(struct es_time_cache *c, const char *format, int6
     return c->text;
 }
 
-/* Appends the time_key value: time_key_format, then milliseconds or nanoseconds and Z. */
+/* Appends n decimal digits of v (zero-padded). */
+static void put_digits(struct gl_buf *b, uint64_t v, int n)
+{
+    char d[20];
+    for (int i = n - 1; i >= 0; i--) {
+        d[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    gl_buf_append(b, d, (size_t)n);
+}
+
+/* Appends the time_key value: time_key_format, then milliseconds (or nanoseconds) and Z. */
 static void write_time_value(struct es *e, struct gl_buf *b, uint64_t ts_ns)
 {
     size_t len;
@@ -54,22 +60,52 @@ static void write_time_value(struct es *e, struct gl_buf *b, uint64_t ts_ns)
     uint64_t frac = ts_ns % 1000000000u;
     gl_buf_putc(b, '"');
     gl_buf_append(b, s, len);
+    gl_buf_putc(b, '.');
     if (e->time_key_nanos) {
-        gl_buf_printf(b, ".%09lluZ\"", (unsigned long long)frac);
+        put_digits(b, frac, 9);
     } else {
-        gl_buf_printf(b, ".%03lluZ\"", (unsigned long long)(frac / 1000000u));
+        put_digits(b, frac / 1000000u, 3);
+    }
+    gl_buf_append(b, "Z\"", 2);
+}
+
+/*
+ * What every action line and document starts the same way, rendered once
+ * (again when the version probe decides on _type): the action and index,
+ * the type, and the time and tag keys as JSON.
+ */
+void es_format_init(struct es *e)
+{
+    static const char *const ops[] = {
+        [ES_OP_CREATE] = "create", [ES_OP_INDEX] = "index", [ES_OP_UPDATE] = "update",
+        [ES_OP_UPSERT] = "update",
+    };
+    struct gl_buf *h = &e->action_head;
+    gl_buf_reset(h);
+    gl_buf_printf(h, "{\"%s\":{\"_index\":", ops[e->op]);
+    if (!e->logstash_format) {
+        gl_json_write_str(h, e->index, strlen(e->index));
+    }
+    gl_buf_reset(&e->type_part);
+    if (e->send_type) {
+        gl_buf_puts(&e->type_part, ",\"_type\":");
+        gl_json_write_str(&e->type_part, e->type, strlen(e->type));
+    }
+    gl_buf_reset(&e->time_key_json);
+    gl_json_write_str(&e->time_key_json, e->time_key, strlen(e->time_key));
+    gl_buf_putc(&e->time_key_json, ':');
+    gl_buf_reset(&e->tag_key_json);
+    if (e->tag_key != NULL) {
+        gl_json_write_str(&e->tag_key_json, e->tag_key, strlen(e->tag_key));
+        gl_buf_putc(&e->tag_key_json, ':');
     }
 }
 
 /* ---- names ---- */
 
-/* Appends the record's index: `index`, or the logstash prefix, separator and date. */
+/* Appends the record's logstash index: the prefix (from the record or not), separator, date. */
 static void write_index(struct es *e, struct gl_buf *b, const struct gl_record *rec)
 {
-    if (!e->logstash_format) {
-        gl_json_write_str(b, e->index, strlen(e->index));
-        return;
-    }
     struct gl_buf *name = &e->name;
     const msgpack_object *v = e->logstash_prefix_key != NULL
                                   ? gl_accessor_get(&e->prefix_acc, rec->body) : NULL;
@@ -188,15 +224,13 @@ static void write_doc(struct es *e, struct gl_buf *b, const struct gl_record *re
     b->len--; /* the closing brace, put back below */
     if (gl_json_map_get(rec->body, e->time_key) == NULL) {
         gl_buf_puts(b, empty ? "" : ",");
-        gl_json_write_str(b, e->time_key, strlen(e->time_key));
-        gl_buf_putc(b, ':');
+        gl_buf_append(b, e->time_key_json.data, e->time_key_json.len);
         write_time_value(e, b, rec->ts);
         empty = false;
     }
     if (e->include_tag_key && gl_json_map_get(rec->body, e->tag_key) == NULL) {
         gl_buf_puts(b, empty ? "" : ",");
-        gl_json_write_str(b, e->tag_key, strlen(e->tag_key));
-        gl_buf_putc(b, ':');
+        gl_buf_append(b, e->tag_key_json.data, e->tag_key_json.len);
         gl_json_write_str(b, rec->tag, rec->tag_len);
     }
     gl_buf_putc(b, '}');
@@ -236,27 +270,26 @@ static size_t write_action(struct es *e, struct gl_buf *b, const struct gl_recor
                            bool *has_id)
 {
     size_t id_at = 0;
-    gl_buf_printf(b, "{\"%s\":{\"_index\":", op_names[e->op]);
-    write_index(e, b, rec);
-    if (e->send_type) {
-        gl_buf_puts(b, ",\"_type\":");
-        gl_json_write_str(b, e->type, strlen(e->type));
+    gl_buf_append(b, e->action_head.data, e->action_head.len);
+    if (e->logstash_format) {
+        write_index(e, b, rec);
     }
+    gl_buf_append(b, e->type_part.data, e->type_part.len);
     *has_id = false;
     if (e->id_key != NULL) {
         size_t at = b->len;
-        gl_buf_puts(b, ",\"_id\":");
+        gl_buf_append(b, ",\"_id\":", 7);
         *has_id = write_key_id(e, b, rec);
         if (!*has_id) {
             b->len = at;
         }
     } else if (e->generate_id) {
-        gl_buf_puts(b, ",\"_id\":\"");
+        gl_buf_append(b, ",\"_id\":\"", 8);
         id_at = b->len;
         gl_buf_append(b, "00000000000000000000000000000000\"", ES_ID_LEN + 1);
         *has_id = true;
     }
-    gl_buf_puts(b, "}}\n");
+    gl_buf_append(b, "}}\n", 3);
     return id_at;
 }
 

@@ -30,7 +30,15 @@ static void es_defaults(struct es *e)
     e->tag_key = "_flb-key";
     e->dead_letter_index = "dead";
     e->op = ES_OP_CREATE;
-    gl_buf_init(&e->name);
+}
+
+static void es_close(struct es *e)
+{
+    struct gl_buf *bufs[] = { &e->name, &e->action_head, &e->type_part, &e->time_key_json,
+                              &e->tag_key_json };
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
+        gl_buf_close(bufs[i]);
+    }
 }
 
 /* A record [ts, meta, body] read back from msgpack; with_origin adds origin [7, 42]. */
@@ -87,6 +95,7 @@ static char *item(struct es *e, const char *body, uint64_t ts, bool with_origin)
     memset(&j, 0, sizeof(j));
     gl_buf_init(&j.arena);
     make_record(&r, body, ts, with_origin);
+    es_format_init(e); /* the options may have changed since the last item */
     const char *reason = es_item_add(e, &j, &r.rec);
     char *out;
     if (reason != NULL) {
@@ -131,7 +140,7 @@ static void test_es_item_create_adds_timestamp(void **state)
     e.time_cache.valid = false; /* the cache is per second for one format: a new format */
     expect(&e, "{\"a\":true}", "{\"create\":{\"_index\":\"idx\"}}\n"
                                "{\"a\":true,\"ts\":\"01/05/2024 12:00:00.123Z\"}\n");
-    gl_buf_close(&e.name);
+    es_close(&e);
 }
 
 static void test_es_item_logstash_index(void **state)
@@ -156,7 +165,7 @@ static void test_es_item_logstash_index(void **state)
     expect(&e, "{}", "{\"create\":{\"_index\":\"logstash_202405\"}}\n"
                      "{\"t\":\"2024-05-01T12:00:00.123Z\"}\n");
     gl_accessor_close(&e.prefix_acc);
-    gl_buf_close(&e.name);
+    es_close(&e);
 }
 
 static void test_es_item_tag_type_and_dots(void **state)
@@ -172,7 +181,7 @@ static void test_es_item_tag_type_and_dots(void **state)
     expect(&e, "{\"a.b\":{\"c.d\":1},\"x\":[{\"y.z\":\"v.w\"}],\"@t\":1}",
            "{\"create\":{\"_index\":\"idx\",\"_type\":\"_doc\"}}\n"
            "{\"a_b\":{\"c_d\":1},\"x\":[{\"y_z\":\"v.w\"}],\"@t\":1,\"_flb-key\":\"app.web\"}\n");
-    gl_buf_close(&e.name);
+    es_close(&e);
 }
 
 static void test_es_item_generated_id_from_origin(void **state)
@@ -190,7 +199,7 @@ static void test_es_item_generated_id_from_origin(void **state)
     got = item(&e, "{\"log\":\"changed\"}", TS + 1, true);
     assert_non_null(strstr(got, "\"_id\":\"0000000000000007000000000000002a\""));
     gl_free(got);
-    gl_buf_close(&e.name);
+    es_close(&e);
 }
 
 static void test_es_item_generated_id_from_content(void **state)
@@ -213,7 +222,7 @@ static void test_es_item_generated_id_from_content(void **state)
     gl_free(again);
     gl_free(other);
     gl_free(later);
-    gl_buf_close(&e.name);
+    es_close(&e);
 }
 
 static void test_es_item_id_key_and_update(void **state)
@@ -238,7 +247,7 @@ static void test_es_item_id_key_and_update(void **state)
     e.op = ES_OP_UPDATE;
     expect(&e, "{}", "id_key_missing");
     gl_accessor_close(&e.id_acc);
-    gl_buf_close(&e.name);
+    es_close(&e);
 }
 
 static void test_es_dead_letter_keeps_the_document_as_text(void **state)
@@ -253,6 +262,7 @@ static void test_es_dead_letter_keeps_the_document_as_text(void **state)
     gl_buf_init(&j.arena);
     gl_buf_init(&j.dead);
     make_record(&r, "{\"n\":\"x\"}", TS, true);
+    es_format_init(&e);
     assert_null(es_item_add(&e, &j, &r.rec));
     assert_int_equal(j.items[0].flags, ES_ITEM_GENERATED);
     struct es_result err = { .status = 400, .type = "mapper_parsing_exception", .type_len = 24,
@@ -280,7 +290,7 @@ static void test_es_dead_letter_keeps_the_document_as_text(void **state)
     gl_free(j.items);
     gl_buf_close(&j.arena);
     gl_buf_close(&j.dead);
-    gl_buf_close(&e.name);
+    es_close(&e);
 }
 
 int main(void)
