@@ -558,6 +558,75 @@ pipeline:
             "%.0fs" % (window + interval + 5))
 
 
+ES_OPTIONS = """      port: %d
+      index: bench
+      generate_id: on
+      compress: gzip
+      workers: 4
+"""
+
+
+def run_es(name, corpus_dir, manifest):
+    """tail (read_from_head, exit_on_eof) -> es (generate_id, gzip) against the
+    Elasticsearch test server on loopback, a process of its own that keeps no
+    document bodies. CPU per GB read and, for the output's share (JSON, bulk
+    framing, gzip, HTTP), minus the same run into null, as for cloudwatch_logs."""
+    import json
+    d = tempfile.mkdtemp(prefix="gleaner-bench-")
+    portfile = os.path.join(d, "es.port")
+    server = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests", "integration",
+                                                                "lib_es_server.py"),
+                               "--port-file", portfile, "--count-only"],
+                              stdout=subprocess.DEVNULL)
+    try:
+        t0 = time.time()
+        while not os.path.exists(portfile) and time.time() - t0 < 10:
+            time.sleep(0.05)
+        with open(portfile) as f:
+            es_port = int(f.read())
+        configs = {}
+        for out, opts in (("es", ES_OPTIONS % es_port), ("null", "")):
+            configs[out] = os.path.join(d, "%s.yaml" % out)
+            with open(configs[out], "w") as f:
+                f.write("""service:
+  flush: 1s
+  log_level: warn
+  storage.path: %s/%s
+pipeline:
+  inputs:
+    - name: tail
+      path: %s/containers/*.log
+      multiline.parser: cri
+      read_from_head: on
+      exit_on_eof: on
+  outputs:
+    - name: %s
+      match: '*'
+%s""" % (d, out, corpus_dir, out, opts))
+        wall, cpu, rss = agent_usage(configs["es"])
+        with urllib.request.urlopen("http://127.0.0.1:%d/_test/stats" % es_port,
+                                    timeout=60) as r:
+            stats = json.loads(r.read())
+        _, cpu_null, _ = agent_usage(configs["null"])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+    ok = [b for b in stats["bulks"] if b["status"] == 200]
+    stored = stats["items"].get("201", 0)
+    if stored < manifest["expected_records_cri"]:
+        return (name, "%d of %d records stored" % (stored, manifest["expected_records_cri"]),
+                "", "", "%.1fs" % wall)
+    gb = manifest["bytes"] / 1e9
+    raw_gb = sum(b["raw"] for b in ok) / 1e9
+    sent_gb = sum(b["bytes"] for b in ok) / 1e9
+    return (name, "%.0fk lines/s, %d bulk requests of %.1f MB (NDJSON) on average"
+            % (manifest["lines"] / wall / 1e3, len(ok), raw_gb * 1e3 / max(len(ok), 1)),
+            "%.2f CPU s/GB read; the output's share (JSON, bulk framing, gzip, HTTP) %.2f CPU s "
+            "per GB read, %.2f per GB of NDJSON (%.2f GB, gzipped to %.3f GB)"
+            % (cpu / gb, (cpu - cpu_null) / gb, (cpu - cpu_null) / raw_gb, raw_gb, sent_gb),
+            "%.1f MiB" % (rss / 1024.0), "%.1fs" % wall)
+
+
 def run_inprocess(binary):
     """An in-process benchmark (bench/*.c): each line it prints is a row (tab-separated
     scenario, throughput, CPU)."""
@@ -600,6 +669,8 @@ def main():
                              extra="      mem_buf_limit: 5MB\n"))
         rows.append(run_cloudwatch("tail 1 file -> cloudwatch_logs (test server, loopback)",
                                    c1, m1))
+        rows.append(run_es("tail 1 file -> es, generate_id, gzip (test server, loopback)",
+                           c1, m1))
     c200, m200 = corpus("1x200k", 1, 200000)
     if c200 is not None:
         mb = m200["bytes"] // 1000000
