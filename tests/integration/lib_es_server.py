@@ -72,20 +72,23 @@ import os
 import random
 import re
 import signal
-import socket
 import sys
 import threading
 import time
 import uuid
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import botocore.awsrequest
 import botocore.credentials
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib_cwl_server import _Signer  # noqa: E402  botocore's SigV4 over the signed headers
+# The HTTP plumbing is the CloudWatch Logs test server's (a threaded server, connections
+# tracked so stop() closes them all, its request lifecycle), and so is the SigV4 check:
+# botocore's signer over exactly the headers the client signed.
+from lib_cwl_server import CwlServer, _Signer  # noqa: E402
+from lib_cwl_server import _Handler as _CwlHandler  # noqa: E402
+from lib_cwl_server import _HTTPServer  # noqa: E402
 
 FLAVORS = {
     "es7": {"number": "7.17.21", "dist": None, "lucene": "8.11.3", "types": True,
@@ -260,40 +263,17 @@ class EsServer:
         self._conns = set()
         self._httpd = _HTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.daemon_threads = True
-        self._httpd.es = self
+        self._httpd.tls = None
+        self._httpd.cwl = self._httpd.es = self  # cwl: for the inherited handler
         self.port = self._httpd.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
         self._thread = None
 
-    # ---- lifecycle ----
+    # ---- lifecycle: the CloudWatch Logs server's (threads, connections, handshake) ----
 
-    def start(self):
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        """Stops serving and closes every connection, kept-alive or delayed."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(10)
-            self._thread = None
-        with self._lock:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._httpd.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+    start, stop = CwlServer.start, CwlServer.stop
+    __enter__, __exit__ = CwlServer.__enter__, CwlServer.__exit__
+    _handshake = CwlServer._handshake
 
     # ---- faults ----
 
@@ -747,32 +727,13 @@ def _request(method, url, body, amz_date):
 
 # ---- HTTP ----
 
-class _HTTPServer(ThreadingHTTPServer):
-    # Agents under test open many connections at once; 5 would refuse some.
-    request_queue_size = 128
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def setup(self):
-        super().setup()
-        with self.server.es._lock:
-            self.server.es._conns.add(self.connection)
-
-    def finish(self):
-        try:
-            super().finish()
-        finally:
-            with self.server.es._lock:
-                self.server.es._conns.discard(self.connection)
+class _Handler(_CwlHandler):
+    """The CloudWatch Logs server's handler (connections, TLS, drop), answering as
+    Elasticsearch does."""
 
     def log_message(self, fmt, *args):
         if self.server.es.verbose:
             sys.stderr.write("es: " + (fmt % args) + "\n")
-
-    def version_string(self):
-        return "Server"
 
     def reply(self, status, obj, headers=None):
         """Answers JSON (obj None: an empty body); a client that hung up is counted."""
@@ -798,13 +759,6 @@ class _Handler(BaseHTTPRequestHandler):
         if n is None or not n.isdigit():
             return b""
         return self.rfile.read(int(n))
-
-    def drop(self):
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def route(self):
         """(kind, index) for a request path after the prefix; kind is root, bulk or None."""
