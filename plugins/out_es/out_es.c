@@ -214,7 +214,9 @@ static void es_flush(struct gl_instance *ins, struct gl_flush *f)
         return;
     }
     if (e->probe == ES_PROBE_NONE) {
-        es_probe_start(e, probe_done); /* once, for the log and early auth errors */
+        /* Not waited for: for the log, and to name bad credentials early; asked again
+         * at the next flush until the server answers. */
+        es_probe_start(e, probe_done);
     }
     build_job(e, f);
 }
