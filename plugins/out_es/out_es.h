@@ -137,8 +137,7 @@ struct es_item {
     uint32_t action_len;   /* bytes of the action line, '\n' included */
     uint32_t index;        /* the record's index in the flush */
     uint64_t ts_ns;        /* the record's time, for its dead letter */
-    uint8_t state;
-    uint8_t flags;         /* ES_ITEM_DEAD: a dead letter, in j->dead; ES_ITEM_GENERATED */
+    uint8_t state, flags;  /* ES_ITEM_PENDING or _DONE; ES_ITEM_DEAD (in j->dead), _GENERATED */
 };
 
 struct es_batch {
@@ -177,6 +176,7 @@ struct es_ops {
 /* How a batch's request went. */
 struct es_answer {
     long status;               /* 0 with err */
+    uint64_t retry_after_ms;   /* the answer's Retry-After, 0 when none */
     const char *err;           /* a gl_http_err_*, or NULL */
     const struct es_reply *reply;  /* parsed body; NULL when it could not be read */
 };

@@ -108,6 +108,8 @@ static void on_bulk(void *data, const struct gl_http_response *resp)
     struct es *e = k->e;
     struct es_reply reply;
     struct es_answer a = { .status = resp->status, .err = resp->err };
+    a.retry_after_ms = gl_http_retry_after(gl_http_response_header(resp, "Retry-After"),
+                                           (int64_t)time(NULL));
     bool readable = resp->err == NULL && es_reply_parse(&reply, resp->body, resp->body_len) == 0;
     if (resp->err == NULL) {
         a.reply = readable || reply.parsed ? &reply : NULL;

@@ -236,18 +236,19 @@ static void batch_drop(struct es *e, struct es_batch *b, const char *reason)
 }
 
 /*
- * Queues b again after the back-off of its next attempt, or drops it once
- * the output's retry_limit is spent.
+ * Queues b again after the back-off of its next attempt (at least the
+ * server's Retry-After, after_ms), or drops it once the output's
+ * retry_limit is spent.
  */
-static void retry_later(struct es *e, struct es_batch *b)
+static void retry_later(struct es *e, struct es_batch *b, uint64_t after_ms)
 {
     b->attempts++;
     if (e->retry_limit >= 0 && b->attempts > (uint64_t)e->retry_limit) {
         batch_drop(e, b, "retries_exhausted");
         return;
     }
-    uint64_t delay = gl_retry_delay(e->retry_base_ms, e->retry_cap_ms, b->attempts - 1,
-                                    gl_retry_random(&e->rng));
+    uint64_t delay = gl_retry_delay_after(e->retry_base_ms, e->retry_cap_ms, b->attempts - 1,
+                                          gl_retry_random(&e->rng), after_ms);
     b->ready_ms = e->ops.now(e) + delay;
     enqueue(e, b);
 }
@@ -388,7 +389,7 @@ static void per_item(struct es *e, struct es_batch *b, const struct es_reply *re
         *e->m.retried += again->n;
         gl_log_debug(e->ins, "%u of %u documents refused for now%s: sent again", again->n, b->n,
                      throttled ? " (the cluster is busy)" : "");
-        retry_later(e, again);
+        retry_later(e, again, 0);
     }
     if (dead != NULL) {
         enqueue(e, dead);
@@ -433,9 +434,9 @@ void es_batch_result(struct es *e, struct es_batch *b, const struct es_answer *a
     } else if (s == 429) {
         (*e->m.rejections)++;
         es_aimd_rejected(&e->aimd);
-        retry_later(e, b);
+        retry_later(e, b, a->retry_after_ms);
     } else if (a->err != NULL || s == 408 || s >= 500) {
-        retry_later(e, b);
+        retry_later(e, b, a->retry_after_ms);
     } else if ((s == 401 || s == 403) && e->aws_auth && !b->reauthed) {
         b->reauthed = true; /* the credentials were refreshed: once more at once */
         enqueue(e, b);
@@ -444,7 +445,7 @@ void es_batch_result(struct es *e, struct es_batch *b, const struct es_answer *a
     } else if (a->reply == NULL || a->reply->items == NULL || a->reply->n_items != b->n) {
         gl_log_warn(e->ins, "bulk answer of %u documents unreadable (%zu items): sent again",
                     b->n, a->reply && a->reply->items ? a->reply->n_items : 0);
-        retry_later(e, b);
+        retry_later(e, b, 0);
     } else {
         per_item(e, b, a->reply);
     }

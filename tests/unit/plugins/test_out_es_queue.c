@@ -337,10 +337,13 @@ static void test_es_queue_whole_failures(void **state)
     answer(2, 400, "{\"error\":{\"type\":\"illegal_argument_exception\"},\"status\":400}");
     assert_int_equal(F.n_drops, 3);
     assert_string_equal(F.reasons[2], "http_400");
-    /* 429 as a whole halves the limit and retries. */
+    /* 429 as a whole halves the limit and retries, not before its Retry-After. */
     es_job_submit(job_of(1, 100, 0));
-    answer(3, 429, NULL);
+    struct es_answer a = { .status = 429, .retry_after_ms = 5000 };
+    es_batch_result(&F.e, F.sent[3], &a);
+    F.sent[3] = NULL;
     assert_int_equal(F.e.aimd.limit, 4);
+    assert_true(F.armed >= 5000);
     assert_int_equal(F.done, 2);
 }
 
