@@ -266,9 +266,9 @@ void es_format_init(struct es *e);
  */
 const char *es_item_add(struct es *e, struct es_job *j, const struct gl_record *rec);
 /*
- * Appends the dead letter of item i (rejected with r) to j->dead as a new
- * item: the original source as text with the error attached, to
- * dead_letter_index. Returns the new item's index.
+ * Appends the dead letter of item i (rejected with r; not a dead letter itself) to
+ * j->dead as a new item: the original source as text with the error attached, to
+ * dead_letter_index. Returns the new item's index; j->items may have moved.
  */
 uint32_t es_dead_letter_add(struct es *e, struct es_job *j, uint32_t i,
                             const struct es_result *r);

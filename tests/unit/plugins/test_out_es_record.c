@@ -284,8 +284,11 @@ static void test_es_dead_letter_keeps_the_document_as_text(void **state)
                         "\"type\":\"mapper_parsing_exception\",\"reason\":"
                         "\"failed to parse field [n]\"}}\n");
     /* The same rejected item gives the same dead letter (and _id) every time. */
-    uint32_t d2 = es_dead_letter_add(&e, &j, 0, &err);
-    assert_memory_equal(es_item_data(&j, &j.items[d2]), text, it->len);
+    char *first = gl_strndup(text, it->len);
+    uint32_t d2 = es_dead_letter_add(&e, &j, 0, &err); /* items and dead letters may move */
+    assert_int_equal(j.items[d2].len, strlen(first));
+    assert_memory_equal(es_item_data(&j, &j.items[d2]), first, strlen(first));
+    gl_free(first);
     free_record(&r);
     gl_free(j.items);
     gl_buf_close(&j.arena);
