@@ -310,28 +310,27 @@ CWL_OPTIONS = """      endpoint: %s
 """
 
 
-def run_cloudwatch(name, corpus_dir, manifest):
-    """tail (read_from_head, exit_on_eof) -> cloudwatch_logs (one stream per pod) against
-    the CloudWatch Logs test server on loopback, a process of its own. The CPU is
-    given per GB read and, for the output's share (JSON encoding, SigV4, HTTP),
-    minus the same run into null; the batch fill is the mean bytes per accepted
-    PutLogEvents over 1,048,576, from the server's /_stats."""
+def tail_into(server, server_args, out, options, corpus_dir, stats_path, env=None):
+    """Runs tail (read_from_head, exit_on_eof) -> out against a test server
+    (tests/integration/<server>, a process of its own on loopback), then the same
+    input into null. options(port) gives the output's option lines. Returns (wall s,
+    CPU s, peak RSS KiB, CPU s of the null run, the server's stats from stats_path)."""
     import json
     d = tempfile.mkdtemp(prefix="gleaner-bench-")
-    portfile = os.path.join(d, "cwl.port")
-    server = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests", "integration",
-                                                                "lib_cwl_server.py"),
-                               "--port-file", portfile], stdout=subprocess.DEVNULL)
+    portfile = os.path.join(d, "server.port")
+    proc = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests", "integration",
+                                                              server),
+                             "--port-file", portfile] + server_args, stdout=subprocess.DEVNULL)
     try:
         t0 = time.time()
         while not os.path.exists(portfile) and time.time() - t0 < 10:
             time.sleep(0.05)
         with open(portfile) as f:
-            endpoint = "http://127.0.0.1:%d" % int(f.read())
+            server_port = int(f.read())
         configs = {}
-        for out, opts in (("cloudwatch_logs", CWL_OPTIONS % endpoint), ("null", "")):
-            configs[out] = os.path.join(d, "%s.yaml" % out)
-            with open(configs[out], "w") as f:
+        for name, opts in ((out, options(server_port)), ("null", "")):
+            configs[name] = os.path.join(d, "%s.yaml" % name)
+            with open(configs[name], "w") as f:
                 f.write("""service:
   flush: 1s
   log_level: warn
@@ -346,18 +345,31 @@ pipeline:
   outputs:
     - name: %s
       match: '*'
-%s""" % (d, out, corpus_dir, out, opts))
-        env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDGLEANERTEST00001",
-                   AWS_SECRET_ACCESS_KEY="gleaner-test-secret", AWS_REGION="us-east-1",
-                   AWS_EC2_METADATA_DISABLED="true")
-        env.pop("AWS_SESSION_TOKEN", None)
-        wall, cpu, rss = agent_usage(configs["cloudwatch_logs"], env)
-        with urllib.request.urlopen(endpoint + "/_stats", timeout=30) as r:
+%s""" % (d, name, corpus_dir, name, opts))
+        wall, cpu, rss = agent_usage(configs[out], env)
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (server_port, stats_path),
+                                    timeout=60) as r:
             stats = json.loads(r.read())
         _, cpu_null, _ = agent_usage(configs["null"])
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    return wall, cpu, rss, cpu_null, stats
+
+
+def run_cloudwatch(name, corpus_dir, manifest):
+    """tail (read_from_head, exit_on_eof) -> cloudwatch_logs (one stream per pod) against
+    the CloudWatch Logs test server on loopback, a process of its own. The CPU is
+    given per GB read and, for the output's share (JSON encoding, SigV4, HTTP),
+    minus the same run into null; the batch fill is the mean bytes per accepted
+    PutLogEvents over 1,048,576, from the server's /_stats."""
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDGLEANERTEST00001",
+               AWS_SECRET_ACCESS_KEY="gleaner-test-secret", AWS_REGION="us-east-1",
+               AWS_EC2_METADATA_DISABLED="true")
+    env.pop("AWS_SESSION_TOKEN", None)
+    wall, cpu, rss, cpu_null, stats = tail_into(
+        "lib_cwl_server.py", [], "cloudwatch_logs",
+        lambda p: CWL_OPTIONS % ("http://127.0.0.1:%d" % p), corpus_dir, "/_stats", env)
     ok = [b for b in stats["batches"] if b["status"] == 200]
     events = sum(b["events"] for b in ok)
     if events < manifest["expected_records_cri"]:
@@ -571,46 +583,9 @@ def run_es(name, corpus_dir, manifest):
     Elasticsearch test server on loopback, a process of its own that keeps no
     document bodies. CPU per GB read and, for the output's share (JSON, bulk
     framing, gzip, HTTP), minus the same run into null, as for cloudwatch_logs."""
-    import json
-    d = tempfile.mkdtemp(prefix="gleaner-bench-")
-    portfile = os.path.join(d, "es.port")
-    server = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests", "integration",
-                                                                "lib_es_server.py"),
-                               "--port-file", portfile, "--count-only"],
-                              stdout=subprocess.DEVNULL)
-    try:
-        t0 = time.time()
-        while not os.path.exists(portfile) and time.time() - t0 < 10:
-            time.sleep(0.05)
-        with open(portfile) as f:
-            es_port = int(f.read())
-        configs = {}
-        for out, opts in (("es", ES_OPTIONS % es_port), ("null", "")):
-            configs[out] = os.path.join(d, "%s.yaml" % out)
-            with open(configs[out], "w") as f:
-                f.write("""service:
-  flush: 1s
-  log_level: warn
-  storage.path: %s/%s
-pipeline:
-  inputs:
-    - name: tail
-      path: %s/containers/*.log
-      multiline.parser: cri
-      read_from_head: on
-      exit_on_eof: on
-  outputs:
-    - name: %s
-      match: '*'
-%s""" % (d, out, corpus_dir, out, opts))
-        wall, cpu, rss = agent_usage(configs["es"])
-        with urllib.request.urlopen("http://127.0.0.1:%d/_test/stats" % es_port,
-                                    timeout=60) as r:
-            stats = json.loads(r.read())
-        _, cpu_null, _ = agent_usage(configs["null"])
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
+    wall, cpu, rss, cpu_null, stats = tail_into(
+        "lib_es_server.py", ["--count-only"], "es", lambda p: ES_OPTIONS % p, corpus_dir,
+        "/_test/stats")
     ok = [b for b in stats["bulks"] if b["status"] == 200]
     stored = stats["items"].get("201", 0)
     if stored < manifest["expected_records_cri"]:

@@ -10,11 +10,10 @@ import json
 import os
 import re
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import check, free_port, http_get, start, stderr_of, stop, tmpdir, wait_for, write  # noqa
-from lib_es_server import EsServer  # noqa: E402
+from lib import check, stderr_of, tmpdir  # noqa: E402
+from lib_es_server import EsServer, run_agent  # noqa: E402
 
 LINES = 500
 d = tmpdir("es-dead-letter")
@@ -29,16 +28,12 @@ BAD = {i for i in range(LINES) if i % 10 == 9}
 def run(srv, name, extra):
     """Runs the agent on app.log into srv until every line is answered for; returns
     (agent stderr, /metrics text)."""
-    port = free_port()
-    cfg = write(os.path.join(d, name + ".yaml"), """
-service:
-  flush: 200ms
-  log_level: info
-  http_server: on
-  http_listen: 127.0.0.1
-  http_port: %d
-  storage.path: %s/%s
-pipeline:
+    want = LINES + (len(BAD) if "dead_letter_index" in extra else 0)
+
+    def answered(p):
+        items = srv.stats()["items"]
+        return items.get("201", 0) + items.get("400", 0) >= want
+    p, metrics = run_agent(d, name, """pipeline:
   inputs:
     - name: tail
       tag: app
@@ -55,14 +50,7 @@ pipeline:
       port: %d
       index: app
       generate_id: on
-%s""" % (port, d, name, log, srv.port, extra))
-    p = start(cfg)
-    wait_for("every line answered for", lambda: srv.stats()["items"].get("201", 0) +
-             srv.stats()["items"].get("400", 0) >= LINES + (len(BAD) if "dead" in extra
-                                                            else 0), timeout=30)
-    time.sleep(0.5)
-    _, metrics = http_get(port, "/metrics")
-    stop(p)
+%s""" % (log, srv.port, extra), answered)
     return stderr_of(p), metrics
 
 

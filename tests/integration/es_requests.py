@@ -12,8 +12,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import check, free_port, http_get, start, stop, tmpdir, wait_for, write  # noqa
-from lib_es_server import EsServer  # noqa: E402
+from lib import check, tmpdir  # noqa: E402
+from lib_es_server import EsServer, dummy_to_es, run_agent  # noqa: E402
 
 N = 1000
 d = tmpdir("es-requests")
@@ -22,34 +22,12 @@ DOTTED = '{"log":"x","ns":"shop","rid":"r1","app":"web","app.kubernetes.io/name"
 
 def run(srv, name, extra, want=N, record=DOTTED):
     """Sends N dummy records with the es options in extra; returns /metrics."""
-    port = free_port()
     srv.reset_stats()
-    cfg = write(os.path.join(d, name + ".yaml"), """
-service:
-  flush: 200ms
-  log_level: info
-  http_server: on
-  http_listen: 127.0.0.1
-  http_port: %d
-pipeline:
-  inputs:
-    - name: dummy
-      tag: app.web
-      dummy: '%s'
-      rate: 4000
-      samples: %d
-  outputs:
-    - name: es
-      match: 'app.*'
-      port: %d
-%s""" % (port, record, N, srv.port, extra))
-    p = start(cfg)
-    wait_for("records answered for", lambda: srv.stats()["items"].get("201", 0) +
-             srv.stats()["items"].get("200", 0) + srv.stats()["items"].get("400", 0) >= want,
-             timeout=30)
-    time.sleep(0.3)
-    _, metrics = http_get(port, "/metrics")
-    stop(p)
+
+    def answered(p):
+        items = srv.stats()["items"]
+        return items.get("201", 0) + items.get("200", 0) + items.get("400", 0) >= want
+    _, metrics = run_agent(d, name, dummy_to_es(srv, record, N, extra), answered)
     return metrics
 
 

@@ -10,8 +10,8 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import check, free_port, http_get, start, stderr_of, stop, tmpdir, wait_for, write  # noqa
-from lib_es_server import EsServer  # noqa: E402
+from lib import check, stderr_of, tmpdir  # noqa: E402
+from lib_es_server import EsServer, dummy_to_es, run_agent  # noqa: E402
 
 N = 3000
 KEY, SECRET, TOKEN = "AKIDGLEANERES0000001", "es-test-secret-value", "session-token-xyz"
@@ -24,40 +24,17 @@ for k in ("AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_PROFILE",
 
 
 def run(srv, name, service, extra="", want=N):
-    port = free_port()
-    cfg = write(os.path.join(d, name + ".yaml"), """
-service:
-  flush: 200ms
-  log_level: info
-  http_server: on
-  http_listen: 127.0.0.1
-  http_port: %d
-pipeline:
-  inputs:
-    - name: dummy
-      tag: app
-      dummy: '{"log":"signed line","level":"info"}'
-      rate: 3000
-      samples: %d
-  outputs:
-    - name: es
-      match: app
-      port: %d
+    """Sends N signed records for service; returns (process, /metrics)."""
+    def answered(p):
+        return sum(srv.stats()["items"].values()) >= want or "dropped" in stderr_of(p)
+    return run_agent(d, name, dummy_to_es(srv, '{"log":"signed line","level":"info"}', N, """\
       index: signed
       aws_auth: on
       aws_region: eu-west-1
       aws_service_name: %s
       compress: gzip
       pipeline: add-pipeline-field
-%s""" % (port, N, srv.port, service, extra))
-    p = start(cfg)
-    wait_for("%d records answered for" % want,
-             lambda: sum(srv.stats()["items"].values()) >= want or
-             "dropped" in stderr_of(p), timeout=30)
-    wait_for("the agent's counters", lambda: http_get(port, "/metrics")[0] == 200, timeout=5)
-    _, metrics = http_get(port, "/metrics")
-    stop(p)
-    return p, metrics
+%s""" % (service, extra)), answered)
 
 
 AWS = {"region": "eu-west-1", "access_key": KEY, "secret_key": SECRET, "session_token": TOKEN}

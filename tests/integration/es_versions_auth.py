@@ -10,8 +10,8 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import check, free_port, http_get, start, stderr_of, stop, tmpdir, wait_for, write  # noqa
-from lib_es_server import EsServer  # noqa: E402
+from lib import check, stderr_of, tmpdir, write  # noqa: E402
+from lib_es_server import EsServer, dummy_to_es, run_agent  # noqa: E402
 
 N = 400
 PASSWORD = "file-secret-2291"
@@ -20,34 +20,15 @@ pwfile = write(os.path.join(d, "password"), PASSWORD + "\n")
 
 
 def run(srv, name, extra, want=N):
-    """Sends N dummy records with the es options in extra; returns (stderr, /metrics)."""
-    port = free_port()
+    """Sends N dummy records to index `name` with the es options in extra; returns
+    (stderr, /metrics)."""
     srv.reset_stats()
-    cfg = write(os.path.join(d, name + ".yaml"), """
-service:
-  flush: 200ms
-  log_level: info
-  http_server: on
-  http_listen: 127.0.0.1
-  http_port: %d
-pipeline:
-  inputs:
-    - name: dummy
-      tag: app
-      dummy: '{"log":"a line","n":1}'
-      rate: 2000
-      samples: %d
-  outputs:
-    - name: es
-      match: app
-      port: %d
-      index: %s
-%s""" % (port, N, srv.port, name, extra))
-    p = start(cfg)
-    wait_for("records answered for", lambda: sum(srv.stats()["items"].values()) >= want or
-             "dropped" in stderr_of(p), timeout=30)
-    _, metrics = http_get(port, "/metrics")
-    stop(p)
+
+    def answered(p):
+        return sum(srv.stats()["items"].values()) >= want or "dropped" in stderr_of(p)
+    p, metrics = run_agent(d, name, dummy_to_es(srv, '{"log":"a line","n":1}', N,
+                                                "      index: %s\n%s" % (name, extra)),
+                           answered)
     return stderr_of(p), metrics
 
 

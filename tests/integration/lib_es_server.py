@@ -55,6 +55,8 @@ Library:
         s.stats(); s.reset_stats(); s.set_faults(request_503_rate=0.05)
 keep=callable(source) stores what it returns instead of the source (big runs).
 
+run_agent() and dummy_to_es() run the agent for the es tests.
+
 Test-only endpoints (no auth): GET /_test/stats, GET /_test/docs?index=I,
 POST /_test/control (fault settings and "reset_stats": true).
 
@@ -884,6 +886,50 @@ class _Handler(_CwlHandler):
                               "gzip": raw is not body, "status": status})
         es._count(kind or "other", status)
         self.reply(status, out, headers)
+
+
+# ---- the agent's side, for the es tests ----
+
+def run_agent(d, name, pipeline, until, timeout=30, settle=0.3):
+    """Runs build/gleaner on <d>/<name>.yaml (the service: flush 200ms, /metrics on a
+    free port, storage under <d>/<name>; then the given pipeline: section), waits until
+    until(process) is true and settle seconds more (for the agent to count the last
+    answers), reads /metrics and stops it with SIGTERM. Returns (process, /metrics
+    text); lib.stderr_of(process) is its log."""
+    from lib import free_port, http_get, start, stop, wait_for, write
+    port = free_port()
+    cfg = write(os.path.join(d, name + ".yaml"), """service:
+  flush: 200ms
+  log_level: info
+  http_server: on
+  http_listen: 127.0.0.1
+  http_port: %d
+  storage.path: %s
+%s""" % (port, os.path.join(d, name), pipeline))
+    p = start(cfg)
+    wait_for("%s: %s" % (name, until.__doc__ or "the records answered for"),
+             lambda: until(p), timeout=timeout)
+    time.sleep(settle)
+    _, metrics = http_get(port, "/metrics")
+    stop(p)
+    return p, metrics
+
+
+def dummy_to_es(srv, record, n, outputs):
+    """The pipeline: section of n dummy records (tag app.web, 4,000/s) into one es output
+    at srv with the option lines of outputs (indented 6 spaces)."""
+    return """pipeline:
+  inputs:
+    - name: dummy
+      tag: app.web
+      dummy: '%s'
+      rate: 4000
+      samples: %d
+  outputs:
+    - name: es
+      match: 'app.*'
+      port: %d
+%s""" % (record, n, srv.port, outputs)
 
 
 # ---- command line ----
