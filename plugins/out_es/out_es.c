@@ -169,6 +169,11 @@ static void build_job(struct es *e, struct gl_flush *f)
         gl_chunk_iter_close(&it);
         base += f->chunks[i]->records;
     }
+    /*
+     * The documents count against their inputs' mem_buf_limit until the flush ends
+     * (the arena's length: pages reserved but never written cost nothing).
+     */
+    gl_flush_hold(f, j->arena.len + (size_t)j->cap * sizeof(*j->items) + j->records / 8 + 1);
     es_job_submit(j);
 }
 

@@ -16,8 +16,8 @@
 
 #include "codec/gzip.h"
 #include "core/log.h"
-#include "net/dl.h"
 #include "out_es.h"
+#include "util/error.h"
 #include "util/mem.h"
 
 struct call {
@@ -131,17 +131,10 @@ static void on_bulk(void *data, const struct gl_http_response *resp)
 /* The hex SHA-256 of the payload, for X-Amz-Content-Sha256 (aoss wants it signed). */
 static int payload_hash(const char *p, size_t n, char out[65])
 {
-    unsigned char md[32];
-    unsigned int len = 0;
-    if (gl_dl_crypto(NULL, 0) < 0 ||
-        !gl_crypto->evp_digest(n > 0 ? p : "", n, md, &len, gl_crypto->evp_sha256(), NULL) ||
-        len != 32) {
-        return -1;
-    }
-    for (int i = 0; i < 32; i++) {
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-    }
-    return 0;
+    struct gl_sha256 h;
+    int rc = gl_sha256_begin(&h);
+    gl_sha256_add(&h, p, n);
+    return gl_sha256_hex(&h, out) == 0 && rc == 0 ? 0 : GL_EIO;
 }
 
 /* What SigV4 adds to a request. */
@@ -170,8 +163,8 @@ static bool sign(struct call *k, const struct gl_aws_creds *creds, bool post,
         .method = post ? "POST" : "GET", .host = e->host_port,
         .path = post ? e->bulk_path : e->root_path, .query = post ? e->bulk_query : NULL,
         .headers = h, .n_headers = n, .payload = k->payload, .payload_len = k->payload_len,
-        .region = gl_aws_provider_region(e->provider), .service = e->aws_service_name,
-        .now = time(NULL),
+        .payload_sha256 = out->sha, .region = gl_aws_provider_region(e->provider),
+        .service = e->aws_service_name, .now = time(NULL),
     };
     return gl_sigv4_sign(&req, creds, &out->sig) == 0;
 }
