@@ -92,6 +92,9 @@ pipeline:
       multiline.parser: cri
       read_from_head: on
       exit_on_eof: on
+      # Room for several flushes in flight while some of their documents wait for a
+      # retry (each flush's NDJSON counts against this limit until its last document is in).
+      mem_buf_limit: 64MB
   outputs:
     - name: es
       match: 'kube.*'
