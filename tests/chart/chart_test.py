@@ -41,7 +41,6 @@ NAMESPACE = "logging"
 # lists it; a config naming any other plugin the build lacks is a failure.
 PENDING = {
     "es": "logs.elasticsearch",
-    "prometheus_scrape": "metrics.kubelet, metrics.pods",
 }
 
 # What the downward API and the cluster give a pod, for the configs' ${...}.

@@ -869,10 +869,19 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self):
         return "Server"
 
+    def done_inflight(self):
+        """The request stops counting as in flight before its answer is written:
+        a client may send the stream's next request as soon as it reads it."""
+        entered = getattr(self, "inflight", None)
+        if entered is not None:
+            self.inflight = None
+            self.server.cwl._leave(entered[0])
+
     def reply(self, status, obj):
         """Answers status with obj as JSON (None: an empty body). A client that
         hung up first (its timeout fired during a delay) is counted, not raised."""
         body = b"" if obj is None else json.dumps(obj).encode()
+        self.done_inflight()
         try:
             self.send_response(status)
             self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
@@ -960,10 +969,11 @@ class _Handler(BaseHTTPRequestHandler):
             if action == "PutLogEvents" and isinstance(req, dict):
                 key = "%s/%s" % (req.get("logGroupName"), req.get("logStreamName"))
             cwl._enter(key)
+            self.inflight = (key,)
             try:
                 status, kind = self.run(action, req, body, key)
             finally:
-                cwl._leave(key)
+                self.done_inflight()
         except CwlError as e:
             status, kind = e.status, e.kind
             self.reply(e.status, {"__type": e.kind, "message": e.message})

@@ -37,22 +37,19 @@ config names environment variables that the DaemonSet fills from Secrets.
 {{- end }}
 {{- with $v.metrics.kubelet }}
 {{- if .enabled }}
-{{- range $path := list "cadvisor" "resource" }}
-{{- $s := dict "name" "prometheus_scrape" "alias" (printf "kubelet_%s" $path)
-      "tag" "metrics.kubelet" "host" "${NODE_IP}" "port" 10250
-      "metrics_path" (printf "/metrics/%s" $path)
-      "scrape_interval" $.Values.metrics.kubelet.scrapeInterval
-      "tls" true "tls.verify" $.Values.metrics.kubelet.tlsVerify
-      "bearer_token_file" "/var/run/secrets/kubernetes.io/serviceaccount/token" }}
-{{- $inputs = append $inputs (mergeOverwrite $s $.Values.metrics.kubelet.extraOptions) }}
-{{- end }}
+{{- /* One input for both paths: job kubelet, with node and metrics_path labels. */}}
+{{- $s := dict "name" "prometheus_scrape" "alias" "kubelet" "job_name" "kubelet"
+      "tag" "metrics.kubelet" "kubelet" true
+      "kubelet_endpoints" (list "/metrics/cadvisor" "/metrics/resource")
+      "scrape_interval" .scrapeInterval "kubelet.tls.verify" .tlsVerify }}
+{{- $inputs = append $inputs (mergeOverwrite $s .extraOptions) }}
 {{- $metricsIn = true }}
 {{- end }}
 {{- end }}
 {{- with $v.metrics.pods }}
 {{- if .enabled }}
 {{- $s := dict "name" "prometheus_scrape" "alias" "pods" "tag" "metrics.pods"
-      "kubernetes_pods" true "scrape_interval" .scrapeInterval }}
+      "job_name" "kubernetes-pods" "kubernetes_pods" true "scrape_interval" .scrapeInterval }}
 {{- $inputs = append $inputs (mergeOverwrite $s .extraOptions) }}
 {{- $metricsIn = true }}
 {{- end }}
