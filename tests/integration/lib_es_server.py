@@ -73,7 +73,6 @@ import json
 import os
 import random
 import re
-import signal
 import sys
 import threading
 import time
@@ -90,7 +89,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # botocore's signer over exactly the headers the client signed.
 from lib_cwl_server import CwlServer, _Signer  # noqa: E402
 from lib_cwl_server import _Handler as _CwlHandler  # noqa: E402
-from lib_cwl_server import _HTTPServer  # noqa: E402
+from lib_cwl_server import _HTTPServer, serve  # noqa: E402
 
 FLAVORS = {
     "es7": {"number": "7.17.21", "dist": None, "lucene": "8.11.3", "types": True,
@@ -950,19 +949,7 @@ def main(argv=None):
                  keep=(lambda d: None) if a.count_only else None,
                  item_429_rate=a.item_429_rate, request_503_rate=a.request_503_rate)
     s.start()
-    if a.port_file:
-        with open(a.port_file + ".tmp", "w") as f:
-            f.write("%d\n" % s.port)
-        os.rename(a.port_file + ".tmp", a.port_file)
-    print("listening on %s" % s.url, flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        s.stop()
+    serve(s, s.url, a.port_file)
 
 
 if __name__ == "__main__":
