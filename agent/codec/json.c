@@ -722,38 +722,63 @@ const msgpack_object *gl_json_map_get(const msgpack_object *map, const char *key
 /* ---- writer ---- */
 
 /*
- * Writes the escape of c (a control character, '"' or '\\') at o; returns
- * the end. Twice: the escape escaped again, as it is inside a JSON string
- * that itself holds JSON text (\" becomes \\\", \n becomes \\n); *extra
- * counts the bytes the second escaping adds.
+ * The escapes of the bytes that have one (control characters, '"' and '\\'),
+ * once and twice: twice is the escape escaped again, as it is inside a JSON
+ * string that itself holds JSON text (\" becomes \\\", \n becomes \\n).
+ * Made once at start; each is written with one 8-byte copy.
  */
-static char *put_escape(char *o, unsigned char c, bool twice, size_t *extra)
+struct escape {
+    char text[8];
+    uint8_t len;
+};
+static struct escape escapes[2][0x60];
+
+__attribute__((constructor)) static void make_escapes(void)
 {
     static const char hex[] = "0123456789abcdef";
-    if (twice) {
-        *o++ = '\\';
-        (*extra)++;
-        if (c == '"' || c == '\\') {
-            *o++ = '\\';
-            (*extra)++;
+    for (unsigned c = 0; c < 0x60; c++) {
+        char once[8];
+        size_t n = 0;
+        once[n++] = '\\';
+        switch (c) {
+        case '\n': once[n++] = 'n'; break;
+        case '\r': once[n++] = 'r'; break;
+        case '\t': once[n++] = 't'; break;
+        case '\b': once[n++] = 'b'; break;
+        case '\f': once[n++] = 'f'; break;
+        case '"': case '\\': once[n++] = (char)c; break;
+        default:
+            memcpy(once + n, "u00", 3);
+            once[n + 3] = hex[c >> 4];
+            once[n + 4] = hex[c & 15];
+            n += 5;
+            break;
         }
+        memcpy(escapes[0][c].text, once, n);
+        escapes[0][c].len = (uint8_t)n;
+        /* Escaped again: its backslash doubles, and a quote or backslash after it too. */
+        size_t m = 0;
+        escapes[1][c].text[m++] = '\\';
+        escapes[1][c].text[m++] = '\\';
+        if (c == '"' || c == '\\') {
+            escapes[1][c].text[m++] = '\\';
+        }
+        memcpy(escapes[1][c].text + m, once + 1, n - 1);
+        escapes[1][c].len = (uint8_t)(m + n - 1);
     }
-    *o++ = '\\';
-    switch (c) {
-    case '\n': *o++ = 'n'; break;
-    case '\r': *o++ = 'r'; break;
-    case '\t': *o++ = 't'; break;
-    case '\b': *o++ = 'b'; break;
-    case '\f': *o++ = 'f'; break;
-    case '"': case '\\': *o++ = (char)c; break;
-    default:
-        memcpy(o, "u00", 3);
-        o[3] = hex[c >> 4];
-        o[4] = hex[c & 15];
-        o += 5;
-        break;
-    }
-    return o;
+}
+
+/*
+ * Writes the escape of c (a control character, '"' or '\\') at o, which has
+ * room for 8 bytes; returns the end. *extra counts the bytes the second
+ * escaping adds.
+ */
+static inline char *put_escape(char *o, unsigned char c, bool twice, size_t *extra)
+{
+    const struct escape *e = &escapes[twice][c];
+    memcpy(o, e->text, 8);
+    *extra += (size_t)(e->len - escapes[0][c].len);
+    return o + e->len;
 }
 
 /*

@@ -167,7 +167,7 @@ static const struct gl_option output_options[] = {
     { .name = "workers", .type = GL_OPT_INT, .def = "1", .check = check_workers,
       .offset = offsetof(struct gl_common, workers),
       .help = "Flushes this output may have in flight at once (default 1, or the plugin's "
-              "own: cloudwatch_logs 16)." },
+              "own: cloudwatch_logs 16, es 2)." },
     { .name = "mem_buf_limit", .type = GL_OPT_SIZE, .def = "32MiB",
       .offset = offsetof(struct gl_common, mem_buf_limit),
       .help = "Bytes buffered for this output before the inputs feeding it pause (filesystem "

@@ -177,6 +177,7 @@ static struct gl_chunk *run_filter(struct gl_instance *f, struct gl_chunk *c,
     while (gl_chunk_next(&it, &rec) == 0) {
         gl_buf_reset(scratch);
         gl__event_begin_buf(&ev, scratch, rec.ts);
+        gl__event_meta(&ev, rec.meta);
         ev.shared = &refs;
         enum gl_filter_result r = f->plugin->filter(f, &rec, &ev);
         if (r == GL_FILTER_KEEP) {

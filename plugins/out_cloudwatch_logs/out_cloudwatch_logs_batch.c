@@ -186,6 +186,19 @@ static size_t put_open(char *o, bool comma, int64_t ts)
     return len + sizeof(b) - 1;
 }
 
+/* The length put_open() writes, without writing it. */
+static size_t open_len(bool comma, int64_t ts)
+{
+    uint64_t v = ts < 0 ? (uint64_t)0 - (uint64_t)ts : (uint64_t)ts;
+    size_t digits = 1;
+    while (v >= 10) {
+        v /= 10;
+        digits++;
+    }
+    return (comma ? 1 : 0) + sizeof("{\"timestamp\":") - 1 + (ts < 0 ? 1 : 0) + digits +
+           sizeof(",\"message\":\"") - 1;
+}
+
 static void body_start(struct cwl_body *b)
 {
     b->pos = 0;
@@ -208,7 +221,7 @@ void cwl_body_init(struct cwl_body *b, const char *group, const char *stream,
     b->arena = arena;
     b->len = b->head.len + 2;
     for (size_t i = 0; i < n; i++) {
-        b->len += put_open(b->open, i > 0, ev[i].ts_ms) + ev[i].qlen + 2;
+        b->len += open_len(i > 0, ev[i].ts_ms) + ev[i].qlen + 2;
     }
     body_start(b);
 }

@@ -869,10 +869,19 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self):
         return "Server"
 
+    def done_inflight(self):
+        """The request stops counting as in flight before its answer is written:
+        a client may send the stream's next request as soon as it reads it."""
+        entered = getattr(self, "inflight", None)
+        if entered is not None:
+            self.inflight = None
+            self.server.cwl._leave(entered[0])
+
     def reply(self, status, obj):
         """Answers status with obj as JSON (None: an empty body). A client that
         hung up first (its timeout fired during a delay) is counted, not raised."""
         body = b"" if obj is None else json.dumps(obj).encode()
+        self.done_inflight()
         try:
             self.send_response(status)
             self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
@@ -960,10 +969,11 @@ class _Handler(BaseHTTPRequestHandler):
             if action == "PutLogEvents" and isinstance(req, dict):
                 key = "%s/%s" % (req.get("logGroupName"), req.get("logStreamName"))
             cwl._enter(key)
+            self.inflight = (key,)
             try:
                 status, kind = self.run(action, req, body, key)
             finally:
-                cwl._leave(key)
+                self.done_inflight()
         except CwlError as e:
             status, kind = e.status, e.kind
             self.reply(e.status, {"__type": e.kind, "message": e.message})
@@ -1054,11 +1064,16 @@ def main(argv=None):
                   fault_actions=a.fault_actions.split(","), rps=rps, quotas=a.quotas,
                   tls_cert=a.tls_cert, tls_key=a.tls_key, tls_client_ca=a.tls_client_ca)
     s.start()
-    if a.port_file:
-        with open(a.port_file + ".tmp", "w") as f:
+    serve(s, s.endpoint, a.port_file)
+
+
+def serve(s, url, port_file=None):
+    """Runs the started server s until SIGTERM or ^C, its port written to port_file."""
+    if port_file:
+        with open(port_file + ".tmp", "w") as f:
             f.write("%d\n" % s.port)
-        os.rename(a.port_file + ".tmp", a.port_file)
-    print("listening on %s" % s.endpoint, flush=True)
+        os.rename(port_file + ".tmp", port_file)
+    print("listening on %s" % url, flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while True:
