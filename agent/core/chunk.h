@@ -35,6 +35,10 @@ struct gl_chunk {
     bool abandoned;             /* an output gave up at shutdown: never acknowledge */
     size_t held;                /* bytes counted in its input's memory account (input.c) */
     uint64_t created_ms;
+    /* The filesystem buffer (core/storage.h): its file while file_bytes != 0. */
+    uint64_t file_seq;
+    size_t file_bytes;
+    size_t replayed;            /* bytes counted against storage.backlog.mem_limit */
     struct gl_shared_set shared; /* the shared values its records refer to */
 };
 

@@ -118,6 +118,11 @@ static struct gl_chunk *derive(struct gl_instance *f, struct gl_chunk *c, struct
 {
     out->ack = c->ack;
     out->has_ack = c->has_ack;
+    out->file_seq = c->file_seq;
+    out->file_bytes = c->file_bytes;
+    out->replayed = c->replayed;
+    c->file_bytes = 0;
+    c->replayed = 0;
     /* Kept records may refer to shared values c held. */
     gl_shared_set_take(&out->shared, &c->shared);
     gl__input_replace(c, out);
