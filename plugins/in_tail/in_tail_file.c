@@ -194,8 +194,11 @@ static const char *stream_name(enum tail_stream s)
  * whenever it is read, also while the file is shorter than that, or after a
  * restart. Integers are hashed little-endian: the key outlives the process.
  */
-static uint64_t origin_key(const struct tail_file *f, uint64_t end)
+static uint64_t origin_key(struct tail_file *f, uint64_t end)
 {
+    if (f->origin != 0 && end >= TAIL_FP_LEN) {
+        return f->origin; /* fixed once the fingerprint is whole: hashed once per file */
+    }
     size_t want = end < TAIL_FP_LEN ? (size_t)end : TAIL_FP_LEN;
     uint64_t fp = f->key.fp;
     size_t len = f->fp_len;
@@ -207,7 +210,11 @@ static uint64_t origin_key(const struct tail_file *f, uint64_t end)
     for (int i = 0; i < 24; i++) {
         le[i] = (unsigned char)(v[i / 8] >> (8 * (i % 8)));
     }
-    return gl_hash_fnv1a64(GL_HASH_FNV1A64_BASIS, le, sizeof(le));
+    uint64_t key = gl_hash_fnv1a64(GL_HASH_FNV1A64_BASIS, le, sizeof(le));
+    if (want == TAIL_FP_LEN && fp != 0) {
+        f->origin = key;
+    }
+    return key;
 }
 
 /* Emits one record covering bytes [start, end) of the file. */
@@ -570,6 +577,7 @@ static void truncated(struct tail_file *f, uint64_t size)
     streams_init(f);
     reset_positions(f, 0);
     fingerprint(f->fd, size, &f->key.fp, &f->fp_len);
+    f->origin = 0;
     if (t->db != NULL) {
         tail_offsets_set(t->db, &f->key, 0, f->path);
     }
