@@ -19,6 +19,7 @@
 struct gl_regex;
 struct gl_chunk;
 struct gl_flush;
+struct gl_storage;
 
 struct gl_service {
     uint64_t flush_ms;
@@ -32,13 +33,14 @@ struct gl_service {
     uint64_t sched_base_ms;
     uint64_t sched_cap_ms;
     struct gl_strlist parsers_files;
-    /* Fluent Bit's, accepted so that its configs run; see their help for why they change nothing. */
-    bool daemon;
-    bool health_check;
     char *storage_sync;
     bool storage_checksum;
     size_t storage_backlog_mem_limit;
-    /* health (health.c): Fluent Bit's counts, then the stall thresholds (0: not checked) */
+    int64_t storage_max_chunks_up;
+    /* Fluent Bit's daemon, accepted so that its configs run (its help says why) */
+    bool daemon;
+    /* health (health.c): Fluent Bit's check and counts, then stall thresholds (0: off) */
+    bool health_check;
     int64_t hc_errors_count;
     int64_t hc_retry_failure_count;
     uint64_t hc_period_ms;
@@ -58,6 +60,7 @@ struct gl_common {
     int64_t retry_limit;
     int64_t workers;
     char *storage_type;
+    size_t total_limit_size;          /* outputs: storage.total_limit_size */
 };
 
 #define GL_LATENCY_BUCKETS 12
@@ -88,6 +91,10 @@ struct gl_instance_core {
     unsigned pause_reasons;
     bool self_paused;
     uint64_t paused_since_ms;         /* health: when the pause began (0: running) */
+    struct gl_storage *storage;       /* storage.type filesystem: its buffer (storage.h) */
+    unsigned divert_reasons;          /* with storage: reasons to keep new chunks on disk */
+    bool storage_paused;              /* with storage: paused after a failed write */
+    bool writes_paused;               /* with storage: paused, GL_STORAGE_WRITES_MAX in flight */
     bool stopped;
     /* outputs */
     struct gl_chunk **queue;
@@ -143,6 +150,8 @@ struct gl_engine {
     uint64_t rng;
     uint64_t ticks;
     struct gl_buf scratch;          /* the router's buffer for records filters rewrite */
+    size_t chunks_up;               /* filesystem-buffered chunks in memory */
+    size_t backlog_up_bytes;        /* of those, bytes read back from a backlog */
     char *config_name;
     struct gl_health health;
 };
