@@ -33,8 +33,8 @@ from lib import prometheus_receiver  # noqa: E402
 
 FILES = 4
 # Requests in flight at most (the outputs' defaults): cloudwatch_logs' max_concurrency,
-# remote-write's max_shards; es taken as remote-write.
-CWL_REQUESTS, RW_REQUESTS, ES_REQUESTS = 16, 8, 8
+# remote-write's max_shards, es' workers.
+CWL_REQUESTS, RW_REQUESTS, ES_REQUESTS = 16, 8, 2
 
 
 class Form:
@@ -166,6 +166,8 @@ def cwl_server(**kw):
 
 CWL_FAILED = "gleaner_output_cloudwatch_put_log_events_failed_total"
 RW_RETRIES = "gleaner_output_retries_total"
+ES_FAILED = "gleaner_output_es_bulk_requests_failed_total"
+ES_RETRIED = "gleaner_output_es_documents_retried_total"
 
 
 def errors_of(port, name, alias):
@@ -547,7 +549,7 @@ def sc_rw_errors(form):
 
 def have_es():
     out = subprocess.run([GLEANER, "--plugins"], capture_output=True, text=True).stdout
-    return any(line.split()[:1] == ["es"] or line.startswith("es ") for line in out.splitlines())
+    return any(line.split()[:2] == ["output", "es"] for line in out.splitlines())
 
 
 def es_scenario(form, name, fault, **server_kw):
@@ -563,15 +565,26 @@ def es_scenario(form, name, fault, **server_kw):
       host: 127.0.0.1
       port: %d
       index: faults
+      generate_id: on
 """ % srv.port
         cfg = config(d, port, [tail_input(d)], [out])
         agent = Agent(cfg)
         load = Load(os.path.join(d, "logs"), files=FILES, rate=form.rate)
         sink = EsSink(srv, "faults", FILES)
-        rec = run(form, agent, load, sink.scan, lambda: fault(srv))
+        seen = {}
+
+        def do_fault():
+            fault(srv)
+            seen["failed"] = errors_of(port, ES_FAILED, "es")
+            seen["retried"] = errors_of(port, ES_RETRIED, "es")
+        rec = run(form, agent, load, sink.scan, do_fault)
         written, arrived, lost, dup = sink.final().compare(load)
-        return [Result(name, "es", written, arrived, lost, dup, agent.peak, tail_bound(ES_REQUESTS, True),
-                       rec, dup_allowed=False)]
+        note = "%d bulk requests failed, %d documents retried" % (seen["failed"],
+                                                                  seen["retried"])
+        missed = None if seen["failed"] or seen["retried"] else "no bulk request failed"
+        return [Result(name, "es", written, arrived, lost, dup, agent.peak,
+                       tail_bound(ES_REQUESTS, True), rec, note=note, dup_allowed=False,
+                       missed=missed)]
     finally:
         srv.stop()
 
@@ -587,12 +600,10 @@ def sc_es_errors(form):
 
 def sc_es_outage(form):
     """Elasticsearch down (connections refused) for minutes."""
-    from lib_cwl_server import CwlServer
-
     def fault(srv):
-        CwlServer.down(srv)
+        srv.down()
         time.sleep(form.outage)
-        CwlServer.up(srv)
+        srv.up()
     return es_scenario(form, "es_outage", fault)
 
 
@@ -640,8 +651,10 @@ def sc_fsbuf_metrics_sigkill(form):
         agent.start()
         time.sleep(form.warm)
         srv.down()
+        on_disk = []
         for _ in range(3):
             time.sleep(form.fault / 3)
+            on_disk.append(chunk_files(os.path.join(d, "state")))
             agent.kill9()
             agent.start()
         srv.up()
@@ -654,9 +667,16 @@ def sc_fsbuf_metrics_sigkill(form):
         expected, lost = life_losses(agent.lives, stamps)
         return [Result("fsbuf_metrics_sigkill", "remote-write test server", expected,
                        len(stamps), lost, len(stamps) - len(set(stamps)), agent.peak,
-                       rss_bound([4], RW_REQUESTS, 0, True), rec)]
+                       rss_bound([4], RW_REQUESTS, 0, True), rec,
+                       note="chunk files on disk at each kill: %s" % on_disk,
+                       missed=None if all(on_disk) else "a kill found no chunk file on disk")]
     finally:
         srv.stop()
+
+
+def chunk_files(state):
+    """How many chunk files the filesystem buffer has under storage.path."""
+    return sum(1 for _, _, fs in os.walk(state) for f in fs if f.endswith(".chunk"))
 
 
 def life_losses(lives, stamps, interval=1.0, slack=1.0):
