@@ -664,11 +664,13 @@ def sc_fsbuf_metrics_sigkill(form):
         rec = time.time() - end
         agent.stop()
         stamps = _uptime(srv)
-        expected, lost = life_losses(agent.lives, stamps)
+        expected, lost, where = life_losses(agent.lives, stamps)
         return [Result("fsbuf_metrics_sigkill", "remote-write test server", expected,
                        len(stamps), lost, len(stamps) - len(set(stamps)), agent.peak,
                        rss_bound([4], RW_REQUESTS, 0, True), rec,
-                       note="chunk files on disk at each kill: %s" % on_disk,
+                       note="chunk files on disk at each kill: %s%s" % (
+                           on_disk, "; gaps after (life, s into it, s before its end): %s"
+                           % where if where else ""),
                        missed=None if all(on_disk) else "a kill found no chunk file on disk")]
     finally:
         srv.stop()
@@ -680,18 +682,26 @@ def chunk_files(state):
 
 
 def life_losses(lives, stamps, interval=1.0, slack=1.0):
-    """Samples expected and lost over the agent's lives: a life collects one
-    every interval from its start; those taken in its last `slack` seconds
-    (an open chunk a SIGKILL may take) are not counted either way."""
+    """Samples expected and lost over the agent's lives, and where the losses
+    are. A life collects one every interval, so a gap between two samples
+    of a life is that many missing, and so is the stretch from its last
+    sample to its end, less the last `slack` seconds (an open chunk a
+    SIGKILL may take). Counted by gaps, not from the life's length, so a
+    timer running late is no loss. A loss is placed as (life, seconds into
+    it, seconds before its end) for the note."""
     expected = lost = 0
+    where = []
     got = sorted(set(t / 1000.0 for t in stamps))
-    for start, end in lives:
+    for i, (start, end) in enumerate(lives):
         inside = [t for t in got if start <= t <= end - slack]
-        first = inside[0] if inside else start + 0.3  # the first scrape, once started
-        n = int((end - slack - first) / interval) + 1 if end - slack > first else 0
-        expected += n
-        lost += max(0, n - len(inside))
-    return expected, lost
+        gaps = [(a, round((b - a) / interval) - 1) for a, b in zip(inside, inside[1:])]
+        if inside:
+            gaps.append((inside[-1], int((end - slack - inside[-1]) / interval - 0.5)))
+        missing = [(a, m) for a, m in gaps if m > 0]
+        expected += len(inside) + sum(m for _, m in missing)
+        lost += sum(m for _, m in missing)
+        where += [(i, round(a - start, 1), round(end - a, 1)) for a, _ in missing]
+    return expected, lost, where
 
 
 def _uptime(srv):
