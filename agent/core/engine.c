@@ -24,6 +24,7 @@
 #include "core/flush.h"
 #include "core/input.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/parser.h"
 #include "util/error.h"
 #include "util/mem.h"
@@ -885,7 +886,7 @@ static void instance_free(struct gl_instance *ins)
     gl_free(core->queue);
     gl_free(core->feeders);
     gl_free(core->paused);
-    gl_free(core->metrics);
+    gl__metrics_free(ins);
     gl_free(core);
     gl_free(ins->state);
     gl_free(ins->alias);
