@@ -224,7 +224,7 @@ def warm(corpus_dir):
                     pass
 
 
-def run_tail(name, corpus_dir, manifest, filters="", extra=""):
+def run_tail(name, corpus_dir, manifest, filters="", extra="", service=""):
     """tail (read_from_head, exit_on_eof) -> [filters] -> null; the agent exits when done."""
     warm(corpus_dir)
     d = tempfile.mkdtemp(prefix="gleaner-bench-")
@@ -234,7 +234,7 @@ def run_tail(name, corpus_dir, manifest, filters="", extra=""):
   flush: 1s
   log_level: warn
   storage.path: %s
-pipeline:
+%spipeline:
   inputs:
     - name: tail
       path: %s/containers/*.log
@@ -245,7 +245,7 @@ pipeline:
     - name: null
       alias: sink
       match: '*'
-""" % (d, corpus_dir, extra, filters))
+""" % (d, service, corpus_dir, extra, filters))
     t0 = time.time()
     r = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", GLEANER, "-c", cfg],
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=900)
@@ -310,28 +310,27 @@ CWL_OPTIONS = """      endpoint: %s
 """
 
 
-def run_cloudwatch(name, corpus_dir, manifest):
-    """tail (read_from_head, exit_on_eof) -> cloudwatch_logs (one stream per pod) against
-    the CloudWatch Logs test server on loopback, a process of its own. The CPU is
-    given per GB read and, for the output's share (JSON encoding, SigV4, HTTP),
-    minus the same run into null; the batch fill is the mean bytes per accepted
-    PutLogEvents over 1,048,576, from the server's /_stats."""
+def tail_into(server, server_args, out, options, corpus_dir, stats_path, env=None):
+    """Runs tail (read_from_head, exit_on_eof) -> out against a test server
+    (tests/integration/<server>, a process of its own on loopback), then the same
+    input into null. options(port) gives the output's option lines. Returns (wall s,
+    CPU s, peak RSS KiB, CPU s of the null run, the server's stats from stats_path)."""
     import json
     d = tempfile.mkdtemp(prefix="gleaner-bench-")
-    portfile = os.path.join(d, "cwl.port")
-    server = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests", "integration",
-                                                                "lib_cwl_server.py"),
-                               "--port-file", portfile], stdout=subprocess.DEVNULL)
+    portfile = os.path.join(d, "server.port")
+    proc = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests", "integration",
+                                                              server),
+                             "--port-file", portfile] + server_args, stdout=subprocess.DEVNULL)
     try:
         t0 = time.time()
         while not os.path.exists(portfile) and time.time() - t0 < 10:
             time.sleep(0.05)
         with open(portfile) as f:
-            endpoint = "http://127.0.0.1:%d" % int(f.read())
+            server_port = int(f.read())
         configs = {}
-        for out, opts in (("cloudwatch_logs", CWL_OPTIONS % endpoint), ("null", "")):
-            configs[out] = os.path.join(d, "%s.yaml" % out)
-            with open(configs[out], "w") as f:
+        for name, opts in ((out, options(server_port)), ("null", "")):
+            configs[name] = os.path.join(d, "%s.yaml" % name)
+            with open(configs[name], "w") as f:
                 f.write("""service:
   flush: 1s
   log_level: warn
@@ -346,18 +345,31 @@ pipeline:
   outputs:
     - name: %s
       match: '*'
-%s""" % (d, out, corpus_dir, out, opts))
-        env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDGLEANERTEST00001",
-                   AWS_SECRET_ACCESS_KEY="gleaner-test-secret", AWS_REGION="us-east-1",
-                   AWS_EC2_METADATA_DISABLED="true")
-        env.pop("AWS_SESSION_TOKEN", None)
-        wall, cpu, rss = agent_usage(configs["cloudwatch_logs"], env)
-        with urllib.request.urlopen(endpoint + "/_stats", timeout=30) as r:
+%s""" % (d, name, corpus_dir, name, opts))
+        wall, cpu, rss = agent_usage(configs[out], env)
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (server_port, stats_path),
+                                    timeout=60) as r:
             stats = json.loads(r.read())
         _, cpu_null, _ = agent_usage(configs["null"])
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    return wall, cpu, rss, cpu_null, stats
+
+
+def run_cloudwatch(name, corpus_dir, manifest):
+    """tail (read_from_head, exit_on_eof) -> cloudwatch_logs (one stream per pod) against
+    the CloudWatch Logs test server on loopback, a process of its own. The CPU is
+    given per GB read and, for the output's share (JSON encoding, SigV4, HTTP),
+    minus the same run into null; the batch fill is the mean bytes per accepted
+    PutLogEvents over 1,048,576, from the server's /_stats."""
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDGLEANERTEST00001",
+               AWS_SECRET_ACCESS_KEY="gleaner-test-secret", AWS_REGION="us-east-1",
+               AWS_EC2_METADATA_DISABLED="true")
+    env.pop("AWS_SESSION_TOKEN", None)
+    wall, cpu, rss, cpu_null, stats = tail_into(
+        "lib_cwl_server.py", [], "cloudwatch_logs",
+        lambda p: CWL_OPTIONS % ("http://127.0.0.1:%d" % p), corpus_dir, "/_stats", env)
     ok = [b for b in stats["batches"] if b["status"] == 200]
     events = sum(b["events"] for b in ok)
     if events < manifest["expected_records_cri"]:
@@ -558,6 +570,38 @@ pipeline:
             "%.0fs" % (window + interval + 5))
 
 
+ES_OPTIONS = """      port: %d
+      index: bench
+      generate_id: on
+      compress: gzip
+      workers: 4
+"""
+
+
+def run_es(name, corpus_dir, manifest):
+    """tail (read_from_head, exit_on_eof) -> es (generate_id, gzip) against the
+    Elasticsearch test server on loopback, a process of its own that keeps no
+    document bodies. CPU per GB read and, for the output's share (JSON, bulk
+    framing, gzip, HTTP), minus the same run into null, as for cloudwatch_logs."""
+    wall, cpu, rss, cpu_null, stats = tail_into(
+        "lib_es_server.py", ["--count-only"], "es", lambda p: ES_OPTIONS % p, corpus_dir,
+        "/_test/stats")
+    ok = [b for b in stats["bulks"] if b["status"] == 200]
+    stored = stats["items"].get("201", 0)
+    if stored < manifest["expected_records_cri"]:
+        return (name, "%d of %d records stored" % (stored, manifest["expected_records_cri"]),
+                "", "", "%.1fs" % wall)
+    gb = manifest["bytes"] / 1e9
+    raw_gb = sum(b["raw"] for b in ok) / 1e9
+    sent_gb = sum(b["bytes"] for b in ok) / 1e9
+    return (name, "%.0fk lines/s, %d bulk requests of %.1f MB (NDJSON) on average"
+            % (manifest["lines"] / wall / 1e3, len(ok), raw_gb * 1e3 / max(len(ok), 1)),
+            "%.2f CPU s/GB read; the output's share (JSON, bulk framing, gzip, HTTP) %.2f CPU s "
+            "per GB read, %.2f per GB of NDJSON (%.2f GB, gzipped to %.3f GB)"
+            % (cpu / gb, (cpu - cpu_null) / gb, (cpu - cpu_null) / raw_gb, raw_gb, sent_gb),
+            "%.1f MiB" % (rss / 1024.0), "%.1fs" % wall)
+
+
 def run_inprocess(binary):
     """An in-process benchmark (bench/*.c): each line it prints is a row (tab-separated
     scenario, throughput, CPU)."""
@@ -591,6 +635,20 @@ def main():
     c1, m1 = corpus("1x1M", 1, 1000000)
     if c1 is not None:
         rows.append(run_tail("tail 1 file (%d MB) -> null" % (m1["bytes"] // 1000000), c1, m1))
+        base1 = float(rows[-1][2].split(" MB/s")[0])
+        # With room downstream tail's chunks are not written (its offsets are their
+        # buffer); with storage.max_chunks_up 1 nearly every chunk waits: compressed,
+        # written, read back, checked and removed once delivered.
+        for title, service in (
+                ("tail 1 file -> filesystem buffer -> null", ""),
+                ("tail 1 file -> filesystem buffer, every chunk through disk "
+                 "(storage.max_chunks_up 1) -> null", "  storage.max_chunks_up: 1\n")):
+            row = list(run_tail(title, c1, m1, extra="      storage.type: filesystem\n",
+                                service=service))
+            if " MB/s" in row[2]:
+                row[2] = row[2].replace(" MB/s", " MB/s (%.0f%% of tail -> null)" % (
+                    100 * float(row[2].split(" MB/s")[0]) / base1), 1)
+            rows.append(tuple(row))
         rows.append(run_tail("tail 1 file -> grep exclude -> null", c1, m1, """  filters:
     - name: grep
       match: '*'
@@ -600,6 +658,8 @@ def main():
                              extra="      mem_buf_limit: 5MB\n"))
         rows.append(run_cloudwatch("tail 1 file -> cloudwatch_logs (test server, loopback)",
                                    c1, m1))
+        rows.append(run_es("tail 1 file -> es, generate_id, gzip (test server, loopback)",
+                           c1, m1))
     c200, m200 = corpus("1x200k", 1, 200000)
     if c200 is not None:
         mb = m200["bytes"] // 1000000

@@ -23,6 +23,7 @@ extern const struct gl_plugin gl_out_null;
 extern const struct gl_plugin gl_out_stdout;
 extern const struct gl_plugin gl_out_file;
 extern const struct gl_plugin gl_out_cloudwatch_logs;
+extern const struct gl_plugin gl_out_es;
 extern const struct gl_plugin gl_out_prometheus_exporter;
 extern const struct gl_plugin gl_out_prometheus_remote_write;
 
@@ -41,6 +42,7 @@ const struct gl_plugin *const gl_plugins[] = {
     &gl_filter_modify,
     &gl_filter_parser,
     &gl_out_cloudwatch_logs,
+    &gl_out_es,
     &gl_out_file,
     &gl_out_null,
     &gl_out_prometheus_exporter,

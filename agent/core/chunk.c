@@ -14,6 +14,7 @@
 
 #include "codec/json.h"
 #include "core/chunk.h"
+#include "core/event.h"
 #include "util/error.h"
 #include "util/mem.h"
 
@@ -86,6 +87,23 @@ int gl_record_read(msgpack_unpacked *up, const char *data, size_t len, size_t *o
     rec->body = &o->via.array.ptr[2];
     rec->raw = data + at;
     rec->raw_len = *off - at;
+    return 0;
+}
+
+int gl_record_origin(const struct gl_record *rec, uint64_t *source, uint64_t *offset)
+{
+    const msgpack_object *m = rec->meta;
+    if (m == NULL || m->type != MSGPACK_OBJECT_MAP || m->via.map.size == 0) {
+        return GL_ENOENT;
+    }
+    const msgpack_object *v = gl_json_map_get(m, GL_META_ORIGIN);
+    if (v == NULL || v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size != 2 ||
+        v->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        v->via.array.ptr[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        return GL_ENOENT;
+    }
+    *source = v->via.array.ptr[0].via.u64;
+    *offset = v->via.array.ptr[1].via.u64;
     return 0;
 }
 

@@ -35,6 +35,10 @@ struct gl_chunk {
     bool abandoned;             /* an output gave up at shutdown: never acknowledge */
     size_t held;                /* bytes counted in its input's memory account (input.c) */
     uint64_t created_ms;
+    /* The filesystem buffer (core/storage.h): its file while file_bytes != 0. */
+    uint64_t file_seq;
+    size_t file_bytes;
+    size_t replayed;            /* bytes counted against storage.backlog.mem_limit */
     struct gl_shared_set shared; /* the shared values its records refer to */
 };
 
@@ -71,6 +75,13 @@ void gl_chunk_iter_close(struct gl_chunk_iter *it);
 
 /* Appends every record of a chunk to b as JSON lines (body plus @timestamp). */
 void gl_chunk_write_json(struct gl_buf *b, const struct gl_chunk *c);
+
+/*
+ * Where the record came from, as its input wrote it with gl_event_origin()
+ * (core/event.h): 0 with *source and *offset set, or GL_ENOENT when its
+ * metadata says nothing.
+ */
+int gl_record_origin(const struct gl_record *rec, uint64_t *source, uint64_t *offset);
 
 /* Reads a record from raw msgpack bytes (unpacked with up, which the caller owns). */
 int gl_record_read(msgpack_unpacked *up, const char *data, size_t len, size_t *off,

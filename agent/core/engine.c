@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "codec/regex.h"
+#include "codec/zstd.h"
 #include "core/chunk.h"
 #include "core/engine.h"
 #include "core/flush.h"
@@ -26,6 +27,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/parser.h"
+#include "core/storage.h"
 #include "util/error.h"
 #include "util/mem.h"
 #include "util/retry.h"
@@ -36,6 +38,11 @@ static const char *const log_formats[] = { "logfmt", "json", NULL };
 
 static const char *const storage_syncs[] = { "normal", "full", NULL };
 static const char *const storage_types[] = { "memory", "filesystem", NULL };
+
+static const char *check_chunks_up(const void *v)
+{
+    return *(const int64_t *)v >= 1 ? NULL : "must be at least 1";
+}
 
 static const char *check_daemon(const void *v)
 {
@@ -86,15 +93,20 @@ static const struct gl_option service_options[] = {
       .help = "Fluent Bit's; accepted and unused: /healthz is always served with http_server." },
     { .name = "storage.sync", .type = GL_OPT_STR, .def = "normal", .choices = storage_syncs,
       .offset = offsetof(struct gl_service, storage_sync),
-      .help = "Fluent Bit's; accepted and unused: offsets and journal cursors are written "
-              "after every acknowledgement." },
+      .help = "Filesystem buffer: normal writes each chunk file and renames it into place; "
+              "full also fsyncs the file and its directory, so chunks survive a power loss." },
     { .name = "storage.checksum", .type = GL_OPT_BOOL, .def = "off",
       .offset = offsetof(struct gl_service, storage_checksum),
-      .help = "Fluent Bit's; accepted and unused: state files carry their own checks." },
+      .help = "Filesystem buffer: besides the crc32 every chunk file has, a checksum of the "
+              "uncompressed records, checked when a chunk is read back." },
+    { .name = "storage.max_chunks_up", .type = GL_OPT_INT, .def = "128", .check = check_chunks_up,
+      .offset = offsetof(struct gl_service, storage_max_chunks_up),
+      .help = "Filesystem buffer: chunks of filesystem inputs kept in memory at once; the "
+              "others wait on disk." },
     { .name = "storage.backlog.mem_limit", .type = GL_OPT_SIZE, .def = "5MiB",
       .offset = offsetof(struct gl_service, storage_backlog_mem_limit),
-      .help = "Fluent Bit's; accepted and unused: there is no backlog to replay, inputs re-read "
-              "what was not acknowledged from their source." },
+      .help = "Filesystem buffer: bytes of chunks read back from disk (the last run's, or "
+              "those an outage put there) in memory at once." },
     { 0 }
 };
 
@@ -114,8 +126,10 @@ static const struct gl_option input_options[] = {
       .help = "Log level for this instance (default the service's)." },
     { .name = "storage.type", .type = GL_OPT_STR, .def = "memory", .choices = storage_types,
       .offset = offsetof(struct gl_common, storage_type),
-      .help = "Fluent Bit's; both behave alike: inputs keep their place in the source (file "
-              "offset, journal cursor) until delivery, so the source is the buffer." },
+      .help = "memory: records wait in memory, the input pauses when they fill mem_buf_limit. "
+              "filesystem: every chunk is also written under storage.path and kept there until "
+              "delivered; when outputs are slow or down the input goes on and chunks wait on "
+              "disk; a restart sends them first." },
     { 0 }
 };
 
@@ -154,10 +168,15 @@ static const struct gl_option output_options[] = {
     { .name = "workers", .type = GL_OPT_INT, .def = "1", .check = check_workers,
       .offset = offsetof(struct gl_common, workers),
       .help = "Flushes this output may have in flight at once (default 1, or the plugin's "
-              "own: cloudwatch_logs 16)." },
+              "own: cloudwatch_logs 16, es 2)." },
     { .name = "mem_buf_limit", .type = GL_OPT_SIZE, .def = "32MiB",
       .offset = offsetof(struct gl_common, mem_buf_limit),
-      .help = "Bytes buffered for this output before the inputs feeding it pause." },
+      .help = "Bytes buffered for this output before the inputs feeding it pause (filesystem "
+              "inputs keep their new chunks on disk instead)." },
+    { .name = "storage.total_limit_size", .type = GL_OPT_SIZE, .def = "0",
+      .offset = offsetof(struct gl_common, total_limit_size),
+      .help = "Most bytes of chunk files the filesystem inputs feeding this output keep; past "
+              "it the oldest chunks waiting on disk are dropped and counted (0: no limit)." },
     { .name = "log_level", .type = GL_OPT_STR, .choices = log_levels,
       .offset = offsetof(struct gl_common, log_level),
       .help = "Log level for this instance (default the service's)." },
@@ -710,6 +729,11 @@ static void kick_run(uv_idle_t *h)
     for (size_t i = 0; i < e->n_outputs; i++) {
         gl__buffer_dispatch(e->outputs[i]);
     }
+    for (size_t i = 0; i < e->n_inputs && e->state == GL_ENGINE_RUNNING; i++) {
+        if (e->inputs[i]->core->storage != NULL) {
+            gl__input_replay(e->inputs[i]);
+        }
+    }
     if (e->state == GL_ENGINE_STOPPING && gl__engine_drained(e)) {
         finish_stop(e);
     }
@@ -728,6 +752,7 @@ static void flush_tick(uv_timer_t *t)
     struct gl_engine *e = t->data;
     e->ticks++;
     for (size_t i = 0; i < e->n_inputs; i++) {
+        gl__input_storage_retry(e->inputs[i]);
         gl__input_flush_open(e->inputs[i]);
         if (e->ticks % 64 == 0) {
             gl__input_slots_gc(e->inputs[i], 5 * 60 * 1000);
@@ -752,6 +777,22 @@ static int start_list(struct gl_instance **list, size_t n)
     return 0;
 }
 
+/* Opens the filesystem buffer of every input that has storage.type filesystem. */
+static int open_storage(struct gl_engine *e)
+{
+    for (size_t i = 0; i < e->n_inputs; i++) {
+        struct gl_instance *in = e->inputs[i];
+        if (strcmp(in->core->opts.storage_type, "filesystem") != 0) {
+            continue;
+        }
+        in->core->storage = gl__storage_open(in);
+        if (in->core->storage == NULL) {
+            return GL_EIO;
+        }
+    }
+    return 0;
+}
+
 int gl_engine_start(struct gl_engine *e)
 {
     gl_log_configure(gl_log_level_parse(e->svc.log_level),
@@ -763,7 +804,10 @@ int gl_engine_start(struct gl_engine *e)
     e->open_handles = 3;
     e->started_ns = uv_hrtime();
     e->state = GL_ENGINE_RUNNING;
-    int rc = start_list(e->outputs, e->n_outputs);
+    int rc = open_storage(e);
+    if (rc == 0) {
+        rc = start_list(e->outputs, e->n_outputs);
+    }
     if (rc == 0) {
         rc = start_list(e->filters, e->n_filters);
     }
@@ -771,6 +815,8 @@ int gl_engine_start(struct gl_engine *e)
         rc = start_list(e->inputs, e->n_inputs);
     }
     uv_timer_start(&e->flush_timer, flush_tick, e->svc.flush_ms, e->svc.flush_ms);
+    /* A backlog left by the last run is read back from the first dispatch pass. */
+    gl__engine_kick(e);
     return rc;
 }
 
@@ -796,6 +842,13 @@ static void handle_closed(uv_handle_t *h)
 static void close_handles(uv_timer_t *t)
 {
     struct gl_engine *e = t->data;
+    for (size_t i = 0; i < e->n_inputs; i++) {
+        if (gl__storage_pending(e->inputs[i]->core->storage) > 0) {
+            /* A chunk is being written on the thread pool: its storage must outlive it. */
+            uv_timer_start(&e->flush_timer, close_handles, 1, 0);
+            return;
+        }
+    }
     uv_close((uv_handle_t *)&e->flush_timer, handle_closed);
     uv_close((uv_handle_t *)&e->grace_timer, handle_closed);
     uv_close((uv_handle_t *)&e->kick, handle_closed);
@@ -874,6 +927,7 @@ static void instance_free(struct gl_instance *ins)
     }
     if (ins->plugin->kind == GL_INPUT) {
         gl__input_slots_gc(ins, 0);
+        gl__storage_free(core->storage);
     } else if (ins->plugin->kind == GL_OUTPUT) {
         gl__flush_free_all(ins);
         gl__buffer_abandon(ins);
@@ -918,6 +972,7 @@ void gl_engine_free(struct gl_engine *e)
     gl_free(e);
     gl_buf_pool_drain();
     gl_shared_drain();
+    gl_zstd_release();
 }
 
 /* ---- description ------------------------------------------------------- */

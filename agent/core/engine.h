@@ -18,6 +18,7 @@
 struct gl_regex;
 struct gl_chunk;
 struct gl_flush;
+struct gl_storage;
 
 struct gl_service {
     uint64_t flush_ms;
@@ -31,12 +32,13 @@ struct gl_service {
     uint64_t sched_base_ms;
     uint64_t sched_cap_ms;
     struct gl_strlist parsers_files;
-    /* Fluent Bit's, accepted so that its configs run; see their help for why they change nothing. */
-    bool daemon;
-    bool health_check;
     char *storage_sync;
     bool storage_checksum;
     size_t storage_backlog_mem_limit;
+    int64_t storage_max_chunks_up;
+    /* Fluent Bit's, accepted so that its configs run; see their help for why they change nothing. */
+    bool daemon;
+    bool health_check;
 };
 
 /* Options every section of a kind has, whatever the plugin. */
@@ -50,6 +52,7 @@ struct gl_common {
     int64_t retry_limit;
     int64_t workers;
     char *storage_type;
+    size_t total_limit_size;          /* outputs: storage.total_limit_size */
 };
 
 #define GL_LATENCY_BUCKETS 12
@@ -95,6 +98,10 @@ struct gl_instance_core {
     size_t open_bytes;                /* the part of it still in open chunks */
     unsigned pause_reasons;
     bool self_paused;
+    struct gl_storage *storage;       /* storage.type filesystem: its buffer (storage.h) */
+    unsigned divert_reasons;          /* with storage: reasons to keep new chunks on disk */
+    bool storage_paused;              /* with storage: paused after a failed write */
+    bool writes_paused;               /* with storage: paused, GL_STORAGE_WRITES_MAX in flight */
     bool stopped;
     /* outputs */
     struct gl_chunk **queue;
@@ -147,6 +154,8 @@ struct gl_engine {
     uint64_t rng;
     uint64_t ticks;
     struct gl_buf scratch;          /* the router's buffer for records filters rewrite */
+    size_t chunks_up;               /* filesystem-buffered chunks in memory */
+    size_t backlog_up_bytes;        /* of those, bytes read back from a backlog */
     char *config_name;
 };
 

@@ -4,11 +4,13 @@
  * filters write replacement records through the same functions.
  *
  * A record is written in place: array header, the timestamp as a fixed
- * 9-byte uint64 (so gl_event_set_time() can patch it), an empty metadata map
- * and a map32 header for the body whose count is patched when the map is
- * closed. Invariant: between begin and commit/abort nothing else writes to
+ * 9-byte uint64 (so gl_event_set_time() can patch it), a metadata map (empty
+ * unless gl_event_origin() or gl__event_meta() replaces it before the first
+ * body key) and a map32 header for the body whose count is patched when the
+ * map is closed. Invariant: between begin and commit/abort nothing else writes to
  * the buffer, so offsets taken at begin stay valid.
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include "codec/shared.h"
@@ -64,6 +66,45 @@ void gl_event_position(struct gl_event *ev, uint64_t source, uint64_t start, uin
     ev->pos_start = start;
     ev->pos_end = end;
     ev->has_pos = 1;
+}
+
+/*
+ * Rewinds a record just begun to its metadata map, so that the caller packs
+ * a new one; false when a body key was written already (the record is left
+ * as it is). open_map() must follow the metadata to reopen the body.
+ */
+static bool rewind_meta(struct gl_event *ev)
+{
+    if (ev->depth != 1 || ev->map_n[0] != 0 || ev->buf->len != ev->map_at[0] + 5) {
+        return false;
+    }
+    ev->buf->len = ev->ts_at + 8;
+    ev->depth = 0;
+    return true;
+}
+
+void gl_event_origin(struct gl_event *ev, uint64_t source, uint64_t offset)
+{
+    if (!rewind_meta(ev)) {
+        return;
+    }
+    msgpack_pack_map(&ev->pk, 1);
+    msgpack_pack_str(&ev->pk, sizeof(GL_META_ORIGIN) - 1);
+    msgpack_pack_str_body(&ev->pk, GL_META_ORIGIN, sizeof(GL_META_ORIGIN) - 1);
+    msgpack_pack_array(&ev->pk, 2);
+    msgpack_pack_uint64(&ev->pk, source);
+    msgpack_pack_uint64(&ev->pk, offset);
+    open_map(ev);
+}
+
+void gl__event_meta(struct gl_event *ev, const msgpack_object *meta)
+{
+    if (meta == NULL || meta->type != MSGPACK_OBJECT_MAP || meta->via.map.size == 0 ||
+        !rewind_meta(ev)) {
+        return;
+    }
+    msgpack_pack_object(&ev->pk, *meta);
+    open_map(ev);
 }
 
 void gl_event_set_time(struct gl_event *ev, uint64_t ts_ns)

@@ -48,6 +48,20 @@ void gl_event_begin_tag(struct gl_event *ev, struct gl_instance *ins, const char
 /* Records that this event covers bytes [start, end) of source (for acknowledgements). */
 void gl_event_position(struct gl_event *ev, uint64_t source, uint64_t start, uint64_t end);
 
+/*
+ * Metadata. The metadata map is empty unless an input says where the record
+ * came from, as a key stable across restarts: gl_event_origin() writes
+ * GL_META_ORIGIN: [source key, offset] (two uints), where the source key
+ * names what was read (for tail, a hash of the file's device, inode and
+ * first bytes) and offset is where the record starts in it. The same line
+ * read again after a crash gets the same pair, so an output can give it the
+ * same identity (es: a deterministic _id). Must come before the first body
+ * key; later calls are ignored. Filters that rewrite a record keep its
+ * metadata (the core copies it into `out` with gl__event_meta()).
+ */
+#define GL_META_ORIGIN "origin"
+void gl_event_origin(struct gl_event *ev, uint64_t source, uint64_t offset);
+
 void gl_event_set_time(struct gl_event *ev, uint64_t ts_ns);
 void gl_event_kv_str(struct gl_event *ev, const char *key, const char *val, size_t len);
 void gl_event_kv_strn(struct gl_event *ev, const char *key, size_t klen, const char *val,
@@ -86,6 +100,8 @@ void gl_event_abort(struct gl_event *ev);
 
 /* Core: begins a record into a buffer that is not an input's chunk (filters, tests). */
 void gl__event_begin_buf(struct gl_event *ev, struct gl_buf *buf, uint64_t ts_ns);
+/* Core: gives a record just begun the metadata map meta (copied); ignored after a body key. */
+void gl__event_meta(struct gl_event *ev, const msgpack_object *meta);
 /* Core: closes the open maps of a record begun with gl__event_begin_buf(). */
 void gl__event_finish(struct gl_event *ev);
 

@@ -19,6 +19,14 @@
  * so that an input following many tags never holds a chunk per tag waiting
  * for the flush tick. Invariant: held_bytes is the sum of c->held over the
  * input's live chunks, and open_bytes the part of it in open chunks.
+ *
+ * An input with storage.type filesystem (core/storage.h) writes each chunk
+ * it closes to disk first. Back-pressure does not pause it: a reason to
+ * pause becomes a reason to divert, and while one holds (or a backlog
+ * waits, or storage.max_chunks_up are in memory) its chunks leave memory
+ * once written and are read back, in order, when there is room. Only
+ * writes pause it: more than GL_STORAGE_WRITES_MAX in flight, or a failed
+ * one (until the next flush tick).
  */
 #include <string.h>
 #include <time.h>
@@ -28,6 +36,7 @@
 #include "core/event.h"
 #include "core/input.h"
 #include "core/log.h"
+#include "core/storage.h"
 #include "util/error.h"
 #include "util/hash.h"
 #include "util/mem.h"
@@ -126,7 +135,78 @@ struct gl_buf *gl__slot_buf(struct gl_slot *slot, enum gl_data type)
     return &slot->open->data;
 }
 
-/* Hands the slot's open chunk to the router. */
+static void check_limit(struct gl_instance *ins, bool may_route);
+static void pause_source(struct gl_instance *ins);
+
+/* Whether a filesystem input's new chunk may stay in memory. */
+static bool storage_room(const struct gl_instance *ins)
+{
+    const struct gl_engine *e = ins->engine;
+    return ins->core->divert_reasons == 0 &&
+           e->chunks_up < (size_t)e->svc.storage_max_chunks_up;
+}
+
+/*
+ * A written chunk is safe on disk: an input with positions (tail) may
+ * commit them now, which lets it read on through an outage, and the
+ * chunk's release later acknowledges nothing more.
+ */
+static void ack_stored(struct gl_instance *ins, struct gl_chunk *c)
+{
+    if (c->has_ack && ins->plugin->ack != NULL) {
+        ins->plugin->ack(ins, &c->ack);
+    }
+    c->has_ack = false;
+}
+
+/*
+ * A filesystem input's chunk is back from its write (storage.c calls this
+ * in the order the chunks closed). Written, it stays in memory and goes on
+ * when there is room and no backlog waits before it; else it waits on disk
+ * and leaves memory. Not written, it goes on from memory and the input
+ * pauses until the next flush tick.
+ */
+void gl__input_stored(struct gl_instance *ins, struct gl_chunk *c, bool written)
+{
+    struct gl_instance_core *core = ins->core;
+    struct gl_storage *st = core->storage;
+    if (core->writes_paused && st->pending < GL_STORAGE_WRITES_MAX) {
+        core->writes_paused = false;
+        gl__input_resume_source(ins);
+    }
+    if (!written) {
+        if (!core->storage_paused) {
+            core->storage_paused = true;
+            pause_source(ins);
+        }
+        gl__router_dispatch(gl__input_slot(ins, c->tag, c->tag_len), c);
+        return;
+    }
+    ack_stored(ins, c);
+    bool down = !storage_room(ins) || st->backlog > 0;
+    gl__storage_place(st, c, down);
+    if (down) {
+        core->held_bytes -= c->held;
+        gl_chunk_free(c);
+        check_limit(ins, false);
+        return;
+    }
+    ins->engine->chunks_up++;
+    gl__router_dispatch(gl__input_slot(ins, c->tag, c->tag_len), c);
+}
+
+/* Hands a filesystem input's closed chunk to its buffer; past GL_STORAGE_WRITES_MAX, pauses. */
+static void store(struct gl_instance *ins, struct gl_chunk *c)
+{
+    struct gl_instance_core *core = ins->core;
+    gl__storage_write(core->storage, c);
+    if (!core->writes_paused && core->storage->pending >= GL_STORAGE_WRITES_MAX) {
+        core->writes_paused = true;
+        pause_source(ins);
+    }
+}
+
+/* Hands the slot's open chunk to the router (a filesystem input writes it first). */
 void gl__router_route(struct gl_slot *slot)
 {
     struct gl_chunk *c = slot->open;
@@ -134,12 +214,59 @@ void gl__router_route(struct gl_slot *slot)
     if (c == NULL) {
         return;
     }
-    slot->ins->core->open_bytes -= c->held;
+    struct gl_instance_core *core = slot->ins->core;
+    core->open_bytes -= c->held;
     if (c->records == 0) {
         gl_chunk_free(c);
         return;
     }
+    if (core->storage != NULL && !core->storage_paused) {
+        store(slot->ins, c);
+        return;
+    }
     gl__router_dispatch(slot, c);
+}
+
+/*
+ * Reads a filesystem input's backlog back into the pipeline, oldest first,
+ * a few chunks per pass, while it has room: nothing diverts it, and the
+ * chunks read back in memory stay under storage.backlog.mem_limit. The
+ * pass after the next delivery goes on.
+ */
+void gl__input_replay(struct gl_instance *ins)
+{
+    struct gl_instance_core *core = ins->core;
+    struct gl_engine *e = ins->engine;
+    struct gl_storage *st = core->storage;
+    for (int n = 0; n < 4 && st->backlog > 0 && !st->failed && !core->storage_paused &&
+                    storage_room(ins) && e->backlog_up_bytes < e->svc.storage_backlog_mem_limit;
+         n++) {
+        struct gl_chunk *c = gl__storage_load(st);
+        if (c == NULL) {
+            return;
+        }
+        c->held = c->data.len;
+        core->held_bytes += c->held;
+        c->replayed = c->data.len;
+        e->backlog_up_bytes += c->replayed;
+        e->chunks_up++;
+        gl__router_dispatch(gl__input_slot(ins, c->tag, c->tag_len), c);
+        check_limit(ins, false);
+    }
+}
+
+/* The flush tick: a filesystem input paused by a failed write tries again. */
+void gl__input_storage_retry(struct gl_instance *ins)
+{
+    struct gl_instance_core *core = ins->core;
+    if (core->storage == NULL) {
+        return;
+    }
+    core->storage->failed = false;
+    if (core->storage_paused) {
+        core->storage_paused = false;
+        gl__input_resume_source(ins);
+    }
 }
 
 /*
@@ -313,7 +440,7 @@ void gl__input_slots_gc(struct gl_instance *ins, uint64_t idle_ms)
     }
 }
 
-void gl__input_pause(struct gl_instance *ins)
+static void pause_source(struct gl_instance *ins)
 {
     struct gl_instance_core *core = ins->core;
     if (core->pause_reasons++ == 0 && ins->plugin->pause != NULL && !core->stopped) {
@@ -321,7 +448,7 @@ void gl__input_pause(struct gl_instance *ins)
     }
 }
 
-void gl__input_resume(struct gl_instance *ins)
+void gl__input_resume_source(struct gl_instance *ins)
 {
     struct gl_instance_core *core = ins->core;
     if (core->pause_reasons == 0) {
@@ -330,6 +457,29 @@ void gl__input_resume(struct gl_instance *ins)
     if (--core->pause_reasons == 0 && ins->plugin->resume != NULL && !core->stopped) {
         ins->plugin->resume(ins);
     }
+}
+
+/* A filesystem input is not paused by back-pressure: its new chunks wait on disk instead. */
+void gl__input_pause(struct gl_instance *ins)
+{
+    struct gl_instance_core *core = ins->core;
+    if (core->storage != NULL) {
+        core->divert_reasons++;
+        return;
+    }
+    pause_source(ins);
+}
+
+void gl__input_resume(struct gl_instance *ins)
+{
+    struct gl_instance_core *core = ins->core;
+    if (core->storage != NULL) {
+        if (core->divert_reasons > 0 && --core->divert_reasons == 0) {
+            gl__engine_kick(ins->engine);
+        }
+        return;
+    }
+    gl__input_resume_source(ins);
 }
 
 int gl__input_paused(const struct gl_instance *ins)
@@ -344,6 +494,14 @@ void gl__input_ack(struct gl_chunk *c)
     core->held_bytes -= c->held;
     if (!c->abandoned && c->has_ack && ins->plugin->ack != NULL) {
         ins->plugin->ack(ins, &c->ack);
+    }
+    if (c->file_bytes != 0) {
+        /* An abandoned chunk's file stays: the next run sends it. */
+        ins->engine->chunks_up--;
+        ins->engine->backlog_up_bytes -= c->replayed;
+        if (!c->abandoned) {
+            gl__storage_remove(core->storage, c);
+        }
     }
     gl_chunk_free(c);
     check_limit(ins, false);

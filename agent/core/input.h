@@ -7,6 +7,7 @@
 #ifndef GL_INPUT_H
 #define GL_INPUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,8 +46,17 @@ void gl__input_flush_open(struct gl_instance *ins);
 /* Frees slots idle for longer than idle_ms (and all of them with idle_ms 0). */
 void gl__input_slots_gc(struct gl_instance *ins, uint64_t idle_ms);
 
+/* Back-pressure: pauses the input, or for a filesystem input keeps its new chunks on disk. */
 void gl__input_pause(struct gl_instance *ins);
 void gl__input_resume(struct gl_instance *ins);
+/* Takes back one reason to pause the source itself. */
+void gl__input_resume_source(struct gl_instance *ins);
+
+/* Filesystem inputs: a chunk is back from its write (core/storage.h). */
+void gl__input_stored(struct gl_instance *ins, struct gl_chunk *c, bool written);
+/* Filesystem inputs: read the backlog back while there is room; retry after a failed write. */
+void gl__input_replay(struct gl_instance *ins);
+void gl__input_storage_retry(struct gl_instance *ins);
 int gl__input_paused(const struct gl_instance *ins);
 
 /* Open chunks of an input together stay under this (or half its mem_buf_limit). */

@@ -118,6 +118,11 @@ static struct gl_chunk *derive(struct gl_instance *f, struct gl_chunk *c, struct
 {
     out->ack = c->ack;
     out->has_ack = c->has_ack;
+    out->file_seq = c->file_seq;
+    out->file_bytes = c->file_bytes;
+    out->replayed = c->replayed;
+    c->file_bytes = 0;
+    c->replayed = 0;
     /* Kept records may refer to shared values c held. */
     gl_shared_set_take(&out->shared, &c->shared);
     gl__input_replace(c, out);
@@ -172,6 +177,7 @@ static struct gl_chunk *run_filter(struct gl_instance *f, struct gl_chunk *c,
     while (gl_chunk_next(&it, &rec) == 0) {
         gl_buf_reset(scratch);
         gl__event_begin_buf(&ev, scratch, rec.ts);
+        gl__event_meta(&ev, rec.meta);
         ev.shared = &refs;
         enum gl_filter_result r = f->plugin->filter(f, &rec, &ev);
         if (r == GL_FILTER_KEEP) {

@@ -40,11 +40,13 @@ static struct gl_curl_api curl_api;
 static struct gl_mhd_api mhd_api;
 static struct gl_crypto_api crypto_api;
 static struct gl_sd_api sd_api;
+static struct gl_zstd_api zstd_api;
 
 const struct gl_curl_api *const gl_curl = &curl_api;
 const struct gl_mhd_api *const gl_mhd = &mhd_api;
 const struct gl_crypto_api *const gl_crypto = &crypto_api;
 const struct gl_sd_api *const gl_sd = &sd_api;
+const struct gl_zstd_api *const gl_zstd = &zstd_api;
 
 /* ---- symbol lists ---- */
 
@@ -111,6 +113,23 @@ static const struct sym sd_syms[] = {
     { NULL, 0 },
 };
 
+#define ZSTD_SYM(field, name) { name, offsetof(struct gl_zstd_api, field) }
+static const struct sym zstd_syms[] = {
+    ZSTD_SYM(create_cctx, "ZSTD_createCCtx"),
+    ZSTD_SYM(free_cctx, "ZSTD_freeCCtx"),
+    ZSTD_SYM(cctx_set_parameter, "ZSTD_CCtx_setParameter"),
+    ZSTD_SYM(compress2, "ZSTD_compress2"),
+    ZSTD_SYM(compress_bound, "ZSTD_compressBound"),
+    ZSTD_SYM(create_dctx, "ZSTD_createDCtx"),
+    ZSTD_SYM(free_dctx, "ZSTD_freeDCtx"),
+    ZSTD_SYM(dctx_set_parameter, "ZSTD_DCtx_setParameter"),
+    ZSTD_SYM(decompress_dctx, "ZSTD_decompressDCtx"),
+    ZSTD_SYM(get_frame_content_size, "ZSTD_getFrameContentSize"),
+    ZSTD_SYM(is_error, "ZSTD_isError"),
+    ZSTD_SYM(get_error_name, "ZSTD_getErrorName"),
+    { NULL, 0 },
+};
+
 static struct lib curl_lib = { "libcurl.so.4", "libcurl4", curl_syms, &curl_api,
                                sizeof(curl_api) };
 static struct lib mhd_lib = { "libmicrohttpd.so.12", "libmicrohttpd12", mhd_syms, &mhd_api,
@@ -119,6 +138,8 @@ static struct lib crypto_lib = { "libcrypto.so.3", "libssl3", crypto_syms, &cryp
                                  sizeof(crypto_api) };
 static struct lib sd_lib = { "libsystemd.so.0", "libsystemd0", sd_syms, &sd_api,
                              sizeof(sd_api) };
+static struct lib zstd_lib = { "libzstd.so.1", "libzstd1", zstd_syms, &zstd_api,
+                               sizeof(zstd_api) };
 
 /* ---- loading ---- */
 
@@ -140,6 +161,7 @@ union any_api {
     struct gl_mhd_api mhd;
     struct gl_crypto_api crypto;
     struct gl_sd_api sd;
+    struct gl_zstd_api zstd;
 };
 
 /*
@@ -192,6 +214,11 @@ static void load_sd(void)
     load(&sd_lib);
 }
 
+static void load_zstd(void)
+{
+    load(&zstd_lib);
+}
+
 /* The outcome of the one attempt, copied out for the caller. */
 static int outcome(const struct lib *l, char *err, size_t errlen)
 {
@@ -227,4 +254,11 @@ int gl_dl_sd(char *err, size_t errlen)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, load_sd);
     return outcome(&sd_lib, err, errlen);
+}
+
+int gl_dl_zstd(char *err, size_t errlen)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, load_zstd);
+    return outcome(&zstd_lib, err, errlen);
 }

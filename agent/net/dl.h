@@ -1,7 +1,8 @@
 /*
  * Optional libraries, loaded on first use: libcurl (the HTTP client),
- * libmicrohttpd (the HTTP server), libcrypto (SigV4 hashing) and
- * libsystemd (the journal, for the systemd input).
+ * libmicrohttpd (the HTTP server), libcrypto (SigV4 hashing),
+ * libsystemd (the journal, for the systemd input) and libzstd (the
+ * filesystem buffer's chunk files).
  *
  * The agent does not link them: each is dlopen()ed by soname the first time
  * a feature needs it, so a pipeline that sends nothing over HTTP and serves
@@ -25,6 +26,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <systemd/sd-journal.h>
+#include <zstd.h>
 
 /* libcurl.so.4 (package libcurl4): what agent/net/http_client.c calls. */
 struct gl_curl_api {
@@ -100,10 +102,27 @@ struct gl_sd_api {
     __typeof__(sd_journal_process) *process;
 };
 
+/* libzstd.so.1 (package libzstd1): what agent/codec/zstd.c calls. */
+struct gl_zstd_api {
+    __typeof__(ZSTD_createCCtx) *create_cctx;
+    __typeof__(ZSTD_freeCCtx) *free_cctx;
+    __typeof__(ZSTD_CCtx_setParameter) *cctx_set_parameter;
+    __typeof__(ZSTD_compress2) *compress2;
+    __typeof__(ZSTD_compressBound) *compress_bound;
+    __typeof__(ZSTD_createDCtx) *create_dctx;
+    __typeof__(ZSTD_freeDCtx) *free_dctx;
+    __typeof__(ZSTD_DCtx_setParameter) *dctx_set_parameter;
+    __typeof__(ZSTD_decompressDCtx) *decompress_dctx;
+    __typeof__(ZSTD_getFrameContentSize) *get_frame_content_size;
+    __typeof__(ZSTD_isError) *is_error;
+    __typeof__(ZSTD_getErrorName) *get_error_name;
+};
+
 extern const struct gl_curl_api *const gl_curl;
 extern const struct gl_mhd_api *const gl_mhd;
 extern const struct gl_crypto_api *const gl_crypto;
 extern const struct gl_sd_api *const gl_sd;
+extern const struct gl_zstd_api *const gl_zstd;
 
 /*
  * Load the library and fill its table, once per process; safe from any
@@ -116,5 +135,6 @@ int gl_dl_curl(char *err, size_t errlen);
 int gl_dl_mhd(char *err, size_t errlen);
 int gl_dl_crypto(char *err, size_t errlen);
 int gl_dl_sd(char *err, size_t errlen);
+int gl_dl_zstd(char *err, size_t errlen);
 
 #endif

@@ -132,6 +132,7 @@ static size_t filter_one(struct kube *k, const struct gl_chunk *c, size_t off, u
     rec.index = index;
     size_t at = out->data.len;
     gl__event_begin_buf(&ev, &out->data, rec.ts);
+    gl__event_meta(&ev, rec.meta);
     ev.shared = &out->shared;
     enum gl_filter_result r = kube_filter_record(k, &rec, &ev, run);
     *changed |= r != GL_FILTER_KEEP;

@@ -242,6 +242,7 @@ struct tail_file {
     int fd;
     struct tail_id key;
     size_t fp_len;            /* bytes the fingerprint covers (grows to TAIL_FP_LEN) */
+    uint64_t origin;          /* records' origin key once fp_len is TAIL_FP_LEN, else 0 */
     enum tail_format format;
     uint64_t read_off;        /* next byte to read */
     uint64_t line_off;        /* offset of the first byte in carry */

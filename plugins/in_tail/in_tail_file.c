@@ -197,6 +197,36 @@ static const char *stream_name(enum tail_stream s)
     return s == TAIL_STDERR ? "stderr" : "stdout";
 }
 
+/*
+ * The file as outputs name a record's origin (gl_event_origin): a hash of its
+ * device, inode and the fingerprint of its first bytes. Only bytes before
+ * the record's end count (up to TAIL_FP_LEN), so a line gets the same key
+ * whenever it is read, also while the file is shorter than that, or after a
+ * restart. Integers are hashed little-endian: the key outlives the process.
+ */
+static uint64_t origin_key(struct tail_file *f, uint64_t end)
+{
+    if (f->origin != 0 && end >= TAIL_FP_LEN) {
+        return f->origin; /* fixed once the fingerprint is whole: hashed once per file */
+    }
+    size_t want = end < TAIL_FP_LEN ? (size_t)end : TAIL_FP_LEN;
+    uint64_t fp = f->key.fp;
+    size_t len = f->fp_len;
+    if (len != want && (fingerprint(f->fd, want, &fp, &len) < 0 || len != want)) {
+        fp = 0;
+    }
+    const uint64_t v[3] = { f->key.dev, f->key.ino, fp };
+    unsigned char le[24];
+    for (int i = 0; i < 24; i++) {
+        le[i] = (unsigned char)(v[i / 8] >> (8 * (i % 8)));
+    }
+    uint64_t key = gl_hash_fnv1a64(GL_HASH_FNV1A64_BASIS, le, sizeof(le));
+    if (want == TAIL_FP_LEN && fp != 0) {
+        f->origin = key;
+    }
+    return key;
+}
+
 /* Emits one record covering bytes [start, end) of the file. */
 static void emit(struct tail_file *f, const char *msg, size_t len, uint64_t ts,
                  enum tail_stream stream, bool split, uint64_t start, uint64_t end)
@@ -207,6 +237,7 @@ static void emit(struct tail_file *f, const char *msg, size_t len, uint64_t ts,
         ts = wall_ns();
     }
     gl_event_begin_tag(&ev, t->ins, f->tag, strlen(f->tag), ts);
+    gl_event_origin(&ev, origin_key(f, end), start);
     uint64_t parsed_ts = 0;
     int has_ts = 0;
     if (t->parser == NULL || gl_parser_run(t->parser, msg, len, &ev, &parsed_ts, &has_ts) < 0) {
@@ -562,6 +593,7 @@ static void truncated(struct tail_file *f, uint64_t size)
     streams_init(f);
     reset_positions(f, 0);
     fingerprint(f->fd, size, &f->key.fp, &f->fp_len);
+    f->origin = 0;
     if (t->db != NULL) {
         tail_offsets_set(t->db, &f->key, 0, f->path);
     }

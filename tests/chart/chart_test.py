@@ -39,9 +39,7 @@ NAMESPACE = "logging"
 # Plugins the chart writes config for that this build may not have yet, and the values
 # that use them. A config naming one of these is checked as soon as `gleaner --plugins`
 # lists it; a config naming any other plugin the build lacks is a failure.
-PENDING = {
-    "es": "logs.elasticsearch",
-}
+PENDING = {}
 
 # What the downward API and the cluster give a pod, for the configs' ${...}.
 FIELD_VALUES = {"spec.nodeName": "node-a", "status.hostIP": "127.0.0.1",

@@ -8,9 +8,9 @@ B=build-fuzz
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 make --no-print-directory BUILD=$B CC=clang OPT=-O1 SAN="$SAN -fsanitize=fuzzer-no-link" \
     $B/libgleaner.a >/dev/null
-# libcurl, libmicrohttpd, libcrypto and libsystemd are loaded on first use: headers only.
+# libcurl, libmicrohttpd, libcrypto, libsystemd and libzstd are loaded on first use: headers only.
 LIBS=$(pkg-config --libs libuv msgpack yaml-0.1 libpcre2-8 zlib)
-CFLAGS=$(pkg-config --cflags libuv msgpack yaml-0.1 libpcre2-8 zlib libcurl libmicrohttpd openssl libsystemd)
+CFLAGS=$(pkg-config --cflags libuv msgpack yaml-0.1 libpcre2-8 zlib libcurl libmicrohttpd openssl libsystemd libzstd)
 n=0
 for src in "$@"; do
     name=$(basename "$src" .c)

@@ -1,5 +1,7 @@
 """valgrind reports no leak and no error after a run through the whole
-pipeline (dummy -> grep -> modify -> file, HTTP server, SIGTERM)."""
+pipeline (dummy -> grep -> modify -> file, HTTP server, SIGTERM), one of
+the inputs with the filesystem buffer (zstd, chunk writes on the thread
+pool)."""
 import os
 import re
 import sys
@@ -13,6 +15,7 @@ port = free_port()
 cfg = write(os.path.join(d, "g.yaml"), """
 service:
   flush: 100ms
+  storage.path: %s/storage
   http_server: on
   http_listen: 127.0.0.1
   http_port: %d
@@ -21,6 +24,10 @@ pipeline:
     - name: dummy
       dummy: '{"log":"{\\"k\\":1} level=info msg=hi","keep":true}'
       rate: 500
+    - name: dummy
+      dummy: '{"log":"level=info from disk"}'
+      rate: 200
+      storage.type: filesystem
   filters:
     - name: grep
       match: '*'
@@ -39,7 +46,7 @@ pipeline:
       match: '*'
       path: %s
       file: out.jsonl
-""" % (port, d))
+""" % (d, port, d))
 log = os.path.join(d, "valgrind.log")
 p = start(cfg, wrapper=["valgrind", "--leak-check=full", "--show-leak-kinds=definite,indirect",
                         "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=99",

@@ -1064,11 +1064,16 @@ def main(argv=None):
                   fault_actions=a.fault_actions.split(","), rps=rps, quotas=a.quotas,
                   tls_cert=a.tls_cert, tls_key=a.tls_key, tls_client_ca=a.tls_client_ca)
     s.start()
-    if a.port_file:
-        with open(a.port_file + ".tmp", "w") as f:
+    serve(s, s.endpoint, a.port_file)
+
+
+def serve(s, url, port_file=None):
+    """Runs the started server s until SIGTERM or ^C, its port written to port_file."""
+    if port_file:
+        with open(port_file + ".tmp", "w") as f:
             f.write("%d\n" % s.port)
-        os.rename(a.port_file + ".tmp", a.port_file)
-    print("listening on %s" % s.endpoint, flush=True)
+        os.rename(port_file + ".tmp", port_file)
+    print("listening on %s" % url, flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while True:

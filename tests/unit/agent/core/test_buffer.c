@@ -22,6 +22,8 @@
 #include "metrics/batch.h"
 #include "util/error.h"
 
+#include "engine_harness.h"
+
 /* ---- a test input and a test output ---------------------------------------- */
 
 static int pauses, resumes, acks;
@@ -109,47 +111,15 @@ const struct gl_plugin *const gl_plugins[] = { &test_in, &test_metrics_in, &test
 
 /* ---- fixture ---------------------------------------------------------------- */
 
-struct fx {
-    uv_loop_t loop;
-    struct gl_engine *e;
-};
-
 static struct fx *fx_new(const char *yaml)
 {
-    struct fx *fx = calloc(1, sizeof(*fx));
     pauses = resumes = acks = n_held = flush_calls = 0;
-    uv_loop_init(&fx->loop);
-    gl_log_configure(GL_LOG_OFF, GL_LOG_LOGFMT);
-    struct gl_config *cfg = gl_config_load_text("t.yaml", yaml, strlen(yaml));
-    fx->e = gl_engine_new(&fx->loop, cfg);
-    for (size_t i = 0; cfg->error_count && i < cfg->error_count; i++) {
-        print_error("%s\n", cfg->errors[i]);
-    }
-    assert_non_null(fx->e);
-    gl_config_free(cfg);
-    assert_int_equal(gl_engine_start(fx->e), 0);
-    gl_log_configure(GL_LOG_OFF, GL_LOG_LOGFMT);
-    return fx;
-}
-
-static void stopped(struct gl_engine *e, void *data)
-{
-    (void)e;
-    *(int *)data = 1;
+    return fx_open(yaml);
 }
 
 static void fx_free(struct fx *fx)
 {
-    int done = 0;
-    fx->e->svc.grace_ms = 0;
-    gl_engine_stop(fx->e, stopped, &done);
-    while (!done) {
-        uv_run(&fx->loop, UV_RUN_ONCE);
-    }
-    gl_engine_free(fx->e);
-    uv_run(&fx->loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&fx->loop), 0);
-    free(fx);
+    fx_close(fx);
 }
 
 /* Emits up to n records of about 100 bytes covering [pos, pos + n), until paused. */
@@ -168,11 +138,6 @@ static int emit(struct gl_instance *in, int n, uint64_t pos)
         }
     }
     return rc;
-}
-
-static void turn(struct fx *fx)
-{
-    uv_run(&fx->loop, UV_RUN_NOWAIT);
 }
 
 #define ONE_OUTPUT(extra)                                                                     \

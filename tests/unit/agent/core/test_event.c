@@ -1,4 +1,7 @@
-/* The record encoder and the chunk iterator: exact msgpack shape, nested maps, time patching, reading back. */
+/*
+ * The record encoder and the chunk iterator: exact msgpack shape, nested maps, time
+ * patching, the origin in the metadata, reading back.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -158,6 +161,100 @@ static void test_chunk_iterates_with_index_and_tag(void **state)
     gl_chunk_free(c);
 }
 
+static void test_event_origin_goes_to_metadata(void **state)
+{
+    (void)state;
+    struct gl_buf b;
+    struct gl_event ev;
+    msgpack_unpacked up;
+    struct gl_record rec;
+    size_t off = 0;
+    uint64_t source = 0;
+    uint64_t at = 0;
+    gl_buf_init(&b);
+    gl__event_begin_buf(&ev, &b, 7);
+    gl_event_origin(&ev, 0xfedcba9876543210ull, 1234);
+    gl_event_kv_str(&ev, "log", "x", 1);
+    gl__event_finish(&ev);
+    msgpack_unpacked_init(&up);
+    assert_int_equal(gl_record_read(&up, b.data, b.len, &off, &rec), 0);
+    assert_int_equal(rec.ts, 7);
+    assert_int_equal(rec.body->via.map.size, 1);
+    assert_int_equal(gl_record_origin(&rec, &source, &at), 0);
+    assert_true(source == 0xfedcba9876543210ull);
+    assert_int_equal(at, 1234);
+    char *j = as_json(&b);
+    assert_string_equal(j, "7 {\"log\":\"x\"}\n");
+    gl_free(j);
+    msgpack_unpacked_destroy(&up);
+    gl_buf_close(&b);
+}
+
+static void test_event_origin_after_a_key_is_ignored(void **state)
+{
+    (void)state;
+    struct gl_buf b;
+    struct gl_event ev;
+    msgpack_unpacked up;
+    struct gl_record rec;
+    size_t off = 0;
+    uint64_t source;
+    uint64_t at;
+    gl_buf_init(&b);
+    gl__event_begin_buf(&ev, &b, 7);
+    gl_event_kv_str(&ev, "log", "x", 1);
+    gl_event_origin(&ev, 1, 2);
+    gl__event_finish(&ev);
+    msgpack_unpacked_init(&up);
+    assert_int_equal(gl_record_read(&up, b.data, b.len, &off, &rec), 0);
+    assert_int_equal(rec.body->via.map.size, 1);
+    assert_int_equal(gl_record_origin(&rec, &source, &at), GL_ENOENT);
+    msgpack_unpacked_destroy(&up);
+    gl_buf_close(&b);
+}
+
+/* A filter's rewrite gets the record's metadata: the core copies it with gl__event_meta(). */
+static void test_event_meta_copied_into_rewrite(void **state)
+{
+    (void)state;
+    struct gl_buf a;
+    struct gl_buf b;
+    struct gl_event ev;
+    msgpack_unpacked up;
+    msgpack_unpacked up2;
+    struct gl_record rec;
+    struct gl_record out;
+    size_t off = 0;
+    uint64_t source;
+    uint64_t at;
+    gl_buf_init(&a);
+    gl_buf_init(&b);
+    gl__event_begin_buf(&ev, &a, 9);
+    gl_event_origin(&ev, 5, 6);
+    gl_event_kv_str(&ev, "log", "x", 1);
+    gl__event_finish(&ev);
+    msgpack_unpacked_init(&up);
+    msgpack_unpacked_init(&up2);
+    assert_int_equal(gl_record_read(&up, a.data, a.len, &off, &rec), 0);
+    gl__event_begin_buf(&ev, &b, rec.ts);
+    gl__event_meta(&ev, rec.meta);
+    gl_event_kv_str(&ev, "log", "y", 1);
+    gl_event_kv_int(&ev, "n", 1);
+    gl__event_finish(&ev);
+    off = 0;
+    assert_int_equal(gl_record_read(&up2, b.data, b.len, &off, &out), 0);
+    assert_int_equal(gl_record_origin(&out, &source, &at), 0);
+    assert_int_equal(source, 5);
+    assert_int_equal(at, 6);
+    char *j = as_json(&b);
+    assert_string_equal(j, "9 {\"log\":\"y\",\"n\":1}\n");
+    gl_free(j);
+    msgpack_unpacked_destroy(&up);
+    msgpack_unpacked_destroy(&up2);
+    gl_buf_close(&a);
+    gl_buf_close(&b);
+}
+
 static void test_chunk_rejects_malformed_record(void **state)
 {
     (void)state;
@@ -182,6 +279,9 @@ int main(void)
         cmocka_unit_test(test_event_raw_pairs_and_obj),
         cmocka_unit_test(test_chunk_iterates_with_index_and_tag),
         cmocka_unit_test(test_chunk_rejects_malformed_record),
+        cmocka_unit_test(test_event_origin_goes_to_metadata),
+        cmocka_unit_test(test_event_origin_after_a_key_is_ignored),
+        cmocka_unit_test(test_event_meta_copied_into_rewrite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,99 @@
+"""SIGKILL during an outage: with storage.type filesystem a dummy input's
+closed chunks and a tail input's read lines are on disk, so the agent
+killed mid-outage and started again (the service back) loses nothing of
+them. Dummy: every record that was in a closed chunk arrives, once (the
+kill comes after its last flush). Tail: every line arrives; a line sent
+twice was on disk before the kill while its offset was not yet synced
+(the offsets are synced every 200 ms), so duplicates are bounded by what
+is read in well under a second, and counted. An agent without a
+filesystem input (nor an HTTP output: libcurl links libzstd) never maps
+libzstd; one with it does."""
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from lib import *  # noqa
+from lib_cwl_server import CwlServer  # noqa
+import lib_storage  # noqa
+from lib_storage import cloudwatch, dummy, file_output, limit, tail  # noqa
+
+N = 10000
+RATE = 4000        # tail lines per second
+d = tmpdir("storage-crash")
+logs = os.path.join(d, "logs")
+os.makedirs(logs)
+
+
+def config(srv, samples, msg):
+    return lib_storage.config(d, "g-" + msg, [
+        dummy("gen", samples, msg), tail("app", os.path.join(logs, "app.log"))],
+        [limit(cloudwatch(srv.endpoint), "1MiB")])
+
+
+def maps_zstd(p):
+    with open("/proc/%d/maps" % p.pid) as f:
+        return "libzstd" in f.read()
+
+
+written = [0]
+done = threading.Event()
+
+
+def writer():
+    with open(os.path.join(logs, "app.log"), "a") as f:
+        while not done.is_set():
+            n = RATE // 10
+            f.write("".join("line %07d %s\n" % (written[0] + i, "y" * 80) for i in range(n)))
+            f.flush()
+            written[0] += n
+            time.sleep(0.1)
+
+
+for kind, want in (("memory", False), ("filesystem", True)):
+    p = start(lib_storage.config(d, "plain-" + kind, [dummy("plain", 0, "x", kind, rate=100)],
+                                 [file_output(d)]))
+    time.sleep(1.5)
+    check(maps_zstd(p) == want, "storage.type %s: libzstd %s" % (
+        kind, "mapped" if want else "not mapped"))
+    stop(p)
+
+with CwlServer(seed=11, unavailable_rate=1.0) as srv:
+    os.environ.update(srv.env())
+
+    t = threading.Thread(target=writer)
+    t.start()
+    p = start(config(srv, N, "before"))
+    wait_for("the dummy input to emit %d records" % N,
+             lambda: "samples reached" in stderr_of(p), timeout=30)
+    time.sleep(3)  # chunks closed and written; tail reads on through the outage
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    done.set()
+    t.join()
+    print("ok: SIGKILL during the outage, %d lines written" % written[0])
+
+    srv.set_faults(unavailable_rate=0.0)
+    p = start(config(srv, 1, "after"))
+
+    def arrived():
+        ev = srv.events("g")
+        if len(ev.get("s-gen", [])) < N + 1:
+            return False
+        lines = {json.loads(e["message"])["log"].split()[1] for e in ev.get("s-app", [])}
+        return len(lines) >= written[0] and ev
+    ev = wait_for("every record after the restart", arrived, timeout=90)
+    gen = [json.loads(e["message"])["m"] for e in ev["s-gen"]]
+    check(gen.count("before") == N and gen.count("after") == 1,
+          "dummy: all %d records of the killed run, once (%d), and the new one"
+          % (N, gen.count("before")))
+    got = [int(json.loads(e["message"])["log"].split()[1]) for e in ev["s-app"]]
+    dup = len(got) - len(set(got))
+    check(set(got) == set(range(written[0])), "tail: every one of the %d lines arrived"
+          % written[0])
+    check(dup <= RATE, "tail: %d lines sent twice, at most one second of reading (%d)"
+          % (dup, RATE))
+    check(stop(p) == 0, "the second run exits 0")

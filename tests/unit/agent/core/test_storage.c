@@ -1,0 +1,258 @@
+/*
+ * The filesystem buffer with a whole engine, a test input and a test
+ * output whose flushes the test completes by hand: a chunk is on disk until
+ * delivered and comes back after a stop that abandoned it; a full output
+ * keeps new chunks on disk instead of pausing the input, and they come
+ * back in order; positions are acknowledged once on disk;
+ * storage.total_limit_size drops the oldest chunks waiting and counts
+ * them; a damaged file is moved aside and start-up goes on.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "core/chunk.h"
+#include "core/event.h"
+#include "core/flush.h"
+#include "core/input.h"
+#include "core/storage.h"
+#include "util/error.h"
+
+#include "engine_harness.h"
+
+static int pauses, acks;
+static struct gl_flush *held[64];
+static int n_held;
+
+static void tin_pause(struct gl_instance *ins) { (void)ins; pauses++; }
+static void tin_ack(struct gl_instance *ins, const struct gl_ack *a)
+{
+    (void)ins;
+    (void)a;
+    acks++;
+}
+
+static void tout_flush(struct gl_instance *ins, struct gl_flush *f)
+{
+    (void)ins;
+    held[n_held++] = f;
+}
+
+static const struct gl_plugin test_in = {
+    .kind = GL_INPUT, .name = "test_in", .description = "test", .pause = tin_pause,
+    .ack = tin_ack,
+};
+static const struct gl_plugin test_out = {
+    .kind = GL_OUTPUT, .name = "test_out", .description = "test", .flush = tout_flush,
+};
+const struct gl_plugin *const gl_plugins[] = { &test_in, &test_out, NULL };
+
+static char dir[64];
+static char yaml[1024];
+
+/* A config with a filesystem input under a fresh storage.path; extra goes on the output. */
+static const char *config(const char *extra)
+{
+    snprintf(yaml, sizeof(yaml),
+             "service: { flush: 1h, scheduler.base: 1ms, storage.path: %s }\n"
+             "pipeline:\n"
+             "  inputs: [ { name: test_in, alias: in, tag: t, storage.type: filesystem } ]\n"
+             "  outputs: [ { name: test_out, match: '*', mem_buf_limit: 1KiB %s } ]\n",
+             dir, extra);
+    return yaml;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/gl-test-storage-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    pauses = acks = n_held = 0;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    return 0;
+}
+
+/* Chunk files in the input's buffer directory (sub is "" or "corrupt/"). */
+static int files(const char *sub)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/in.buffer/%s", dir, sub);
+    DIR *d = opendir(path);
+    int n = 0;
+    for (struct dirent *de; d != NULL && (de = readdir(d)) != NULL;) {
+        n += strstr(de->d_name, ".chunk") != NULL;
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return n;
+}
+
+/* Turns the loop until the input's chunk writes are all done. */
+static void settle(struct gl_instance *in)
+{
+    while (in->core->storage->pending > 0) {
+        uv_run(in->loop, UV_RUN_ONCE);
+    }
+}
+
+/*
+ * Emits n records of about 100 bytes, with positions from pos when pos is
+ * not NONE (as tail does; without, as dummy does), closes the chunk and
+ * waits for its write.
+ */
+#define NONE UINT64_MAX
+static int emit_chunk(struct gl_instance *in, int n, uint64_t pos)
+{
+    static const char pad[80] = { 'x' };
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        struct gl_event ev;
+        gl_event_begin(&ev, in, 1000 + (pos == NONE ? 0 : pos) + (uint64_t)i);
+        gl_event_kv_str(&ev, "log", pad, sizeof(pad));
+        if (pos != NONE) {
+            gl_event_position(&ev, 7, pos + (uint64_t)i, pos + (uint64_t)i + 1);
+        }
+        rc = gl_event_commit(&ev) < 0 ? GL_EPAUSED : rc;
+    }
+    gl__input_flush_open(in);
+    settle(in);
+    return rc;
+}
+
+/* The time of the first record of the flush's chunk. */
+static uint64_t first_ts(const struct gl_flush *f)
+{
+    struct gl_chunk_iter it;
+    struct gl_record rec;
+    gl_chunk_iter_init(&it, f->chunk);
+    assert_int_equal(gl_chunk_next(&it, &rec), 0);
+    gl_chunk_iter_close(&it);
+    return rec.ts;
+}
+
+static void test_storage_chunk_waits_on_disk_across_a_stop(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_open(config(""));
+    emit_chunk(fx->e->inputs[0], 5, NONE);
+    assert_int_equal(files(""), 1);
+    turn(fx);
+    assert_int_equal(n_held, 1);
+    fx_close(fx); /* grace 0: the flush is abandoned, the file stays */
+    assert_int_equal(files(""), 1);
+
+    n_held = 0;
+    fx = fx_open(config(""));
+    turn(fx);
+    turn(fx);
+    assert_int_equal(n_held, 1);
+    assert_int_equal(held[0]->records, 5);
+    assert_int_equal(first_ts(held[0]), 1000);
+    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(files(""), 0);
+    fx_close(fx);
+}
+
+static void test_storage_full_output_diverts_instead_of_pausing(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_open(config(""));
+    struct gl_instance *in = fx->e->inputs[0];
+    emit_chunk(in, 30, 0); /* 3 KiB: the output is full */
+    assert_true(fx->e->outputs[0]->core->full);
+    assert_int_equal(emit_chunk(in, 10, 30), 0);
+    assert_int_equal(emit_chunk(in, 10, 40), 0);
+    assert_int_equal(pauses, 0);
+    assert_int_equal(in->core->storage->backlog, 2);
+    assert_int_equal(files(""), 3);
+    assert_int_equal(acks, 3); /* every position is committed once its chunk is on disk */
+    turn(fx);
+    assert_int_equal(n_held, 1);
+    gl_flush_done(held[0], GL_OK);
+    assert_int_equal(acks, 3);
+    turn(fx);
+    turn(fx);
+    assert_int_equal(n_held, 2);
+    assert_int_equal(first_ts(held[1]), 1030);
+    gl_flush_done(held[1], GL_OK);
+    turn(fx);
+    turn(fx);
+    assert_int_equal(n_held, 3);
+    assert_int_equal(first_ts(held[2]), 1040);
+    gl_flush_done(held[2], GL_OK);
+    assert_int_equal(files(""), 0);
+    assert_int_equal(fx->e->chunks_up, 0);
+    fx_close(fx);
+}
+
+static void test_storage_total_limit_drops_the_oldest_waiting(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_open(config(", storage.total_limit_size: 1"));
+    struct gl_instance *in = fx->e->inputs[0];
+    emit_chunk(in, 30, NONE);
+    emit_chunk(in, 10, NONE);
+    emit_chunk(in, 7, NONE);
+    /* Only the chunk in memory is kept; each waiting one went when the next came. */
+    assert_int_equal(files(""), 1);
+    assert_int_equal(in->stats.dropped[0].records, 17);
+    assert_string_equal(in->stats.dropped[0].reason, "storage_limit");
+    fx_close(fx);
+}
+
+static void test_storage_damaged_file_is_moved_aside(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof(path), "%s/in.buffer", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/in.buffer/0000000000000001.chunk", dir);
+    FILE *f = fopen(path, "w");
+    fputs("GLCK not really a chunk", f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/in.buffer/0000000000000002.tmp", dir);
+    fclose(fopen(path, "w"));
+    struct fx *fx = fx_open(config(""));
+    turn(fx);
+    assert_int_equal(files(""), 0);
+    assert_int_equal(files("corrupt/"), 1);
+    assert_int_equal(access(path, F_OK), -1); /* a write cut short is removed */
+    assert_int_equal(*fx->e->inputs[0]->core->storage->m_corrupt, 1);
+    emit_chunk(fx->e->inputs[0], 5, NONE);
+    turn(fx);
+    assert_int_equal(n_held, 1);
+    gl_flush_done(held[0], GL_OK);
+    fx_close(fx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_storage_chunk_waits_on_disk_across_a_stop, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_storage_full_output_diverts_instead_of_pausing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_storage_total_limit_drops_the_oldest_waiting,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_storage_damaged_file_is_moved_aside, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
