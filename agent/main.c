@@ -69,11 +69,21 @@ static void print_errors(const struct gl_config *cfg, FILE *out)
 
 /* ---- informational commands -------------------------------------------- */
 
-static void print_table(const struct gl_option *t, FILE *out)
+/* The option column's width: 24, or the longest name in t if longer. */
+static int name_width(const struct gl_option *t, int w)
+{
+    for (; t != NULL && t->name != NULL; t++) {
+        int n = (int)strlen(t->name);
+        w = n > w ? n : w;
+    }
+    return w;
+}
+
+static void print_table(const struct gl_option *t, int w, FILE *out)
 {
     for (; t != NULL && t->name != NULL; t++) {
         const char *def = t->required ? "(required)" : t->def ? t->def : "-";
-        fprintf(out, "  %-24s %-9s %-26s %s\n", t->name, gl_option_type_name(t->type), def,
+        fprintf(out, "  %-*s %-9s %-26s %s\n", w, t->name, gl_option_type_name(t->type), def,
                 t->help);
     }
 }
@@ -99,10 +109,12 @@ static int help_plugin(const char *name)
         }
         printf("%s%s (%s): %s\n\n", found ? "\n" : "", p->name, gl_plugin_kind_name(p->kind),
                p->description);
-        printf("  %-24s %-9s %-26s %s\n", "OPTION", "TYPE", "DEFAULT", "MEANING");
-        print_table(p->options, stdout);
+        const struct gl_option *common = gl_engine_common_options(p->kind);
+        int w = name_width(common, name_width(p->options, 24));
+        printf("  %-*s %-9s %-26s %s\n", w, "OPTION", "TYPE", "DEFAULT", "MEANING");
+        print_table(p->options, w, stdout);
         printf("\n  Options every %s has:\n", gl_plugin_kind_name(p->kind));
-        print_table(gl_engine_common_options(p->kind), stdout);
+        print_table(common, w, stdout);
         found = 1;
     }
     if (!found) {
@@ -112,13 +124,27 @@ static int help_plugin(const char *name)
     return 0;
 }
 
+/* Writes s as a Markdown table cell: a | would end the cell, so it is escaped. */
+static void md_cell(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '|') {
+            putchar('\\');
+        }
+        putchar(*s);
+    }
+}
+
 static void md_table(const struct gl_option *t)
 {
     printf("| option | type | default | meaning |\n|---|---|---|---|\n");
     for (; t != NULL && t->name != NULL; t++) {
         const char *def = t->required ? "required" : t->def ? t->def : "";
-        printf("| `%s` | %s | %s%s%s | %s |\n", t->name, gl_option_type_name(t->type),
-               *def ? "`" : "", def, *def ? "`" : "", t->help);
+        printf("| `%s` | %s | %s", t->name, gl_option_type_name(t->type), *def ? "`" : "");
+        md_cell(def);
+        printf("%s | ", *def ? "`" : "");
+        md_cell(t->help);
+        printf(" |\n");
     }
 }
 

@@ -16,6 +16,7 @@
 
 #include "aws/credentials_private.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "net/dl.h"
 #include "util/error.h"
 #include "util/mem.h"
@@ -104,6 +105,13 @@ struct gl_aws_provider *gl_aws_provider_new(const struct gl_aws_settings *s, uv_
     p->timer->data = p;
     p->rnd = uv_hrtime() | 1;
     p->waiters_tail = &p->waiters;
+    if (ins != NULL) {
+        static const char *const source[] = { "source" };
+        p->m_failures = gl_metric_counter_vec(
+            ins, "gleaner_aws_credentials_refresh_failures_total",
+            "Failed fetches of AWS credentials, by the link of the chain that failed.", source,
+            1);
+    }
     return p;
 }
 
@@ -274,12 +282,41 @@ static void refresh_ok(struct gl_aws_provider *p, struct gl_aws_creds *creds)
     gl_aws_creds_clear(&lent);
 }
 
+/*
+ * Counts a failed refresh under its source: the link in flight, or
+ * assume_role when the chain's credentials were there and AssumeRole failed.
+ * A source's series is taken on its first failure and kept while the
+ * provider lives (there are a handful of sources).
+ */
+static void count_failure(struct gl_aws_provider *p)
+{
+    const char *source = p->base.access_key_id != NULL ? "assume_role" : p->link;
+    if (p->m_failures == NULL || source == NULL) {
+        return;
+    }
+    size_t i = 0;
+    while (i < GL_AWS_SOURCES_MAX && p->failed_source[i] != NULL &&
+           strcmp(p->failed_source[i], source) != 0) {
+        i++;
+    }
+    if (i == GL_AWS_SOURCES_MAX) {
+        return;
+    }
+    if (p->failed_source[i] == NULL) {
+        const char *const values[] = { source };
+        p->failed_source[i] = source;
+        p->failed[i] = gl_metric_series_get(p->m_failures, values);
+    }
+    (*p->failed[i])++;
+}
+
 /* Records the failure, schedules the next attempt with back-off and tells the waiters. */
 static void refresh_failed(struct gl_aws_provider *p, const char *err)
 {
     uint64_t delay =
         gl_retry_delay(RETRY_BASE_MS, RETRY_CAP_MS, p->failures, gl_retry_random(&p->rnd));
 
+    count_failure(p);
     p->failures++;
     p->refreshing = false;
     p->retry_at_ms = uv_now(p->loop) + delay;

@@ -18,6 +18,10 @@
 #define GL_AWS_ERR_MAX 512
 
 struct gl_aws_waiter;
+struct gl_metric;
+
+/* Sources a failure can be counted under: the links, imds_region, assume_role, chain, http. */
+#define GL_AWS_SOURCES_MAX 10
 
 struct gl_aws_provider {
     uv_loop_t *loop;
@@ -43,6 +47,10 @@ struct gl_aws_provider {
     uint64_t invalidated_ms;  /* last honoured gl_aws_provider_invalidate() */
     uint64_t rnd;
     char last_err[GL_AWS_ERR_MAX];
+    /* gleaner_aws_credentials_refresh_failures_total{source} of ins (none without ins) */
+    struct gl_metric *m_failures;
+    const char *failed_source[GL_AWS_SOURCES_MAX];
+    uint64_t *failed[GL_AWS_SOURCES_MAX];
 
     struct gl_aws_waiter *waiters;
     struct gl_aws_waiter **waiters_tail;

@@ -25,6 +25,7 @@
 #include "core/flush.h"
 #include "core/input.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/parser.h"
 #include "core/storage.h"
 #include "util/error.h"
@@ -977,7 +978,7 @@ static void instance_free(struct gl_instance *ins)
     gl_free(core->queue);
     gl_free(core->feeders);
     gl_free(core->paused);
-    gl_free(core->metrics);
+    gl__metrics_free(ins);
     gl_free(core);
     gl_free(ins->state);
     gl_free(ins->alias);

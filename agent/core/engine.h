@@ -65,12 +65,28 @@ struct gl_common {
 
 #define GL_LATENCY_BUCKETS 12
 
-/* A plugin's own metric, registered with gl_metric_counter()/gl_metric_gauge(). */
+/* One series of a plugin metric with labels; `value` first, as handed out. */
+struct gl_metric_series {
+    uint64_t value;
+    uint64_t hash;                /* of the label values, to skip most comparisons */
+    unsigned refs;
+    struct gl_metric_series *next;
+    struct gl_metric_series **prevp;
+    char *values[];               /* one per label of the family */
+};
+
+/*
+ * A plugin's own metric, registered with gl_metric_counter()/gl_metric_gauge(),
+ * or with labels of its own and series that come and go (gl_metric_counter_vec()).
+ */
 struct gl_metric {
     const char *name;
     const char *help;
     int gauge;
     uint64_t value;
+    const char *const *labels;     /* n_labels names, or none */
+    size_t n_labels;
+    struct gl_metric_series *series;
 };
 
 struct gl_instance_core {

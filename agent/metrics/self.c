@@ -183,6 +183,24 @@ static bool named_before(struct gl_instance *const *list, size_t i, const char *
     return false;
 }
 
+/* The series of one instance's plugin metric: one, or one per label values it holds. */
+static void metric_samples(struct gl_batch *b, const struct gl_instance *ins,
+                           const struct gl_metric *m)
+{
+    if (m->labels == NULL) {
+        instance_sample(b, ins, NULL, NULL, (double)m->value);
+        return;
+    }
+    struct gl_label l[2 + GL_METRIC_LABELS_MAX];
+    size_t n = instance_labels(ins, NULL, NULL, l);
+    for (const struct gl_metric_series *s = m->series; s != NULL; s = s->next) {
+        for (size_t i = 0; i < m->n_labels; i++) {
+            l[n + i] = (struct gl_label)LABEL(m->labels[i], s->values[i]);
+        }
+        gl_batch_sample(b, l, n + m->n_labels, 0, (double)s->value);
+    }
+}
+
 /* Plugin metrics: one family per distinct (kind, name), series from every instance. */
 static void write_plugin_metrics(const struct gl_engine *e, struct gl_batch *b)
 {
@@ -197,15 +215,18 @@ static void write_plugin_metrics(const struct gl_engine *e, struct gl_batch *b)
                     continue;
                 }
                 char full[160];
-                snprintf(full, sizeof(full), "gleaner_%s_%s",
-                         gl_plugin_kind_name((enum gl_kind)k), met->name);
+                if (strncmp(met->name, "gleaner_", 8) == 0) {
+                    snprintf(full, sizeof(full), "%s", met->name);
+                } else {
+                    snprintf(full, sizeof(full), "gleaner_%s_%s",
+                             gl_plugin_kind_name((enum gl_kind)k), met->name);
+                }
                 family(b, full, met->gauge ? GAUGE : COUNTER, met->help);
                 for (size_t j = i; j < n; j++) {
                     const struct gl_instance_core *cj = list[j]->core;
                     for (size_t mm = 0; mm < cj->n_metrics; mm++) {
                         if (strcmp(cj->metrics[mm].name, met->name) == 0) {
-                            instance_sample(b, list[j], NULL, NULL,
-                                            (double)cj->metrics[mm].value);
+                            metric_samples(b, list[j], &cj->metrics[mm]);
                         }
                     }
                 }

@@ -167,6 +167,13 @@ static void register_metrics(struct gl_instance *ins, struct tail *t)
                                       "Bytes read but not yet acknowledged, over all files.");
     t->m_db_errors = gl_metric_counter(ins, "db_errors_total",
                                        "Failed writes to the offsets database.");
+    static const char *const container[] = { "namespace", "pod", "container" };
+    t->m_container_bytes = gl_metric_counter_vec(
+        ins, "container_bytes_total",
+        "Bytes read from a container's log files, while one is followed.", container, 3);
+    t->m_container_lines = gl_metric_counter_vec(
+        ins, "container_lines_total",
+        "Lines read from a container's log files, while one is followed.", container, 3);
 }
 
 static void tail_destroy(struct gl_instance *ins);

@@ -196,6 +196,7 @@ size_t tail_offsets_count(const struct tail_offsets *db);
 #include <uv.h>
 
 struct gl_instance;
+struct gl_metric;
 struct tail;
 
 /* Kubernetes metadata read from a container log path (in_tail_k8s.c). */
@@ -234,8 +235,10 @@ struct tail_file {
     char *path;               /* as matched by the glob */
     char *real;               /* the resolved path (symlinks followed) */
     char *tag;
-    struct tail_k8s k8s;
-    bool has_k8s;
+    struct tail_k8s k8s;      /* from the path, when it is a container log's */
+    bool has_k8s;             /* k8s is filled and goes into records (kubernetes_metadata) */
+    uint64_t *c_bytes;        /* the container's series, or NULL for other files */
+    uint64_t *c_lines;
     int fd;
     struct tail_id key;
     size_t fp_len;            /* bytes the fingerprint covers (grows to TAIL_FP_LEN) */
@@ -326,6 +329,8 @@ struct tail {
     uint64_t *m_lost_bytes;
     uint64_t *m_commit_lag;
     uint64_t *m_db_errors;
+    struct gl_metric *m_container_bytes; /* labels namespace, pod, container */
+    struct gl_metric *m_container_lines;
 };
 
 /* in_tail_file.c */

@@ -23,6 +23,7 @@
 #include "codec/json.h"
 #include "core/event.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/parser.h"
 #include "core/plugin.h"
 #include "in_tail.h"
@@ -127,7 +128,13 @@ struct tail_file *tail_file_open(struct tail *t, const char *path, const char *r
     f->path = gl_strdup(path);
     f->real = gl_strdup(real);
     f->tag = tail_tag_expand(t->ins->tag, path);
-    f->has_k8s = t->k8s_metadata && tail_k8s_from_path(path, real, &f->k8s) == 0;
+    if (tail_k8s_from_path(path, real, &f->k8s) == 0) {
+        const char *const labels[] = { f->k8s.namespace_name, f->k8s.pod_name,
+                                       f->k8s.container_name };
+        f->has_k8s = t->k8s_metadata;
+        f->c_bytes = gl_metric_series_get(t->m_container_bytes, labels);
+        f->c_lines = gl_metric_series_get(t->m_container_lines, labels);
+    }
     f->format = t->format;
     f->key.dev = (uint64_t)st->st_dev;
     f->key.ino = (uint64_t)st->st_ino;
@@ -170,6 +177,9 @@ void tail_file_close(struct tail_file *f)
     close(f->fd);
     streams_close(f);
     gl_buf_close(&f->carry);
+    /* The container's series go with its last file: what is exported stays bounded. */
+    gl_metric_series_put(t->m_container_bytes, f->c_bytes);
+    gl_metric_series_put(t->m_container_lines, f->c_lines);
     tail_k8s_free(&f->k8s);
     gl_free(f->acked);
     gl_free(f->path);
@@ -494,7 +504,13 @@ size_t tail_file_read(struct tail_file *f, size_t quantum)
     f->eof = at_end;
     f->read_off += (uint64_t)n;
     *t->m_bytes += (uint64_t)n;
+    uint64_t lines = *t->m_lines;
     split_lines(f, t->read_buf, (size_t)n);
+    if (f->c_bytes != NULL) {
+        /* Once per read, not per line: this file's lines are those the read added. */
+        *f->c_bytes += (uint64_t)n;
+        *f->c_lines += *t->m_lines - lines;
+    }
     return (size_t)n;
 }
 

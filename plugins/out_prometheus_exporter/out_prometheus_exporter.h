@@ -48,7 +48,8 @@ void pe_store_close(struct pe_store *st);
 
 /*
  * Takes every series of a metrics chunk at time now_ms: new series are
- * added, known ones replaced, a staleness marker removes its series. A
+ * added, known ones replaced, a staleness marker removes its series (for
+ * a histogram or summary, a series whose count is the marker). A
  * series whose family is known under another type, or past the limit, is
  * refused and counted. Returns how many were refused.
  */

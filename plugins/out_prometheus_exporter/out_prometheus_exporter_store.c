@@ -260,8 +260,9 @@ static bool take(struct pe_store *st, struct pe_family *f, const struct gl_famil
     }
     uint64_t h = series_hash(f, s);
     struct pe_series *e = series_find(st, f, s, h);
+    /* A histogram or summary that went comes as one whose pieces are all markers. */
     bool scalar = g->type != GL_METRIC_HISTOGRAM && g->type != GL_METRIC_SUMMARY;
-    if (scalar && gl_metric_is_stale(s->value)) {
+    if (gl_metric_is_stale(scalar ? s->value : s->count)) {
         if (e != NULL) {
             series_remove(st, e);
         }

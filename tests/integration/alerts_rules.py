@@ -2,10 +2,9 @@
 check rules`, and every unit test of alerts/tests/ passes `promtool test rules` on them.
 Every alert has test cases that must fire and cases that must not. The example Alertmanager
 config passes amtool and routes each alert by its severity. The gleaner_* metrics
-the rules read are ones this build exports (asked of the agent's /metrics), but for those
-still to come, which are listed as deferred; the other families they read come from
-node_metrics (deferred until `gleaner --plugins` lists it), from scrapes (up) or from
-kube-state-metrics and the workloads themselves."""
+the rules read are ones this build exports (asked of the agent's /metrics); the other
+families they read come from node_metrics (deferred until `gleaner --plugins` lists it),
+from scrapes (up) or from kube-state-metrics and the workloads themselves."""
 import os
 import re
 import shutil
@@ -22,12 +21,6 @@ import yaml  # noqa: E402
 
 need("promtool", "prometheus")
 
-# gleaner_* families the rules read that the agent does not export yet, and what exports
-# them once it does. A missing family that is not here is a failure.
-PENDING_FAMILIES = {
-    "gleaner_aws_credentials_refresh_failures_total":
-        "the AWS credential chain's failed fetches, per output instance",
-}
 # Families the rules read that come from elsewhere than the agent's own metrics.
 ELSEWHERE = {
     "up": "Prometheus' scrapes (and prometheus_scrape's)",
@@ -121,11 +114,8 @@ for _, r in rules_of(files):
         if n.startswith("gleaner_") or n.startswith("process_"):
             if family in have or n in have:
                 continue
-            if n not in PENDING_FAMILIES:
-                fail("%s reads %s, which this build of the agent does not export"
-                     % (r["alert"], n))
-            deferred.append("%s reads %s (%s), which this build does not export yet"
-                            % (r["alert"], n, PENDING_FAMILIES[n]))
+            fail("%s reads %s, which this build of the agent does not export"
+                 % (r["alert"], n))
         elif n in ELSEWHERE:
             if ELSEWHERE[n] == "node_metrics" and "node_metrics" not in plugins:
                 deferred.append("%s reads %s: node_metrics is not in gleaner --plugins yet "

@@ -9,7 +9,11 @@ for the first key and the source hands out a second one: the agent drops the
 rejected credentials, fetches the new ones and sends again; every line
 arrives once, in order per container. A last case gives web identity
 credentials that expire 8 s after they are issued: the agent refreshes them
-ahead of time, so the service never sees the expired key."""
+ahead of time, so the service never sees the expired key. And one where
+STS refuses the web identity token until it is replaced: each refused fetch
+is counted in gleaner_aws_credentials_refresh_failures_total{source=
+"web_identity"} (exactly the calls STS refused), and once the token is good
+every line arrives."""
 import json
 import os
 import signal
@@ -129,25 +133,14 @@ def agent_env(d, srv, extra):
     os.environ.update(extra)
 
 
-def run_case(name, keys, setup, rotate_at=None, lines=LINES):
-    """Runs the agent on 3 containers' logs with credentials from the source
-    setup(d, issuer, srv) configures. rotate_at(srv, issuer) is called once a
-    quarter of the lines are stored. Returns the server's stats and the agent's log."""
-    d = tmpdir("cwl-creds-" + name)
-    root = os.path.join(d, "node")
-    issuer = Issuer(keys)
-    with CwlServer(seed=9) as srv:
-        for k, _ in keys:
-            srv.add_credentials(*k)
-        cfg = write(os.path.join(d, "g.yaml"), """
+def case_config(d, root, srv, service="", output=""):
+    """Writes d/g.yaml: tail on root's containers to cloudwatch_logs at srv, with more
+    service and output settings."""
+    return write(os.path.join(d, "g.yaml"), """
 service:
   flush: 200ms
-  grace: 20s
-  log_level: info
-  scheduler.base: 200ms
-  scheduler.cap: 2s
   storage.path: %s/storage
-pipeline:
+%spipeline:
   inputs:
     - name: tail
       tag: kube.*
@@ -159,9 +152,26 @@ pipeline:
       match: 'kube.*'
       endpoint: %s
       log_group_name: %s
-      log_stream_template: $kubernetes['pod_name']
+%s""" % (d, service, root, srv.endpoint, GROUP, output))
+
+
+def run_case(name, keys, setup, rotate_at=None, lines=LINES):
+    """Runs the agent on 3 containers' logs with credentials from the source
+    setup(d, issuer, srv) configures. rotate_at(srv, issuer) is called once a
+    quarter of the lines are stored. Returns the server's stats and the agent's log."""
+    d = tmpdir("cwl-creds-" + name)
+    root = os.path.join(d, "node")
+    issuer = Issuer(keys)
+    with CwlServer(seed=9) as srv:
+        for k, _ in keys:
+            srv.add_credentials(*k)
+        cfg = case_config(d, root, srv, """  grace: 20s
+  log_level: info
+  scheduler.base: 200ms
+  scheduler.cap: 2s
+""", """      log_stream_template: $kubernetes['pod_name']
       log_stream_name: unknown
-""" % (d, root, srv.endpoint, GROUP))
+""")
         agent_env(d, srv, setup(d, issuer, srv))
         kube = Kubelet(root, CONTAINERS, seed=21, mode="none")
         p = start(cfg)
@@ -283,7 +293,61 @@ check(len(calls) == 2, "web_identity_ahead: refreshed once ahead of expiry (%d S
       % len(calls))
 check(not stats["errors"].get("ExpiredTokenException"),
       "web_identity_ahead: no request signed with the expired key")
-print("4 cases in %.1fs" % (time.time() - t0))
+
+
+def failures_counted(port):
+    """gleaner_aws_credentials_refresh_failures_total's series on the agent's /metrics."""
+    status, text = http_get(port, "/metrics")
+    out = {}
+    for line in text.splitlines() if status == 200 else ():
+        if line.startswith("gleaner_aws_credentials_refresh_failures_total{"):
+            labels, value = line[line.index("{") + 1:].rsplit("} ", 1)
+            out[labels] = float(value)
+    return out
+
+
+def failing_source():
+    """STS refuses the token until the file holds the right one."""
+    name = "web_identity_failing"
+    d = tmpdir("cwl-creds-" + name)
+    root = os.path.join(d, "node")
+    issuer = Issuer([(KEY1, 3600)])
+    port = free_port()
+    with CwlServer(seed=9) as srv:
+        srv.add_credentials(*KEY1)
+        cfg = case_config(d, root, srv, """  grace: 5s
+  http_server: on
+  http_listen: 127.0.0.1
+  http_port: %d
+""" % port, """      alias: cwl
+      log_stream_name: all
+""")
+        env = web_identity(d, issuer, srv)
+        write(env["AWS_WEB_IDENTITY_TOKEN_FILE"], "not-the-token\n")
+        agent_env(d, srv, env)
+        kube = Kubelet(root, 1, seed=5, mode="none")
+        p = start(cfg)
+        kube.start(200, 400)
+        kube.join(timeout=30)
+        wait_for("STS to refuse 3 fetches", lambda: sum(
+            1 for k, ok in issuer.calls if k == "sts" and not ok) >= 3, timeout=30)
+        write(env["AWS_WEB_IDENTITY_TOKEN_FILE"], TOKEN + "\n")
+        wait_for("200 events stored", lambda: sum(
+            len(v) for v in srv.events(GROUP).values()) >= 200, timeout=60)
+        refused = sum(1 for k, ok in issuer.calls if k == "sts" and not ok)
+        got = failures_counted(port)
+        want = 'name="cwl",plugin="cloudwatch_logs",source="web_identity"'
+        check(got == {want: float(refused)},
+              "%s: gleaner_aws_credentials_refresh_failures_total{%s} %s, STS refused %d"
+              % (name, want, got, refused))
+        check([ok for k, ok in issuer.calls if k == "sts"][-1],
+              "%s: the fetch after the token was replaced succeeded" % name)
+        exits.append((name, stop(p, timeout=20)))
+    issuer.close()
+
+
+failing_source()
+print("5 cases in %.1fs" % (time.time() - t0))
 check(all(rc == 0 for _, rc in exits),
       "the agent exits 0 on SIGTERM in every case (exit status: %s)"
       % ", ".join("%s %s" % x for x in exits))

@@ -16,13 +16,14 @@ test, node node-a, namespace shop), then every target with those values in (rang
 over the run, instant ones at its end). A panel must return data; a target may be empty
 only when its counter appears with a first event that did not happen (drops for a reason).
 
-Sources still to come are said, not faked: the app is scraped by Prometheus itself until
-`gleaner --plugins` lists prometheus_scrape; the Pods panels wait for it and for a kubelet
-serving cAdvisor's and the resource metrics to the test (KUBELET); the Nodes panels read
-the agent's node_metrics once it is listed, and until then are checked on Debian's
+The Pods panels read a kubelet (lib_kubelet_server.py) serving cAdvisor's and the resource
+metrics of the same containers, which the agent scrapes (prometheus_scrape, job kubelet);
+the Logs panels over per-container volume read the tail input's per-container counters.
+Sources a build lacks are said, not faked: the app is scraped by Prometheus itself while
+`gleaner --plugins` does not list prometheus_scrape; the Nodes panels read the agent's
+node_metrics when it is listed, and otherwise are checked on Debian's
 prometheus-node-exporter, the reference node_metrics follows, scraped with the labels the
-agent would give; the Logs panels over per-container volume wait for the agent to export
-those counters.
+agent would give.
 
 Pictures: each dashboard is drawn with gnuplot from these answers (lib_pictures.py) into a
 temp dir, or into GLEANER_PICTURES (make dashboards-pictures: docs/) with a longer run
@@ -40,8 +41,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 from lib import *  # noqa
 from lib_cwl_server import CwlServer  # noqa: E402
 from lib_kube_api import KubeApi, hexid  # noqa: E402
+from lib_kubelet_server import Kubelet  # noqa: E402
 from lib_observe import (PromError, Prometheus, Sources, agent_config,  # noqa: E402
-                         family_of, metric_names, plugins_available, regex_value, substitute)
+                         metric_names, plugins_available, regex_value, substitute)
 from lib_pictures import render  # noqa: E402
 from lib_testapp import TestApp, control  # noqa: E402
 
@@ -51,10 +53,6 @@ SECONDS = int(os.environ.get("GLEANER_DATA_SECONDS", "75"))
 PICTURES = os.environ.get("GLEANER_PICTURES")
 DIR = os.path.join(ROOT, "dashboards")
 CHOSEN = {"cluster": "test", "node": "node-a", "namespace": "shop", "job": "shop-web"}
-PENDING_FAMILIES = {"gleaner_input_container_bytes_total", "gleaner_input_container_lines_total"}
-# A kubelet serving /metrics/cadvisor and /metrics/resource for the agent's prometheus_scrape
-# to read (host:port); there is none on this machine until a stand-in is written for it.
-KUBELET = None
 # Counters that appear with their first event: a target on them alone may be empty.
 EVENT_COUNTERS = {"gleaner_input_dropped_records_total", "gleaner_filter_dropped_records_total",
                   "gleaner_output_dropped_records_total"}
@@ -115,6 +113,16 @@ def writer():
 threading.Thread(target=writer, daemon=True).start()
 atexit.register(stop_writing.set)
 
+# The node's kubelet: cAdvisor and resource metrics of the same containers, scraped by the
+# agent as the chart does (job kubelet). shop/web is throttled; shop/worker restarts after
+# an OOM kill halfway through.
+need("openssl", "openssl")
+kubelet = Kubelet(d, token="kubelet-token", event_after=SECONDS * 0.5, containers=[
+    ("shop", "web-7d4b9c-x2x2x", "web"), ("kube-system", "noisy-6c8d9-zzzzz", "noisy"),
+    ("jobs", "batch-4k2j7-qqqqq", "batch"), ("shop", "worker-5f6d7-abcde", "worker")])
+atexit.register(kubelet.stop)
+kubelet_token = write(os.path.join(d, "kubelet-token"), "kubelet-token\n")
+
 # ---- Prometheus and what it scrapes itself ----
 src = Sources(app.port, plugins, node_reference=True)
 deferred += src.deferred
@@ -134,6 +142,17 @@ cfg, _ = agent_config(d, """
       tag: metrics.agent
       scrape_interval: 1s
       scrape_on_start: on
+    - name: prometheus_scrape
+      alias: kubelet
+      tag: metrics.kubelet
+      job_name: kubelet
+      kubelet: on
+      kubelet_url: %s
+      kubelet_endpoints: /metrics/cadvisor, /metrics/resource
+      kubelet.tls.verify: off
+      kubelet.bearer_token_file: %s
+      node_name: node-a
+      scrape_interval: 1s
     - name: dummy
       alias: orphan
       tag: orphan
@@ -168,7 +187,8 @@ cfg, _ = agent_config(d, """
       add_label:
         - cluster test
         - node node-a
-""" % (logs, src.inputs, api.url, token, src.filters, cwl.endpoint, prom.port))
+""" % (logs, kubelet.url, kubelet_token, src.inputs, api.url, token, src.filters, cwl.endpoint,
+       prom.port))
 agent = start(cfg)
 wait_for("the agent's metrics in Prometheus", lambda: (agent.poll() is None or fail(
     "the agent exited:\n" + stderr_of(agent))) and prom.query('gleaner_build_info{node="node-a"}'),
@@ -190,21 +210,6 @@ for name in sorted(os.listdir(DIR)):
             boards[name] = json.load(f)
 
 
-def source_of(expr):
-    """Why a query cannot have data yet, or None."""
-    names = {family_of(n) for n in metric_names(expr)} | metric_names(expr)
-    pending = names & PENDING_FAMILIES - arrived
-    if pending:
-        return "the agent does not export %s yet" % ", ".join(sorted(pending))
-    if any(n.startswith("container_") for n in names):
-        if "prometheus_scrape" not in plugins:
-            return "the kubelet's metrics come with prometheus_scrape, not in gleaner --plugins"
-        if not KUBELET:
-            return ("prometheus_scrape is here, but no kubelet serves /metrics/cadvisor and "
-                    "/metrics/resource to this test yet")
-    return None
-
-
 def has_data(result):
     for s in result:
         vals = [v for _, v in s.get("values", [])] or ([s["value"][1]] if "value" in s else [])
@@ -213,8 +218,6 @@ def has_data(result):
     return False
 
 
-# Families still to come that this build sends after all are checked like the others.
-arrived = set(prom.label_values("__name__"))
 failures = []
 answers = {}
 step = max(1.0, (end_t - start_t) / 150.0)
@@ -226,10 +229,6 @@ for name, b in sorted(boards.items()):
             continue
         q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
         m = re.fullmatch(r"label_values\((.+), (\w+)\)", q)
-        why = source_of(q)
-        if why:
-            deferred.append("%s: variable %s: %s" % (name, v["name"], why))
-            continue
         values = prom.label_values(m.group(2), substitute(m.group(1), chosen))
         if not values:
             failures.append("%s: variable %s resolves to nothing: %s" % (name, v["name"],
@@ -239,18 +238,13 @@ for name, b in sorted(boards.items()):
         chosen[v["name"]] = regex_value(pick)
         resolved.append("%s=%s (%d)" % (v["name"], pick, len(values)))
     panels = [p for p in b["panels"] if p["type"] != "row"]
-    ok, waiting = 0, 0
+    ok = 0
     for p in panels:
         answers[p["id"], name] = []
-        got_any, empty, why_not = False, [], None
+        got_any, empty = False, []
         for t in p["targets"]:
             expr = substitute(t["expr"], dict(chosen, __range="%ds" % int(end_t - start_t),
                                               __rate_interval="20s"))
-            why = source_of(t["expr"])
-            if why:
-                why_not = why
-                answers[p["id"], name].append((t, None))
-                continue
             try:
                 if t.get("instant"):
                     r = prom.query(expr, at=end_t)
@@ -264,20 +258,16 @@ for name, b in sorted(boards.items()):
                 got_any = True
             elif not (metric_names(t["expr"]) <= EVENT_COUNTERS):
                 empty.append(expr)
-        if why_not and not got_any:
-            deferred.append("%s, %s: %s" % (name, p["title"], why_not))
-            waiting += 1
-        elif not got_any:
+        if not got_any:
             failures.append("%s, %s: no data from any of its queries: %s"
                             % (name, p["title"], [t["expr"] for t in p["targets"]]))
         elif empty:
             failures.append("%s, %s: a query without data: %s" % (name, p["title"], empty))
         else:
             ok += 1
-    print("%s: %s: variables %s; %d of %d panels return data%s" % (
+    print("%s: %s: variables %s; %d of %d panels return data" % (
         "FAIL" if [f for f in failures if f.startswith(name)] else "ok", name,
-        ", ".join(resolved) or "deferred", ok, len(panels),
-        ", %d deferred" % waiting if waiting else ""))
+        ", ".join(resolved), ok, len(panels)))
 
 if failures:
     fail("\n  ".join(["panels or variables without data:"] + failures))
@@ -294,7 +284,9 @@ for name, b in sorted(boards.items()):
     source = {"nodes.json": "node metrics from %s" % src.node_source,
               "workloads.json": "the test app, %s" % ("scraped by the agent"
                                                       if "prometheus_scrape" in plugins else
-                                                      "scraped by Prometheus")}.get(
+                                                      "scraped by Prometheus"),
+              "pods.json": "a test kubelet's cAdvisor and resource metrics, scraped by the "
+                           "agent"}.get(
         name, "the agent's own metrics, remote-written")
     png = os.path.join(out, "dashboard-%s.png" % name[:-5])
     # The first 20 s are left out: rates over 20 s windows are still filling there.

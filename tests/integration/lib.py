@@ -81,14 +81,16 @@ def stderr_of(p):
         return f.read()
 
 
-def wait_for(what, fn, timeout=30.0, every=0.1):
+def wait_for(what, fn, timeout=30.0, every=0.1, why=None):
+    """Polls fn until it is true; on timeout fails, with why()'s account if given."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         v = fn()
         if v:
             return v
         time.sleep(every)
-    fail("timed out after %.0fs waiting for %s" % (timeout, what))
+    fail("timed out after %.0fs waiting for %s%s" % (timeout, what,
+                                                     ": " + why() if why else ""))
 
 
 def stop(p, sig=signal.SIGTERM, timeout=60):

@@ -9,10 +9,19 @@ authentication answers), and bodies shaped as the kubelet's:
     /metrics/resource   node_ and container_ CPU and memory, with their own timestamps
     /metrics/probes     prober_probe_total
 
+By default the bodies are fixed: `pods` pods app-N in namespaces ns-0..3, one container
+each. Given `containers` ([(namespace, pod, container)]), the bodies follow those
+containers as time goes on, as a node's kubelet does for the dashboards' queries: CPU and
+CFS periods that grow (the first container throttled a third of its periods), a working
+set that moves, a pod-level cgroup and a pause container beside them (container "" and
+"POD"), the last container restarting (its start time moves) and OOM-killed once
+`event_after` seconds from the start.
+
 A library and a command line tool, not a test (run.sh skips lib*):
 python3 lib_kubelet_server.py DIR --token T [--pods N]; prints the port.
 """
 import argparse
+import math
 import os
 import ssl
 import subprocess
@@ -66,13 +75,86 @@ def resource(pods):
     return "\n".join(out) + "\n"
 
 
+def family(out, name, kind, help_):
+    out += ["# HELP %s %s" % (name, help_), "# TYPE %s %s" % (name, kind)]
+
+
+def cadvisor_live(k):
+    """cAdvisor's series for k.containers at this moment."""
+    t = time.time() - k.t0
+    out = ["# HELP machine_cpu_cores Number of logical CPU cores.",
+           "# TYPE machine_cpu_cores gauge", "machine_cpu_cores{machine_id=\"m1\"} 4"]
+
+    pods = sorted({(ns, pod) for ns, pod, _ in k.containers})
+
+    def series(ns, pod, c):
+        """Labels of a container's cgroup; c "" is the pod's own cgroup, "POD" the pause one."""
+        uid = pods.index((ns, pod))
+        cid = "" if c == "" else "/%064x" % (uid * 7919 + sum(map(ord, c)))
+        image = "" if c == "" else "registry.example.com/%s:1.0" % ("pause" if c == "POD" else c)
+        return ('container="%s",id="/kubepods/burstable/pod%08d%s",image="%s",name="%s",'
+                'namespace="%s",pod="%s"' % (c, uid, cid, image, cid[1:], ns, pod))
+    family(out, "container_cpu_usage_seconds_total", "counter", "Cumulative cpu time.")
+    for i, (ns, pod, c) in enumerate(k.containers):
+        out.append("container_cpu_usage_seconds_total{%s} %.6f"
+                   % (series(ns, pod, c), (0.05 + 0.07 * i) * t))
+    for ns, pod in pods:
+        cpu = sum((0.05 + 0.07 * i) * t for i, x in enumerate(k.containers) if x[:2] == (ns, pod))
+        out.append("container_cpu_usage_seconds_total{%s} %.6f" % (series(ns, pod, ""),
+                                                                  cpu + 0.001 * t))
+        out.append("container_cpu_usage_seconds_total{%s} %.6f" % (series(ns, pod, "POD"),
+                                                                  0.001 * t))
+    family(out, "container_memory_working_set_bytes", "gauge", "Current working set.")
+    for i, (ns, pod, c) in enumerate(k.containers):
+        mib = 40 + 25 * i + 8 * math.sin(t / 10.0 + i)
+        out.append("container_memory_working_set_bytes{%s} %d" % (series(ns, pod, c),
+                                                                  int(mib * 1048576)))
+    family(out, "container_cpu_cfs_periods_total", "counter", "Elapsed enforcement periods.")
+    for i, (ns, pod, c) in enumerate(k.containers):
+        out.append("container_cpu_cfs_periods_total{%s} %d" % (series(ns, pod, c), 10 * t))
+    family(out, "container_cpu_cfs_throttled_periods_total", "counter",
+           "Throttled period intervals.")
+    for i, (ns, pod, c) in enumerate(k.containers):
+        share = 0.33 if i == 0 else 0.02 * i
+        out.append("container_cpu_cfs_throttled_periods_total{%s} %d"
+                   % (series(ns, pod, c), 10 * t * share))
+    family(out, "container_oom_events_total", "counter", "Count of out of memory events.")
+    last = len(k.containers) - 1
+    for i, (ns, pod, c) in enumerate(k.containers):
+        out.append("container_oom_events_total{%s} %d"
+                   % (series(ns, pod, c), 1 if i == last and t >= k.event_after else 0))
+    return "\n".join(out) + "\n"
+
+
+def resource_live(k):
+    """The resource endpoint's series for k.containers, with their own timestamps."""
+    now = time.time()
+    t, ms = now - k.t0, int(now * 1000) - 500
+    out = []
+    family(out, "node_cpu_usage_seconds_total", "counter", "Cumulative cpu time of the node.")
+    out.append("node_cpu_usage_seconds_total %.3f %d" % (1000 + 0.8 * t, ms))
+    family(out, "container_cpu_usage_seconds_total", "counter", "Cumulative cpu time.")
+    for i, (ns, pod, c) in enumerate(k.containers):
+        out.append('container_cpu_usage_seconds_total{container="%s",namespace="%s",pod="%s"} '
+                   '%.6f %d' % (c, ns, pod, (0.05 + 0.07 * i) * t, ms))
+    family(out, "container_start_time_seconds", "gauge",
+           "Start time of the container since unix epoch in seconds.")
+    last = len(k.containers) - 1
+    for i, (ns, pod, c) in enumerate(k.containers):
+        started = k.t0 - 3600 if i != last or t < k.event_after else k.t0 + k.event_after
+        out.append('container_start_time_seconds{container="%s",namespace="%s",pod="%s"} '
+                   '%.3f %d' % (c, ns, pod, started, ms))
+    return "\n".join(out) + "\n"
+
+
 BODIES = {
-    "/metrics": lambda n: ("# TYPE kubelet_running_pods gauge\nkubelet_running_pods %d\n" % n),
-    "/metrics/cadvisor": cadvisor,
-    "/metrics/resource": resource,
-    "/metrics/probes": lambda n: ("# TYPE prober_probe_total counter\n"
+    "/metrics": lambda k: ("# TYPE kubelet_running_pods gauge\nkubelet_running_pods %d\n"
+                           % k.pods),
+    "/metrics/cadvisor": lambda k: cadvisor_live(k) if k.containers else cadvisor(k.pods),
+    "/metrics/resource": lambda k: resource_live(k) if k.containers else resource(k.pods),
+    "/metrics/probes": lambda k: ("# TYPE prober_probe_total counter\n"
                                   "prober_probe_total{probe_type=\"Readiness\","
-                                  "result=\"successful\"} %d\n" % n),
+                                  "result=\"successful\"} %d\n" % k.pods),
 }
 
 
@@ -91,7 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not ok or body_of is None:
             code, body = (401, b"Unauthorized\n") if not ok else (404, b"404 page not found\n")
         else:
-            code, body = 200, body_of(k.pods).encode()
+            code, body = 200, body_of(k).encode()
         self.send_response(code)
         self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
@@ -102,8 +184,13 @@ class _Handler(BaseHTTPRequestHandler):
 class Kubelet:
     """The kubelet's HTTPS endpoints on 127.0.0.1, with a certificate made for them."""
 
-    def __init__(self, directory, token="kubelet-token", pods=50):
+    def __init__(self, directory, token="kubelet-token", pods=50, containers=None,
+                 event_after=30.0):
         self.token, self.pods = token, pods
+        self.containers = list(containers or [])
+        if self.containers:
+            self.pods = len({(ns, pod) for ns, pod, _ in self.containers})
+        self.t0, self.event_after = time.time(), event_after
         self.lock = threading.Lock()
         self.requests = []
         self.cert, self.key = self_signed(directory)

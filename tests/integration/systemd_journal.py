@@ -216,7 +216,9 @@ os.rename(os.path.join(jd, "system.journal"),
 os.rename(os.path.join(d, "staging", "system.journal"), os.path.join(jd, "system.journal"))
 p.send_signal(signal.SIGCONT)
 wait_for("all entries", lambda: count_lines(out_file) >= N + 100 or p.poll() is not None,
-         timeout=300)
+         timeout=300, why=lambda: "%d of %d arrived (%d before the rotation); journal: %s; "
+         "the agent's log ends:\n%s" % (count_lines(out_file), N + 100, n_before,
+                                        sorted(os.listdir(jd)), stderr_of(p)[-3000:]))
 time.sleep(1.0)
 stop(p)
 m = messages(d)

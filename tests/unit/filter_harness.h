@@ -27,6 +27,7 @@
 #include "core/chunk.h"
 #include "core/engine.h"
 #include "core/event.h"
+#include "core/metrics.h"
 #include "core/plugin.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -142,6 +143,7 @@ static inline void fh_close(struct fh *h)
     }
     gl_option_free(h->plugin->options, h->ins.state);
     gl_free(h->ins.state);
+    gl__metrics_free(&h->ins);
     gl_free(h->ins.core);
     gl_config_free(h->cfg);
     gl_free(h->json);

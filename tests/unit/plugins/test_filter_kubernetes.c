@@ -187,7 +187,6 @@ static void kube_close(struct fh *h, uv_loop_t *loop)
     gl_http_global_shutdown();
     uv_run(loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(loop), 0);
-    gl_free(h->ins.core->metrics);
     fh_close(h);
 }
 

@@ -92,7 +92,6 @@ static void expect(const char *yaml, const char *body, const char *json)
     gl_http_global_shutdown();
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
-    gl_free(h.ins.core->metrics);
     fh_close(&h);
 }
 
@@ -186,7 +185,6 @@ static void test_merge_empty_key_rejected(void **state)
     assert_int_equal(fh_open(&h, &gl_filter_kubernetes, "merge_log_key: ''\n"), GL_EINVAL);
     assert_string_equal(fh_error(&h),
                         "test.yaml:1:16: kubernetes.merge_log_key: must not be empty");
-    gl_free(h.ins.core->metrics);
     fh_close(&h);
 }
 

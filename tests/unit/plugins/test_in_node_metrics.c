@@ -63,8 +63,6 @@ static void run_close(struct run *r)
 {
     node_ctx_close(&r->c);
     gl_buf_close(&r->buf);
-    /* The harness stands in for the engine, which frees the input's own counters. */
-    gl_free(r->h.ins.core->metrics);
     fh_close(&r->h);
 }
 

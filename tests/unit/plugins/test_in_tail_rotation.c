@@ -21,6 +21,7 @@
 
 #include "config/config.h"
 #include "core/engine.h"
+#include "core/metrics.h"
 #include "core/log.h"
 #include "util/mem.h"
 #include "config/option.h"
@@ -137,7 +138,7 @@ static void stop_tail(struct fixture *x)
     gl_in_tail.destroy(&x->ins);
     gl_option_free(gl_in_tail.options, x->ins.state);
     gl_free(x->ins.state);
-    gl_free(x->ins.core->metrics);
+    gl__metrics_free(&x->ins);
     gl_free(x->ins.core);
     gl_config_free(x->cfg);
 }

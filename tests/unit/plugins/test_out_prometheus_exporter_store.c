@@ -1,8 +1,9 @@
 /*
  * Tests for plugins/out_prometheus_exporter/out_prometheus_exporter_store.c:
  * the latest value per series, one entry for the same series from two
- * sources, staleness markers and expiry removing series (and their family
- * when empty), type conflicts and the series limit refused, rendering.
+ * sources, staleness markers (histograms and summaries too) and expiry
+ * removing series (and their family when empty), type conflicts and the
+ * series limit refused, rendering.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -106,6 +107,45 @@ static void test_store_stale_marker_ends_series_and_empty_family(void **state)
     apply(&st, &m, 2);
     assert_int_equal(st.n_series, 1);
     assert_string_equal(render(&st), "# HELP up help\n# TYPE up gauge\nup{job=\"a\"} 1\n");
+    pe_store_close(&st);
+}
+
+/* A histogram and a summary that went from their source: every piece a staleness marker. */
+static void test_store_stale_histogram_and_summary_removed(void **state)
+{
+    (void)state;
+    struct pe_store st;
+    struct mc m;
+    struct gl_label la[] = { L("job", "a") };
+    struct gl_label lb[] = { L("job", "b") };
+    struct gl_bucket b[] = { { 0.5, 1 }, { INFINITY, 2 } };
+    struct gl_quantile q[] = { { 0.5, 0.25 }, { 0.99, 0.5 } };
+    pe_store_init(&st, 100);
+    begin(&m, 1000);
+    fam(&m, "lat_seconds", GL_METRIC_HISTOGRAM);
+    gl_batch_histogram(&m.b, la, 1, 0, b, 2, 0.75, 2);
+    gl_batch_histogram(&m.b, lb, 1, 0, b, 2, 0.75, 2);
+    fam(&m, "rpc_seconds", GL_METRIC_SUMMARY);
+    gl_batch_summary(&m.b, la, 1, 0, q, 2, 1.5, 3);
+    apply(&st, &m, 1);
+    assert_int_equal(st.n_series, 3);
+
+    double x = gl_metric_stale();
+    struct gl_bucket sb[] = { { 0.5, x }, { INFINITY, x } };
+    struct gl_quantile sq[] = { { 0.5, x }, { 0.99, x } };
+    begin(&m, 2000);
+    fam(&m, "lat_seconds", GL_METRIC_HISTOGRAM);
+    gl_batch_histogram(&m.b, la, 1, 0, sb, 2, x, x);
+    fam(&m, "rpc_seconds", GL_METRIC_SUMMARY);
+    gl_batch_summary(&m.b, la, 1, 0, sq, 2, x, x);
+    gl_batch_summary(&m.b, lb, 1, 0, sq, 2, x, x); /* never seen: not added */
+    assert_int_equal(apply(&st, &m, 2), 0);
+    assert_int_equal(st.n_series, 1);
+    assert_string_equal(render(&st), "# HELP lat_seconds help\n# TYPE lat_seconds histogram\n"
+                                     "lat_seconds_bucket{job=\"b\",le=\"0.5\"} 1\n"
+                                     "lat_seconds_bucket{job=\"b\",le=\"+Inf\"} 2\n"
+                                     "lat_seconds_sum{job=\"b\"} 0.75\n"
+                                     "lat_seconds_count{job=\"b\"} 2\n");
     pe_store_close(&st);
 }
 
@@ -213,6 +253,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_store_keeps_latest_value_once_for_two_sources),
         cmocka_unit_test(test_store_stale_marker_ends_series_and_empty_family),
+        cmocka_unit_test(test_store_stale_histogram_and_summary_removed),
         cmocka_unit_test(test_store_refuses_type_conflicts_and_past_limit),
         cmocka_unit_test(test_store_expires_series_not_updated),
         cmocka_unit_test(test_store_renders_histograms_extra_labels_and_openmetrics),
