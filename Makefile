@@ -26,7 +26,8 @@ UNIT_SRC  := $(wildcard tests/unit/*/test_*.c tests/unit/*/*/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 
-.PHONY: all deps run test unit test-asan fuzz integration bench clean docs check-docs \
+.PHONY: all deps run test unit test-asan fuzz integration faults-short faults soak bench clean \
+        docs check-docs \
         image chart chart-test image-test dashboards dashboards-pictures
 
 all: deps $(BUILD)/gleaner
@@ -81,12 +82,29 @@ fuzz: deps
 integration: all
 	@sh tests/integration/run.sh
 
+# The fault suite (tests/faults/faults.py): its short form runs in make test; the long one
+# writes bench/results/faults.md. Both need root (a tmpfs for storage.path, a mount
+# namespace for the DNS fault). The short form takes about 5 minutes; 20 stop it whatever
+# happens.
+faults-short: all
+	@timeout -k 10 1200 nice /usr/bin/python3 tests/faults/faults.py --short
+
+faults: all
+	@nice /usr/bin/python3 tests/faults/faults.py --long --table bench/results/faults.md
+
+# One hour (SOAK_MINUTES) at 5 MB/s with an output outage every 10 minutes; plots RSS into
+# bench/results/.
+SOAK_MINUTES ?= 60
+soak: all
+	@nice /usr/bin/python3 tests/faults/soak.py --minutes $(SOAK_MINUTES) --out bench/results
+
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory faults-short
 	@$(MAKE) --no-print-directory check-docs
 	@$(MAKE) --no-print-directory chart-test
 	@$(MAKE) --no-print-directory image-test

@@ -267,6 +267,7 @@ static void on_reload_stopped(struct gl_engine *old, void *data)
         gl_log_error(NULL, "reloaded pipeline failed to start; stopping");
         a->exit_code = 1;
         a->stopping = true;
+        a->api.ready = false;
         gl_engine_stop(a->engine, on_stopped, a);
         return;
     }
@@ -315,6 +316,7 @@ static void on_signal(uv_signal_t *s, int signum)
     }
     gl_log_info(NULL, "signal %d: stopping inputs and flushing", signum);
     a->stopping = true;
+    a->api.ready = false;
     if (a->next != NULL) {
         /* A reload is half done: drop the new pipeline, stop the old one. */
         gl_engine_free(a->next);
@@ -331,6 +333,7 @@ static void on_inputs_done(struct gl_engine *e, void *data)
         return;
     }
     a->stopping = true;
+    a->api.ready = false;
     gl_engine_stop(a->engine, on_stopped, a);
 }
 
@@ -399,6 +402,7 @@ static int run(const char *file)
         a.exit_code = 1;
     }
     a.api.engine = a.engine;
+    a.api.started = a.api.ready = a.exit_code == 0;
     if (a.exit_code == 0) {
         gl_log_info(NULL, "gleaner %s running (%s)", GL_VERSION, a.api.config_name);
     } else {

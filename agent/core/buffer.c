@@ -64,6 +64,7 @@ void gl__buffer_push(struct gl_instance *out, struct gl_chunk *c)
         core->q_head = 0;
         core->q_cap = cap;
     }
+    gl__health_output_busy(out);
     core->queue[(core->q_head + core->q_count) % core->q_cap] = c;
     core->q_count++;
     core->buffer_bytes += c->data.len;

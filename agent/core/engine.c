@@ -50,6 +50,17 @@ static const char *check_daemon(const void *v)
                             : NULL;
 }
 
+static const char *check_hc_count(const void *v)
+{
+    int64_t n = *(const int64_t *)v;
+    return n >= 0 && n <= 100000 ? NULL : "must be between 0 and 100000";
+}
+
+static const char *check_positive_ms(const void *v)
+{
+    return *(const uint64_t *)v >= 1000 ? NULL : "must be at least 1s";
+}
+
 static const struct gl_option service_options[] = {
     { .name = "flush", .type = GL_OPT_DURATION, .def = "1s",
       .offset = offsetof(struct gl_service, flush_ms),
@@ -90,7 +101,32 @@ static const struct gl_option service_options[] = {
               "(only off is accepted)." },
     { .name = "health_check", .type = GL_OPT_BOOL, .def = "off",
       .offset = offsetof(struct gl_service, health_check),
-      .help = "Fluent Bit's; accepted and unused: /healthz is always served with http_server." },
+      .help = "Fluent Bit's: /healthz and /api/v1/health also fail while the outputs' failed "
+              "attempts or chunks given up within hc_period are over hc_errors_count or "
+              "hc_retry_failure_count." },
+    { .name = "hc_errors_count", .type = GL_OPT_INT, .def = "5", .check = check_hc_count,
+      .offset = offsetof(struct gl_service, hc_errors_count),
+      .help = "Fluent Bit's: failed flush attempts (a retry scheduled), summed over the outputs "
+              "within hc_period, that health_check tolerates." },
+    { .name = "hc_retry_failure_count", .type = GL_OPT_INT, .def = "5", .check = check_hc_count,
+      .offset = offsetof(struct gl_service, hc_retry_failure_count),
+      .help = "Fluent Bit's: chunks given up after retry_limit, summed over the outputs within "
+              "hc_period, that health_check tolerates." },
+    { .name = "hc_period", .type = GL_OPT_DURATION, .def = "60s", .check = check_positive_ms,
+      .offset = offsetof(struct gl_service, hc_period_ms),
+      .help = "Fluent Bit's: the window health_check counts in (a bare number is seconds)." },
+    { .name = "health.input_paused", .type = GL_OPT_DURATION, .def = "5m",
+      .offset = offsetof(struct gl_service, health_input_paused_ms),
+      .help = "/healthz fails while an input has been paused by back-pressure for longer than "
+              "this (0: not checked)." },
+    { .name = "health.output_stalled", .type = GL_OPT_DURATION, .def = "5m",
+      .offset = offsetof(struct gl_service, health_output_stalled_ms),
+      .help = "/healthz fails while an output has data to send and none of it was accepted for "
+              "longer than this (0: not checked)." },
+    { .name = "health.data_lost", .type = GL_OPT_DURATION, .def = "10m",
+      .offset = offsetof(struct gl_service, health_data_lost_ms),
+      .help = "/healthz fails for this long after an input lost data for good, e.g. a rotated "
+              "file given up unread over rotated_max_files (0: not checked)." },
     { .name = "storage.sync", .type = GL_OPT_STR, .def = "normal", .choices = storage_syncs,
       .offset = offsetof(struct gl_service, storage_sync),
       .help = "Filesystem buffer: normal writes each chunk file and renames it into place; "
@@ -688,6 +724,7 @@ struct gl_engine *gl_engine_new(uv_loop_t *loop, struct gl_config *cfg)
         gl_engine_free(e);
         return NULL;
     }
+    gl__health_init(e);
     return e;
 }
 
@@ -758,6 +795,7 @@ static void flush_tick(uv_timer_t *t)
             gl__input_slots_gc(e->inputs[i], 5 * 60 * 1000);
         }
     }
+    gl__health_tick(e);
     gl__engine_kick(e);
 }
 
@@ -967,6 +1005,7 @@ void gl_engine_free(struct gl_engine *e)
     gl_free(e->filters);
     gl_free(e->outputs);
     gl_option_free(service_options, &e->svc);
+    gl__health_close(e);
     gl_buf_close(&e->scratch);
     gl_free(e->config_name);
     gl_free(e);

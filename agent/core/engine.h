@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "core/health.h"
 #include "core/plugin.h"
 #include "util/buf.h"
 
@@ -36,9 +37,16 @@ struct gl_service {
     bool storage_checksum;
     size_t storage_backlog_mem_limit;
     int64_t storage_max_chunks_up;
-    /* Fluent Bit's, accepted so that its configs run; see their help for why they change nothing. */
+    /* Fluent Bit's daemon, accepted so that its configs run (its help says why) */
     bool daemon;
+    /* health (health.c): Fluent Bit's check and counts, then stall thresholds (0: off) */
     bool health_check;
+    int64_t hc_errors_count;
+    int64_t hc_retry_failure_count;
+    uint64_t hc_period_ms;
+    uint64_t health_input_paused_ms;
+    uint64_t health_output_stalled_ms;
+    uint64_t health_data_lost_ms;
 };
 
 /* Options every section of a kind has, whatever the plugin. */
@@ -98,6 +106,7 @@ struct gl_instance_core {
     size_t open_bytes;                /* the part of it still in open chunks */
     unsigned pause_reasons;
     bool self_paused;
+    uint64_t paused_since_ms;         /* health: when the pause began (0: running) */
     struct gl_storage *storage;       /* storage.type filesystem: its buffer (storage.h) */
     unsigned divert_reasons;          /* with storage: reasons to keep new chunks on disk */
     bool storage_paused;              /* with storage: paused after a failed write */
@@ -116,6 +125,9 @@ struct gl_instance_core {
     size_t n_feeders;
     struct gl_instance **paused;      /* inputs this output paused */
     size_t n_paused;
+    uint64_t progress_ms;             /* health: last send accepted, or when data came to it idle */
+    uint64_t sent_ms;                 /* health: last send accepted (0: none yet) */
+    const char *last_error;           /* health: why the last attempt failed (static) */
     uint64_t latency_buckets[GL_LATENCY_BUCKETS];
     uint64_t latency_count;
     double latency_sum;
@@ -157,6 +169,7 @@ struct gl_engine {
     size_t chunks_up;               /* filesystem-buffered chunks in memory */
     size_t backlog_up_bytes;        /* of those, bytes read back from a backlog */
     char *config_name;
+    struct gl_health health;
 };
 
 /*

@@ -161,12 +161,14 @@ void gl_flush_done(struct gl_flush *f, enum gl_flush_result result)
     struct gl_engine *e = out->engine;
     observe_latency(out->core, uv_hrtime() - f->started_ns);
     if (result == GL_OK) {
+        gl_health_output_sent(out);
         out->stats.records_out += f->records - f->dropped;
         out->stats.bytes_out += f->bytes;
         finish(f, false);
         return;
     }
     out->stats.errors++;
+    gl_health_output_failed(out, f->reason ? f->reason : result == GL_RETRY ? "retry" : "drop");
     if (result == GL_RETRY && !e->hard_stop) {
         int64_t limit = out->core->opts.retry_limit;
         if (limit < 0 || f->attempts < (uint64_t)limit) {
@@ -175,6 +177,7 @@ void gl_flush_done(struct gl_flush *f, enum gl_flush_result result)
             return;
         }
         out->stats.retries_failed++;
+        gl_health_output_gave_up(out);
         f->reason = "retries_exhausted";
     }
     if (result == GL_RETRY && e->hard_stop) {

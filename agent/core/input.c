@@ -443,6 +443,9 @@ void gl__input_slots_gc(struct gl_instance *ins, uint64_t idle_ms)
 static void pause_source(struct gl_instance *ins)
 {
     struct gl_instance_core *core = ins->core;
+    if (core->pause_reasons == 0) {
+        core->paused_since_ms = gl_health_now_ms();
+    }
     if (core->pause_reasons++ == 0 && ins->plugin->pause != NULL && !core->stopped) {
         ins->plugin->pause(ins);
     }
@@ -454,7 +457,10 @@ void gl__input_resume_source(struct gl_instance *ins)
     if (core->pause_reasons == 0) {
         return;
     }
-    if (--core->pause_reasons == 0 && ins->plugin->resume != NULL && !core->stopped) {
+    if (--core->pause_reasons == 0) {
+        core->paused_since_ms = 0;
+    }
+    if (core->pause_reasons == 0 && ins->plugin->resume != NULL && !core->stopped) {
         ins->plugin->resume(ins);
     }
 }

@@ -262,6 +262,21 @@ static void write_process(const struct gl_engine *e, struct gl_batch *b)
                    "Log lines held back by the repeat limit.", (double)gl_log_suppressed());
 }
 
+/* The verdict /healthz gives now, and how often each reason started failing. */
+static void write_health(const struct gl_engine *e, struct gl_batch *b)
+{
+    unsigned bad = gl_health_check(e, gl_health_now_ms(), false, NULL);
+    process_sample(b, "gleaner_healthy", GAUGE,
+                   "1 while /healthz answers 200, 0 while it lists a problem.", bad == 0);
+    family(b, "gleaner_unhealthy_total", COUNTER,
+           "Times /healthz started failing, by reason (checked every flush).");
+    for (int r = 0; r < GL_HEALTH_REASONS; r++) {
+        const char *name = gl_health_reason_name((enum gl_health_reason)r);
+        struct gl_label l = LABEL("reason", name);
+        gl_batch_sample(b, &l, 1, 0, (double)e->health.became_unhealthy[r]);
+    }
+}
+
 void gl_self_metrics(const struct gl_engine *e, struct gl_batch *b)
 {
     write_stats(e, b);
@@ -269,4 +284,5 @@ void gl_self_metrics(const struct gl_engine *e, struct gl_batch *b)
     write_latency(e, b);
     write_plugin_metrics(e, b);
     write_process(e, b);
+    write_health(e, b);
 }

@@ -1,15 +1,17 @@
 /*
  * HTTP endpoints. /metrics renders the agent's own metrics (metrics/self.c)
- * as Prometheus text;
- * /healthz answers while the loop turns; /readyz is 200 once the pipeline
- * runs and 503 while it starts, reloads or stops; /api/v1/status is JSON
- * (written with the one JSON writer) listing each instance and its counters.
+ * as Prometheus text; /healthz is health.c's verdict with its reasons;
+ * /livez answers while the loop turns; /readyz is 200 from the first
+ * pipeline's start until a stop; /api/v1/health is Fluent Bit's (its
+ * health_check counts only); /api/v1/status is JSON (written with the one
+ * JSON writer) listing each instance and its counters.
  * Nothing secret is ever part of a response: options are not echoed.
  */
 #include <string.h>
 
 #include "codec/json.h"
 #include "core/engine.h"
+#include "core/health.h"
 #include "core/log.h"
 #include "metrics/batch.h"
 #include "metrics/prom_text.h"
@@ -40,17 +42,56 @@ static int get_metrics(void *data, const struct gl_http_request *req,
     return 200;
 }
 
+/*
+ * /healthz: 200 "ok", or 503 with one line per problem (health.c). Before the
+ * first pipeline runs and between two pipelines of a reload there is no
+ * evidence either way: it answers ok.
+ */
 static int get_healthz(void *data, const struct gl_http_request *req,
                        struct gl_http_reply *reply)
 {
+    struct gl_api *api = data;
     struct gl_buf *body = &reply->body;
-    (void)data;
     (void)req;
     reply->content_type = "text/plain";
+    if (api->engine != NULL && gl_health_check(api->engine, gl_health_now_ms(), false, body)) {
+        return 503;
+    }
     gl_buf_puts(body, "ok\n");
     return 200;
 }
 
+/* Fluent Bit's /api/v1/health: only health_check's counts, 500 "error" as it answers. */
+static int get_fluent_bit_health(void *data, const struct gl_http_request *req,
+                                 struct gl_http_reply *reply)
+{
+    struct gl_api *api = data;
+    (void)req;
+    reply->content_type = "text/plain";
+    if (api->engine != NULL && gl_health_check(api->engine, gl_health_now_ms(), true, NULL)) {
+        gl_buf_puts(&reply->body, "error\n");
+        return 500;
+    }
+    gl_buf_puts(&reply->body, "ok\n");
+    return 200;
+}
+
+/*
+ * /livez: answered by the loop thread, so an answer proves the loop turns;
+ * what only a restart can fix (a loop that no longer turns) fails it, by
+ * not answering. A stalled output or paused input does not: a restart would
+ * not bring the destination back.
+ */
+static int get_livez(void *data, const struct gl_http_request *req, struct gl_http_reply *reply)
+{
+    (void)data;
+    (void)req;
+    reply->content_type = "text/plain";
+    gl_buf_puts(&reply->body, "ok\n");
+    return 200;
+}
+
+/* /readyz: 200 from the first pipeline's start until a stop begins, reloads included. */
 static int get_readyz(void *data, const struct gl_http_request *req,
                       struct gl_http_reply *reply)
 {
@@ -58,11 +99,12 @@ static int get_readyz(void *data, const struct gl_http_request *req,
     struct gl_buf *body = &reply->body;
     (void)req;
     reply->content_type = "text/plain";
-    if (api->engine != NULL && api->engine->state == GL_ENGINE_RUNNING) {
+    if (api->ready) {
         gl_buf_puts(body, "ready\n");
         return 200;
     }
-    gl_buf_puts(body, "not ready\n");
+    gl_buf_puts(body, api->started ? "stopping\n" : "not ready: the configuration is not running "
+                                                     "yet\n");
     return 503;
 }
 
@@ -135,7 +177,9 @@ int gl_api_start(struct gl_api *api, uv_loop_t *loop, const char *addr, int port
     }
     gl_http_server_route(api->server, "/metrics", get_metrics, api);
     gl_http_server_route(api->server, "/healthz", get_healthz, api);
+    gl_http_server_route(api->server, "/livez", get_livez, api);
     gl_http_server_route(api->server, "/readyz", get_readyz, api);
+    gl_http_server_route(api->server, "/api/v1/health", get_fluent_bit_health, api);
     gl_http_server_route(api->server, "/api/v1/status", get_status, api);
     gl_log_info(NULL, "HTTP server listening on %s:%d", addr, port);
     return 0;

@@ -1,10 +1,12 @@
 /*
- * The agent's HTTP endpoints: /metrics, /healthz, /readyz and
- * /api/v1/status, served by http_server.c and reading the running engine.
+ * The agent's HTTP endpoints: /metrics, /healthz, /livez, /readyz,
+ * /api/v1/health and /api/v1/status, served by http_server.c and reading
+ * the running engine.
  */
 #ifndef GL_API_H
 #define GL_API_H
 
+#include <stdbool.h>
 #include <uv.h>
 
 struct gl_engine;
@@ -14,6 +16,8 @@ struct gl_api {
     struct gl_http_server *server;
     struct gl_engine *engine;   /* the running pipeline; swapped on reload */
     const char *config_name;
+    bool started;               /* the first pipeline started */
+    bool ready;                 /* started, and no stop begun */
     uint64_t reloads;
     uint64_t reload_failures;
 };

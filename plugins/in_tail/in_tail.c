@@ -360,6 +360,11 @@ static void give_up_oldest(struct tail *t)
     gl_log_error(t->ins, "more than rotated_max_files %lld rotated files open: giving up %s "
                  "with %llu bytes unread", (long long)t->rotated_max, f->path,
                  (unsigned long long)lost);
+    if (lost > 0) {
+        gl_health_lost(t->ins, "rotated file %s given up with %llu bytes unread (over "
+                       "rotated_max_files %lld)", f->path, (unsigned long long)lost,
+                       (long long)t->rotated_max);
+    }
     *oldest = f->next;
     tail_file_close(f);
 }

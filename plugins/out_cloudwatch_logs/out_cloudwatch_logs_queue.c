@@ -12,6 +12,7 @@
  */
 #include <string.h>
 
+#include "core/health.h"
 #include "core/log.h"
 #include "out_cloudwatch_logs.h"
 #include "util/error.h"
@@ -480,8 +481,12 @@ void cwl_put_result(struct cwl *c, struct cwl_batch *b, enum cwl_verdict v,
     }
     if (v == CWL_V_OK) {
         (*c->m.ok[CWL_PUT_LOG_EVENTS])++;
+        gl_health_output_sent(c->ins);
     } else {
         (*c->m.failed[CWL_PUT_LOG_EVENTS])++;
+        gl_health_output_failed(c->ins, v == CWL_V_THROTTLED ? "PutLogEvents throttled"
+                                        : v == CWL_V_RETRY   ? "PutLogEvents failed, retrying"
+                                                             : "PutLogEvents refused");
     }
     switch (v) {
     case CWL_V_OK:

@@ -150,6 +150,7 @@ static void retry(struct rw_shard *sh, const struct gl_http_response *resp)
     if (limit >= 0 && sh->attempts >= (uint64_t)limit) {
         gl_log_error(rw->ins, "%zu series dropped after %u retries", sh->sending, sh->attempts);
         rw->ins->stats.retries_failed++;
+        gl_health_output_gave_up(rw->ins);
         pop(sh, sh->sending, "retries_exhausted");
         after(sh);
         return;
@@ -193,11 +194,13 @@ static void on_response(void *data, const struct gl_http_response *resp)
         for (size_t i = 0; i < sh->sending; i++) {
             *rw->m_samples += item_at(sh, i)->samples;
         }
+        gl_health_output_sent(rw->ins);
         pop(sh, sh->sending, NULL);
         after(sh);
         return;
     }
     (*rw->m_failed)++;
+    gl_health_output_failed(rw->ins, resp->err != NULL ? resp->err : "http_error");
     if (resp->err != NULL || gl_retry_http_status(resp->status)) {
         if (resp->err == NULL && (resp->status == 429 || resp->status >= 500)) {
             rw_throttled(rw);

@@ -272,10 +272,10 @@ def check_daemonset(name, docs, v):
 
     http_port = (config.get("service") or {}).get("http_port", 2020)
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-    check(c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http-metrics"} and
+    check(c["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http-metrics"} and
           c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http-metrics"} and
           ports["http-metrics"] == http_port == v["agent"]["httpPort"],
-          "%s: liveness /healthz, readiness /readyz on the config's http_port %d"
+          "%s: liveness /livez, readiness /readyz on the config's http_port %d"
           % (name, http_port))
     grace = seconds((config.get("service") or {}).get("grace", "5s"))
     check(spec["terminationGracePeriodSeconds"] > grace,

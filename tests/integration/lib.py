@@ -59,6 +59,23 @@ def start(config_path, wrapper=None, stderr_path=None):
     return p
 
 
+def prometheus_receiver(d, port):
+    """A real Prometheus on 127.0.0.1:port with its remote-write receiver on,
+    its data in d/tsdb and its log in d/prometheus.log (started again on the
+    same data after a stop). The caller waits for /-/ready."""
+    cfg = os.path.join(d, "prometheus.yml")
+    if not os.path.exists(cfg):
+        write(cfg, "global:\n  scrape_interval: 1m\n")
+    p = subprocess.Popen(["prometheus", "--config.file=" + cfg,
+                          "--storage.tsdb.path=" + os.path.join(d, "tsdb"),
+                          "--web.listen-address=127.0.0.1:%d" % port,
+                          "--web.enable-remote-write-receiver"],
+                         stdout=subprocess.DEVNULL,
+                         stderr=open(os.path.join(d, "prometheus.log"), "a"))
+    _procs.append(p)
+    return p
+
+
 def stderr_of(p):
     with open(p.stderr_path) as f:
         return f.read()

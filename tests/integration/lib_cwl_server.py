@@ -48,7 +48,11 @@ Faults (CLI flags, constructor keywords, /_control keys, set_faults()):
     throttle_rate     fraction answered 400 ThrottlingException "Rate exceeded"
     unavailable_rate  fraction answered 503 ServiceUnavailableException
     drop_rate         fraction whose connection is closed without an answer
+    reset_rate        fraction carried out, whose answer is then cut halfway and the
+                      connection reset (the client cannot know it succeeded)
     delay, delay_rate seconds to wait before answering, and for which fraction
+    tls_untrusted     (https) handshakes present tls_untrusted_cert, which the client
+                      does not trust, so every handshake fails
     fail_first, fail_with  the first N targeted requests fail with one of
                       throttle, unavailable, internal (500), drop
     fault_actions     actions the faults above apply to (PutLogEvents)
@@ -57,6 +61,9 @@ Faults (CLI flags, constructor keywords, /_control keys, set_faults()):
 Each decision depends only on the seed, the action and the request's ordinal
 for that action, so a run is repeatable whatever the thread interleaving.
 fail_first counts from when it is set.
+down() and up() (library only): the endpoint goes away as a crashed host's
+does, its listening socket closed (connections refused) and open connections
+reset, and comes back on the same port with everything it stored.
 
 Library:
     with CwlServer(seed=1, throttle_rate=0.2) as s:   # start() ... stop()
@@ -66,12 +73,15 @@ Library:
         s.events("/g", "s")      # [{"timestamp", "message", "ingestionTime"}]
         s.groups(); s.stats(); s.reset_stats()
         s.set_faults(drop_rate=0.5, fault_actions=["PutLogEvents"])
+        s.down(); s.up(); s.reset_connections()
         s.expire(); s.add_credentials("AKID2", "secret2", "token2")
+keep=callable(group, stream, events) is handed the events a PutLogEvents
+stores (with the lock held) instead of the server keeping them (long runs).
 
 Command line: python3 lib_cwl_server.py [--port N] [--port-file F] [--seed N]
 [--access-key K] [--secret-key S] [--session-token T] [--region R]
 [--throttle-rate F] [--unavailable-rate F] [--drop-rate F] [--delay S]
-[--delay-rate F] [--fail-first N] [--fail-with KIND] [--fault-actions A,B]
+[--delay-rate F] [--reset-rate F] [--fail-first N] [--fail-with KIND] [--fault-actions A,B]
 [--rps ACTION=N ...] [--quotas] [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
 [--verbose]
 """
@@ -86,6 +96,7 @@ import re
 import signal
 import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -134,6 +145,8 @@ FAULT_DEFAULTS = {
     "throttle_rate": 0.0,
     "unavailable_rate": 0.0,
     "drop_rate": 0.0,
+    "reset_rate": 0.0,
+    "tls_untrusted": False,
     "delay": 0.0,
     "delay_rate": 1.0,
     "fail_first": 0,
@@ -268,8 +281,10 @@ class CwlServer:
 
     def __init__(self, access_key="AKIDGLEANERTEST00001", secret_key="gleaner-test-secret",
                  session_token=None, region="us-east-1", seed=1, port=0, verbose=False,
-                 tls_cert=None, tls_key=None, tls_client_ca=None, **faults):
+                 tls_cert=None, tls_key=None, tls_client_ca=None, tls_untrusted_cert=None,
+                 tls_untrusted_key=None, keep=None, **faults):
         self.region = region
+        self.keep = keep
         self.seed = seed
         self.verbose = verbose
         self.access_key = access_key
@@ -287,10 +302,16 @@ class CwlServer:
         self._window = {}
         self._reset_counters()
         self._conns = set()
+        self._down = False
         self._httpd = _HTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.cwl = self
         self._httpd.tls = None
+        self._httpd.tls_untrusted = None
+        if tls_untrusted_cert:
+            bad = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            bad.load_cert_chain(tls_untrusted_cert, tls_untrusted_key)
+            self._httpd.tls_untrusted = bad
         if tls_cert:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(tls_cert, tls_key)
@@ -332,6 +353,47 @@ class CwlServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def down(self):
+        """The endpoint goes away as a crashed host's does: the listening
+        socket is closed, so connecting is refused, and open connections are
+        reset. What it stored stays; up() brings it back on the same port."""
+        with self._lock:
+            if self._down:
+                return
+            self._down = True
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(10)
+            self._thread = None
+        self._httpd.socket.close()
+        self.reset_connections()
+
+    def reset_connections(self):
+        """Resets every open connection, as an endpoint restarted behind the
+        same address does: the client's next request connects (and, over
+        TLS, shakes hands) again."""
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            _reset(c)
+
+    def up(self):
+        """Listens again on the same port after down()."""
+        with self._lock:
+            if not self._down:
+                return
+            self._down = False
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        sock.listen(self._httpd.request_queue_size)
+        self._httpd.socket = sock
+        self.start()
+
+    def is_down(self):
+        with self._lock:
+            return self._down
 
     def env(self):
         """The AWS_* environment a client needs to reach and sign for this server."""
@@ -410,6 +472,7 @@ class CwlServer:
                 "batches": self._batches, "max_concurrent": self._max_per_stream,
                 "max_concurrent_total": self._max_total, "dropped": self._dropped,
                 "client_closed": self._client_closed, "total": self._total,
+                "reset": self._reset, "delayed": self._delayed,
                 "tls_handshakes": self._tls_handshakes, "tls_failures": self._tls_failures,
                 "tls_last_failure": self._tls_last_failure}))
 
@@ -426,6 +489,8 @@ class CwlServer:
         self._dropped = 0
         self._total = 0
         self._client_closed = 0
+        self._reset = 0
+        self._delayed = 0
         self._inflight = {}
         self._inflight_total = 0
         self._tls_handshakes = 0
@@ -489,7 +554,7 @@ class CwlServer:
             fault, delay = None, 0.0
             if action in f["fault_actions"]:
                 rng = random.Random("%s/%s/%d" % (self.seed, action, n))
-                draws = [rng.random() for _ in range(4)]
+                draws = [rng.random() for _ in range(5)]
                 if self._failed_first < f["fail_first"]:
                     self._failed_first += 1
                     fault = f["fail_with"]
@@ -499,6 +564,8 @@ class CwlServer:
                     fault = "unavailable"
                 elif draws[2] < f["throttle_rate"]:
                     fault = "throttle"
+                elif draws[4] < f["reset_rate"]:
+                    fault = "reset"
                 if f["delay"] > 0 and draws[3] < f["delay_rate"]:
                     delay = float(f["delay"])
             if fault is None and self._over_quota(action):
@@ -755,9 +822,12 @@ class CwlServer:
             elif ts > now + MAX_AHEAD_MS:
                 new = min(new, i)
         keep = evs[max(old, expired) + 1:new]
-        for e in keep:
-            s.events.append({"timestamp": e["timestamp"], "message": e["message"],
-                             "ingestionTime": now})
+        if self.keep is not None:
+            self.keep(s.group.name, s.name, keep)
+        else:
+            for e in keep:
+                s.events.append({"timestamp": e["timestamp"], "message": e["message"],
+                                 "ingestionTime": now})
         if keep:
             if s.first_ts is None:
                 s.first_ts = keep[0]["timestamp"]
@@ -832,12 +902,27 @@ class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def get_request(self):
-        """Wraps an accepted connection in TLS when serving https; the
-        handshake waits for the connection's own thread (_Handler.setup)."""
+        """Wraps an accepted connection in TLS when serving https (with the
+        untrusted certificate while that fault is on); the handshake waits
+        for the connection's own thread (_Handler.setup)."""
         conn, addr = super().get_request()
-        if self.tls is not None:
-            conn = self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        ctx = self.tls
+        if ctx is not None and getattr(self.cwl, "_faults", {}).get("tls_untrusted"):
+            if self.tls_untrusted is None:
+                raise ValueError("tls_untrusted needs tls_untrusted_cert and tls_untrusted_key")
+            ctx = self.tls_untrusted
+        if ctx is not None:
+            conn = ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
         return conn, addr
+
+
+def _reset(conn):
+    """Closes a connection with a TCP reset (SO_LINGER 0), as a crashed peer's."""
+    try:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -877,11 +962,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.inflight = None
             self.server.cwl._leave(entered[0])
 
-    def reply(self, status, obj):
+    def reply(self, status, obj, cut=False):
         """Answers status with obj as JSON (None: an empty body). A client that
-        hung up first (its timeout fired during a delay) is counted, not raised."""
+        hung up first (its timeout fired during a delay) is counted, not raised.
+        With cut, half of the answer is sent, then the connection is reset."""
         body = b"" if obj is None else json.dumps(obj).encode()
         self.done_inflight()
+        if cut:
+            self.cut(status, body)
+            return
         try:
             self.send_response(status)
             self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
@@ -908,6 +997,23 @@ class _Handler(BaseHTTPRequestHandler):
                              "message": "Request entity too large"})
             return None
         return self.rfile.read(int(n))
+
+    def cut(self, status, body):
+        head = ("HTTP/1.1 %d %s\r\nx-amzn-RequestId: %s\r\nContent-Type: "
+                "application/x-amz-json-1.1\r\nContent-Length: %d\r\n\r\n"
+                % (status, self.responses.get(status, ("",))[0], uuid.uuid4(), len(body)))
+        # The headers whole and half the body: the client sees the answer begin
+        # and the connection end (curl takes headers cut short as complete).
+        data = head.encode() + body[:len(body) // 2]
+        self.close_connection = True
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+        except OSError:
+            pass
+        _reset(self.connection)
+        with self.server.cwl._lock:
+            self.server.cwl._reset += 1
 
     def drop(self):
         self.close_connection = True
@@ -1002,16 +1108,19 @@ class _Handler(BaseHTTPRequestHandler):
         Returns (status, error type or None) after replying."""
         cwl = self.server.cwl
         fault, delay = cwl._decide(action)
-        if delay and cwl._stopping.wait(delay):
-            raise Drop()
-        if fault == "drop":
+        if delay:
+            with cwl._lock:
+                cwl._delayed += 1
+            if cwl._stopping.wait(delay):
+                raise Drop()
+        if fault == "drop" or cwl.is_down():
             raise Drop()
         status, kind = 200, None
         try:
-            if fault is not None:
+            if fault is not None and fault != "reset":
                 raise CwlError(*FAULT_ERRORS[fault])
             out = cwl.call(action, req)
-            self.reply(200, out)
+            self.reply(200, out, cut=fault == "reset")
         except CwlError as e:
             status, kind = e.status, e.kind
             self.reply(e.status, {"__type": e.kind, "message": e.message})
@@ -1042,6 +1151,7 @@ def main(argv=None):
     ap.add_argument("--drop-rate", type=float, default=0.0)
     ap.add_argument("--delay", type=float, default=0.0)
     ap.add_argument("--delay-rate", type=float, default=1.0)
+    ap.add_argument("--reset-rate", type=float, default=0.0)
     ap.add_argument("--fail-first", type=int, default=0)
     ap.add_argument("--fail-with", choices=FAIL_KINDS, default="unavailable")
     ap.add_argument("--fault-actions", default="PutLogEvents")
@@ -1060,7 +1170,8 @@ def main(argv=None):
                   session_token=a.session_token, region=a.region, seed=a.seed, port=a.port,
                   verbose=a.verbose, throttle_rate=a.throttle_rate,
                   unavailable_rate=a.unavailable_rate, drop_rate=a.drop_rate, delay=a.delay,
-                  delay_rate=a.delay_rate, fail_first=a.fail_first, fail_with=a.fail_with,
+                  delay_rate=a.delay_rate, reset_rate=a.reset_rate, fail_first=a.fail_first,
+                  fail_with=a.fail_with,
                   fault_actions=a.fault_actions.split(","), rps=rps, quotas=a.quotas,
                   tls_cert=a.tls_cert, tls_key=a.tls_key, tls_client_ca=a.tls_client_ca)
     s.start()

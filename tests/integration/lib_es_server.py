@@ -53,6 +53,7 @@ Library:
         s.docs("idx")            # {_id: source (or what keep= made of it)}
         s.count("idx"); s.indices(); s.mapping("idx"); s.index_type("idx")
         s.stats(); s.reset_stats(); s.set_faults(request_503_rate=0.05)
+        s.down(); s.up()         # refused, then back on the same port (CwlServer's)
 keep=callable(source) stores what it returns instead of the source (big runs).
 
 run_agent() and dummy_to_es() run the agent for the es tests.
@@ -269,10 +270,14 @@ class EsServer:
         self.port = self._httpd.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
         self._thread = None
+        self._down = False
 
-    # ---- lifecycle: the CloudWatch Logs server's (threads, connections, handshake) ----
+    # ---- lifecycle: the CloudWatch Logs server's (threads, connections, handshake,
+    # going down and coming back) ----
 
     start, stop = CwlServer.start, CwlServer.stop
+    down, up, is_down = CwlServer.down, CwlServer.up, CwlServer.is_down
+    reset_connections = CwlServer.reset_connections
     __enter__, __exit__ = CwlServer.__enter__, CwlServer.__exit__
     _handshake = CwlServer._handshake
 

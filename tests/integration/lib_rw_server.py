@@ -5,7 +5,12 @@ Prometheus' prompb WriteRequest, no generated code) for the WriteRequest.
 It checks what the specification asks of a sender (headers, labels sorted
 and unique, __name__ present, samples in time order per series across
 requests), can check SigV4 with botocore, and answers as told: 204, or 400
-for every request, or 429 (with Retry-After) / 503 for a share of them.
+for every request, or 429 (with Retry-After) / 503 for a share of them
+(fail_status may be a list: the failed requests take its statuses in turn).
+Faults as a receiver fails: reset_rate of the requests are stored, then the
+answer is cut halfway and the connection reset; down() closes the listening
+socket (connections refused) and resets open connections, up() listens
+again on the same port with what was stored.
 A library, not a test (run.sh skips files named lib*).
 
     with RwServer(statuses=[...]) as s:
@@ -21,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 import lib_sigv4
+from lib_cwl_server import _reset
 
 try:
     import snappy
@@ -69,12 +75,16 @@ def is_stale(v):
 
 class RwServer:
     def __init__(self, status=204, fail_rate=0.0, fail_status=503, retry_after=None,
-                 delay=0.0, sigv4=None, region="us-east-1", service="aps"):
+                 delay=0.0, sigv4=None, region="us-east-1", service="aps", reset_rate=0.0):
         """status: the answer to every accepted request (400 refuses them all);
         fail_rate of the requests are answered fail_status (429 with retry_after);
         sigv4: {akid: (secret, token)} to check signatures with."""
         self.status, self.fail_rate, self.fail_status = status, fail_rate, fail_status
         self.retry_after, self.delay = retry_after, delay
+        self.reset_rate = reset_rate
+        self._conns = set()
+        self._thread = None
+        self.port = 0
         self.sigv4, self.region, self.service = sigv4, region, service
         self._lock = threading.Lock()
         self._series = {}
@@ -148,12 +158,20 @@ class RwServer:
                     self._stats["errors"].append(str(e))
                 return 400, {}, "bad request: %s" % e
             if self.fail_rate and (n * 7919 % 1000) < self.fail_rate * 1000:
-                extra = {"Retry-After": str(self.retry_after)} if self.retry_after else {}
-                return self.fail_status, extra, "try again"
+                status = self.fail_status
+                if isinstance(status, (list, tuple)):
+                    with self._lock:
+                        self._failed = getattr(self, "_failed", -1) + 1
+                        status = status[self._failed % len(status)]
+                extra = {"Retry-After": str(self.retry_after)} if (
+                    self.retry_after and status == 429) else {}
+                return status, extra, "try again"
             if self.status >= 300:
                 return self.status, {}, "out of order sample"
             with self._lock:
                 self._store(req)
+            if self.reset_rate and (n * 104729 % 1000) < self.reset_rate * 1000:
+                return self.status, {}, None  # stored, the answer cut
             return self.status, {}, ""
         finally:
             with self._lock:
@@ -186,9 +204,33 @@ class RwServer:
             def log_message(self, *args):
                 pass
 
+            def setup(self):
+                super().setup()
+                with server._lock:
+                    server._conns.add(self.connection)
+
+            def finish(self):
+                try:
+                    super().finish()
+                except OSError:
+                    pass
+                with server._lock:
+                    server._conns.discard(self.connection)
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, headers, text = server.handle(self, body)
+                if text is None:
+                    # Prometheus answers 204 without a body, so the cut falls in the headers:
+                    # the status line and half a header, then a reset.
+                    head = "HTTP/1.1 %d No Content\r\nContent-Length: 0\r\n\r\n" % status
+                    self.close_connection = True
+                    self.wfile.write(head.encode()[:len(head) - 12])
+                    self.wfile.flush()
+                    _reset(self.connection)
+                    with server._lock:
+                        server._stats["reset"] = server._stats.get("reset", 0) + 1
+                    return
                 with server._lock:
                     server._stats["requests"] += 1
                     server._stats["answers"].append((time.time(), status))
@@ -202,11 +244,12 @@ class RwServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._http = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._http.daemon_threads = True
         self.port = self._http.server_address[1]
         self.url = "http://127.0.0.1:%d/api/v1/write" % self.port
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self._thread.start()
         return self
 
     def stop(self):
@@ -214,6 +257,18 @@ class RwServer:
             self._http.shutdown()
             self._http.server_close()
             self._http = None
+
+    def down(self):
+        """Goes away as a crashed receiver: connections refused, open ones reset."""
+        self.stop()
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            _reset(c)
+
+    def up(self):
+        """Listens again on the same port, with what was stored."""
+        return self.start()
 
     def __enter__(self):
         return self.start()

@@ -20,17 +20,10 @@ need("prometheus", "prometheus")
 OUTAGE = int(os.environ.get("GLEANER_OUTAGE_S", "120"))
 d = tmpdir("rw-prometheus")
 pport = free_port()
-pcfg = write(os.path.join(d, "prometheus.yml"), "global:\n  scrape_interval: 1m\n")
 
 
 def prometheus():
-    p = subprocess.Popen(["prometheus", "--config.file=" + pcfg,
-                          "--storage.tsdb.path=" + os.path.join(d, "tsdb"),
-                          "--web.listen-address=127.0.0.1:%d" % pport,
-                          "--web.enable-remote-write-receiver"],
-                         stdout=subprocess.DEVNULL,
-                         stderr=open(os.path.join(d, "prometheus.log"), "a"))
-    lib._procs.append(p)
+    p = prometheus_receiver(d, pport)
     wait_for("Prometheus ready", lambda: http_get(pport, "/-/ready")[0] == 200, timeout=60)
     return p
 
