@@ -13,7 +13,7 @@ import time
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-GLEANER = os.path.join(ROOT, "build", "gleaner")
+GLEANER = os.environ.get("GLEANER_BIN") or os.path.join(ROOT, "build", "gleaner")
 _procs = []
 
 

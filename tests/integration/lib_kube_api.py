@@ -901,6 +901,9 @@ def run_tail_kubernetes(d, api, logs, options="", mem_buf_limit=MEM_BUF_LIMIT, d
     lib.wait_for("%d lines in %s" % (logs.total(), target),
                  lambda: lib.count_lines(target) >= logs.total() or p.poll() is not None,
                  timeout=timeout)
+    if p.poll() is not None:
+        lib.fail("the agent exited (status %s) before every line was out; its log ends:\n%s"
+                 % (p.returncode, lib.stderr_of(p)[-3000:]))
     run = {"proc": p, "out": target, "secs": time.time() - t0, "rss": peak_rss(p.pid)}
     time.sleep(0.3)
     run["stats"] = api.stats()
