@@ -1,7 +1,7 @@
 /*
- * gzip (RFC 1952) with zlib: for HTTP bodies sent compressed (Content-
- * Encoding: gzip) and bodies received so. One place that knows zlib's
- * window-bits convention.
+ * gzip (RFC 1952): for HTTP bodies sent compressed (Content-Encoding: gzip)
+ * and bodies received so. Compression uses libdeflate, loaded on first use;
+ * decompression uses zlib. One place that knows either library.
  */
 #ifndef GL_GZIP_H
 #define GL_GZIP_H
@@ -10,8 +10,22 @@
 
 #include "util/buf.h"
 
-/* Appends data compressed as one gzip member to out. Returns 0 or GL_EIO. */
+/*
+ * Loads the compressor's library (once per process). Returns 0, or
+ * GL_ENOENT with a message naming the Debian package to install in err.
+ * An output that compresses calls it when it starts, so a missing library
+ * is a start-up error rather than failed requests.
+ */
+int gl_gzip_load(char *err, size_t errlen);
+
+/*
+ * Appends data compressed as one gzip member to out. Returns 0, GL_ENOENT
+ * when the library cannot be loaded, or GL_EIO.
+ */
 int gl_gzip_compress(const char *data, size_t len, int level, struct gl_buf *out);
+
+/* Frees the compressor kept between calls (at exit). */
+void gl_gzip_release(void);
 
 /*
  * Appends the decompressed gzip (or zlib) data to out, refusing to grow it

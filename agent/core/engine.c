@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "codec/gzip.h"
 #include "codec/regex.h"
 #include "codec/zstd.h"
 #include "core/chunk.h"
@@ -1012,6 +1013,7 @@ void gl_engine_free(struct gl_engine *e)
     gl_buf_pool_drain();
     gl_shared_drain();
     gl_zstd_release();
+    gl_gzip_release();
 }
 
 /* ---- description ------------------------------------------------------- */

@@ -41,12 +41,14 @@ static struct gl_mhd_api mhd_api;
 static struct gl_crypto_api crypto_api;
 static struct gl_sd_api sd_api;
 static struct gl_zstd_api zstd_api;
+static struct gl_deflate_api deflate_api;
 
 const struct gl_curl_api *const gl_curl = &curl_api;
 const struct gl_mhd_api *const gl_mhd = &mhd_api;
 const struct gl_crypto_api *const gl_crypto = &crypto_api;
 const struct gl_sd_api *const gl_sd = &sd_api;
 const struct gl_zstd_api *const gl_zstd = &zstd_api;
+const struct gl_deflate_api *const gl_deflate = &deflate_api;
 
 /* ---- symbol lists ---- */
 
@@ -130,6 +132,15 @@ static const struct sym zstd_syms[] = {
     { NULL, 0 },
 };
 
+#define DEFLATE_SYM(field, name) { name, offsetof(struct gl_deflate_api, field) }
+static const struct sym deflate_syms[] = {
+    DEFLATE_SYM(alloc_compressor, "libdeflate_alloc_compressor"),
+    DEFLATE_SYM(gzip_compress, "libdeflate_gzip_compress"),
+    DEFLATE_SYM(gzip_compress_bound, "libdeflate_gzip_compress_bound"),
+    DEFLATE_SYM(free_compressor, "libdeflate_free_compressor"),
+    { NULL, 0 },
+};
+
 static struct lib curl_lib = { "libcurl.so.4", "libcurl4", curl_syms, &curl_api,
                                sizeof(curl_api) };
 static struct lib mhd_lib = { "libmicrohttpd.so.12", "libmicrohttpd12", mhd_syms, &mhd_api,
@@ -140,6 +151,8 @@ static struct lib sd_lib = { "libsystemd.so.0", "libsystemd0", sd_syms, &sd_api,
                              sizeof(sd_api) };
 static struct lib zstd_lib = { "libzstd.so.1", "libzstd1", zstd_syms, &zstd_api,
                                sizeof(zstd_api) };
+static struct lib deflate_lib = { "libdeflate.so.0", "libdeflate0", deflate_syms, &deflate_api,
+                                  sizeof(deflate_api) };
 
 /* ---- loading ---- */
 
@@ -162,6 +175,7 @@ union any_api {
     struct gl_crypto_api crypto;
     struct gl_sd_api sd;
     struct gl_zstd_api zstd;
+    struct gl_deflate_api deflate;
 };
 
 /*
@@ -219,6 +233,11 @@ static void load_zstd(void)
     load(&zstd_lib);
 }
 
+static void load_deflate(void)
+{
+    load(&deflate_lib);
+}
+
 /* The outcome of the one attempt, copied out for the caller. */
 static int outcome(const struct lib *l, char *err, size_t errlen)
 {
@@ -261,4 +280,11 @@ int gl_dl_zstd(char *err, size_t errlen)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, load_zstd);
     return outcome(&zstd_lib, err, errlen);
+}
+
+int gl_dl_deflate(char *err, size_t errlen)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, load_deflate);
+    return outcome(&deflate_lib, err, errlen);
 }

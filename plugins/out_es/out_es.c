@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codec/gzip.h"
 #include "core/chunk.h"
 #include "core/engine.h"
 #include "core/flush.h"
@@ -154,8 +155,11 @@ static void build_job(struct es *e, struct gl_flush *f)
     struct es_job *j = es_job_new(e, f, f->records);
     struct gl_chunk_iter it;
     struct gl_record rec;
-    /* NDJSON takes about twice the msgpack, plus the action lines: no regrowth (copy). */
-    gl_buf_reserve(&j->arena, 2 * f->bytes + (size_t)f->records * 96);
+    /*
+     * NDJSON takes about twice the msgpack, plus the action lines: no regrowth
+     * (copy), and a pooled buffer whose pages are already there.
+     */
+    gl_buf_pool_take(&j->arena, 2 * f->bytes + (size_t)f->records * 96);
     uint32_t base = 0;
     for (unsigned i = 0; i < f->n_chunks; i++) {
         gl_chunk_iter_init(&it, f->chunks[i]);
@@ -489,6 +493,11 @@ static int es_init(struct gl_instance *ins)
     }
     if ((rc = init_format(ins, e)) < 0 || (rc = init_endpoint(ins, e)) < 0 ||
         (rc = init_auth(ins, e)) < 0) {
+        goto fail;
+    }
+    if (e->compress != NULL && gl_gzip_load(err, sizeof(err)) < 0) {
+        gl_instance_error(ins, "compress gzip: %s", err);
+        rc = GL_ENOENT;
         goto fail;
     }
     if (e->aws_auth) {

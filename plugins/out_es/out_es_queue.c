@@ -52,7 +52,7 @@ void es_job_free(struct es_job *j)
     if (j->next != NULL) {
         j->next->prev = j->prev;
     }
-    gl_buf_close(&j->arena);
+    gl_buf_pool_give(&j->arena);
     gl_buf_close(&j->dead);
     gl_free(j->items);
     gl_free(j->dropped);

@@ -2,8 +2,10 @@
  * gzip: compressed bodies inflate back exactly (and are gzip, read by zlib
  * as such), a bomb stops at the caller's bound, corrupt and truncated input
  * is refused. Base64 for basic authentication is in the same suite: both are
- * the small codecs HTTP outputs use.
+ * the small codecs HTTP outputs use. The compressor kept between calls is
+ * shared by threads and levels without mixing them up.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,6 +36,52 @@ static void test_gzip_roundtrip_and_header(void **state)
     assert_memory_equal(back.data, text, sizeof(text));
     gl_buf_close(&z);
     gl_buf_close(&back);
+}
+
+/* Compresses and inflates back a text of its own, many times over. */
+static void *roundtrips(void *arg)
+{
+    int level = (int)(intptr_t)arg;
+    char text[20000];
+    for (size_t i = 0; i < sizeof(text); i++) {
+        text[i] = (char)('a' + (i * (size_t)level) % 23);
+    }
+    for (int round = 0; round < 200; round++) {
+        struct gl_buf z, back;
+        gl_buf_init(&z);
+        gl_buf_init(&back);
+        if (gl_gzip_compress(text, sizeof(text), level, &z) != 0 ||
+            gl_gzip_decompress(z.data, z.len, sizeof(text), &back) != 0 ||
+            back.len != sizeof(text) || memcmp(back.data, text, sizeof(text)) != 0) {
+            gl_buf_close(&z);
+            gl_buf_close(&back);
+            return (void *)1;
+        }
+        gl_buf_close(&z);
+        gl_buf_close(&back);
+    }
+    return NULL;
+}
+
+static void test_gzip_kept_compressor_across_threads_and_levels(void **state)
+{
+    (void)state;
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_create(&t[i], NULL, roundtrips, (void *)(intptr_t)(1 + i % 2 * 5)),
+                         0);
+    }
+    for (int i = 0; i < 4; i++) {
+        void *failed;
+        pthread_join(t[i], &failed);
+        assert_null(failed);
+    }
+    struct gl_buf z;
+    gl_buf_init(&z);
+    assert_int_equal(gl_gzip_compress("x", 1, 13, &z), GL_EIO); /* no such level */
+    assert_int_equal(gl_gzip_compress("x", 1, -1, &z), GL_EIO);
+    gl_buf_close(&z);
+    gl_gzip_release();
 }
 
 static void test_gzip_bomb_stops_at_bound(void **state)
@@ -83,13 +131,22 @@ static void test_base64_encodes_with_padding(void **state)
     gl_buf_close(&b);
 }
 
+/* The compressors kept between calls go at the end, as the agent frees them at exit. */
+static int release(void **state)
+{
+    (void)state;
+    gl_gzip_release();
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gzip_roundtrip_and_header),
+        cmocka_unit_test(test_gzip_kept_compressor_across_threads_and_levels),
         cmocka_unit_test(test_gzip_bomb_stops_at_bound),
         cmocka_unit_test(test_gzip_refuses_corrupt_and_truncated),
         cmocka_unit_test(test_base64_encodes_with_padding),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, release);
 }
