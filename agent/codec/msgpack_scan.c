@@ -99,6 +99,60 @@ size_t gl__msgpack_skip_any(const char *p, size_t n)
     return off;
 }
 
+static int is_container(unsigned char c)
+{
+    return (c >= 0x80 && c <= 0x9f) || (c >= 0xdc && c <= 0xdf);
+}
+
+size_t gl_msgpack_skip_nested(const char *p, size_t n, unsigned depth)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    uint64_t left[GL_MSGPACK_DEPTH_MAX]; /* objects still to come in each open container */
+    unsigned top = 0;
+    size_t off = 0;
+    depth = depth < GL_MSGPACK_DEPTH_MAX ? depth : GL_MSGPACK_DEPTH_MAX;
+    for (;;) {
+        size_t head = 1;
+        uint64_t body = 0, children = 0;
+        if (off >= n) {
+            return 0;
+        }
+        unsigned char c = u[off];
+        /* Inline, the encodings records are mostly made of; header() for the others. */
+        if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+            /* fixints, nil, booleans */
+        } else if ((c & 0xe0) == 0xa0) {
+            body = c & 0x1fu;
+        } else if (c == 0xd9 && n - off >= 2) {
+            head = 2;
+            body = u[off + 1];
+        } else if (c <= 0x9f && top < depth) {
+            children = c <= 0x8f ? 2u * (c & 0x0fu) : c & 0x0fu;
+        } else if (header(u + off, n - off, &head, &body, &children) < 0 ||
+                   (is_container(c) && top >= depth)) {
+            return 0;
+        }
+        if (body > n - off - head) {
+            return 0;
+        }
+        off += head + (size_t)body;
+        if (children > 0) {
+            if (children > n - off) { /* every object takes at least a byte */
+                return 0;
+            }
+            left[top++] = children;
+            continue;
+        }
+        /* An object ended: so do the containers it was the last of. */
+        while (top > 0 && --left[top - 1] == 0) {
+            top--;
+        }
+        if (top == 0) {
+            return off;
+        }
+    }
+}
+
 size_t gl_msgpack_map_header(const char *p, size_t n, uint32_t *count)
 {
     const unsigned char *u = (const unsigned char *)p;

@@ -37,6 +37,16 @@ static inline size_t gl_msgpack_skip(const char *p, size_t n)
     return 0;
 }
 
+/*
+ * The length of the object at p as msgpack-c's unpacker reads it, or 0:
+ * whole, and no container (even an empty one) opened while `depth`
+ * non-empty ones are open, as msgpack-c's stack of
+ * MSGPACK_EMBED_STACK_SIZE refuses (depth at most GL_MSGPACK_DEPTH_MAX).
+ * For checking bytes that msgpack_unpack_next() must read later.
+ */
+#define GL_MSGPACK_DEPTH_MAX 64
+size_t gl_msgpack_skip_nested(const char *p, size_t n, unsigned depth);
+
 /* The length of the map header at p, its pair count in *count; 0 when p is not a map. */
 size_t gl_msgpack_map_header(const char *p, size_t n, uint32_t *count);
 

@@ -8,10 +8,12 @@
  * values (log records of the right shape and count). Invariant: a chunk
  * built from what gl_chunk_file_decode() accepted holds only whole records.
  */
+#include <msgpack/unpack_define.h> /* MSGPACK_EMBED_STACK_SIZE */
 #include <stdio.h>
 #include <string.h>
 #include <zlib.h>
 
+#include "codec/msgpack_scan.h"
 #include "codec/zstd.h"
 #include "core/chunk.h"
 #include "core/chunk_file.h"
@@ -109,25 +111,59 @@ int gl_chunk_file_check(const char *data, size_t len, struct gl_chunk_file_info 
     return 0;
 }
 
-/* Whether data holds whole msgpack values, for logs `records` records of the right shape. */
+/*
+ * Whether the whole value at p (len bytes) is a log record as
+ * gl_record_read() takes it: an array of 3, a positive integer (msgpack-c
+ * reads a signed encoding of one as such), a map, a map.
+ */
+static bool is_record(const char *p, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    size_t off = 0;
+    if (u[0] == 0x93) {
+        off = 1;
+    } else if (len > 3 && memcmp(p, "\xdc\x00\x03", 3) == 0) {
+        off = 3;
+    } else if (len > 5 && memcmp(p, "\xdd\x00\x00\x00\x03", 5) == 0) {
+        off = 5;
+    }
+    if (off == 0 || off >= len) {
+        return false;
+    }
+    unsigned char t = u[off];
+    bool positive = t <= 0x7f || (t >= 0xcc && t <= 0xcf) ||
+                    (t >= 0xd0 && t <= 0xd3 && u[off + 1] < 0x80);
+    if (!positive) {
+        return false;
+    }
+    uint32_t pairs;
+    off += gl_msgpack_skip(p + off, len - off);
+    if (gl_msgpack_map_header(p + off, len - off, &pairs) == 0) {
+        return false;
+    }
+    off += gl_msgpack_skip(p + off, len - off);
+    return gl_msgpack_map_header(p + off, len - off, &pairs) != 0;
+}
+
+/*
+ * Whether data holds whole msgpack values, for logs `records` records of
+ * the right shape: what msgpack_unpack_next() and gl_record_read() will
+ * read later, checked without unpacking (which costs as much as the zstd
+ * decompression before it).
+ */
 static bool whole_values(const char *data, size_t len, unsigned type, uint32_t records)
 {
-    msgpack_unpacked up;
     size_t off = 0;
     uint32_t n = 0;
-    bool ok = true;
-    msgpack_unpacked_init(&up);
-    while (ok && off < len) {
-        if (type == GL_LOGS) {
-            struct gl_record rec;
-            ok = gl_record_read(&up, data, len, &off, &rec) == 0;
-        } else {
-            ok = msgpack_unpack_next(&up, data, len, &off) == MSGPACK_UNPACK_SUCCESS;
+    while (off < len) {
+        size_t m = gl_msgpack_skip_nested(data + off, len - off, MSGPACK_EMBED_STACK_SIZE);
+        if (m == 0 || (type == GL_LOGS && !is_record(data + off, m))) {
+            return false;
         }
+        off += m;
         n++;
     }
-    msgpack_unpacked_destroy(&up);
-    return ok && (type != GL_LOGS || n == records);
+    return type != GL_LOGS || n == records;
 }
 
 int gl_chunk_file_decode(const char *data, size_t len, struct gl_chunk_file_info *info,

@@ -147,6 +147,23 @@ static bool storage_room(const struct gl_instance *ins)
 }
 
 /*
+ * Whether a filesystem input's written chunk may stay in memory: as for a
+ * new chunk, except that the input's own mem_buf_limit is reached without
+ * the chunk itself. A chunk only its own bytes put at the limit would be
+ * read straight back once freed (the replay's test is this one, after the
+ * free), so sending it through the disk would cost CPU and save no memory.
+ */
+static bool stored_room(const struct gl_instance *ins, const struct gl_chunk *c)
+{
+    const struct gl_instance_core *core = ins->core;
+    const struct gl_engine *e = ins->engine;
+    bool others = core->divert_reasons > (core->self_paused ? 1u : 0u); /* full outputs */
+    size_t limit = core->opts.mem_buf_limit;
+    return !others && e->chunks_up < (size_t)e->svc.storage_max_chunks_up &&
+           (limit == 0 || core->held_bytes - c->held < limit);
+}
+
+/*
  * A written chunk is safe on disk: an input with positions (tail) may
  * commit them now, which lets it read on through an outage, and the
  * chunk's release later acknowledges nothing more.
@@ -162,9 +179,9 @@ static void ack_stored(struct gl_instance *ins, struct gl_chunk *c)
 /*
  * A filesystem input's chunk is back from its write (storage.c calls this
  * in the order the chunks closed). Written, it stays in memory and goes on
- * when there is room and no backlog waits before it; else it waits on disk
- * and leaves memory. Not written, it goes on from memory and the input
- * pauses until the next flush tick.
+ * when there is room for it (stored_room) and no backlog waits before it;
+ * else it waits on disk and leaves memory. Not written, it goes on from
+ * memory and the input pauses until the next flush tick.
  */
 void gl__input_stored(struct gl_instance *ins, struct gl_chunk *c, bool written)
 {
@@ -183,7 +200,7 @@ void gl__input_stored(struct gl_instance *ins, struct gl_chunk *c, bool written)
         return;
     }
     ack_stored(ins, c);
-    bool down = !storage_room(ins) || st->backlog > 0;
+    bool down = !stored_room(ins, c) || st->backlog > 0;
     gl__storage_place(st, c, down);
     if (down) {
         core->held_bytes -= c->held;

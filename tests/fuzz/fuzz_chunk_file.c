@@ -5,14 +5,17 @@
  * (never more: a zstd bomb costs at most that bound). Inputs whose byte 7
  * has its high bit set are first given a consistent length and crc32, so
  * that the fuzzer gets past the checksum into the zstd frame and the
- * records behind it.
+ * records behind it. Accepted log records must all come out of the chunk
+ * iterator (the reader checks them without unpacking).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
+#include "core/chunk.h"
 #include "core/chunk_file.h"
+#include "util/error.h"
 
 const struct gl_plugin *const gl_plugins[] = { NULL };
 
@@ -33,6 +36,24 @@ static void seal(uint8_t *f, size_t len)
     }
 }
 
+/* Whether the iterator filters and outputs use reads raw as exactly `records` records. */
+static int records_iterate(const struct gl_buf *raw, uint32_t records)
+{
+    struct gl_chunk *c = gl_chunk_new(NULL, "fuzz", 4);
+    struct gl_chunk_iter it;
+    struct gl_record rec;
+    uint32_t n = 0;
+    int rc;
+    gl_buf_append(&c->data, raw->data, raw->len);
+    gl_chunk_iter_init(&it, c);
+    while ((rc = gl_chunk_next(&it, &rec)) == 0) {
+        n++;
+    }
+    gl_chunk_iter_close(&it);
+    gl_chunk_free(c);
+    return rc == GL_ENOENT && n == records;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t *copy = malloc(size ? size : 1);
@@ -49,6 +70,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     if (raw.len != 0 && raw.len != info.raw_len) {
+        abort();
+    }
+    if (raw.len != 0 && info.type == GL_LOGS && !records_iterate(&raw, info.records)) {
         abort();
     }
     gl_buf_close(&raw);

@@ -2,11 +2,13 @@
  * Fuzzes agent/codec/msgpack_scan.c: arbitrary bytes are skipped as one msgpack
  * object, which must stay within them and, whenever msgpack-c unpacks an
  * object from the same bytes, end exactly where msgpack-c's did. msgpack-c
- * stops at 32 levels of nesting, so an object it rejects may still skip.
+ * stops at 32 levels of nesting, so an object it rejects may still skip;
+ * gl_msgpack_skip_nested() at that depth must take exactly what it takes.
  * Map and string headers must agree with the skip of the whole object, and
  * the bytes are also walked as a sequence of objects.
  */
 #include <msgpack.h>
+#include <msgpack/unpack_define.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -41,6 +43,10 @@ static void check_unpacker(const char *p, size_t size, size_t len)
     msgpack_unpacked_init(&up);
     int rc = msgpack_unpack_next(&up, p, size, &off);
     if (rc == MSGPACK_UNPACK_SUCCESS && len != off) {
+        abort();
+    }
+    size_t nested = gl_msgpack_skip_nested(p, size, MSGPACK_EMBED_STACK_SIZE);
+    if (nested != (rc == MSGPACK_UNPACK_SUCCESS ? off : 0)) {
         abort();
     }
     /* msgpack-c waiting for more bytes means the object is truncated. */

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 #include <msgpack.h>
+#include <msgpack/unpack_define.h>
 
 #include "codec/msgpack_scan.h"
 
@@ -426,6 +427,47 @@ static void test_msgpack_skip_walks_any_depth(void **state)
     free(p);
 }
 
+/*
+ * gl_msgpack_skip_nested() takes what msgpack_unpack_next() takes around
+ * its stack's depth: non-empty arrays and maps nested 30 to 34 deep, around
+ * a scalar or an empty container.
+ */
+static void test_msgpack_skip_nested_agrees_with_unpacker_on_depth(void **state)
+{
+    (void)state;
+    static const char inner[][2] = { "\xc0", "\x90", "\x80" };
+    for (size_t depth = 30; depth <= 34; depth++) {
+        for (size_t k = 0; k < sizeof(inner) / sizeof(inner[0]); k++) {
+            for (int map = 0; map < 2; map++) {
+                char p[80];
+                size_t n = 0;
+                for (size_t i = 0; i < depth; i++) {
+                    if (map) {
+                        p[n++] = (char)0x81;
+                        p[n++] = (char)0xc0; /* the key */
+                    } else {
+                        p[n++] = (char)0x91;
+                    }
+                }
+                p[n++] = inner[k][0];
+                msgpack_unpacked up;
+                size_t off = 0;
+                msgpack_unpacked_init(&up);
+                bool ok = msgpack_unpack_next(&up, p, n, &off) == MSGPACK_UNPACK_SUCCESS;
+                msgpack_unpacked_destroy(&up);
+                assert_int_equal(gl_msgpack_skip_nested(p, n, MSGPACK_EMBED_STACK_SIZE),
+                                 ok ? n : 0);
+                assert_int_equal(gl_msgpack_skip_nested(p, n - 1, MSGPACK_EMBED_STACK_SIZE), 0);
+            }
+        }
+    }
+    /* Within the depth, it is gl_msgpack_skip(). */
+    assert_int_equal(gl_msgpack_skip_nested("\x92\x81\xa1k\x90\xc3", 6, 3), 6);
+    assert_int_equal(gl_msgpack_skip_nested("\x92\x81\xa1k\x90\xc3", 6, 2), 0);
+    assert_int_equal(gl_msgpack_skip_nested("\x93\xc0\xc0", 3, 3), 0);
+    assert_int_equal(gl_msgpack_skip_nested("\xdd\xff\xff\xff\xff\xc0", 6, 3), 0);
+}
+
 /* ---- headers ---- */
 
 static void test_msgpack_map_header_reads_count(void **state)
@@ -521,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_msgpack_skip_rejects_the_unused_byte),
         cmocka_unit_test(test_msgpack_skip_rejects_huge_counts_at_once),
         cmocka_unit_test(test_msgpack_skip_walks_any_depth),
+        cmocka_unit_test(test_msgpack_skip_nested_agrees_with_unpacker_on_depth),
         cmocka_unit_test(test_msgpack_map_header_reads_count),
         cmocka_unit_test(test_msgpack_map_header_rejects_other_types),
         cmocka_unit_test(test_msgpack_str_header_reads_length),

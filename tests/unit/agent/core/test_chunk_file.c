@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include <msgpack/unpack_define.h>
+#include <stdbool.h>
 #include <zlib.h>
 
 #include "codec/zstd.h"
@@ -149,6 +151,136 @@ static void test_chunk_file_header_that_lies_is_refused(void **state)
     gl_zstd_release();
 }
 
+/* Whether gl_record_read() reads data (len bytes) as exactly `records` records. */
+static bool records_read(const char *data, size_t len, uint32_t records)
+{
+    msgpack_unpacked up;
+    struct gl_record rec;
+    size_t off = 0;
+    uint32_t n = 0;
+    int rc;
+    msgpack_unpacked_init(&up);
+    while ((rc = gl_record_read(&up, data, len, &off, &rec)) == 0) {
+        n++;
+    }
+    msgpack_unpacked_destroy(&up);
+    return rc == GL_ENOENT && n == records;
+}
+
+/*
+ * Writes chunk c to a file at `level` (with the content checksum) and reads
+ * it back into raw: the reader's answer; the file's length in *file_len.
+ */
+static int write_read(const struct gl_chunk *c, int level, struct gl_buf *raw, size_t *file_len)
+{
+    struct gl_buf f;
+    struct gl_chunk_file_info info;
+    char err[256];
+    struct gl_zstd_cctx *cx = gl_zstd_cctx_new(err, sizeof(err));
+    gl_buf_init(&f);
+    assert_int_equal(gl_chunk_file_encode(cx, c, level, true, &f, err, sizeof(err)), 0);
+    int rc = gl_chunk_file_decode(f.data, f.len, &info, raw, err, sizeof(err));
+    assert_true(rc < 0 || info.records == c->records);
+    *file_len = f.len;
+    gl_zstd_cctx_free(cx);
+    gl_buf_close(&f);
+    return rc;
+}
+
+/* Writes chunk c to a file and reads it back: the reader's answer. Frees c. */
+static int decode_written(struct gl_chunk *c)
+{
+    struct gl_buf raw;
+    size_t file_len;
+    gl_buf_init(&raw);
+    int rc = write_read(c, 1, &raw, &file_len);
+    gl_chunk_free(c);
+    gl_buf_close(&raw);
+    return rc;
+}
+
+/*
+ * The level is the writer's choice, not the file's format: files written
+ * at level 1 (as earlier versions did) and at the fast levels read back.
+ */
+static void test_chunk_file_reads_every_level(void **state)
+{
+    (void)state;
+    static const int levels[] = { 1, 3, -1, -3, -5 };
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        struct gl_chunk *c = make_chunk(200);
+        struct gl_buf raw;
+        size_t file_len;
+        gl_buf_init(&raw);
+        assert_int_equal(write_read(c, levels[i], &raw, &file_len), 0);
+        assert_true(file_len < c->data.len / 4);
+        assert_int_equal(raw.len, c->data.len);
+        assert_memory_equal(raw.data, c->data.data, raw.len);
+        gl_chunk_free(c);
+        gl_buf_close(&raw);
+    }
+}
+
+/*
+ * The reader checks the records without unpacking them: it takes exactly
+ * what gl_record_read() reads, for each way a record may be encoded and
+ * each way it may not be a record.
+ */
+static void test_chunk_file_takes_what_record_read_takes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *data;
+        size_t len;
+        uint32_t records;
+        bool whole;
+    } cases[] = {
+        { "\x93\x05\x80\x81\xa1k\xa1v", 8, 1, true },
+        { "\x93\xcc\xff\x80\x80\x93\xcf\0\0\0\0\0\0\0\x01\x80\x80", 17, 2, true },
+        { "\x93\xd0\x05\x80\x80", 5, 1, true },                          /* int8, not negative */
+        { "\x93\xd3\0\0\0\0\0\0\0\x07\x80\x80", 12, 1, true },           /* int64, likewise */
+        { "\xdc\x00\x03\x01\x80\x80", 6, 1, true },                      /* array16 */
+        { "\xdd\x00\x00\x00\x03\x01\x80\x80", 8, 1, true },              /* array32 */
+        { "\x93\x01\xde\x00\x01\xc0\xc0\x80", 8, 1, true },              /* map16 */
+        { "\x93\xd0\xfb\x80\x80", 5, 1, false },                         /* negative time */
+        { "\x93\xcb\0\0\0\0\0\0\0\0\x80\x80", 12, 1, false },            /* float time */
+        { "\x92\x01\x80", 3, 1, false },                                 /* two elements */
+        { "\x94\x01\x80\x80\x80", 5, 1, false },                         /* four */
+        { "\x93\x01\xc0\x80", 4, 1, false },                             /* meta not a map */
+        { "\x93\x01\x80\xa1x", 5, 1, false },                            /* body not a map */
+        { "\x81\x01\x80", 3, 1, false },                                 /* not an array */
+        { "\x93\x01\x80\x80\x93\x01\x80", 7, 2, false },                 /* cut short */
+        { "\x93\x01\x80\x81\xc1\xc0", 6, 1, false },                     /* the unused byte */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(records_read(cases[i].data, cases[i].len, cases[i].records),
+                         cases[i].whole);
+        struct gl_chunk *c = gl_chunk_new(NULL, "kube.app", 8);
+        gl_buf_append(&c->data, cases[i].data, cases[i].len);
+        c->records = cases[i].records;
+        assert_int_equal(decode_written(c), cases[i].whole ? 0 : GL_EPARSE);
+    }
+}
+
+/* Values nested deeper than msgpack-c unpacks are not whole records. */
+static void test_chunk_file_refuses_nesting_unpack_refuses(void **state)
+{
+    (void)state;
+    for (size_t depth = 28; depth <= 32; depth++) {
+        struct gl_chunk *c = gl_chunk_new(NULL, "kube.app", 8);
+        gl_buf_append(&c->data, "\x93\x01\x80\x81\xa1k", 6);
+        for (size_t i = 0; i < depth; i++) {
+            gl_buf_append(&c->data, "\x91", 1);
+        }
+        gl_buf_append(&c->data, "\xc0", 1);
+        c->records = 1;
+        bool whole = records_read(c->data.data, c->data.len, 1);
+        assert_int_equal(whole, depth + 2 <= MSGPACK_EMBED_STACK_SIZE);
+        assert_int_equal(decode_written(c), whole ? 0 : GL_EPARSE);
+    }
+    gl_zstd_release();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -156,6 +288,9 @@ int main(void)
         cmocka_unit_test(test_chunk_file_truncated_is_refused),
         cmocka_unit_test(test_chunk_file_flipped_bit_fails_the_checksum),
         cmocka_unit_test(test_chunk_file_header_that_lies_is_refused),
+        cmocka_unit_test(test_chunk_file_reads_every_level),
+        cmocka_unit_test(test_chunk_file_takes_what_record_read_takes),
+        cmocka_unit_test(test_chunk_file_refuses_nesting_unpack_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * output whose flushes the test completes by hand: a chunk is on disk until
  * delivered and comes back after a stop that abandoned it; a full output
  * keeps new chunks on disk instead of pausing the input, and they come
- * back in order; positions are acknowledged once on disk;
+ * back in order; a chunk that alone takes the input to its mem_buf_limit
+ * stays in memory; positions are acknowledged once on disk;
  * storage.total_limit_size drops the oldest chunks waiting and counts
  * them; a damaged file is moved aside and start-up goes on.
  */
@@ -58,16 +59,25 @@ const struct gl_plugin *const gl_plugins[] = { &test_in, &test_out, NULL };
 static char dir[64];
 static char yaml[1024];
 
-/* A config with a filesystem input under a fresh storage.path; extra goes on the output. */
-static const char *config(const char *extra)
+/*
+ * A config with a filesystem input (in_extra goes on it) under a fresh
+ * storage.path, and an output of mem_buf_limit out_limit (extra goes on it).
+ */
+static const char *config_with(const char *in_extra, const char *out_limit, const char *extra)
 {
     snprintf(yaml, sizeof(yaml),
              "service: { flush: 1h, scheduler.base: 1ms, storage.path: %s }\n"
              "pipeline:\n"
-             "  inputs: [ { name: test_in, alias: in, tag: t, storage.type: filesystem } ]\n"
-             "  outputs: [ { name: test_out, match: '*', mem_buf_limit: 1KiB %s } ]\n",
-             dir, extra);
+             "  inputs: [ { name: test_in, alias: in, tag: t, storage.type: filesystem %s } ]\n"
+             "  outputs: [ { name: test_out, match: '*', mem_buf_limit: %s %s } ]\n",
+             dir, in_extra, out_limit, extra);
     return yaml;
+}
+
+/* The same with an output of 1 KiB, full at the first chunk. */
+static const char *config(const char *extra)
+{
+    return config_with("", "1KiB", extra);
 }
 
 static int setup(void **state)
@@ -202,6 +212,39 @@ static void test_storage_full_output_diverts_instead_of_pausing(void **state)
     fx_close(fx);
 }
 
+/*
+ * A chunk that only its own bytes put at the input's mem_buf_limit stays in
+ * memory once written: freed, the replay would read it straight back. One
+ * at the limit because the others are still held waits on disk, and comes
+ * back in order once they are delivered.
+ */
+static void test_storage_chunk_at_the_limit_by_itself_stays_up(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_open(config_with(", mem_buf_limit: 1KiB", "1MiB", ""));
+    struct gl_instance *in = fx->e->inputs[0];
+    /* 15 records of 102 bytes: chunks of 6, 5 and 4 (open chunks close at half the limit). */
+    emit_chunk(in, 15, 0);
+    assert_int_equal(*in->core->storage->m_written, 3);
+    assert_int_equal(fx->e->chunks_up, 2);
+    assert_int_equal(in->core->storage->backlog, 1);
+    uint64_t next_ts = 1000;
+    for (int i = 0; i < 6 && files("") > 0; i++) {
+        turn(fx);
+        turn(fx);
+        for (int k = 0; k < n_held; k++) {
+            assert_int_equal(first_ts(held[k]), next_ts);
+            next_ts += held[k]->records;
+            gl_flush_done(held[k], GL_OK);
+        }
+        n_held = 0;
+    }
+    assert_int_equal(next_ts, 1015);
+    assert_int_equal(files(""), 0);
+    assert_int_equal(*in->core->storage->m_replayed, 1);
+    fx_close(fx);
+}
+
 static void test_storage_total_limit_drops_the_oldest_waiting(void **state)
 {
     (void)state;
@@ -248,6 +291,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_storage_chunk_waits_on_disk_across_a_stop, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_storage_full_output_diverts_instead_of_pausing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_storage_chunk_at_the_limit_by_itself_stays_up,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_storage_total_limit_drops_the_oldest_waiting,
                                         setup, teardown),
