@@ -131,6 +131,7 @@ struct node_result {
 /* A finished collection, handed from the collecting thread to the loop. */
 struct node_job_result {
     struct gl_buf batch; /* the collection, as a batch */
+    uint32_t series;     /* in it */
     int64_t ts_ms;
     struct node_result result[NODE_COLLECTORS];
 };
@@ -235,8 +236,6 @@ void node_ctx_init(struct node_ctx *c, struct node *n);
 void node_ctx_close(struct node_ctx *c);
 /* Runs every enabled collector into c->b, then the two node_scrape_collector_* families. */
 void node_collect(struct node_ctx *c);
-/* Copies the families and series of a batch written elsewhere into b. */
-void node_batch_copy(struct gl_batch *b, const char *data, size_t len);
 
 /* ---- in_node_metrics_worker.c -------------------------------------------- */
 
