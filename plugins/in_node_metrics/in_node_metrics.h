@@ -215,6 +215,7 @@ struct node_ctx {
     struct gl_buf link_text;
     struct gl_buf recv;
     int links_state;       /* 0 not dumped yet, 1 dumped, -1 failed */
+    int rtnl_fd;           /* the netlink socket of the dump, kept open, or -1 */
     struct gl_buf scratch; /* collectors' tables */
     struct node_fds fds;
     char path[PATH_MAX];

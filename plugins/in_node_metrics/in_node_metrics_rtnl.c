@@ -199,12 +199,17 @@ int node_rtnl_links(struct node_ctx *c)
         return GL_ESTATE;
     }
     int rc = GL_EIO;
-    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (c->rtnl_fd < 0) {
+        c->rtnl_fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    }
+    int fd = c->rtnl_fd;
     if (fd >= 0 && send(fd, &req, sizeof(req), 0) == (ssize_t)sizeof(req)) {
         rc = read_dump(c, fd, c->recv.data);
     }
-    if (fd >= 0) {
-        close(fd);
+    if (rc < 0) {
+        /* What is left of a dump that failed midway must not be read as the next one. */
+        node_close(c->rtnl_fd);
+        c->rtnl_fd = -1;
     }
     if (!node_op_end(c)) {
         return GL_ESTATE;
