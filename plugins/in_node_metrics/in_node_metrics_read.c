@@ -174,9 +174,10 @@ static bool fd_keep(struct node_fds *f, const char *path, size_t n, uint64_t h, 
 
 /*
  * Opens path (a file, or a directory with O_DIRECTORY in flags) for reading
- * from its start: the kept descriptor, rewound, or a new one (kept when it
- * can be). *kept says whether the caller must leave it
- * open. Returns the fd, or -1 with errno set.
+ * from its start: the kept descriptor or a new one (kept when it can be).
+ * *kept says whether the caller must leave it open; a kept file is read
+ * with pread from offset 0 (no seek), a kept directory is rewound here.
+ * Returns the fd, or -1 with errno set.
  */
 static int fd_open(struct node_ctx *c, const char *path, int flags, bool *kept)
 {
@@ -184,7 +185,7 @@ static int fd_open(struct node_ctx *c, const char *path, int flags, bool *kept)
     size_t n = strlen(path);
     uint64_t h = hash_of(path, n);
     struct node_fd *s = f->slots != NULL ? fd_slot(f, path, n, h) : NULL;
-    if (s != NULL && s->fd >= 0 && lseek(s->fd, 0, SEEK_SET) == 0) {
+    if (s != NULL && s->fd >= 0 && (!(flags & O_DIRECTORY) || lseek(s->fd, 0, SEEK_SET) == 0)) {
         s->read_at = f->collection;
         *kept = true;
         return s->fd;
@@ -207,18 +208,36 @@ static void fd_forget(struct node_ctx *c, const char *path)
     }
 }
 
+/*
+ * Whether a kept descriptor's failed read says its file is gone (the device
+ * was removed: sysfs answers ENODEV), so that it is opened again; any other
+ * error is the file's own answer (the speed of a virtual device, EINVAL)
+ * and the descriptor stays kept.
+ */
+static bool fd_stale(int e)
+{
+    return e == ENODEV || e == ENOENT || e == ESRCH;
+}
+
 /* ---- guarded reads ------------------------------------------------------- */
 
+/* One read at off: pread on a kept descriptor (proc and sysfs take it), read on a new one. */
+static ssize_t read_one(int fd, bool kept, char *buf, size_t n, size_t off)
+{
+    ssize_t r;
+    do {
+        r = kept ? pread(fd, buf, n, (off_t)off) : read(fd, buf, n);
+    } while (r < 0 && errno == EINTR);
+    return r;
+}
+
 /* Reads fd to its end or past max bytes into buf. Returns 0, GL_ELIMIT or GL_EIO. */
-static int read_all(int fd, struct gl_buf *buf, size_t max)
+static int read_all(int fd, bool kept, struct gl_buf *buf, size_t max)
 {
     for (;;) {
         gl_buf_reserve(buf, 16384);
         size_t room = buf->cap - buf->len - 1;
-        ssize_t r = read(fd, buf->data + buf->len, room);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
+        ssize_t r = read_one(fd, kept, buf->data + buf->len, room, buf->len);
         if (r < 0) {
             return GL_EIO;
         }
@@ -243,13 +262,13 @@ static int read_whole(struct node_ctx *c, struct gl_buf *buf, int *e, bool *kept
     *e = errno;
     if (fd >= 0) {
         gl_buf_reset(buf);
-        rc = read_all(fd, buf, NODE_FILE_MAX);
+        rc = read_all(fd, kept, buf, NODE_FILE_MAX);
         *e = errno;
         if (!kept) {
             close(fd);
         }
     }
-    *kept_failed = kept && rc == GL_EIO;
+    *kept_failed = kept && rc == GL_EIO && fd_stale(*e);
     if (*kept_failed) {
         fd_forget(c, c->path);
     }
@@ -304,15 +323,13 @@ static ssize_t read_small(struct node_ctx *c, const char *path, char *buf, size_
     int fd = fd_open(c, path, 0, &kept);
     *e = errno;
     if (fd >= 0) {
-        do {
-            r = read(fd, buf, cap - 1);
-        } while (r < 0 && errno == EINTR);
+        r = read_one(fd, kept, buf, cap - 1, 0);
         *e = errno;
         if (!kept) {
             close(fd);
         }
     }
-    *kept_failed = kept && r < 0;
+    *kept_failed = kept && r < 0 && fd_stale(*e);
     if (*kept_failed) {
         fd_forget(c, path);
     }
