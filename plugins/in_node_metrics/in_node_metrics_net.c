@@ -564,13 +564,9 @@ int node_collect_conntrack(struct node_ctx *c)
     };
     for (int i = 0; i < 2; i++) {
         uint64_t v;
-        int rc = node_read(c, &c->text, c->n->procfs, files[i][0]);
+        int rc = node_read_u64(c, c->n->procfs, files[i][0], &v);
         if (rc == GL_ENOENT) {
             return NODE_NODATA; /* conntrack not loaded */
-        }
-        if (rc == 0 &&
-            !node_parse_u64(node_trim((struct node_tok){c->text.data, c->text.len}), &v)) {
-            rc = node_fail(c, GL_EPARSE, "%s: not a number", c->path);
         }
         if (rc < 0) {
             return rc;

@@ -336,8 +336,9 @@ static ssize_t read_small(struct node_ctx *c, const char *path, char *buf, size_
     return r;
 }
 
-int node_read_at(struct node_ctx *c, const char *dir, const char *name, char *buf, size_t cap,
-                 size_t *len)
+/* node_read_at's work; *full says the read filled the buffer (the value may go on). */
+static int read_at(struct node_ctx *c, const char *dir, const char *name, char *buf, size_t cap,
+                   size_t *len, bool *full)
 {
     char path[PATH_MAX];
     if (!join(path, sizeof(path), dir, name)) {
@@ -363,7 +364,41 @@ int node_read_at(struct node_ctx *c, const char *dir, const char *name, char *bu
     memmove(buf, t.p, t.n);
     buf[t.n] = '\0';
     *len = t.n;
+    *full = (size_t)r == cap - 1;
     return 0;
+}
+
+int node_read_at(struct node_ctx *c, const char *dir, const char *name, char *buf, size_t cap,
+                 size_t *len)
+{
+    bool full;
+    return read_at(c, dir, name, buf, cap, len, &full);
+}
+
+int node_read_value(struct node_ctx *c, const char *base, const char *rel, char *buf, size_t cap,
+                    size_t *len)
+{
+    bool full = false;
+    int rc = node_path(c, base, rel);
+    rc = rc < 0 ? rc : read_at(c, base, rel, buf, cap, len, &full);
+    if (rc == 0 && full) {
+        return node_fail(c, GL_ELIMIT, "%s is longer than %zu bytes", c->path, cap - 2);
+    }
+    if (rc < 0 && rc != GL_ESTATE) {
+        return node_fail(c, rc, "%s: %s", c->path, strerror(c->sys_errno));
+    }
+    return rc;
+}
+
+int node_read_u64(struct node_ctx *c, const char *base, const char *rel, uint64_t *v)
+{
+    char buf[64];
+    size_t len;
+    int rc = node_read_value(c, base, rel, buf, sizeof(buf), &len);
+    if (rc == 0 && !node_parse_u64((struct node_tok){buf, len}, v)) {
+        rc = node_fail(c, GL_EPARSE, "%s: not a number", c->path);
+    }
+    return rc;
 }
 
 int node_open_dir(struct node_ctx *c, int dirfd, const char *path)

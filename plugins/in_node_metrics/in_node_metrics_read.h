@@ -78,6 +78,15 @@ int node_read_proc_stat(struct node_ctx *c);
  */
 int node_read_at(struct node_ctx *c, const char *dir, const char *name, char *buf, size_t cap,
                  size_t *len);
+/*
+ * Reads a file of one value (a /proc/sys entry) as node_read_at does, in one
+ * read of at most cap - 1 bytes, with node_read's errors and messages; a
+ * value that fills the buffer is refused (GL_ELIMIT) rather than cut.
+ */
+int node_read_value(struct node_ctx *c, const char *base, const char *rel, char *buf, size_t cap,
+                    size_t *len);
+/* The same for a file holding one unsigned number (GL_EPARSE when it does not). */
+int node_read_u64(struct node_ctx *c, const char *base, const char *rel, uint64_t *v);
 /* Closes the files kept open; tidy does it when too many slots belong to files given up. */
 void node_fds_close(struct node_fds *f);
 void node_fds_tidy(struct node_fds *f);

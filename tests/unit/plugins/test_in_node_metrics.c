@@ -621,6 +621,31 @@ static void test_node_file_over_the_limit_fails_its_collector(void **state)
     tmp_remove();
 }
 
+/* A /proc/sys value is read in one small read: one that fills it is refused, not cut. */
+static void test_node_proc_sys_value_too_long_fails_its_collector(void **state)
+{
+    (void)state;
+    tmp_make();
+    put("proc/sys/fs/file-nr", "1\t0\t%0126d\n", 9);
+    put("proc/sys/kernel/random/entropy_avail", "256\n");
+    put("proc/sys/kernel/random/poolsize", " 4096 \n");
+    struct run r;
+    assert_int_equal(run_open(&r, tmp_yaml("metrics: filefd, entropy\n")), 0);
+    run_collect(&r);
+    assert_true(success(&r, "filefd") == 0);
+    assert_non_null(strstr(r.c.result[NODE_FILEFD].err, "longer than 126 bytes"));
+    assert_int_equal(count(&r, "node_filefd_allocated"), 0);
+    assert_true(success(&r, "entropy") == 1);
+    assert_true(value(&r, "node_entropy_available_bits", NULL) == 256);
+    assert_true(value(&r, "node_entropy_pool_size_bits", NULL) == 4096);
+    put("proc/sys/fs/file-nr", "1\t0\t%d\n", 9);
+    run_collect(&r);
+    assert_true(success(&r, "filefd") == 1);
+    assert_true(value(&r, "node_filefd_maximum", NULL) == 9);
+    run_close(&r);
+    tmp_remove();
+}
+
 static void test_node_label_not_utf8_is_replaced(void **state)
 {
     (void)state;
@@ -657,6 +682,52 @@ static void test_node_proc_files_kept_open_and_closed_when_unread(void **state)
     run_collect(&r);
     assert_true(success(&r, "loadavg") == 1);
     run_close(&r);
+}
+
+/* Whether this process holds a descriptor open on a path ending in suffix. */
+static bool holds_open(const char *suffix)
+{
+    bool found = false;
+    for (int fd = 0; fd < 1024 && !found; fd++) {
+        char link[64], target[PATH_MAX];
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            found =
+                n >= (ssize_t)strlen(suffix) && strcmp(target + n - strlen(suffix), suffix) == 0;
+        }
+    }
+    return found;
+}
+
+/*
+ * A sysfs file that answers an error of its own (the speed of the loopback
+ * device: EINVAL) stays open and is asked again next time, not reopened.
+ */
+static void test_node_sysfs_file_answering_an_error_stays_open(void **state)
+{
+    (void)state;
+    char buf[64];
+    size_t len;
+    struct run r;
+    assert_int_equal(run_open(&r, "metrics: netclass\n"), 0); /* the real /sys */
+    if (node_read_at(&r.c, "/sys/class/net/lo", "speed", buf, sizeof(buf), &len) != GL_EIO) {
+        run_close(&r);
+        skip(); /* this kernel gives the loopback device a speed */
+    }
+    assert_true(holds_open("/net/lo/speed"));
+    run_collect(&r);
+    run_collect(&r);
+    assert_true(success(&r, "netclass") == 1);
+    assert_int_equal(lookup(&r.buf, "node_network_speed_bytes", "device=lo", &(double){0}, NULL),
+                     0);
+    assert_true(holds_open("/net/lo/speed"));
+    assert_int_equal(node_read_at(&r.c, "/sys/class/net/lo", "speed", buf, sizeof(buf), &len),
+                     GL_EIO);
+    assert_int_equal(r.c.sys_errno, EINVAL);
+    run_close(&r);
+    assert_false(holds_open("/net/lo/speed"));
 }
 
 /* ---- parsers on odd input ------------------------------------------------ */
@@ -906,8 +977,10 @@ int main(void)
         cmocka_unit_test(test_node_500_mounts),
         cmocka_unit_test(test_node_1000_interfaces),
         cmocka_unit_test(test_node_file_over_the_limit_fails_its_collector),
+        cmocka_unit_test(test_node_proc_sys_value_too_long_fails_its_collector),
         cmocka_unit_test(test_node_label_not_utf8_is_replaced),
         cmocka_unit_test(test_node_proc_files_kept_open_and_closed_when_unread),
+        cmocka_unit_test(test_node_sysfs_file_answering_an_error_stays_open),
         cmocka_unit_test(test_node_meminfo_odd_line_writes_nothing),
         cmocka_unit_test(test_node_meminfo_blank_lines_and_odd_names),
         cmocka_unit_test(test_node_stat_bad_cpu_value_fails),
