@@ -84,6 +84,8 @@ enum node_collector_id {
 
 /* A collector's answer besides 0 and the GL_E* codes: nothing to report here (success 0). */
 #define NODE_NODATA 1
+/* node_read_changed's answer when the file did not change since it was read. */
+#define NODE_UNCHANGED 2
 
 /*
  * What a pattern answered for the keys of a file, in file order, kept from
@@ -116,6 +118,7 @@ struct node_fds {
     size_t kept;           /* files kept open */
     size_t limit;          /* most files kept: a quarter of the open-file limit, 4096 at most */
     uint32_t collection;   /* counts collections, to find files no longer read */
+    uint32_t openings;     /* counts the descriptors kept, each opening its own number */
     struct gl_buf keys;    /* their paths */
 };
 
@@ -214,9 +217,12 @@ struct node_ctx {
     struct gl_buf links; /* struct node_link by name, dumped once per collection */
     struct gl_buf link_text;
     struct gl_buf recv;
-    int links_state;       /* 0 not dumped yet, 1 dumped, -1 failed */
-    int rtnl_fd;           /* the netlink socket of the dump, kept open, or -1 */
-    struct gl_buf scratch; /* collectors' tables */
+    int links_state;           /* 0 not dumped yet, 1 dumped, -1 failed */
+    int rtnl_fd;               /* the netlink socket of the dump, kept open, or -1 */
+    struct gl_buf scratch;     /* collectors' tables */
+    struct gl_buf mounts_text; /* the mount table as last read, and its mounts (parsed) */
+    struct gl_buf mounts;
+    uint32_t mounts_opened; /* the descriptor that read it (node_read_changed) */
     struct node_fds fds;
     char path[PATH_MAX];
     char *err; /* the current collector's message buffer */

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,7 @@ struct node_fd {
     uint64_t hash;
     uint32_t key_at, key_len;
     uint32_t read_at; /* the collection that last read it */
+    uint32_t opened;  /* which opening this descriptor is (node_fds.openings) */
     int fd;
 };
 
@@ -130,9 +132,11 @@ void node_fds_close(struct node_fds *f)
             close(f->slots[i].fd);
         }
     }
+    uint32_t openings = f->openings; /* never counts back: node_read_changed compares them */
     gl_free(f->slots);
     gl_buf_close(&f->keys);
     memset(f, 0, sizeof(*f));
+    f->openings = openings;
 }
 
 /* A quarter of the soft limit on open files (tail needs the rest), at most 4096. */
@@ -165,7 +169,10 @@ static bool fd_keep(struct node_fds *f, const char *path, size_t n, uint64_t h, 
         return false;
     }
     struct node_fd *s = fd_slot(f, path, n, h);
-    *s = (struct node_fd){h, (uint32_t)f->keys.len, (uint32_t)n, f->collection, fd};
+    *s = (struct node_fd){h, (uint32_t)f->keys.len, (uint32_t)n, f->collection, ++f->openings, fd};
+    if (s->opened == 0) {
+        s->opened = ++f->openings; /* 0 stands for none */
+    }
     gl_buf_append(&f->keys, path, n);
     f->used++;
     f->kept++;
@@ -302,6 +309,44 @@ int node_read(struct node_ctx *c, struct gl_buf *buf, const char *base, const ch
         return node_fail(c, rc, "%s: %s", c->path, strerror(e));
     }
     return 0;
+}
+
+/* The kept descriptor of c->path, or NULL. */
+static struct node_fd *fd_kept(struct node_ctx *c)
+{
+    struct node_fds *f = &c->fds;
+    size_t n = strlen(c->path);
+    struct node_fd *s = f->slots != NULL ? fd_slot(f, c->path, n, hash_of(c->path, n)) : NULL;
+    return s != NULL && s->fd >= 0 ? s : NULL;
+}
+
+int node_read_changed(struct node_ctx *c, struct gl_buf *buf, const char *base, const char *rel,
+                      uint32_t *opened)
+{
+    int rc = node_path(c, base, rel);
+    if (rc < 0) {
+        return rc;
+    }
+    struct node_fd *s = fd_kept(c);
+    if (s != NULL && *opened != 0 && s->opened == *opened) {
+        if (!node_op_begin(c, NULL)) {
+            return GL_ESTATE;
+        }
+        struct pollfd p = {.fd = s->fd, .events = POLLPRI};
+        int r = poll(&p, 1, 0);
+        if (!node_op_end(c)) {
+            return GL_ESTATE;
+        }
+        if (r == 0 || (r == 1 && !(p.revents & (POLLPRI | POLLERR | POLLNVAL)))) {
+            s->read_at = c->fds.collection;
+            return NODE_UNCHANGED;
+        }
+    }
+    *opened = 0;
+    rc = node_read(c, buf, base, rel);
+    s = rc == 0 ? fd_kept(c) : NULL;
+    *opened = s != NULL ? s->opened : 0;
+    return rc;
 }
 
 int node_read_proc_stat(struct node_ctx *c)

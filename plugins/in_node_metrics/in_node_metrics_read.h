@@ -69,6 +69,17 @@ int node_path(struct node_ctx *c, const char *base, const char *rel);
  * thread was let go; on error c->err says which file and why.
  */
 int node_read(struct node_ctx *c, struct gl_buf *buf, const char *base, const char *rel);
+/*
+ * node_read for a file that says when it changes: a mount table, which
+ * poll marks POLLPRI after a mount, an unmount or a remount (proc(5)).
+ * When the descriptor that read it last (*opened, 0 for none) is still kept
+ * and has nothing to say, buf is left as that read made it and the answer
+ * is NODE_UNCHANGED; otherwise the file is read into buf (0 or an error, as
+ * node_read) and *opened names the descriptor, 0 when it is not kept (a
+ * file outside /proc, read every time).
+ */
+int node_read_changed(struct node_ctx *c, struct gl_buf *buf, const char *base, const char *rel,
+                      uint32_t *opened);
 /* /proc/stat into c->proc_stat, once per collection. */
 int node_read_proc_stat(struct node_ctx *c);
 /*

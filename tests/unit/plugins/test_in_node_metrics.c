@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -684,6 +685,63 @@ static void test_node_proc_files_kept_open_and_closed_when_unread(void **state)
     run_close(&r);
 }
 
+/* Whether the text of path holds s. */
+static bool file_has(const char *path, const char *s)
+{
+    static char text[1 << 20];
+    FILE *f = fopen(path, "r");
+    size_t n = f != NULL ? fread(text, 1, sizeof(text) - 1, f) : 0;
+    if (f != NULL) {
+        fclose(f);
+    }
+    text[n] = '\0';
+    return strstr(text, s) != NULL;
+}
+
+/*
+ * The mount table is parsed again only when the kernel says it changed: a
+ * tmpfs mounted between two collections is in the next one, its remount
+ * read-only too, and its unmount. Needs root and the mount namespace of
+ * PID 1 (skipped otherwise).
+ */
+static void test_node_mounts_read_again_when_they_change(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/gleaner-mnt-XXXXXX", labels[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(labels, sizeof(labels), "device=gleaner-test,mountpoint=%s,fstype=tmpfs", dir);
+    struct run r;
+    assert_int_equal(run_open(&r, "metrics: filesystem\n"), 0); /* the real /proc */
+    run_collect(&r);
+    uint32_t opened = r.c.mounts_opened;
+    assert_true(opened != 0);
+    run_collect(&r);
+    assert_int_equal(r.c.mounts_opened, opened);
+    assert_true(success(&r, "filesystem") == 1);
+    if (mount("gleaner-test", dir, "tmpfs", 0, "size=1m") != 0 ||
+        !file_has("/proc/1/mounts", dir)) {
+        umount(dir);
+        rmdir(dir);
+        run_close(&r);
+        skip();
+    }
+    run_collect(&r);
+    assert_true(value(&r, "node_filesystem_readonly", labels) == 0);
+    assert_true(value(&r, "node_filesystem_size_bytes", labels) == 1 << 20);
+    run_collect(&r);
+    assert_true(value(&r, "node_filesystem_readonly", labels) == 0);
+    assert_int_equal(mount(NULL, dir, NULL, MS_REMOUNT | MS_RDONLY, "size=2m"), 0);
+    run_collect(&r);
+    assert_true(value(&r, "node_filesystem_readonly", labels) == 1);
+    assert_true(value(&r, "node_filesystem_size_bytes", labels) == 2 << 20);
+    assert_int_equal(umount(dir), 0);
+    run_collect(&r);
+    assert_int_equal(count(&r, "node_filesystem_readonly") > 0, 1);
+    assert_int_equal(lookup(&r.buf, "node_filesystem_readonly", labels, &(double){0}, NULL), 0);
+    rmdir(dir);
+    run_close(&r);
+}
+
 /* Whether this process holds a descriptor open on a path ending in suffix. */
 static bool holds_open(const char *suffix)
 {
@@ -981,6 +1039,7 @@ int main(void)
         cmocka_unit_test(test_node_label_not_utf8_is_replaced),
         cmocka_unit_test(test_node_proc_files_kept_open_and_closed_when_unread),
         cmocka_unit_test(test_node_sysfs_file_answering_an_error_stays_open),
+        cmocka_unit_test(test_node_mounts_read_again_when_they_change),
         cmocka_unit_test(test_node_meminfo_odd_line_writes_nothing),
         cmocka_unit_test(test_node_meminfo_blank_lines_and_odd_names),
         cmocka_unit_test(test_node_stat_bad_cpu_value_fails),
