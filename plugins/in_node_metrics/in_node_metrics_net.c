@@ -85,9 +85,14 @@ static void emit_netdev(struct node_ctx *c, const struct netdev *d, size_t n)
 {
     for (int k = 0; k < 17; k++) {
         char name[64], help[80];
-        snprintf(name, sizeof(name), "node_network_%s_total", netdev_keys[k]);
-        snprintf(help, sizeof(help), "Network device statistic %s.", netdev_keys[k]);
-        node_family(c, name, GL_METRIC_COUNTER, help);
+        struct node_tok key = NODE_TS(netdev_keys[k]);
+        size_t nl =
+            node_concat(name, sizeof(name),
+                        (struct node_tok[]){NODE_T("node_network_"), key, NODE_T("_total")}, 3);
+        size_t hl = node_concat(
+            help, sizeof(help),
+            (struct node_tok[]){NODE_T("Network device statistic "), key, NODE_T(".")}, 3);
+        node_family_n(c, name, nl, GL_METRIC_COUNTER, help, hl);
         for (size_t i = 0; i < n; i++) {
             if (d[i].excluded || (k == 16 && !d[i].nohandler)) {
                 continue;
@@ -190,9 +195,10 @@ static void emit_netstat(struct node_ctx *c, struct node_tok proto, struct node_
             return;
         }
     }
-    int hl = snprintf(help, sizeof(help), "Statistic %.*s%.*s.", (int)proto.n, proto.p,
-                      (int)field.n, field.p);
-    node_family_n(c, name, pl + kl, GL_METRIC_UNTYPED, help, (size_t)hl);
+    size_t hl =
+        node_concat(help, sizeof(help),
+                    (struct node_tok[]){NODE_T("Statistic "), proto, field, NODE_T(".")}, 4);
+    node_family_n(c, name, pl + kl, GL_METRIC_UNTYPED, help, hl);
     node_sample(c, NULL, 0, v);
 }
 
@@ -325,12 +331,20 @@ static void emit_sockstat(struct node_ctx *c, struct node_tok proto, const struc
     has[6] = has[4];
     for (int o = 0; o < 7; o++) {
         char name[128], help[160];
-        int nl =
-            snprintf(name, sizeof(name), "node_sockstat_%.*s_%s", (int)proto.n, proto.p, order[o]);
-        int hl = snprintf(help, sizeof(help), "Number of %.*s sockets in state %s.", (int)proto.n,
-                          proto.p, order[o]);
-        if (has[o] && nl > 0 && (size_t)nl < sizeof(name) && hl > 0 && (size_t)hl < sizeof(help)) {
-            node_family_n(c, name, (size_t)nl, GL_METRIC_GAUGE, help, (size_t)hl);
+        if (!has[o]) {
+            continue;
+        }
+        struct node_tok state = NODE_TS(order[o]);
+        size_t nl = node_concat(
+            name, sizeof(name),
+            (struct node_tok[]){NODE_T("node_sockstat_"), proto, NODE_T("_"), state}, 4);
+        size_t hl =
+            node_concat(help, sizeof(help),
+                        (struct node_tok[]){NODE_T("Number of "), proto,
+                                            NODE_T(" sockets in state "), state, NODE_T(".")},
+                        5);
+        if (nl > 0 && hl > 0) {
+            node_family_n(c, name, nl, GL_METRIC_GAUGE, help, hl);
             node_sample(c, NULL, 0, found[o]);
         }
     }

@@ -690,6 +690,20 @@ bool node_tok_eq(struct node_tok t, const char *s)
     return t.n == n && memcmp(t.p, s, n) == 0;
 }
 
+size_t node_concat(char *out, size_t cap, const struct node_tok *parts, size_t n)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].n >= cap - len) {
+            return 0;
+        }
+        memcpy(out + len, parts[i].p, parts[i].n);
+        len += parts[i].n;
+    }
+    out[len] = '\0';
+    return len;
+}
+
 struct node_tok node_trim(struct node_tok t)
 {
     while (t.n > 0 && is_space(t.p[0])) {

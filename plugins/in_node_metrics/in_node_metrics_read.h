@@ -134,6 +134,15 @@ bool node_parse_hex(struct node_tok t, uint64_t *v);
 bool node_parse_int_auto(struct node_tok t, int64_t *v);
 bool node_parse_f64(struct node_tok t, double *v);
 struct node_tok node_trim(struct node_tok t);
+/*
+ * Joins the parts into out (cap bytes, NUL-terminated) by copying: the
+ * family names and HELP texts made of a file's fields, collection after
+ * collection. Returns the length, or 0 when they do not fit.
+ */
+size_t node_concat(char *out, size_t cap, const struct node_tok *parts, size_t n);
+/* A literal as a token: NODE_T("node_memory_"); NODE_TS for a NUL-terminated string. */
+#define NODE_T(s) ((struct node_tok){(s), sizeof(s) - 1})
+#define NODE_TS(s) ((struct node_tok){(s), strlen(s)})
 bool node_utf8_valid(const char *s, size_t n);
 
 /*
