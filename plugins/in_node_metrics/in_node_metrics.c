@@ -212,6 +212,7 @@ void node_ctx_init(struct node_ctx *c, struct node *n)
     memset(c, 0, sizeof(*c));
     c->n = n;
     c->rtnl_fd = -1;
+    c->diag_fd = -1;
     gl_buf_init(&c->text);
     gl_buf_init(&c->aux);
     gl_buf_init(&c->names);
@@ -242,7 +243,8 @@ void node_ctx_close(struct node_ctx *c)
     gl_buf_close(&c->recv);
     node_fds_close(&c->fds);
     node_close(c->rtnl_fd);
-    c->rtnl_fd = -1;
+    node_close(c->diag_fd);
+    c->rtnl_fd = c->diag_fd = -1;
 }
 
 static double seconds_since(const struct timespec *t0)

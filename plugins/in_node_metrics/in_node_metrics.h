@@ -219,6 +219,8 @@ struct node_ctx {
     struct gl_buf recv;
     int links_state;           /* 0 not dumped yet, 1 dumped, -1 failed */
     int rtnl_fd;               /* the netlink socket of the dump, kept open, or -1 */
+    int diag_fd;               /* the sock_diag socket of the UDP queues, or -1 */
+    bool no_udp_diag;          /* the kernel has none: the UDP queues come from the files */
     struct gl_buf scratch;     /* collectors' tables */
     struct gl_buf mounts_text; /* the mount table as last read, and its mounts (parsed) */
     struct gl_buf mounts;

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "codec/regex.h"
@@ -491,6 +492,33 @@ int node_parse_udp(const char *text, size_t len, double *tx, double *rx)
     return 0;
 }
 
+/*
+ * The queues of one family's sockets (q: tx, rx) from a sock_diag dump when
+ * the file is the agent's own /proc/net/udp{,6} (the same numbers, in one
+ * pass over the socket table), else from the file itself. Returns as
+ * node_read, or GL_EPARSE.
+ */
+static int udp_queues(struct node_ctx *c, const char *file, int family, double *q)
+{
+    bool proc;
+    int rc = node_proc_file(c, c->n->procfs, file, &proc);
+    if (rc < 0) {
+        return rc;
+    }
+    if (proc && !c->no_udp_diag) {
+        rc = node_diag_udp(c, family, &q[0], &q[1]);
+        if (rc == 0 || rc == GL_ESTATE) {
+            return rc;
+        }
+        c->no_udp_diag = rc == GL_ENOENT;
+    }
+    rc = node_read(c, &c->text, c->n->procfs, file);
+    if (rc == 0 && node_parse_udp(c->text.data, c->text.len, &q[0], &q[1]) < 0) {
+        rc = node_fail(c, GL_EPARSE, "%s: malformed line", c->path);
+    }
+    return rc;
+}
+
 int node_collect_udp_queues(struct node_ctx *c)
 {
     static const char *const files[2] = {"net/udp", "net/udp6"};
@@ -499,12 +527,9 @@ int node_collect_udp_queues(struct node_ctx *c)
                 "Number of allocated memory in the kernel for UDP datagrams in bytes.");
     for (int i = 0; i < 2; i++) {
         double q[2];
-        int rc = node_read(c, &c->text, c->n->procfs, files[i]);
+        int rc = udp_queues(c, files[i], i == 0 ? AF_INET : AF_INET6, q);
         if (rc == GL_ENOENT) {
             continue;
-        }
-        if (rc == 0 && node_parse_udp(c->text.data, c->text.len, &q[0], &q[1]) < 0) {
-            rc = node_fail(c, GL_EPARSE, "%s: malformed line", c->path);
         }
         if (rc < 0) {
             return rc;

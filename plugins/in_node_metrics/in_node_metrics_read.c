@@ -85,6 +85,7 @@ struct node_fd {
     uint32_t read_at; /* the collection that last read it */
     uint32_t opened;  /* which opening this descriptor is (node_fds.openings) */
     int fd;
+    bool proc; /* a file of a proc filesystem (else sysfs) */
 };
 
 static uint64_t hash_of(const char *s, size_t n)
@@ -169,7 +170,9 @@ static bool fd_keep(struct node_fds *f, const char *path, size_t n, uint64_t h, 
         return false;
     }
     struct node_fd *s = fd_slot(f, path, n, h);
-    *s = (struct node_fd){h, (uint32_t)f->keys.len, (uint32_t)n, f->collection, ++f->openings, fd};
+    *s = (struct node_fd){
+        h,  (uint32_t)f->keys.len,        (uint32_t)n, f->collection, ++f->openings,
+        fd, st.f_type == PROC_SUPER_MAGIC};
     if (s->opened == 0) {
         s->opened = ++f->openings; /* 0 stands for none */
     }
@@ -347,6 +350,35 @@ int node_read_changed(struct node_ctx *c, struct gl_buf *buf, const char *base, 
     s = rc == 0 ? fd_kept(c) : NULL;
     *opened = s != NULL ? s->opened : 0;
     return rc;
+}
+
+int node_proc_file(struct node_ctx *c, const char *base, const char *rel, bool *proc)
+{
+    int rc = node_path(c, base, rel);
+    if (rc < 0) {
+        return rc;
+    }
+    struct node_fd *s = fd_kept(c);
+    if (s != NULL) {
+        s->read_at = c->fds.collection;
+        *proc = s->proc;
+        return 0;
+    }
+    if (!node_op_begin(c, NULL)) {
+        return GL_ESTATE;
+    }
+    bool kept;
+    int fd = fd_open(c, c->path, 0, &kept);
+    int e = errno;
+    if (fd >= 0 && !kept) {
+        close(fd);
+    }
+    if (!node_op_end(c)) {
+        return GL_ESTATE;
+    }
+    s = kept ? fd_kept(c) : NULL;
+    *proc = s != NULL && s->proc;
+    return fd >= 0 ? 0 : node_fail(c, errno_code(e), "%s: %s", c->path, strerror(e));
 }
 
 int node_read_proc_stat(struct node_ctx *c)

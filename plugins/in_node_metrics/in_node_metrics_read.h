@@ -80,6 +80,13 @@ int node_read(struct node_ctx *c, struct gl_buf *buf, const char *base, const ch
  */
 int node_read_changed(struct node_ctx *c, struct gl_buf *buf, const char *base, const char *rel,
                       uint32_t *opened);
+/*
+ * Whether base/rel is there (0) and a file of a proc filesystem (*proc):
+ * then what it shows of /proc/net is the agent's own network namespace, as
+ * netlink is. Opens it and keeps it open, so asking again costs no system
+ * call. Returns 0, GL_ENOENT, GL_EIO or GL_ESTATE.
+ */
+int node_proc_file(struct node_ctx *c, const char *base, const char *rel, bool *proc);
 /* /proc/stat into c->proc_stat, once per collection. */
 int node_read_proc_stat(struct node_ctx *c);
 /*
@@ -165,6 +172,13 @@ void node_sample(struct node_ctx *c, const struct gl_label *l, size_t n, double 
 int node_rtnl_links(struct node_ctx *c);
 const struct node_link *node_rtnl_find(const struct node_ctx *c, const char *name, size_t len);
 size_t node_rtnl_count(const struct node_ctx *c);
+/*
+ * Sums the send (*tx) and receive (*rx) queues of this network namespace's
+ * UDP sockets of family (AF_INET, AF_INET6), as /proc/net/udp{,6} show them.
+ * Returns 0, GL_ENOENT when the kernel has no UDP sock_diag (udp_diag cannot
+ * be loaded), GL_EIO, or GL_ESTATE.
+ */
+int node_diag_udp(struct node_ctx *c, int family, double *tx, double *rx);
 
 /* ---- the parsers -------------------------------------------------------- */
 

@@ -11,10 +11,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include <arpa/inet.h>
 #include <cmocka.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -788,6 +791,67 @@ static void test_node_sysfs_file_answering_an_error_stays_open(void **state)
     assert_false(holds_open("/net/lo/speed"));
 }
 
+/* A UDP socket of family bound to the loopback address with n datagrams waiting in it. */
+static int udp_with_queue(int family, int n)
+{
+    struct sockaddr_storage a = {0};
+    socklen_t al = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    a.ss_family = (sa_family_t)family;
+    if (family == AF_INET) {
+        ((struct sockaddr_in *)&a)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else {
+        ((struct sockaddr_in6 *)&a)->sin6_addr = in6addr_loopback;
+    }
+    int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, al) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &al) < 0) {
+        node_close(fd);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(sendto(fd, "datagram", 8, 0, (struct sockaddr *)&a, al), 8);
+    }
+    return fd;
+}
+
+/*
+ * The UDP queues from the sock_diag dump are the numbers /proc/net/udp{,6}
+ * show. Other processes open and close sockets meanwhile: the two are read
+ * again until they agree, a few times at most.
+ */
+static void test_node_udp_queues_from_netlink_equal_the_files(void **state)
+{
+    (void)state;
+    static const char *const files[2] = {"/proc/net/udp", "/proc/net/udp6"};
+    struct run r;
+    assert_int_equal(run_open(&r, "metrics: udp_queues\n"), 0);
+    for (int i = 0; i < 2; i++) {
+        int family = i == 0 ? AF_INET : AF_INET6;
+        int fd = udp_with_queue(family, 3);
+        if (fd < 0 && family == AF_INET6) {
+            continue; /* no IPv6 here */
+        }
+        assert_true(fd >= 0);
+        bool same = false;
+        double q[2] = {0, 0}, f[2] = {0, 0};
+        for (int try = 0; try < 10 && !same; try++) {
+            assert_int_equal(node_diag_udp(&r.c, family, &q[0], &q[1]), 0);
+            assert_int_equal(node_read(&r.c, &r.c.text, files[i], ""), 0);
+            assert_int_equal(node_parse_udp(r.c.text.data, r.c.text.len, &f[0], &f[1]), 0);
+            same = q[0] == f[0] && q[1] == f[1];
+        }
+        assert_true(same);
+        assert_true(q[1] >= 3 * 8); /* the datagrams waiting, with their overhead */
+        run_collect(&r);
+        assert_true(success(&r, "udp_queues") == 1);
+        assert_true(value(&r, "node_udp_queues", i == 0 ? "queue=rx,ip=v4" : "queue=rx,ip=v6") >=
+                    3 * 8);
+        close(fd);
+    }
+    assert_true(r.c.diag_fd >= 0); /* kept for the next collection */
+    run_close(&r);
+}
+
 /* ---- parsers on odd input ------------------------------------------------ */
 
 /* A context on the basic configuration, writing into its own batch. */
@@ -1040,6 +1104,7 @@ int main(void)
         cmocka_unit_test(test_node_proc_files_kept_open_and_closed_when_unread),
         cmocka_unit_test(test_node_sysfs_file_answering_an_error_stays_open),
         cmocka_unit_test(test_node_mounts_read_again_when_they_change),
+        cmocka_unit_test(test_node_udp_queues_from_netlink_equal_the_files),
         cmocka_unit_test(test_node_meminfo_odd_line_writes_nothing),
         cmocka_unit_test(test_node_meminfo_blank_lines_and_odd_names),
         cmocka_unit_test(test_node_stat_bad_cpu_value_fails),
