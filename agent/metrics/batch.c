@@ -316,6 +316,18 @@ uint32_t gl_batch_rewrite_end(struct gl_batch_rewrite *rw)
     return rw->written;
 }
 
+int gl_batch_commit_bytes(struct gl_instance *ins, const char *data, size_t len, uint32_t series)
+{
+    if (series == 0) {
+        return 0;
+    }
+    struct gl_slot *slot = gl__input_slot(ins, ins->tag, strlen(ins->tag));
+    struct gl_buf *buf = gl__slot_buf(slot, GL_METRICS);
+    size_t start = buf->len;
+    gl_buf_append(buf, data, len);
+    return gl__input_commit_batch(slot, start, series);
+}
+
 void gl_batch_abort(struct gl_batch *b)
 {
     b->buf->len = b->start;

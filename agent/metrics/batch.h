@@ -149,6 +149,13 @@ int gl_batch_relabel(struct gl_batch *b, const struct gl_series *s, const struct
  */
 int gl_batch_commit(struct gl_batch *b);
 void gl_batch_abort(struct gl_batch *b);
+/*
+ * Inputs that write a batch off the loop (gl_batch_begin_buf into a buffer
+ * of their own, then gl_batch_commit) hand it to the pipeline whole: its
+ * bytes, holding `series` series, are appended to the instance's tag's
+ * chunk as they are. Returns as gl_batch_commit().
+ */
+int gl_batch_commit_bytes(struct gl_instance *ins, const char *data, size_t len, uint32_t series);
 
 /* ---- reading ------------------------------------------------------------- */
 

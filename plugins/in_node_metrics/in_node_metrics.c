@@ -211,12 +211,16 @@ void node_ctx_init(struct node_ctx *c, struct node *n)
 {
     memset(c, 0, sizeof(*c));
     c->n = n;
+    c->rtnl_fd = -1;
+    c->diag_fd = -1;
     gl_buf_init(&c->text);
     gl_buf_init(&c->aux);
     gl_buf_init(&c->names);
     gl_buf_init(&c->index);
     gl_buf_init(&c->clean);
     gl_buf_init(&c->scratch);
+    gl_buf_init(&c->mounts_text);
+    gl_buf_init(&c->mounts);
     gl_buf_init(&c->proc_stat);
     gl_buf_init(&c->links);
     gl_buf_init(&c->link_text);
@@ -231,11 +235,16 @@ void node_ctx_close(struct node_ctx *c)
     gl_buf_close(&c->index);
     gl_buf_close(&c->clean);
     gl_buf_close(&c->scratch);
+    gl_buf_close(&c->mounts_text);
+    gl_buf_close(&c->mounts);
     gl_buf_close(&c->proc_stat);
     gl_buf_close(&c->links);
     gl_buf_close(&c->link_text);
     gl_buf_close(&c->recv);
     node_fds_close(&c->fds);
+    node_close(c->rtnl_fd);
+    node_close(c->diag_fd);
+    c->rtnl_fd = c->diag_fd = -1;
 }
 
 static double seconds_since(const struct timespec *t0)
@@ -308,22 +317,6 @@ void node_collect(struct node_ctx *c)
     trim(&c->link_text);
 }
 
-void node_batch_copy(struct gl_batch *b, const char *data, size_t len)
-{
-    struct gl_batch_iter it;
-    struct gl_family f;
-    struct gl_series s;
-    struct gl_label l[GL_LABELS_MAX];
-    gl_batch_iter_init_bytes(&it, data, len);
-    while (gl_batch_next_family(&it, &f) == 0) {
-        gl_batch_family(b, f.name, f.name_len, f.type, f.help, f.help_len, f.unit, f.unit_len);
-        while (gl_batch_next_series(&it, &s) == 0) {
-            uint32_t n = gl_series_labels(&s, l);
-            gl_batch_sample(b, l, n, 0, s.value);
-        }
-    }
-}
-
 /* ---- the loop's side ----------------------------------------------------- */
 
 static int64_t wall_ms(void)
@@ -361,12 +354,7 @@ static void on_done(uv_async_t *a)
         return;
     }
     uv_timer_stop(&n->watchdog);
-    if (res->batch.len > 0) {
-        struct gl_batch b;
-        gl_batch_begin(&b, n->ins, res->ts_ms);
-        node_batch_copy(&b, res->batch.data, res->batch.len);
-        gl_batch_commit(&b);
-    }
+    gl_batch_commit_bytes(n->ins, res->batch.data, res->batch.len, res->series);
     (*n->m_collections)++;
     report(n, res->result);
     trim(&res->batch);

@@ -84,6 +84,8 @@ enum node_collector_id {
 
 /* A collector's answer besides 0 and the GL_E* codes: nothing to report here (success 0). */
 #define NODE_NODATA 1
+/* node_read_changed's answer when the file did not change since it was read. */
+#define NODE_UNCHANGED 2
 
 /*
  * What a pattern answered for the keys of a file, in file order, kept from
@@ -116,6 +118,7 @@ struct node_fds {
     size_t kept;           /* files kept open */
     size_t limit;          /* most files kept: a quarter of the open-file limit, 4096 at most */
     uint32_t collection;   /* counts collections, to find files no longer read */
+    uint32_t openings;     /* counts the descriptors kept, each opening its own number */
     struct gl_buf keys;    /* their paths */
 };
 
@@ -131,6 +134,7 @@ struct node_result {
 /* A finished collection, handed from the collecting thread to the loop. */
 struct node_job_result {
     struct gl_buf batch; /* the collection, as a batch */
+    uint32_t series;     /* in it */
     int64_t ts_ms;
     struct node_result result[NODE_COLLECTORS];
 };
@@ -213,8 +217,14 @@ struct node_ctx {
     struct gl_buf links; /* struct node_link by name, dumped once per collection */
     struct gl_buf link_text;
     struct gl_buf recv;
-    int links_state;       /* 0 not dumped yet, 1 dumped, -1 failed */
-    struct gl_buf scratch; /* collectors' tables */
+    int links_state;           /* 0 not dumped yet, 1 dumped, -1 failed */
+    int rtnl_fd;               /* the netlink socket of the dump, kept open, or -1 */
+    int diag_fd;               /* the sock_diag socket of the UDP queues, or -1 */
+    bool no_udp_diag;          /* the kernel has none: the UDP queues come from the files */
+    struct gl_buf scratch;     /* collectors' tables */
+    struct gl_buf mounts_text; /* the mount table as last read, and its mounts (parsed) */
+    struct gl_buf mounts;
+    uint32_t mounts_opened; /* the descriptor that read it (node_read_changed) */
     struct node_fds fds;
     char path[PATH_MAX];
     char *err; /* the current collector's message buffer */
@@ -235,8 +245,6 @@ void node_ctx_init(struct node_ctx *c, struct node *n);
 void node_ctx_close(struct node_ctx *c);
 /* Runs every enabled collector into c->b, then the two node_scrape_collector_* families. */
 void node_collect(struct node_ctx *c);
-/* Copies the families and series of a batch written elsewhere into b. */
-void node_batch_copy(struct gl_batch *b, const char *data, size_t len);
 
 /* ---- in_node_metrics_worker.c -------------------------------------------- */
 

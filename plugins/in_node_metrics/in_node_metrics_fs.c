@@ -75,13 +75,14 @@ static bool option_ro(struct node_tok opts)
 
 /*
  * Parses a mounts table (writable: escapes are replaced in place) into
- * c->scratch, keeping the mounts the patterns do not exclude.
+ * c->mounts, keeping the mounts the patterns do not exclude; they point
+ * into the text.
  */
 int node_parse_mounts(struct node_ctx *c, char *text, size_t len)
 {
     const char *p = text, *end = text + len;
     struct node_tok line, f[4];
-    gl_buf_reset(&c->scratch);
+    gl_buf_reset(&c->mounts);
     node_match_begin(&c->n->match[NODE_MATCH_MOUNTS]);
     node_match_begin(&c->n->match[NODE_MATCH_FSTYPES]);
     for (uint32_t no = 0; node_next_line(&p, end, &line); no++) {
@@ -106,7 +107,7 @@ int node_parse_mounts(struct node_ctx *c, char *text, size_t len)
                        m.fstype_len)) {
             continue;
         }
-        gl_buf_append(&c->scratch, &m, sizeof(m));
+        gl_buf_append(&c->mounts, &m, sizeof(m));
     }
     return 0;
 }
@@ -216,16 +217,32 @@ static size_t stuck_count(const struct node_ctx *c)
     return n;
 }
 
-int node_collect_filesystem(struct node_ctx *c)
+/*
+ * The mounts, parsed and their duplicates marked, in c->mounts: read and
+ * parsed again only when the mount table says it changed, as the kernel
+ * tells whoever keeps it open. Their statfs values are taken every time.
+ */
+static int read_mounts(struct node_ctx *c)
 {
-    int rc = node_read(c, &c->text, c->n->procfs, "1/mounts");
+    int rc = node_read_changed(c, &c->mounts_text, c->n->procfs, "1/mounts", &c->mounts_opened);
     if (rc == GL_ENOENT) {
-        rc = node_read(c, &c->text, c->n->procfs, "mounts");
+        rc = node_read_changed(c, &c->mounts_text, c->n->procfs, "mounts", &c->mounts_opened);
     }
+    if (rc == NODE_UNCHANGED || rc < 0) {
+        return rc < 0 ? rc : 0;
+    }
+    rc = node_parse_mounts(c, c->mounts_text.data, c->mounts_text.len);
     if (rc < 0) {
+        c->mounts_opened = 0;
         return rc;
     }
-    rc = node_parse_mounts(c, c->text.data, c->text.len);
+    mark_duplicates(c, (struct mount *)c->mounts.data, c->mounts.len / sizeof(struct mount));
+    return 0;
+}
+
+int node_collect_filesystem(struct node_ctx *c)
+{
+    int rc = read_mounts(c);
     if (rc < 0) {
         return rc;
     }
@@ -233,9 +250,8 @@ int node_collect_filesystem(struct node_ctx *c)
         return node_fail(c, GL_ELIMIT, "%d mounts hang: no statfs until one answers",
                          NODE_STUCK_MAX);
     }
-    struct mount *m = (struct mount *)c->scratch.data;
-    size_t n = c->scratch.len / sizeof(*m);
-    mark_duplicates(c, m, n);
+    struct mount *m = (struct mount *)c->mounts.data;
+    size_t n = c->mounts.len / sizeof(*m);
     rc = stat_mounts(c, m, n);
     if (rc == 0) {
         emit_mounts(c, m, n);

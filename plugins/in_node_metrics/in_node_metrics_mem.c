@@ -53,14 +53,14 @@ static size_t meminfo_key(struct node_tok key, char *out, size_t cap)
             break;
         }
     }
-    int n;
-    if (open != NULL && close != NULL) {
-        n = snprintf(out, cap, "%.*s_%.*s%.*s", (int)(open - key.p), key.p, (int)(close - open - 1),
-                     open + 1, (int)(key.p + key.n - close - 1), close + 1);
-    } else {
-        n = snprintf(out, cap, "%.*s", (int)key.n, key.p);
+    if (open == NULL || close == NULL) {
+        return node_concat(out, cap, &key, 1);
     }
-    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    struct node_tok parts[4] = {{key.p, (size_t)(open - key.p)},
+                                NODE_T("_"),
+                                {open + 1, (size_t)(close - open - 1)},
+                                {close + 1, (size_t)(key.p + key.n - close - 1)}};
+    return node_concat(out, cap, parts, 4);
 }
 
 /* Parses one line; false when it does not have the shape "Key: value [kB]". */
@@ -105,14 +105,17 @@ int node_parse_meminfo(struct node_ctx *c, const char *text, size_t len)
                 return node_fail(c, GL_EPARSE, "meminfo line %d: '%.*s'", no,
                                  (int)(line.n > 60 ? 60 : line.n), line.p);
             }
-            int nl = snprintf(name, sizeof(name), "node_memory_%.*s", (int)kl, key);
-            if (pass == 0 || !valid_name(name, (size_t)nl)) {
+            struct node_tok k = {key, kl};
+            size_t nl =
+                node_concat(name, sizeof(name), (struct node_tok[]){NODE_T("node_memory_"), k}, 2);
+            if (pass == 0 || !valid_name(name, nl)) {
                 continue;
             }
-            int hl = snprintf(help, sizeof(help), "Memory information field %.*s.", (int)kl, key);
+            size_t hl = node_concat(
+                help, sizeof(help),
+                (struct node_tok[]){NODE_T("Memory information field "), k, NODE_T(".")}, 3);
             bool total = kl > 6 && memcmp(key + kl - 6, "_total", 6) == 0;
-            node_family_n(c, name, (size_t)nl, total ? GL_METRIC_COUNTER : GL_METRIC_GAUGE, help,
-                          (size_t)hl);
+            node_family_n(c, name, nl, total ? GL_METRIC_COUNTER : GL_METRIC_GAUGE, help, hl);
             node_sample(c, NULL, 0, v);
         }
     }
@@ -147,11 +150,14 @@ int node_parse_vmstat(struct node_ctx *c, const char *text, size_t len)
                 continue;
             }
             char name[NAME_MAX_LEN + 16], help[NAME_MAX_LEN + 48];
-            int nl = snprintf(name, sizeof(name), "node_vmstat_%.*s", (int)key.n, key.p);
-            int hl = snprintf(help, sizeof(help), "/proc/vmstat information field %.*s.",
-                              (int)key.n, key.p);
-            if (valid_name(name, (size_t)nl)) {
-                node_family_n(c, name, (size_t)nl, GL_METRIC_UNTYPED, help, (size_t)hl);
+            size_t nl = node_concat(name, sizeof(name),
+                                    (struct node_tok[]){NODE_T("node_vmstat_"), key}, 2);
+            size_t hl = node_concat(
+                help, sizeof(help),
+                (struct node_tok[]){NODE_T("/proc/vmstat information field "), key, NODE_T(".")},
+                3);
+            if (valid_name(name, nl)) {
+                node_family_n(c, name, nl, GL_METRIC_UNTYPED, help, hl);
                 node_sample(c, NULL, 0, v);
             }
         }

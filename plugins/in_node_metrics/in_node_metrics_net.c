@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "codec/regex.h"
@@ -85,9 +86,14 @@ static void emit_netdev(struct node_ctx *c, const struct netdev *d, size_t n)
 {
     for (int k = 0; k < 17; k++) {
         char name[64], help[80];
-        snprintf(name, sizeof(name), "node_network_%s_total", netdev_keys[k]);
-        snprintf(help, sizeof(help), "Network device statistic %s.", netdev_keys[k]);
-        node_family(c, name, GL_METRIC_COUNTER, help);
+        struct node_tok key = NODE_TS(netdev_keys[k]);
+        size_t nl =
+            node_concat(name, sizeof(name),
+                        (struct node_tok[]){NODE_T("node_network_"), key, NODE_T("_total")}, 3);
+        size_t hl = node_concat(
+            help, sizeof(help),
+            (struct node_tok[]){NODE_T("Network device statistic "), key, NODE_T(".")}, 3);
+        node_family_n(c, name, nl, GL_METRIC_COUNTER, help, hl);
         for (size_t i = 0; i < n; i++) {
             if (d[i].excluded || (k == 16 && !d[i].nohandler)) {
                 continue;
@@ -190,9 +196,10 @@ static void emit_netstat(struct node_ctx *c, struct node_tok proto, struct node_
             return;
         }
     }
-    int hl = snprintf(help, sizeof(help), "Statistic %.*s%.*s.", (int)proto.n, proto.p,
-                      (int)field.n, field.p);
-    node_family_n(c, name, pl + kl, GL_METRIC_UNTYPED, help, (size_t)hl);
+    size_t hl =
+        node_concat(help, sizeof(help),
+                    (struct node_tok[]){NODE_T("Statistic "), proto, field, NODE_T(".")}, 4);
+    node_family_n(c, name, pl + kl, GL_METRIC_UNTYPED, help, hl);
     node_sample(c, NULL, 0, v);
 }
 
@@ -325,12 +332,20 @@ static void emit_sockstat(struct node_ctx *c, struct node_tok proto, const struc
     has[6] = has[4];
     for (int o = 0; o < 7; o++) {
         char name[128], help[160];
-        int nl =
-            snprintf(name, sizeof(name), "node_sockstat_%.*s_%s", (int)proto.n, proto.p, order[o]);
-        int hl = snprintf(help, sizeof(help), "Number of %.*s sockets in state %s.", (int)proto.n,
-                          proto.p, order[o]);
-        if (has[o] && nl > 0 && (size_t)nl < sizeof(name) && hl > 0 && (size_t)hl < sizeof(help)) {
-            node_family_n(c, name, (size_t)nl, GL_METRIC_GAUGE, help, (size_t)hl);
+        if (!has[o]) {
+            continue;
+        }
+        struct node_tok state = NODE_TS(order[o]);
+        size_t nl = node_concat(
+            name, sizeof(name),
+            (struct node_tok[]){NODE_T("node_sockstat_"), proto, NODE_T("_"), state}, 4);
+        size_t hl =
+            node_concat(help, sizeof(help),
+                        (struct node_tok[]){NODE_T("Number of "), proto,
+                                            NODE_T(" sockets in state "), state, NODE_T(".")},
+                        5);
+        if (nl > 0 && hl > 0) {
+            node_family_n(c, name, nl, GL_METRIC_GAUGE, help, hl);
             node_sample(c, NULL, 0, found[o]);
         }
     }
@@ -477,6 +492,33 @@ int node_parse_udp(const char *text, size_t len, double *tx, double *rx)
     return 0;
 }
 
+/*
+ * The queues of one family's sockets (q: tx, rx) from a sock_diag dump when
+ * the file is the agent's own /proc/net/udp{,6} (the same numbers, in one
+ * pass over the socket table), else from the file itself. Returns as
+ * node_read, or GL_EPARSE.
+ */
+static int udp_queues(struct node_ctx *c, const char *file, int family, double *q)
+{
+    bool proc;
+    int rc = node_proc_file(c, c->n->procfs, file, &proc);
+    if (rc < 0) {
+        return rc;
+    }
+    if (proc && !c->no_udp_diag) {
+        rc = node_diag_udp(c, family, &q[0], &q[1]);
+        if (rc == 0 || rc == GL_ESTATE) {
+            return rc;
+        }
+        c->no_udp_diag = rc == GL_ENOENT;
+    }
+    rc = node_read(c, &c->text, c->n->procfs, file);
+    if (rc == 0 && node_parse_udp(c->text.data, c->text.len, &q[0], &q[1]) < 0) {
+        rc = node_fail(c, GL_EPARSE, "%s: malformed line", c->path);
+    }
+    return rc;
+}
+
 int node_collect_udp_queues(struct node_ctx *c)
 {
     static const char *const files[2] = {"net/udp", "net/udp6"};
@@ -485,12 +527,9 @@ int node_collect_udp_queues(struct node_ctx *c)
                 "Number of allocated memory in the kernel for UDP datagrams in bytes.");
     for (int i = 0; i < 2; i++) {
         double q[2];
-        int rc = node_read(c, &c->text, c->n->procfs, files[i]);
+        int rc = udp_queues(c, files[i], i == 0 ? AF_INET : AF_INET6, q);
         if (rc == GL_ENOENT) {
             continue;
-        }
-        if (rc == 0 && node_parse_udp(c->text.data, c->text.len, &q[0], &q[1]) < 0) {
-            rc = node_fail(c, GL_EPARSE, "%s: malformed line", c->path);
         }
         if (rc < 0) {
             return rc;
@@ -564,13 +603,9 @@ int node_collect_conntrack(struct node_ctx *c)
     };
     for (int i = 0; i < 2; i++) {
         uint64_t v;
-        int rc = node_read(c, &c->text, c->n->procfs, files[i][0]);
+        int rc = node_read_u64(c, c->n->procfs, files[i][0], &v);
         if (rc == GL_ENOENT) {
             return NODE_NODATA; /* conntrack not loaded */
-        }
-        if (rc == 0 &&
-            !node_parse_u64(node_trim((struct node_tok){c->text.data, c->text.len}), &v)) {
-            rc = node_fail(c, GL_EPARSE, "%s: not a number", c->path);
         }
         if (rc < 0) {
             return rc;

@@ -307,9 +307,12 @@ static void emit_props(struct node_ctx *c, const struct iface *f, size_t n)
     for (int k = 0; k < 17; k++) {
         const char *metric = k < 16 ? props[k].metric : last_prop.metric;
         char name[80], help[96];
-        snprintf(name, sizeof(name), "node_network_%s", metric);
-        snprintf(help, sizeof(help), "Network device property: %s", metric);
-        node_family(c, name, k < 16 ? props[k].type : GL_METRIC_GAUGE, help);
+        struct node_tok m = NODE_TS(metric);
+        size_t nl =
+            node_concat(name, sizeof(name), (struct node_tok[]){NODE_T("node_network_"), m}, 2);
+        size_t hl = node_concat(help, sizeof(help),
+                                (struct node_tok[]){NODE_T("Network device property: "), m}, 2);
+        node_family_n(c, name, nl, k < 16 ? props[k].type : GL_METRIC_GAUGE, help, hl);
         for (size_t i = 0; i < n; i++) {
             if (!(f[i].has & (1u << k))) {
                 continue;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +83,9 @@ struct node_fd {
     uint64_t hash;
     uint32_t key_at, key_len;
     uint32_t read_at; /* the collection that last read it */
+    uint32_t opened;  /* which opening this descriptor is (node_fds.openings) */
     int fd;
+    bool proc; /* a file of a proc filesystem (else sysfs) */
 };
 
 static uint64_t hash_of(const char *s, size_t n)
@@ -130,9 +133,11 @@ void node_fds_close(struct node_fds *f)
             close(f->slots[i].fd);
         }
     }
+    uint32_t openings = f->openings; /* never counts back: node_read_changed compares them */
     gl_free(f->slots);
     gl_buf_close(&f->keys);
     memset(f, 0, sizeof(*f));
+    f->openings = openings;
 }
 
 /* A quarter of the soft limit on open files (tail needs the rest), at most 4096. */
@@ -165,7 +170,12 @@ static bool fd_keep(struct node_fds *f, const char *path, size_t n, uint64_t h, 
         return false;
     }
     struct node_fd *s = fd_slot(f, path, n, h);
-    *s = (struct node_fd){h, (uint32_t)f->keys.len, (uint32_t)n, f->collection, fd};
+    *s = (struct node_fd){
+        h,  (uint32_t)f->keys.len,        (uint32_t)n, f->collection, ++f->openings,
+        fd, st.f_type == PROC_SUPER_MAGIC};
+    if (s->opened == 0) {
+        s->opened = ++f->openings; /* 0 stands for none */
+    }
     gl_buf_append(&f->keys, path, n);
     f->used++;
     f->kept++;
@@ -174,9 +184,10 @@ static bool fd_keep(struct node_fds *f, const char *path, size_t n, uint64_t h, 
 
 /*
  * Opens path (a file, or a directory with O_DIRECTORY in flags) for reading
- * from its start: the kept descriptor, rewound, or a new one (kept when it
- * can be). *kept says whether the caller must leave it
- * open. Returns the fd, or -1 with errno set.
+ * from its start: the kept descriptor or a new one (kept when it can be).
+ * *kept says whether the caller must leave it open; a kept file is read
+ * with pread from offset 0 (no seek), a kept directory is rewound here.
+ * Returns the fd, or -1 with errno set.
  */
 static int fd_open(struct node_ctx *c, const char *path, int flags, bool *kept)
 {
@@ -184,7 +195,7 @@ static int fd_open(struct node_ctx *c, const char *path, int flags, bool *kept)
     size_t n = strlen(path);
     uint64_t h = hash_of(path, n);
     struct node_fd *s = f->slots != NULL ? fd_slot(f, path, n, h) : NULL;
-    if (s != NULL && s->fd >= 0 && lseek(s->fd, 0, SEEK_SET) == 0) {
+    if (s != NULL && s->fd >= 0 && (!(flags & O_DIRECTORY) || lseek(s->fd, 0, SEEK_SET) == 0)) {
         s->read_at = f->collection;
         *kept = true;
         return s->fd;
@@ -207,18 +218,36 @@ static void fd_forget(struct node_ctx *c, const char *path)
     }
 }
 
+/*
+ * Whether a kept descriptor's failed read says its file is gone (the device
+ * was removed: sysfs answers ENODEV), so that it is opened again; any other
+ * error is the file's own answer (the speed of a virtual device, EINVAL)
+ * and the descriptor stays kept.
+ */
+static bool fd_stale(int e)
+{
+    return e == ENODEV || e == ENOENT || e == ESRCH;
+}
+
 /* ---- guarded reads ------------------------------------------------------- */
 
+/* One read at off: pread on a kept descriptor (proc and sysfs take it), read on a new one. */
+static ssize_t read_one(int fd, bool kept, char *buf, size_t n, size_t off)
+{
+    ssize_t r;
+    do {
+        r = kept ? pread(fd, buf, n, (off_t)off) : read(fd, buf, n);
+    } while (r < 0 && errno == EINTR);
+    return r;
+}
+
 /* Reads fd to its end or past max bytes into buf. Returns 0, GL_ELIMIT or GL_EIO. */
-static int read_all(int fd, struct gl_buf *buf, size_t max)
+static int read_all(int fd, bool kept, struct gl_buf *buf, size_t max)
 {
     for (;;) {
         gl_buf_reserve(buf, 16384);
         size_t room = buf->cap - buf->len - 1;
-        ssize_t r = read(fd, buf->data + buf->len, room);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
+        ssize_t r = read_one(fd, kept, buf->data + buf->len, room, buf->len);
         if (r < 0) {
             return GL_EIO;
         }
@@ -243,13 +272,13 @@ static int read_whole(struct node_ctx *c, struct gl_buf *buf, int *e, bool *kept
     *e = errno;
     if (fd >= 0) {
         gl_buf_reset(buf);
-        rc = read_all(fd, buf, NODE_FILE_MAX);
+        rc = read_all(fd, kept, buf, NODE_FILE_MAX);
         *e = errno;
         if (!kept) {
             close(fd);
         }
     }
-    *kept_failed = kept && rc == GL_EIO;
+    *kept_failed = kept && rc == GL_EIO && fd_stale(*e);
     if (*kept_failed) {
         fd_forget(c, c->path);
     }
@@ -285,6 +314,73 @@ int node_read(struct node_ctx *c, struct gl_buf *buf, const char *base, const ch
     return 0;
 }
 
+/* The kept descriptor of c->path, or NULL. */
+static struct node_fd *fd_kept(struct node_ctx *c)
+{
+    struct node_fds *f = &c->fds;
+    size_t n = strlen(c->path);
+    struct node_fd *s = f->slots != NULL ? fd_slot(f, c->path, n, hash_of(c->path, n)) : NULL;
+    return s != NULL && s->fd >= 0 ? s : NULL;
+}
+
+int node_read_changed(struct node_ctx *c, struct gl_buf *buf, const char *base, const char *rel,
+                      uint32_t *opened)
+{
+    int rc = node_path(c, base, rel);
+    if (rc < 0) {
+        return rc;
+    }
+    struct node_fd *s = fd_kept(c);
+    if (s != NULL && *opened != 0 && s->opened == *opened) {
+        if (!node_op_begin(c, NULL)) {
+            return GL_ESTATE;
+        }
+        struct pollfd p = {.fd = s->fd, .events = POLLPRI};
+        int r = poll(&p, 1, 0);
+        if (!node_op_end(c)) {
+            return GL_ESTATE;
+        }
+        if (r == 0 || (r == 1 && !(p.revents & (POLLPRI | POLLERR | POLLNVAL)))) {
+            s->read_at = c->fds.collection;
+            return NODE_UNCHANGED;
+        }
+    }
+    *opened = 0;
+    rc = node_read(c, buf, base, rel);
+    s = rc == 0 ? fd_kept(c) : NULL;
+    *opened = s != NULL ? s->opened : 0;
+    return rc;
+}
+
+int node_proc_file(struct node_ctx *c, const char *base, const char *rel, bool *proc)
+{
+    int rc = node_path(c, base, rel);
+    if (rc < 0) {
+        return rc;
+    }
+    struct node_fd *s = fd_kept(c);
+    if (s != NULL) {
+        s->read_at = c->fds.collection;
+        *proc = s->proc;
+        return 0;
+    }
+    if (!node_op_begin(c, NULL)) {
+        return GL_ESTATE;
+    }
+    bool kept;
+    int fd = fd_open(c, c->path, 0, &kept);
+    int e = errno;
+    if (fd >= 0 && !kept) {
+        close(fd);
+    }
+    if (!node_op_end(c)) {
+        return GL_ESTATE;
+    }
+    s = kept ? fd_kept(c) : NULL;
+    *proc = s != NULL && s->proc;
+    return fd >= 0 ? 0 : node_fail(c, errno_code(e), "%s: %s", c->path, strerror(e));
+}
+
 int node_read_proc_stat(struct node_ctx *c)
 {
     if (c->proc_stat_read) {
@@ -304,23 +400,22 @@ static ssize_t read_small(struct node_ctx *c, const char *path, char *buf, size_
     int fd = fd_open(c, path, 0, &kept);
     *e = errno;
     if (fd >= 0) {
-        do {
-            r = read(fd, buf, cap - 1);
-        } while (r < 0 && errno == EINTR);
+        r = read_one(fd, kept, buf, cap - 1, 0);
         *e = errno;
         if (!kept) {
             close(fd);
         }
     }
-    *kept_failed = kept && r < 0;
+    *kept_failed = kept && r < 0 && fd_stale(*e);
     if (*kept_failed) {
         fd_forget(c, path);
     }
     return r;
 }
 
-int node_read_at(struct node_ctx *c, const char *dir, const char *name, char *buf, size_t cap,
-                 size_t *len)
+/* node_read_at's work; *full says the read filled the buffer (the value may go on). */
+static int read_at(struct node_ctx *c, const char *dir, const char *name, char *buf, size_t cap,
+                   size_t *len, bool *full)
 {
     char path[PATH_MAX];
     if (!join(path, sizeof(path), dir, name)) {
@@ -346,7 +441,41 @@ int node_read_at(struct node_ctx *c, const char *dir, const char *name, char *bu
     memmove(buf, t.p, t.n);
     buf[t.n] = '\0';
     *len = t.n;
+    *full = (size_t)r == cap - 1;
     return 0;
+}
+
+int node_read_at(struct node_ctx *c, const char *dir, const char *name, char *buf, size_t cap,
+                 size_t *len)
+{
+    bool full;
+    return read_at(c, dir, name, buf, cap, len, &full);
+}
+
+int node_read_value(struct node_ctx *c, const char *base, const char *rel, char *buf, size_t cap,
+                    size_t *len)
+{
+    bool full = false;
+    int rc = node_path(c, base, rel);
+    rc = rc < 0 ? rc : read_at(c, base, rel, buf, cap, len, &full);
+    if (rc == 0 && full) {
+        return node_fail(c, GL_ELIMIT, "%s is longer than %zu bytes", c->path, cap - 2);
+    }
+    if (rc < 0 && rc != GL_ESTATE) {
+        return node_fail(c, rc, "%s: %s", c->path, strerror(c->sys_errno));
+    }
+    return rc;
+}
+
+int node_read_u64(struct node_ctx *c, const char *base, const char *rel, uint64_t *v)
+{
+    char buf[64];
+    size_t len;
+    int rc = node_read_value(c, base, rel, buf, sizeof(buf), &len);
+    if (rc == 0 && !node_parse_u64((struct node_tok){buf, len}, v)) {
+        rc = node_fail(c, GL_EPARSE, "%s: not a number", c->path);
+    }
+    return rc;
 }
 
 int node_open_dir(struct node_ctx *c, int dirfd, const char *path)
@@ -591,6 +720,20 @@ bool node_tok_eq(struct node_tok t, const char *s)
 {
     size_t n = strlen(s);
     return t.n == n && memcmp(t.p, s, n) == 0;
+}
+
+size_t node_concat(char *out, size_t cap, const struct node_tok *parts, size_t n)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].n >= cap - len) {
+            return 0;
+        }
+        memcpy(out + len, parts[i].p, parts[i].n);
+        len += parts[i].n;
+    }
+    out[len] = '\0';
+    return len;
 }
 
 struct node_tok node_trim(struct node_tok t)

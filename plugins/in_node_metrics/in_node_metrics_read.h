@@ -69,6 +69,24 @@ int node_path(struct node_ctx *c, const char *base, const char *rel);
  * thread was let go; on error c->err says which file and why.
  */
 int node_read(struct node_ctx *c, struct gl_buf *buf, const char *base, const char *rel);
+/*
+ * node_read for a file that says when it changes: a mount table, which
+ * poll marks POLLPRI after a mount, an unmount or a remount (proc(5)).
+ * When the descriptor that read it last (*opened, 0 for none) is still kept
+ * and has nothing to say, buf is left as that read made it and the answer
+ * is NODE_UNCHANGED; otherwise the file is read into buf (0 or an error, as
+ * node_read) and *opened names the descriptor, 0 when it is not kept (a
+ * file outside /proc, read every time).
+ */
+int node_read_changed(struct node_ctx *c, struct gl_buf *buf, const char *base, const char *rel,
+                      uint32_t *opened);
+/*
+ * Whether base/rel is there (0) and a file of a proc filesystem (*proc):
+ * then what it shows of /proc/net is the agent's own network namespace, as
+ * netlink is. Opens it and keeps it open, so asking again costs no system
+ * call. Returns 0, GL_ENOENT, GL_EIO or GL_ESTATE.
+ */
+int node_proc_file(struct node_ctx *c, const char *base, const char *rel, bool *proc);
 /* /proc/stat into c->proc_stat, once per collection. */
 int node_read_proc_stat(struct node_ctx *c);
 /*
@@ -78,6 +96,15 @@ int node_read_proc_stat(struct node_ctx *c);
  */
 int node_read_at(struct node_ctx *c, const char *dir, const char *name, char *buf, size_t cap,
                  size_t *len);
+/*
+ * Reads a file of one value (a /proc/sys entry) as node_read_at does, in one
+ * read of at most cap - 1 bytes, with node_read's errors and messages; a
+ * value that fills the buffer is refused (GL_ELIMIT) rather than cut.
+ */
+int node_read_value(struct node_ctx *c, const char *base, const char *rel, char *buf, size_t cap,
+                    size_t *len);
+/* The same for a file holding one unsigned number (GL_EPARSE when it does not). */
+int node_read_u64(struct node_ctx *c, const char *base, const char *rel, uint64_t *v);
 /* Closes the files kept open; tidy does it when too many slots belong to files given up. */
 void node_fds_close(struct node_fds *f);
 void node_fds_tidy(struct node_fds *f);
@@ -114,6 +141,15 @@ bool node_parse_hex(struct node_tok t, uint64_t *v);
 bool node_parse_int_auto(struct node_tok t, int64_t *v);
 bool node_parse_f64(struct node_tok t, double *v);
 struct node_tok node_trim(struct node_tok t);
+/*
+ * Joins the parts into out (cap bytes, NUL-terminated) by copying: the
+ * family names and HELP texts made of a file's fields, collection after
+ * collection. Returns the length, or 0 when they do not fit.
+ */
+size_t node_concat(char *out, size_t cap, const struct node_tok *parts, size_t n);
+/* A literal as a token: NODE_T("node_memory_"); NODE_TS for a NUL-terminated string. */
+#define NODE_T(s) ((struct node_tok){(s), sizeof(s) - 1})
+#define NODE_TS(s) ((struct node_tok){(s), strlen(s)})
 bool node_utf8_valid(const char *s, size_t n);
 
 /*
@@ -136,6 +172,13 @@ void node_sample(struct node_ctx *c, const struct gl_label *l, size_t n, double 
 int node_rtnl_links(struct node_ctx *c);
 const struct node_link *node_rtnl_find(const struct node_ctx *c, const char *name, size_t len);
 size_t node_rtnl_count(const struct node_ctx *c);
+/*
+ * Sums the send (*tx) and receive (*rx) queues of this network namespace's
+ * UDP sockets of family (AF_INET, AF_INET6), as /proc/net/udp{,6} show them.
+ * Returns 0, GL_ENOENT when the kernel has no UDP sock_diag (udp_diag cannot
+ * be loaded), GL_EIO, or GL_ESTATE.
+ */
+int node_diag_udp(struct node_ctx *c, int family, double *tx, double *rx);
 
 /* ---- the parsers -------------------------------------------------------- */
 

@@ -1,5 +1,6 @@
 /*
- * The network devices of the agent's own namespace from one RTM_GETLINK
+ * Netlink dumps of the agent's own network namespace. First, its network
+ * devices from one RTM_GETLINK
  * dump: most of what the files of /sys/class/net/<device> and its statistics hold, for
  * the price of a few system calls instead of a file per value. netclass and
  * netdev use it only when it lists the very devices they found in /sys or
@@ -10,11 +11,19 @@
  * field as the sysfs file: operstate ("down" when not running), address and
  * broadcast (addr_len bytes), carrier counts, MTU, queue length, link mode,
  * group, alias, type, iflink (the index itself when IFLA_LINK is absent).
+ *
+ * Then its UDP sockets from a sock_diag dump: the send and receive queues
+ * /proc/net/udp{,6} print, from the same kernel fields, in one pass over
+ * the socket table, where every read of those files walks it again.
+ * Both sockets stay open between collections.
  */
 #include <errno.h>
 #include <linux/if_link.h>
+#include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,8 +132,9 @@ static void link_attr(struct node_ctx *c, struct node_link *l, const struct rtat
 }
 
 /* One RTM_NEWLINK message into c->links. */
-static void add_link(struct node_ctx *c, const struct nlmsghdr *h)
+static void add_link(struct node_ctx *c, const struct nlmsghdr *h, void *arg)
 {
+    (void)arg;
     const struct ifinfomsg *ifi = NLMSG_DATA(h);
     if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi))) {
         return;
@@ -145,9 +155,33 @@ static void add_link(struct node_ctx *c, const struct nlmsghdr *h)
     }
 }
 
-/* Reads the dump's answers; 0 at NLMSG_DONE, GL_EIO on an error or a broken message. */
-static int read_dump(struct node_ctx *c, int fd, char *buf)
+/* An error a dump answers with (negative errno) as a GL_E* code. */
+static int dump_error(int e)
 {
+    return e == -ENOENT ? GL_ENOENT : GL_EIO;
+}
+
+/* The error an NLMSG_ERROR or NLMSG_DONE message carries (0 for none). */
+static int message_error(const struct nlmsghdr *h)
+{
+    int e = 0;
+    size_t off = h->nlmsg_type == NLMSG_ERROR ? offsetof(struct nlmsgerr, error) : 0;
+    if (h->nlmsg_len >= NLMSG_LENGTH(off + sizeof(e))) {
+        memcpy(&e, (const char *)NLMSG_DATA(h) + off, sizeof(e));
+    }
+    return h->nlmsg_type == NLMSG_ERROR && e == 0 ? -EIO : e;
+}
+
+typedef void (*dump_cb)(struct node_ctx *c, const struct nlmsghdr *h, void *arg);
+
+/*
+ * Reads a dump's answers, each message of type `type` given to each. Returns
+ * 0 at NLMSG_DONE, GL_ENOENT when the kernel has no handler for the request
+ * (a module it cannot load), GL_EIO on any other error or a broken message.
+ */
+static int read_dump(struct node_ctx *c, int fd, uint16_t type, dump_cb each, void *arg)
+{
+    char *buf = c->recv.data;
     for (;;) {
         ssize_t n = recv(fd, buf, RECV_BUF, 0);
         if (n < 0 && errno == EINTR) {
@@ -159,17 +193,43 @@ static int read_dump(struct node_ctx *c, int fd, char *buf)
         unsigned int len = (unsigned int)n;
         for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len);
              h = NLMSG_NEXT(h, len)) {
-            if (h->nlmsg_type == NLMSG_DONE) {
-                return 0;
+            if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+                int e = message_error(h);
+                return e < 0 ? dump_error(e) : 0;
             }
-            if (h->nlmsg_type == NLMSG_ERROR) {
-                return GL_EIO;
-            }
-            if (h->nlmsg_type == RTM_NEWLINK) {
-                add_link(c, h);
+            if (h->nlmsg_type == type) {
+                each(c, h, arg);
             }
         }
     }
+}
+
+/*
+ * Sends the dump request req (len bytes) on *fd, the socket of protocol kept
+ * open between collections (made when it is -1), and reads its answers as
+ * read_dump. A socket whose dump failed is closed: what is left of it must
+ * not be read as the next answer. Returns as read_dump, or GL_ESTATE.
+ */
+static int dump(struct node_ctx *c, int *fd, int protocol, const void *req, size_t len,
+                uint16_t type, dump_cb each, void *arg)
+{
+    gl_buf_reset(&c->recv);
+    gl_buf_reserve(&c->recv, RECV_BUF);
+    if (!node_op_begin(c, NULL)) {
+        return GL_ESTATE;
+    }
+    int rc = GL_EIO;
+    if (*fd < 0) {
+        *fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+    }
+    if (*fd >= 0 && send(*fd, req, len, 0) == (ssize_t)len) {
+        rc = read_dump(c, *fd, type, each, arg);
+    }
+    if (rc < 0) {
+        node_close(*fd);
+        *fd = -1;
+    }
+    return node_op_end(c) ? rc : GL_ESTATE;
 }
 
 static int by_name(const void *a, const void *b, void *arena)
@@ -193,21 +253,9 @@ int node_rtnl_links(struct node_ctx *c)
              .ifi = {.ifi_family = AF_UNSPEC}};
     gl_buf_reset(&c->links);
     gl_buf_reset(&c->link_text);
-    gl_buf_reset(&c->recv);
-    gl_buf_reserve(&c->recv, RECV_BUF);
-    if (!node_op_begin(c, NULL)) {
-        return GL_ESTATE;
-    }
-    int rc = GL_EIO;
-    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd >= 0 && send(fd, &req, sizeof(req), 0) == (ssize_t)sizeof(req)) {
-        rc = read_dump(c, fd, c->recv.data);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    if (!node_op_end(c)) {
-        return GL_ESTATE;
+    int rc = dump(c, &c->rtnl_fd, NETLINK_ROUTE, &req, sizeof(req), RTM_NEWLINK, add_link, NULL);
+    if (rc == GL_ESTATE) {
+        return rc;
     }
     c->links_state = rc == 0 ? 1 : -1;
     qsort_r(c->links.data, c->links.len / sizeof(struct node_link), sizeof(struct node_link),
@@ -240,4 +288,37 @@ const struct node_link *node_rtnl_find(const struct node_ctx *c, const char *nam
 size_t node_rtnl_count(const struct node_ctx *c)
 {
     return c->links.len / sizeof(struct node_link);
+}
+
+/* ---- UDP sockets (sock_diag) --------------------------------------------- */
+
+/* Adds one socket's queues to the sums (tx, rx). */
+static void add_udp(struct node_ctx *c, const struct nlmsghdr *h, void *arg)
+{
+    (void)c;
+    double *q = arg;
+    const struct inet_diag_msg *m = NLMSG_DATA(h);
+    if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(*m))) {
+        q[0] += (double)m->idiag_wqueue;
+        q[1] += (double)m->idiag_rqueue;
+    }
+}
+
+int node_diag_udp(struct node_ctx *c, int family, double *tx, double *rx)
+{
+    struct {
+        struct nlmsghdr h;
+        struct inet_diag_req_v2 r;
+    } req = {
+        .h = {.nlmsg_len = sizeof(req),
+              .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+              .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+              .nlmsg_seq = 1},
+        .r = {.sdiag_family = (uint8_t)family, .sdiag_protocol = IPPROTO_UDP, .idiag_states = ~0u}};
+    double q[2] = {0, 0};
+    int rc =
+        dump(c, &c->diag_fd, NETLINK_SOCK_DIAG, &req, sizeof(req), SOCK_DIAG_BY_FAMILY, add_udp, q);
+    *tx = q[0];
+    *rx = q[1];
+    return rc;
 }

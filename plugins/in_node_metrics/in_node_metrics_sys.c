@@ -65,30 +65,22 @@ int node_parse_filefd(struct node_ctx *c, const char *text, size_t len)
 
 int node_collect_filefd(struct node_ctx *c)
 {
-    int rc = node_read(c, &c->text, c->n->procfs, "sys/fs/file-nr");
-    return rc < 0 ? rc : node_parse_filefd(c, c->text.data, c->text.len);
-}
-
-/* Reads a file holding one unsigned number. */
-static int read_number(struct node_ctx *c, const char *base, const char *rel, uint64_t *v)
-{
-    int rc = node_read(c, &c->text, base, rel);
-    if (rc == 0 && !node_parse_u64(node_trim((struct node_tok){c->text.data, c->text.len}), v)) {
-        rc = node_fail(c, GL_EPARSE, "%s: not a number", c->path);
-    }
-    return rc;
+    char buf[128];
+    size_t len;
+    int rc = node_read_value(c, c->n->procfs, "sys/fs/file-nr", buf, sizeof(buf), &len);
+    return rc < 0 ? rc : node_parse_filefd(c, buf, len);
 }
 
 int node_collect_entropy(struct node_ctx *c)
 {
     uint64_t avail, pool;
-    int rc = read_number(c, c->n->procfs, "sys/kernel/random/entropy_avail", &avail);
+    int rc = node_read_u64(c, c->n->procfs, "sys/kernel/random/entropy_avail", &avail);
     if (rc < 0) {
         return rc;
     }
     node_family(c, "node_entropy_available_bits", GL_METRIC_GAUGE, "Bits of available entropy.");
     node_sample(c, NULL, 0, (double)avail);
-    rc = read_number(c, c->n->procfs, "sys/kernel/random/poolsize", &pool);
+    rc = node_read_u64(c, c->n->procfs, "sys/kernel/random/poolsize", &pool);
     if (rc < 0) {
         return rc;
     }

@@ -4,7 +4,8 @@
  * never returns, scaling_cur_freq sleeps 10 ms per CPU on some kernels, a
  * hwmon sensor may wait on a slow bus. None of that may stall the loop that
  * tails the logs, so a collection runs here, into a batch of its own, and
- * the loop copies the finished batch into the pipeline (node_batch_copy).
+ * the loop hands the finished batch to the pipeline whole
+ * (gl_batch_commit_bytes).
  *
  * Every call that may block is bracketed by node_op_begin/node_op_end. When
  * a statfs has not returned after filesystem.mount_timeout, the loop lets go
@@ -101,6 +102,7 @@ static void collect_job(struct node_worker *w)
     node_collect(&w->ctx);
     if (!w->ctx.abandoned) {
         gl_batch_commit(&b);
+        w->res.series = b.total;
         memcpy(w->res.result, w->ctx.result, sizeof(w->res.result));
     }
 }
@@ -255,6 +257,7 @@ bool node_worker_take(struct node *n, struct node_job_result *out)
         struct gl_buf t = out->batch;
         out->batch = w->res.batch;
         w->res.batch = t;
+        out->series = w->res.series;
         out->ts_ms = w->res.ts_ms;
         memcpy(out->result, w->res.result, sizeof(out->result));
         w->state = W_IDLE;

@@ -11,9 +11,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include <arpa/inet.h>
 #include <cmocka.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -621,6 +625,31 @@ static void test_node_file_over_the_limit_fails_its_collector(void **state)
     tmp_remove();
 }
 
+/* A /proc/sys value is read in one small read: one that fills it is refused, not cut. */
+static void test_node_proc_sys_value_too_long_fails_its_collector(void **state)
+{
+    (void)state;
+    tmp_make();
+    put("proc/sys/fs/file-nr", "1\t0\t%0126d\n", 9);
+    put("proc/sys/kernel/random/entropy_avail", "256\n");
+    put("proc/sys/kernel/random/poolsize", " 4096 \n");
+    struct run r;
+    assert_int_equal(run_open(&r, tmp_yaml("metrics: filefd, entropy\n")), 0);
+    run_collect(&r);
+    assert_true(success(&r, "filefd") == 0);
+    assert_non_null(strstr(r.c.result[NODE_FILEFD].err, "longer than 126 bytes"));
+    assert_int_equal(count(&r, "node_filefd_allocated"), 0);
+    assert_true(success(&r, "entropy") == 1);
+    assert_true(value(&r, "node_entropy_available_bits", NULL) == 256);
+    assert_true(value(&r, "node_entropy_pool_size_bits", NULL) == 4096);
+    put("proc/sys/fs/file-nr", "1\t0\t%d\n", 9);
+    run_collect(&r);
+    assert_true(success(&r, "filefd") == 1);
+    assert_true(value(&r, "node_filefd_maximum", NULL) == 9);
+    run_close(&r);
+    tmp_remove();
+}
+
 static void test_node_label_not_utf8_is_replaced(void **state)
 {
     (void)state;
@@ -656,6 +685,170 @@ static void test_node_proc_files_kept_open_and_closed_when_unread(void **state)
     assert_int_equal(r.c.fds.kept, 0);
     run_collect(&r);
     assert_true(success(&r, "loadavg") == 1);
+    run_close(&r);
+}
+
+/* Whether the text of path holds s. */
+static bool file_has(const char *path, const char *s)
+{
+    static char text[1 << 20];
+    FILE *f = fopen(path, "r");
+    size_t n = f != NULL ? fread(text, 1, sizeof(text) - 1, f) : 0;
+    if (f != NULL) {
+        fclose(f);
+    }
+    text[n] = '\0';
+    return strstr(text, s) != NULL;
+}
+
+/*
+ * The mount table is parsed again only when the kernel says it changed: a
+ * tmpfs mounted between two collections is in the next one, its remount
+ * read-only too, and its unmount. Needs root and the mount namespace of
+ * PID 1 (skipped otherwise).
+ */
+static void test_node_mounts_read_again_when_they_change(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/gleaner-mnt-XXXXXX", labels[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(labels, sizeof(labels), "device=gleaner-test,mountpoint=%s,fstype=tmpfs", dir);
+    struct run r;
+    assert_int_equal(run_open(&r, "metrics: filesystem\n"), 0); /* the real /proc */
+    run_collect(&r);
+    uint32_t opened = r.c.mounts_opened;
+    assert_true(opened != 0);
+    run_collect(&r);
+    assert_int_equal(r.c.mounts_opened, opened);
+    assert_true(success(&r, "filesystem") == 1);
+    if (mount("gleaner-test", dir, "tmpfs", 0, "size=1m") != 0 ||
+        !file_has("/proc/1/mounts", dir)) {
+        umount(dir);
+        rmdir(dir);
+        run_close(&r);
+        skip();
+    }
+    run_collect(&r);
+    assert_true(value(&r, "node_filesystem_readonly", labels) == 0);
+    assert_true(value(&r, "node_filesystem_size_bytes", labels) == 1 << 20);
+    run_collect(&r);
+    assert_true(value(&r, "node_filesystem_readonly", labels) == 0);
+    assert_int_equal(mount(NULL, dir, NULL, MS_REMOUNT | MS_RDONLY, "size=2m"), 0);
+    run_collect(&r);
+    assert_true(value(&r, "node_filesystem_readonly", labels) == 1);
+    assert_true(value(&r, "node_filesystem_size_bytes", labels) == 2 << 20);
+    assert_int_equal(umount(dir), 0);
+    run_collect(&r);
+    assert_int_equal(count(&r, "node_filesystem_readonly") > 0, 1);
+    assert_int_equal(lookup(&r.buf, "node_filesystem_readonly", labels, &(double){0}, NULL), 0);
+    rmdir(dir);
+    run_close(&r);
+}
+
+/* Whether this process holds a descriptor open on a path ending in suffix. */
+static bool holds_open(const char *suffix)
+{
+    bool found = false;
+    for (int fd = 0; fd < 1024 && !found; fd++) {
+        char link[64], target[PATH_MAX];
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            found =
+                n >= (ssize_t)strlen(suffix) && strcmp(target + n - strlen(suffix), suffix) == 0;
+        }
+    }
+    return found;
+}
+
+/*
+ * A sysfs file that answers an error of its own (the speed of the loopback
+ * device: EINVAL) stays open and is asked again next time, not reopened.
+ */
+static void test_node_sysfs_file_answering_an_error_stays_open(void **state)
+{
+    (void)state;
+    char buf[64];
+    size_t len;
+    struct run r;
+    assert_int_equal(run_open(&r, "metrics: netclass\n"), 0); /* the real /sys */
+    if (node_read_at(&r.c, "/sys/class/net/lo", "speed", buf, sizeof(buf), &len) != GL_EIO) {
+        run_close(&r);
+        skip(); /* this kernel gives the loopback device a speed */
+    }
+    assert_true(holds_open("/net/lo/speed"));
+    run_collect(&r);
+    run_collect(&r);
+    assert_true(success(&r, "netclass") == 1);
+    assert_int_equal(lookup(&r.buf, "node_network_speed_bytes", "device=lo", &(double){0}, NULL),
+                     0);
+    assert_true(holds_open("/net/lo/speed"));
+    assert_int_equal(node_read_at(&r.c, "/sys/class/net/lo", "speed", buf, sizeof(buf), &len),
+                     GL_EIO);
+    assert_int_equal(r.c.sys_errno, EINVAL);
+    run_close(&r);
+    assert_false(holds_open("/net/lo/speed"));
+}
+
+/* A UDP socket of family bound to the loopback address with n datagrams waiting in it. */
+static int udp_with_queue(int family, int n)
+{
+    struct sockaddr_storage a = {0};
+    socklen_t al = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    a.ss_family = (sa_family_t)family;
+    if (family == AF_INET) {
+        ((struct sockaddr_in *)&a)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else {
+        ((struct sockaddr_in6 *)&a)->sin6_addr = in6addr_loopback;
+    }
+    int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, al) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &al) < 0) {
+        node_close(fd);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(sendto(fd, "datagram", 8, 0, (struct sockaddr *)&a, al), 8);
+    }
+    return fd;
+}
+
+/*
+ * The UDP queues from the sock_diag dump are the numbers /proc/net/udp{,6}
+ * show. Other processes open and close sockets meanwhile: the two are read
+ * again until they agree, a few times at most.
+ */
+static void test_node_udp_queues_from_netlink_equal_the_files(void **state)
+{
+    (void)state;
+    static const char *const files[2] = {"/proc/net/udp", "/proc/net/udp6"};
+    struct run r;
+    assert_int_equal(run_open(&r, "metrics: udp_queues\n"), 0);
+    for (int i = 0; i < 2; i++) {
+        int family = i == 0 ? AF_INET : AF_INET6;
+        int fd = udp_with_queue(family, 3);
+        if (fd < 0 && family == AF_INET6) {
+            continue; /* no IPv6 here */
+        }
+        assert_true(fd >= 0);
+        bool same = false;
+        double q[2] = {0, 0}, f[2] = {0, 0};
+        for (int try = 0; try < 10 && !same; try++) {
+            assert_int_equal(node_diag_udp(&r.c, family, &q[0], &q[1]), 0);
+            assert_int_equal(node_read(&r.c, &r.c.text, files[i], ""), 0);
+            assert_int_equal(node_parse_udp(r.c.text.data, r.c.text.len, &f[0], &f[1]), 0);
+            same = q[0] == f[0] && q[1] == f[1];
+        }
+        assert_true(same);
+        assert_true(q[1] >= 3 * 8); /* the datagrams waiting, with their overhead */
+        run_collect(&r);
+        assert_true(success(&r, "udp_queues") == 1);
+        assert_true(value(&r, "node_udp_queues", i == 0 ? "queue=rx,ip=v4" : "queue=rx,ip=v6") >=
+                    3 * 8);
+        close(fd);
+    }
+    assert_true(r.c.diag_fd >= 0); /* kept for the next collection */
     run_close(&r);
 }
 
@@ -906,8 +1099,12 @@ int main(void)
         cmocka_unit_test(test_node_500_mounts),
         cmocka_unit_test(test_node_1000_interfaces),
         cmocka_unit_test(test_node_file_over_the_limit_fails_its_collector),
+        cmocka_unit_test(test_node_proc_sys_value_too_long_fails_its_collector),
         cmocka_unit_test(test_node_label_not_utf8_is_replaced),
         cmocka_unit_test(test_node_proc_files_kept_open_and_closed_when_unread),
+        cmocka_unit_test(test_node_sysfs_file_answering_an_error_stays_open),
+        cmocka_unit_test(test_node_mounts_read_again_when_they_change),
+        cmocka_unit_test(test_node_udp_queues_from_netlink_equal_the_files),
         cmocka_unit_test(test_node_meminfo_odd_line_writes_nothing),
         cmocka_unit_test(test_node_meminfo_blank_lines_and_odd_names),
         cmocka_unit_test(test_node_stat_bad_cpu_value_fails),

@@ -592,6 +592,42 @@ static void test_metrics_reach_only_what_takes_them(void **state)
     fx_free(fx);
 }
 
+/* A batch written off the loop into a buffer of its own reaches the chunk byte for byte. */
+static void test_metrics_batch_written_elsewhere_is_taken_whole(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new("service: { flush: 1h }\n"
+                           "pipeline:\n"
+                           "  inputs: [ { name: test_metrics_in, tag: m } ]\n"
+                           "  outputs: [ { name: test_out, match: '*' } ]\n");
+    struct gl_instance *in = fx->e->inputs[0];
+    struct gl_buf own;
+    struct gl_batch b;
+    gl_buf_init(&own);
+    gl_batch_begin_buf(&b, &own, 1700000000000);
+    gl_batch_family(&b, "g", 1, GL_METRIC_GAUGE, "help", 4, NULL, 0);
+    gl_batch_sample(&b, &(struct gl_label){"k", 1, "v", 1}, 1, 0, 1.5);
+    gl_batch_sample(&b, NULL, 0, 0, 2);
+    gl_batch_commit(&b);
+    assert_int_equal(gl_batch_commit_bytes(in, own.data, own.len, b.total), 0);
+    assert_int_equal(gl_batch_commit_bytes(in, own.data, own.len, b.total), 0);
+    assert_int_equal(gl_batch_commit_bytes(in, "", 0, 0), 0);
+    assert_int_equal(in->stats.records_in, 4);
+    assert_int_equal(in->stats.bytes_in, 2 * own.len);
+    gl__input_flush_open(in);
+    turn(fx);
+    assert_int_equal(n_held, 1);
+    const struct gl_chunk *c = held[0]->chunk;
+    assert_int_equal(c->type, GL_METRICS);
+    assert_int_equal(c->records, 4);
+    assert_int_equal(c->data.len, 2 * own.len);
+    assert_memory_equal(c->data.data, own.data, own.len);
+    assert_memory_equal(c->data.data + own.len, own.data, own.len);
+    gl_flush_done(held[0], GL_OK);
+    gl_buf_close(&own);
+    fx_free(fx);
+}
+
 static void test_logs_and_metrics_of_one_tag_never_share_a_chunk(void **state)
 {
     (void)state;
@@ -657,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_source_change_splits_chunk),
         cmocka_unit_test(test_held_chunk_keeps_order_of_its_tag),
         cmocka_unit_test(test_metrics_reach_only_what_takes_them),
+        cmocka_unit_test(test_metrics_batch_written_elsewhere_is_taken_whole),
         cmocka_unit_test(test_logs_and_metrics_of_one_tag_never_share_a_chunk),
         cmocka_unit_test(test_route_that_can_carry_nothing_is_a_config_error),
     };
