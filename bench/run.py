@@ -573,18 +573,18 @@ pipeline:
 ES_OPTIONS = """      port: %d
       index: bench
       generate_id: on
-      compress: gzip
       workers: 4
 """
 
 
-def run_es(name, corpus_dir, manifest):
-    """tail (read_from_head, exit_on_eof) -> es (generate_id, gzip) against the
+def run_es(name, corpus_dir, manifest, gzip=True):
+    """tail (read_from_head, exit_on_eof) -> es (generate_id, gzip or not) against the
     Elasticsearch test server on loopback, a process of its own that keeps no
     document bodies. CPU per GB read and, for the output's share (JSON, bulk
     framing, gzip, HTTP), minus the same run into null, as for cloudwatch_logs."""
+    options = ES_OPTIONS + ("      compress: gzip\n" if gzip else "")
     wall, cpu, rss, cpu_null, stats = tail_into(
-        "lib_es_server.py", ["--count-only"], "es", lambda p: ES_OPTIONS % p, corpus_dir,
+        "lib_es_server.py", ["--count-only"], "es", lambda p: options % p, corpus_dir,
         "/_test/stats")
     ok = [b for b in stats["bulks"] if b["status"] == 200]
     stored = stats["items"].get("201", 0)
@@ -596,9 +596,11 @@ def run_es(name, corpus_dir, manifest):
     sent_gb = sum(b["bytes"] for b in ok) / 1e9
     return (name, "%.0fk lines/s, %d bulk requests of %.1f MB (NDJSON) on average"
             % (manifest["lines"] / wall / 1e3, len(ok), raw_gb * 1e3 / max(len(ok), 1)),
-            "%.2f CPU s/GB read; the output's share (JSON, bulk framing, gzip, HTTP) %.2f CPU s "
-            "per GB read, %.2f per GB of NDJSON (%.2f GB, gzipped to %.3f GB)"
-            % (cpu / gb, (cpu - cpu_null) / gb, (cpu - cpu_null) / raw_gb, raw_gb, sent_gb),
+            "%.2f CPU s/GB read; the output's share (JSON, bulk framing,%s HTTP) %.2f CPU s "
+            "per GB read, %.2f per GB of NDJSON (%.2f GB%s)"
+            % (cpu / gb, " gzip," if gzip else "", (cpu - cpu_null) / gb,
+               (cpu - cpu_null) / raw_gb, raw_gb,
+               ", gzipped to %.3f GB" % sent_gb if gzip else ""),
             "%.1f MiB" % (rss / 1024.0), "%.1fs" % wall)
 
 
@@ -662,6 +664,8 @@ def main():
                                    c1, m1))
         rows.append(run_es("tail 1 file -> es, generate_id, gzip (test server, loopback)",
                            c1, m1))
+        rows.append(run_es("tail 1 file -> es, generate_id, no compression (test server, "
+                           "loopback)", c1, m1, gzip=False))
     c200, m200 = corpus("1x200k", 1, 200000)
     if c200 is not None:
         mb = m200["bytes"] // 1000000
