@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <cmocka.h>
+#include <linux/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -791,6 +792,43 @@ static void test_node_sysfs_file_answering_an_error_stays_open(void **state)
     assert_false(holds_open("/net/lo/speed"));
 }
 
+/*
+ * dormant from the device dump is what each /sys/class/net/<device>/dormant
+ * says: 0 or 1 for a device that is up, nothing (EINVAL) for one that is
+ * down. A device that goes up or down meanwhile is read again.
+ */
+static void test_node_dormant_from_netlink_equals_sysfs(void **state)
+{
+    (void)state;
+    struct run r;
+    assert_int_equal(run_open(&r, "metrics: netclass\n"), 0); /* the real /sys */
+    bool same = false;
+    for (int try = 0; try < 10 && !same; try++) {
+        r.c.links_state = 0;
+        assert_int_equal(node_rtnl_links(&r.c), 0);
+        const struct node_link *l = (const struct node_link *)r.c.links.data;
+        size_t n = node_rtnl_count(&r.c);
+        assert_true(n >= 1); /* lo at least */
+        same = true;
+        for (size_t i = 0; i < n; i++) {
+            char dir[PATH_MAX], buf[64];
+            size_t len;
+            int64_t v = -1;
+            snprintf(dir, sizeof(dir), "/sys/class/net/%s", r.c.link_text.data + l[i].name_at);
+            if (node_read_at(&r.c, dir, "dormant", buf, sizeof(buf), &len) == 0) {
+                assert_true(node_parse_int_auto((struct node_tok){buf, len}, &v));
+            }
+            int64_t from_link = l[i].ifi_flags & IFF_UP ? (l[i].ifi_flags & IFF_DORMANT) != 0 : -1;
+            same = same && v == from_link;
+        }
+    }
+    assert_true(same);
+    run_collect(&r);
+    assert_true(success(&r, "netclass") == 1);
+    assert_true(value(&r, "node_network_dormant", "device=lo") == 0);
+    run_close(&r);
+}
+
 /* A UDP socket of family bound to the loopback address with n datagrams waiting in it. */
 static int udp_with_queue(int family, int n)
 {
@@ -1104,6 +1142,7 @@ int main(void)
         cmocka_unit_test(test_node_proc_files_kept_open_and_closed_when_unread),
         cmocka_unit_test(test_node_sysfs_file_answering_an_error_stays_open),
         cmocka_unit_test(test_node_mounts_read_again_when_they_change),
+        cmocka_unit_test(test_node_dormant_from_netlink_equals_sysfs),
         cmocka_unit_test(test_node_udp_queues_from_netlink_equal_the_files),
         cmocka_unit_test(test_node_meminfo_odd_line_writes_nothing),
         cmocka_unit_test(test_node_meminfo_blank_lines_and_odd_names),
