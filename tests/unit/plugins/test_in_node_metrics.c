@@ -606,6 +606,44 @@ static void test_node_1000_interfaces(void **state)
     tmp_remove();
 }
 
+/*
+ * os-release is read again when it changed: written in place (another
+ * modification time), replaced by another file, or gone for
+ * usr/lib/os-release. Unchanged, the kept text gives the same series.
+ */
+static void test_node_os_release_read_again_when_changed(void **state)
+{
+    (void)state;
+    static const char *const labels = "id=a,name=A"; /* id_like empty: no label */
+    char path[PATH_MAX], other[PATH_MAX];
+    tmp_make();
+    put("root/etc/os-release", "ID=a\nNAME=A\nVERSION_ID=1.5\n");
+    put("root/usr/lib/os-release", "ID=a\nNAME=A\nVERSION_ID=7\n");
+    snprintf(path, sizeof(path), "%s/root/etc/os-release", tmp_root);
+    struct run r;
+    assert_int_equal(run_open(&r, tmp_yaml("metrics: os\n")), 0);
+    run_collect(&r);
+    assert_true(value(&r, "node_os_version", labels) == 1.5);
+    run_collect(&r);
+    assert_true(value(&r, "node_os_version", labels) == 1.5);
+    put("root/etc/os-release", "ID=a\nNAME=A\nVERSION_ID=2.5\n"); /* the same size */
+    struct timespec t[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+    assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+    run_collect(&r);
+    assert_true(value(&r, "node_os_version", labels) == 2.5);
+    put("root/etc/os-release.new", "ID=a\nNAME=A\nVERSION_ID=3.5\n");
+    snprintf(other, sizeof(other), "%s/root/etc/os-release.new", tmp_root);
+    assert_int_equal(rename(other, path), 0);
+    run_collect(&r);
+    assert_true(value(&r, "node_os_version", labels) == 3.5);
+    assert_int_equal(unlink(path), 0);
+    run_collect(&r);
+    assert_true(value(&r, "node_os_version", labels) == 7);
+    assert_true(success(&r, "os") == 1);
+    run_close(&r);
+    tmp_remove();
+}
+
 static void test_node_file_over_the_limit_fails_its_collector(void **state)
 {
     (void)state;
@@ -1136,6 +1174,7 @@ int main(void)
         cmocka_unit_test(test_node_cpufreq_without_policy_looks_no_further),
         cmocka_unit_test(test_node_500_mounts),
         cmocka_unit_test(test_node_1000_interfaces),
+        cmocka_unit_test(test_node_os_release_read_again_when_changed),
         cmocka_unit_test(test_node_file_over_the_limit_fails_its_collector),
         cmocka_unit_test(test_node_proc_sys_value_too_long_fails_its_collector),
         cmocka_unit_test(test_node_label_not_utf8_is_replaced),
