@@ -324,6 +324,15 @@ int gl_batch_commit_bytes(struct gl_instance *ins, const char *data, size_t len,
     struct gl_slot *slot = gl__input_slot(ins, ins->tag, strlen(ins->tag));
     struct gl_buf *buf = gl__slot_buf(slot, GL_METRICS);
     size_t start = buf->len;
+    if (start == 0) {
+        /*
+         * A new chunk is made room for at once up to the size it is routed
+         * at: batches after batch then land without a doubling that copies
+         * them, and the chunk's buffer goes back to the pool when it is freed
+         * (its untouched pages are never resident).
+         */
+        gl_buf_reserve(buf, GL_CHUNK_SIZE - 1);
+    }
     gl_buf_append(buf, data, len);
     return gl__input_commit_batch(slot, start, series);
 }

@@ -220,6 +220,7 @@ void node_ctx_init(struct node_ctx *c, struct node *n)
     gl_buf_init(&c->clean);
     gl_buf_init(&c->scratch);
     gl_buf_init(&c->mounts_text);
+    gl_buf_init(&c->os_text);
     gl_buf_init(&c->mounts);
     gl_buf_init(&c->proc_stat);
     gl_buf_init(&c->links);
@@ -236,6 +237,7 @@ void node_ctx_close(struct node_ctx *c)
     gl_buf_close(&c->clean);
     gl_buf_close(&c->scratch);
     gl_buf_close(&c->mounts_text);
+    gl_buf_close(&c->os_text);
     gl_buf_close(&c->mounts);
     gl_buf_close(&c->proc_stat);
     gl_buf_close(&c->links);

@@ -122,6 +122,16 @@ struct node_fds {
     struct gl_buf keys;    /* their paths */
 };
 
+/*
+ * What stat() says of a file, enough to tell that it is another one or was
+ * written since: its text kept from a collection is read again otherwise.
+ */
+struct node_file_id {
+    uint64_t dev, ino, size;
+    int64_t mtime_ns, ctime_ns;
+    bool valid;
+};
+
 /* What one collector did in one collection. */
 struct node_result {
     bool ran;
@@ -225,6 +235,8 @@ struct node_ctx {
     struct gl_buf mounts_text; /* the mount table as last read, and its mounts (parsed) */
     struct gl_buf mounts;
     uint32_t mounts_opened; /* the descriptor that read it (node_read_changed) */
+    struct gl_buf os_text;  /* os-release as last read, and what stat() said of it then */
+    struct node_file_id os_id;
     struct node_fds fds;
     char path[PATH_MAX];
     char *err; /* the current collector's message buffer */

@@ -5,6 +5,7 @@
  * down, the speed of a virtual one) is left out, as node_exporter does.
  */
 #include <fcntl.h>
+#include <linux/if.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -223,15 +224,19 @@ static void life_values(struct node_ctx *c, const char *dir, const char *name,
     }
 }
 
-/* A device the dump has: flags, the properties kept for life and, when up, dormant, speed, duplex.
+/*
+ * A device the dump has: flags and, when up, speed and duplex from their
+ * files; the properties kept for life; dormant from the dump's IFF_DORMANT,
+ * given for a device that is up, as its file is.
  */
 static bool read_iface_link(struct node_ctx *c, const char *dir, const char *name,
                             const struct node_link *l, struct iface *f)
 {
-    static const int files[3] = {7, 6, 14}; /* flags first: it says "down" */
+    static const int files[2] = {7, 14}; /* flags first: it says "down" */
+    enum { DORMANT = 6 };
     bool down = false;
     memset(f, 0, sizeof(*f));
-    for (int i = 0; i < 3 && !(down && i >= 1); i++) {
+    for (int i = 0; i < 2 && !(down && i >= 1); i++) {
         char buf[VALUE_MAX];
         size_t len;
         int k = files[i];
@@ -243,6 +248,10 @@ static bool read_iface_link(struct node_ctx *c, const char *dir, const char *nam
     }
     if (c->abandoned) {
         return false; /* let go during a read: the instance's kept values are not ours now */
+    }
+    if (l->ifi_flags & IFF_UP) {
+        f->v[DORMANT] = (l->ifi_flags & IFF_DORMANT) != 0;
+        f->has |= 1u << DORMANT;
     }
     life_values(c, dir, name, l, f);
     char duplex[VALUE_MAX];

@@ -48,7 +48,8 @@ struct node_link {
     uint32_t alias_at, alias_len;
     uint64_t v[NODE_LINK_VALUES];
     uint64_t rx_nohandler;
-    uint32_t has; /* a bit per value given (1 << NODE_LINK_*) */
+    uint32_t ifi_flags; /* dev_get_flags(): IFF_UP as sysfs flags has it, IFF_DORMANT when up */
+    uint32_t has;       /* a bit per value given (1 << NODE_LINK_*) */
 };
 
 /* ---- in_node_metrics_read.c ---------------------------------------------- */

@@ -10,7 +10,11 @@
  * Every value taken from the dump is one the kernel fills from the same
  * field as the sysfs file: operstate ("down" when not running), address and
  * broadcast (addr_len bytes), carrier counts, MTU, queue length, link mode,
- * group, alias, type, iflink (the index itself when IFLA_LINK is absent).
+ * group, alias, type, iflink (the index itself when IFLA_LINK is absent),
+ * dormant (IFF_DORMANT of ifi_flags, which the kernel sets when the device
+ * is running and dormant, as sysfs answers only for a running device).
+ * Not flags: ifi_flags is dev_get_flags(), which differs from the dev->flags
+ * sysfs prints (promiscuity and allmulti as asked, running and lower-up).
  *
  * Then its UDP sockets from a sock_diag dump: the send and receive queues
  * /proc/net/udp{,6} print, from the same kernel fields, in one pass over
@@ -143,6 +147,7 @@ static void add_link(struct node_ctx *c, const struct nlmsghdr *h, void *arg)
     memset(&l, 0, sizeof(l));
     l.v[NODE_LINK_INDEX] = ifi->ifi_index;
     l.v[NODE_LINK_TYPE] = ifi->ifi_type;
+    l.ifi_flags = ifi->ifi_flags;
     int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*ifi)));
     for (const struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
         link_attr(c, &l, a);

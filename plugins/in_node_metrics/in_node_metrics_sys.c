@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/timex.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -379,16 +380,70 @@ int node_parse_os_release(struct node_ctx *c, const char *text, size_t len)
     return 0;
 }
 
+static struct node_file_id file_id(const struct stat *st)
+{
+    return (struct node_file_id){
+        .dev = st->st_dev,
+        .ino = st->st_ino,
+        .size = (uint64_t)st->st_size,
+        .mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
+        .ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec,
+        .valid = true,
+    };
+}
+
+static bool same_file(const struct node_file_id *a, const struct node_file_id *b)
+{
+    return a->valid && b->valid && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+/*
+ * An os-release file below path.rootfs into c->os_text: read again only when
+ * stat() says it is another file than the one kept, or was written since
+ * (node_exporter 1.5 keeps it by modification time the same way). Returns as
+ * node_read; GL_ENOENT when there is no such file.
+ */
+static int os_read(struct node_ctx *c, const char *rel)
+{
+    struct stat st;
+    int rc = node_path(c, c->n->rootfs, rel);
+    if (rc < 0) {
+        return rc;
+    }
+    if (!node_op_begin(c, NULL)) {
+        return GL_ESTATE;
+    }
+    int e = stat(c->path, &st) == 0 ? 0 : errno;
+    if (!node_op_end(c)) {
+        return GL_ESTATE;
+    }
+    if (e == ENOENT) {
+        return GL_ENOENT;
+    }
+    struct node_file_id id = e == 0 ? file_id(&st) : (struct node_file_id){0};
+    if (same_file(&id, &c->os_id)) {
+        return 0;
+    }
+    /* Written after the stat above: the next collection sees another time and reads again. */
+    c->os_id.valid = false;
+    rc = node_read(c, &c->os_text, c->n->rootfs, rel);
+    if (rc == 0) {
+        c->os_id = id;
+    }
+    return rc;
+}
+
 int node_collect_os(struct node_ctx *c)
 {
-    int rc = node_read(c, &c->text, c->n->rootfs, "etc/os-release");
+    int rc = os_read(c, "etc/os-release");
     if (rc == GL_ENOENT) {
-        rc = node_read(c, &c->text, c->n->rootfs, "usr/lib/os-release");
+        rc = os_read(c, "usr/lib/os-release");
     }
     if (rc == GL_ENOENT) {
         return NODE_NODATA;
     }
-    return rc < 0 ? rc : node_parse_os_release(c, c->text.data, c->text.len);
+    return rc < 0 ? rc : node_parse_os_release(c, c->os_text.data, c->os_text.len);
 }
 
 /* ---- selinux ------------------------------------------------------------- */

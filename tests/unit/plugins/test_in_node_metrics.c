@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <cmocka.h>
+#include <linux/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -605,6 +606,44 @@ static void test_node_1000_interfaces(void **state)
     tmp_remove();
 }
 
+/*
+ * os-release is read again when it changed: written in place (another
+ * modification time), replaced by another file, or gone for
+ * usr/lib/os-release. Unchanged, the kept text gives the same series.
+ */
+static void test_node_os_release_read_again_when_changed(void **state)
+{
+    (void)state;
+    static const char *const labels = "id=a,name=A"; /* id_like empty: no label */
+    char path[PATH_MAX], other[PATH_MAX];
+    tmp_make();
+    put("root/etc/os-release", "ID=a\nNAME=A\nVERSION_ID=1.5\n");
+    put("root/usr/lib/os-release", "ID=a\nNAME=A\nVERSION_ID=7\n");
+    snprintf(path, sizeof(path), "%s/root/etc/os-release", tmp_root);
+    struct run r;
+    assert_int_equal(run_open(&r, tmp_yaml("metrics: os\n")), 0);
+    run_collect(&r);
+    assert_true(value(&r, "node_os_version", labels) == 1.5);
+    run_collect(&r);
+    assert_true(value(&r, "node_os_version", labels) == 1.5);
+    put("root/etc/os-release", "ID=a\nNAME=A\nVERSION_ID=2.5\n"); /* the same size */
+    struct timespec t[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+    assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+    run_collect(&r);
+    assert_true(value(&r, "node_os_version", labels) == 2.5);
+    put("root/etc/os-release.new", "ID=a\nNAME=A\nVERSION_ID=3.5\n");
+    snprintf(other, sizeof(other), "%s/root/etc/os-release.new", tmp_root);
+    assert_int_equal(rename(other, path), 0);
+    run_collect(&r);
+    assert_true(value(&r, "node_os_version", labels) == 3.5);
+    assert_int_equal(unlink(path), 0);
+    run_collect(&r);
+    assert_true(value(&r, "node_os_version", labels) == 7);
+    assert_true(success(&r, "os") == 1);
+    run_close(&r);
+    tmp_remove();
+}
+
 static void test_node_file_over_the_limit_fails_its_collector(void **state)
 {
     (void)state;
@@ -789,6 +828,43 @@ static void test_node_sysfs_file_answering_an_error_stays_open(void **state)
     assert_int_equal(r.c.sys_errno, EINVAL);
     run_close(&r);
     assert_false(holds_open("/net/lo/speed"));
+}
+
+/*
+ * dormant from the device dump is what each /sys/class/net/<device>/dormant
+ * says: 0 or 1 for a device that is up, nothing (EINVAL) for one that is
+ * down. A device that goes up or down meanwhile is read again.
+ */
+static void test_node_dormant_from_netlink_equals_sysfs(void **state)
+{
+    (void)state;
+    struct run r;
+    assert_int_equal(run_open(&r, "metrics: netclass\n"), 0); /* the real /sys */
+    bool same = false;
+    for (int try = 0; try < 10 && !same; try++) {
+        r.c.links_state = 0;
+        assert_int_equal(node_rtnl_links(&r.c), 0);
+        const struct node_link *l = (const struct node_link *)r.c.links.data;
+        size_t n = node_rtnl_count(&r.c);
+        assert_true(n >= 1); /* lo at least */
+        same = true;
+        for (size_t i = 0; i < n; i++) {
+            char dir[PATH_MAX], buf[64];
+            size_t len;
+            int64_t v = -1;
+            snprintf(dir, sizeof(dir), "/sys/class/net/%s", r.c.link_text.data + l[i].name_at);
+            if (node_read_at(&r.c, dir, "dormant", buf, sizeof(buf), &len) == 0) {
+                assert_true(node_parse_int_auto((struct node_tok){buf, len}, &v));
+            }
+            int64_t from_link = l[i].ifi_flags & IFF_UP ? (l[i].ifi_flags & IFF_DORMANT) != 0 : -1;
+            same = same && v == from_link;
+        }
+    }
+    assert_true(same);
+    run_collect(&r);
+    assert_true(success(&r, "netclass") == 1);
+    assert_true(value(&r, "node_network_dormant", "device=lo") == 0);
+    run_close(&r);
 }
 
 /* A UDP socket of family bound to the loopback address with n datagrams waiting in it. */
@@ -1098,12 +1174,14 @@ int main(void)
         cmocka_unit_test(test_node_cpufreq_without_policy_looks_no_further),
         cmocka_unit_test(test_node_500_mounts),
         cmocka_unit_test(test_node_1000_interfaces),
+        cmocka_unit_test(test_node_os_release_read_again_when_changed),
         cmocka_unit_test(test_node_file_over_the_limit_fails_its_collector),
         cmocka_unit_test(test_node_proc_sys_value_too_long_fails_its_collector),
         cmocka_unit_test(test_node_label_not_utf8_is_replaced),
         cmocka_unit_test(test_node_proc_files_kept_open_and_closed_when_unread),
         cmocka_unit_test(test_node_sysfs_file_answering_an_error_stays_open),
         cmocka_unit_test(test_node_mounts_read_again_when_they_change),
+        cmocka_unit_test(test_node_dormant_from_netlink_equals_sysfs),
         cmocka_unit_test(test_node_udp_queues_from_netlink_equal_the_files),
         cmocka_unit_test(test_node_meminfo_odd_line_writes_nothing),
         cmocka_unit_test(test_node_meminfo_blank_lines_and_odd_names),

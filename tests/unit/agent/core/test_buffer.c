@@ -592,7 +592,10 @@ static void test_metrics_reach_only_what_takes_them(void **state)
     fx_free(fx);
 }
 
-/* A batch written off the loop into a buffer of its own reaches the chunk byte for byte. */
+/*
+ * A batch written off the loop into a buffer of its own reaches the chunk
+ * byte for byte; the chunk is made room for up to the size it is routed at.
+ */
 static void test_metrics_batch_written_elsewhere_is_taken_whole(void **state)
 {
     (void)state;
@@ -621,6 +624,7 @@ static void test_metrics_batch_written_elsewhere_is_taken_whole(void **state)
     assert_int_equal(c->type, GL_METRICS);
     assert_int_equal(c->records, 4);
     assert_int_equal(c->data.len, 2 * own.len);
+    assert_int_equal(c->data.cap, GL_CHUNK_SIZE); /* made room for at the first batch */
     assert_memory_equal(c->data.data, own.data, own.len);
     assert_memory_equal(c->data.data + own.len, own.data, own.len);
     gl_flush_done(held[0], GL_OK);
