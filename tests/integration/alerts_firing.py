@@ -138,6 +138,14 @@ wait_for("the app's requests and the agent's metrics in Prometheus",
          prom.query('gleaner_build_info{node="node-a"}'), timeout=60)
 print("data flowing (%.0fs)" % (time.time() - t0))
 
+# A rule's window only holds the share it is written for once it is full: over the first
+# seconds of a series, one 5xx among a few requests is above any threshold. The healthy
+# check starts when Prometheus holds a whole window of the app's samples.
+wait_for("a whole %s window of the app's samples" % SHORT["window"],
+         lambda: prom.query('max(count_over_time(http_requests_total{job="%s",status="200"}'
+                            '[1h])) > %d' % (JOB, int(SHORT["window"][:-1]) + 2)), timeout=60)
+print("a whole window of data (%.0fs)" % (time.time() - t0))
+
 # ---- healthy: nothing pending, nothing firing ----
 t = time.time()
 polls = 0

@@ -12,7 +12,9 @@ time the handler took: a configured latency is slept, not made up.
 Endpoints: GET /api/orders, POST /api/orders, GET /api/cart, GET /api/search (the work),
 GET /healthz (200), GET /metrics. Test-only: POST /_control with JSON
 {"error_share": 0.2, "latency": 1.5, "rate": 20} answers the settings now in force:
-error_share is the share of work requests answered 500, 502 or 503; latency is the seconds
+error_share is the share of work requests answered 500, 502 or 503, spread evenly (one in
+every 1/error_share requests, not at random, so a short window never sees a burst); latency
+is the seconds
 a work request takes (each within +-20%); rate is the requests per second the traffic aims
 at (spread over a few threads, so slow answers lower it).
 
@@ -50,6 +52,8 @@ class TestApp:
         self._lock = threading.Lock()
         self._log_lock = threading.Lock()
         self._rnd = random.Random(seed)
+        self._errors_due = 0.0  # error_share accumulated per request; a 5xx at each whole one
+        self._failed = 0
         self._counts = {}       # (method, path, status) -> n
         self._hist = {}         # (method, path) -> [bucket counts..., sum, count]
         self._stop = threading.Event()
@@ -142,8 +146,13 @@ class TestApp:
         started = time.monotonic()
         with self._lock:
             latency = self.settings["latency"] * self._rnd.uniform(0.8, 1.2)
-            failing = self._rnd.random() < self.settings["error_share"]
-            status = self._rnd.choice((500, 502, 503)) if failing else 200
+            self._errors_due += self.settings["error_share"]
+            failing = self._errors_due >= 1.0
+            status = 200
+            if failing:
+                self._errors_due -= 1.0
+                self._failed += 1
+                status = (500, 502, 503)[self._failed % 3]
         if self._stop.wait(latency):
             status = 503
         took = time.monotonic() - started
