@@ -119,7 +119,8 @@ struct node_fds {
     size_t limit;          /* most files kept: a quarter of the open-file limit, 4096 at most */
     uint32_t collection;   /* counts collections, to find files no longer read */
     uint32_t openings;     /* counts the descriptors kept, each opening its own number */
-    struct gl_buf keys;    /* their paths */
+    uint64_t missing_retry_ns; /* a missing file is looked for again after this; 0: 30 s */
+    struct gl_buf keys;        /* their paths */
 };
 
 /*

@@ -261,26 +261,24 @@ static int collect_throttles(struct node_ctx *c)
     size_t count, at = 0;
     int rc = node_path(c, c->n->sysfs, "devices/system/cpu");
     snprintf(base, sizeof(base), "%s", c->path);
+    /*
+     * thermal_throttle comes with the CPUs' thermal interrupt: every CPU has it or none
+     * has, so cpu0 (which every machine has) without it spares listing the others.
+     */
+    if (rc == 0 &&
+        (!join(probe, sizeof(probe), base, "cpu0", "thermal_throttle") || !has_dir(c, probe))) {
+        return c->abandoned ? GL_ESTATE : 0;
+    }
     rc = rc < 0 ? rc : node_list(c, base, &count);
     if (rc < 0) {
         return rc == GL_ESTATE ? rc : 0;
     }
     gl_buf_reset(&c->scratch);
-    bool first = true;
     for (const char *name; rc == 0 && (name = node_list_next(c, &at)) != NULL;) {
         struct throttle t;
         if (!is_cpu_dir(name) || !join(cpu, sizeof(cpu), base, name, "")) {
             continue;
         }
-        /*
-         * thermal_throttle comes with the CPUs' thermal interrupt: every CPU has it or
-         * none has, so a first CPU without it spares looking in the others.
-         */
-        if (first &&
-            (!join(probe, sizeof(probe), base, name, "thermal_throttle") || !has_dir(c, probe))) {
-            break;
-        }
-        first = false;
         if (read_throttle(c, cpu, &t)) {
             gl_buf_append(&c->scratch, &t, sizeof(t));
         }

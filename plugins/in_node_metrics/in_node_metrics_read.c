@@ -78,6 +78,15 @@ static int errno_code(int e)
 #define FD_SLOTS 8192
 #define FD_EMPTY (-1)
 #define FD_GONE (-2) /* given up (the device went away): the slot stays taken */
+#define FD_MISSING (-3) /* no such file when last tried: not looked for again until retry_at */
+
+/*
+ * A file found missing is looked for again this long after (a collector of
+ * hardware the node lacks would otherwise walk the same absent path at every
+ * collection): a sensor driver loaded or a device's udev data written shows
+ * within this time.
+ */
+#define MISSING_RETRY_NS (30 * 1000000000ull)
 
 struct node_fd {
     uint64_t hash;
@@ -85,7 +94,8 @@ struct node_fd {
     uint32_t read_at; /* the collection that last read it */
     uint32_t opened;  /* which opening this descriptor is (node_fds.openings) */
     int fd;
-    bool proc; /* a file of a proc filesystem (else sysfs) */
+    bool proc;         /* a file of a proc filesystem (else sysfs) */
+    uint64_t retry_at; /* FD_MISSING: when to look for it again (uv_hrtime) */
 };
 
 static uint64_t hash_of(const char *s, size_t n)
@@ -115,7 +125,9 @@ void node_fds_tidy(struct node_fds *f)
     f->collection++;
     for (size_t i = 0; f->slots != NULL && f->collection % 64 == 0 && i < FD_SLOTS; i++) {
         struct node_fd *s = &f->slots[i];
-        if (s->fd >= 0 && f->collection - s->read_at > 64) {
+        if (s->fd == FD_MISSING && f->collection - s->read_at > 64) {
+            s->fd = FD_GONE;
+        } else if (s->fd >= 0 && f->collection - s->read_at > 64) {
             close(s->fd);
             s->fd = FD_GONE;
             f->kept--;
@@ -134,10 +146,12 @@ void node_fds_close(struct node_fds *f)
         }
     }
     uint32_t openings = f->openings; /* never counts back: node_read_changed compares them */
+    uint64_t retry = f->missing_retry_ns;
     gl_free(f->slots);
     gl_buf_close(&f->keys);
     memset(f, 0, sizeof(*f));
     f->openings = openings;
+    f->missing_retry_ns = retry;
 }
 
 /* A quarter of the soft limit on open files (tail needs the rest), at most 4096. */
@@ -155,9 +169,8 @@ static size_t fd_limit(void)
  * elsewhere can be replaced under its name) and there is room; returns
  * whether it did.
  */
-static bool fd_keep(struct node_fds *f, const char *path, size_t n, uint64_t h, int fd)
+static void fd_table(struct node_fds *f)
 {
-    struct statfs st;
     if (f->slots == NULL) {
         f->slots = gl_malloc(FD_SLOTS * sizeof(*f->slots));
         for (size_t i = 0; i < FD_SLOTS; i++) {
@@ -165,21 +178,51 @@ static bool fd_keep(struct node_fds *f, const char *path, size_t n, uint64_t h, 
         }
         f->limit = fd_limit();
     }
+}
+
+/* The slot for path, taken for it: an empty one gets its key. */
+static struct node_fd *fd_take(struct node_fds *f, const char *path, size_t n, uint64_t h)
+{
+    struct node_fd *s = fd_slot(f, path, n, h);
+    if (s->fd == FD_EMPTY) {
+        *s = (struct node_fd){.hash = h, .key_at = (uint32_t)f->keys.len, .key_len = (uint32_t)n};
+        gl_buf_append(&f->keys, path, n);
+        f->used++;
+    }
+    return s;
+}
+
+static bool fd_keep(struct node_fds *f, const char *path, size_t n, uint64_t h, int fd)
+{
+    struct statfs st;
+    fd_table(f);
     if (f->kept >= f->limit || f->used >= FD_SLOTS / 2 || fstatfs(fd, &st) < 0 ||
         (st.f_type != PROC_SUPER_MAGIC && st.f_type != SYSFS_MAGIC)) {
         return false;
     }
-    struct node_fd *s = fd_slot(f, path, n, h);
-    *s = (struct node_fd){
-        h,  (uint32_t)f->keys.len,        (uint32_t)n, f->collection, ++f->openings,
-        fd, st.f_type == PROC_SUPER_MAGIC};
+    struct node_fd *s = fd_take(f, path, n, h);
+    s->read_at = f->collection;
+    s->opened = ++f->openings;
     if (s->opened == 0) {
         s->opened = ++f->openings; /* 0 stands for none */
     }
-    gl_buf_append(&f->keys, path, n);
-    f->used++;
+    s->fd = fd;
+    s->proc = st.f_type == PROC_SUPER_MAGIC;
     f->kept++;
     return true;
+}
+
+/* Remembers that path is not there, so that it is not looked for again until retry_at. */
+static void fd_missing(struct node_fds *f, const char *path, size_t n, uint64_t h)
+{
+    fd_table(f);
+    if (f->used >= FD_SLOTS / 2) {
+        return;
+    }
+    struct node_fd *s = fd_take(f, path, n, h);
+    s->fd = FD_MISSING;
+    s->read_at = f->collection;
+    s->retry_at = uv_hrtime() + (f->missing_retry_ns > 0 ? f->missing_retry_ns : MISSING_RETRY_NS);
 }
 
 /*
@@ -200,8 +243,22 @@ static int fd_open(struct node_ctx *c, const char *path, int flags, bool *kept)
         *kept = true;
         return s->fd;
     }
+    if (s != NULL && s->fd == FD_MISSING && uv_hrtime() < s->retry_at) {
+        s->read_at = f->collection;
+        *kept = false;
+        errno = ENOENT;
+        return -1;
+    }
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags);
-    *kept = fd >= 0 && (s == NULL || s->fd == FD_EMPTY) && fd_keep(f, path, n, h, fd);
+    int e = errno;
+    bool mine = s == NULL || s->fd == FD_EMPTY || s->fd == FD_MISSING;
+    *kept = fd >= 0 && mine && fd_keep(f, path, n, h, fd);
+    if (fd < 0 && e == ENOENT && mine) {
+        fd_missing(f, path, n, h);
+    } else if (fd >= 0 && !*kept && s != NULL && s->fd == FD_MISSING) {
+        s->fd = FD_GONE; /* there now, but not kept: opened at each read again */
+    }
+    errno = e;
     return fd;
 }
 
@@ -480,11 +537,24 @@ int node_read_u64(struct node_ctx *c, const char *base, const char *rel, uint64_
 
 int node_open_dir(struct node_ctx *c, int dirfd, const char *path)
 {
+    struct node_fds *f = &c->fds;
+    size_t n = dirfd == AT_FDCWD ? strlen(path) : 0;
+    uint64_t h = n > 0 ? hash_of(path, n) : 0;
+    struct node_fd *s = n > 0 && f->slots != NULL ? fd_slot(f, path, n, h) : NULL;
+    if (s != NULL && s->fd == FD_MISSING && uv_hrtime() < s->retry_at) {
+        s->read_at = f->collection;
+        return GL_ENOENT;
+    }
     if (!node_op_begin(c, NULL)) {
         return GL_ESTATE;
     }
     int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int e = errno;
+    if (n > 0 && fd < 0 && e == ENOENT && (s == NULL || s->fd == FD_EMPTY || s->fd == FD_MISSING)) {
+        fd_missing(f, path, n, h);
+    } else if (s != NULL && s->fd == FD_MISSING && fd >= 0) {
+        s->fd = FD_GONE;
+    }
     if (!node_op_end(c)) {
         if (fd >= 0) {
             close(fd);

@@ -644,6 +644,41 @@ static void test_node_os_release_read_again_when_changed(void **state)
     tmp_remove();
 }
 
+/*
+ * A file or directory found missing is not looked for again until its retry
+ * time (30 s; 1 s here): a sensor chip that appears shows at the first
+ * collection after that, and so do the CPUs' thermal_throttle counters.
+ */
+static void test_node_missing_files_looked_for_again_after_a_while(void **state)
+{
+    (void)state;
+    tmp_make();
+    put("proc/stat", "cpu  1 0 1 1 0 0 0 0 0 0\ncpu0 1 0 1 1 0 0 0 0 0 0\n");
+    put("sys/devices/system/cpu/cpu0/online", "1\n");
+    struct run r;
+    assert_int_equal(run_open(&r, tmp_yaml("metrics: hwmon,cpu\n")), 0);
+    r.c.fds.missing_retry_ns = 1000000000ull;
+    run_collect(&r);
+    assert_int_equal(count(&r, "node_hwmon_temp_celsius"), 0);
+    assert_int_equal(count(&r, "node_cpu_package_throttles_total"), 0);
+    put("sys/class/hwmon/hwmon0/name", "coretemp\n");
+    put("sys/class/hwmon/hwmon0/temp1_input", "45000\n");
+    put("sys/devices/system/cpu/cpu0/topology/physical_package_id", "0\n");
+    put("sys/devices/system/cpu/cpu0/topology/core_id", "0\n");
+    put("sys/devices/system/cpu/cpu0/thermal_throttle/package_throttle_count", "42\n");
+    put("sys/devices/system/cpu/cpu0/thermal_throttle/core_throttle_count", "6\n");
+    run_collect(&r);
+    assert_int_equal(count(&r, "node_hwmon_temp_celsius"), 0); /* not looked for again yet */
+    assert_int_equal(count(&r, "node_cpu_package_throttles_total"), 0);
+    nanosleep(&(struct timespec){.tv_sec = 1, .tv_nsec = 100000000}, NULL);
+    run_collect(&r);
+    assert_true(value(&r, "node_hwmon_temp_celsius", "chip=coretemp,sensor=temp1") == 45);
+    assert_true(value(&r, "node_cpu_package_throttles_total", "package=0") == 42);
+    assert_true(success(&r, "hwmon") == 1 && success(&r, "cpu") == 1);
+    run_close(&r);
+    tmp_remove();
+}
+
 static void test_node_file_over_the_limit_fails_its_collector(void **state)
 {
     (void)state;
@@ -1175,6 +1210,7 @@ int main(void)
         cmocka_unit_test(test_node_500_mounts),
         cmocka_unit_test(test_node_1000_interfaces),
         cmocka_unit_test(test_node_os_release_read_again_when_changed),
+        cmocka_unit_test(test_node_missing_files_looked_for_again_after_a_while),
         cmocka_unit_test(test_node_file_over_the_limit_fails_its_collector),
         cmocka_unit_test(test_node_proc_sys_value_too_long_fails_its_collector),
         cmocka_unit_test(test_node_label_not_utf8_is_replaced),
