@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "codec/msgpack_put.h"
 #include "codec/shared.h"
 #include "core/chunk.h"
 #include "core/event.h"
@@ -88,12 +89,11 @@ void gl_event_origin(struct gl_event *ev, uint64_t source, uint64_t offset)
     if (!rewind_meta(ev)) {
         return;
     }
-    msgpack_pack_map(&ev->pk, 1);
-    msgpack_pack_str(&ev->pk, sizeof(GL_META_ORIGIN) - 1);
-    msgpack_pack_str_body(&ev->pk, GL_META_ORIGIN, sizeof(GL_META_ORIGIN) - 1);
-    msgpack_pack_array(&ev->pk, 2);
-    msgpack_pack_uint64(&ev->pk, source);
-    msgpack_pack_uint64(&ev->pk, offset);
+    gl_mp_put_map(ev->buf, 1);
+    gl_mp_put_str(ev->buf, GL_META_ORIGIN, sizeof(GL_META_ORIGIN) - 1);
+    gl_mp_put_array(ev->buf, 2);
+    gl_mp_put_uint(ev->buf, source);
+    gl_mp_put_uint(ev->buf, offset);
     open_map(ev);
 }
 
@@ -115,16 +115,14 @@ void gl_event_set_time(struct gl_event *ev, uint64_t ts_ns)
 void gl_event_key(struct gl_event *ev, const char *key, size_t klen)
 {
     ev->map_n[ev->depth - 1]++;
-    msgpack_pack_str(&ev->pk, klen);
-    msgpack_pack_str_body(&ev->pk, key, klen);
+    gl_mp_put_str(ev->buf, key, klen);
 }
 
 void gl_event_kv_strn(struct gl_event *ev, const char *key, size_t klen, const char *val,
                       size_t len)
 {
     gl_event_key(ev, key, klen);
-    msgpack_pack_str(&ev->pk, len);
-    msgpack_pack_str_body(&ev->pk, val, len);
+    gl_mp_put_str(ev->buf, val, len);
 }
 
 void gl_event_kv_str(struct gl_event *ev, const char *key, const char *val, size_t len)
@@ -135,35 +133,31 @@ void gl_event_kv_str(struct gl_event *ev, const char *key, const char *val, size
 void gl_event_kv_int(struct gl_event *ev, const char *key, int64_t v)
 {
     gl_event_key(ev, key, strlen(key));
-    msgpack_pack_int64(&ev->pk, v);
+    gl_mp_put_int(ev->buf, v);
 }
 
 void gl_event_kv_uint(struct gl_event *ev, const char *key, uint64_t v)
 {
     gl_event_key(ev, key, strlen(key));
-    msgpack_pack_uint64(&ev->pk, v);
+    gl_mp_put_uint(ev->buf, v);
 }
 
 void gl_event_kv_double(struct gl_event *ev, const char *key, double v)
 {
     gl_event_key(ev, key, strlen(key));
-    msgpack_pack_double(&ev->pk, v);
+    gl_mp_put_double(ev->buf, v);
 }
 
 void gl_event_kv_bool(struct gl_event *ev, const char *key, int v)
 {
     gl_event_key(ev, key, strlen(key));
-    if (v) {
-        msgpack_pack_true(&ev->pk);
-    } else {
-        msgpack_pack_false(&ev->pk);
-    }
+    gl_mp_put_bool(ev->buf, v != 0);
 }
 
 void gl_event_kv_nil(struct gl_event *ev, const char *key)
 {
     gl_event_key(ev, key, strlen(key));
-    msgpack_pack_nil(&ev->pk);
+    gl_mp_put_nil(ev->buf);
 }
 
 void gl_event_kv_obj(struct gl_event *ev, const char *key, size_t klen,

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "codec/json.h"
+#include "codec/msgpack_put.h"
 #include "codec/msgpack_scan.h"
 #include "core/chunk.h"
 #include "core/input.h"
@@ -65,9 +66,8 @@ void gl_batch_begin_buf(struct gl_batch *b, struct gl_buf *buf, int64_t ts_ms)
     b->n_families = b->n_series = b->total = b->refused = 0;
     b->series_at = 0;
     b->slot = NULL;
-    msgpack_packer_init(&b->pk, buf, gl_buf_pack_write);
     gl_buf_putc(buf, (char)0x93);
-    msgpack_pack_int64(&b->pk, ts_ms);
+    gl_mp_put_int(buf, ts_ms);
     b->count_at = buf->len;
     gl_buf_append(buf, count, sizeof(count));
     b->families_at = open_array(buf);
@@ -86,10 +86,6 @@ void gl_batch_begin(struct gl_batch *b, struct gl_instance *ins, int64_t ts_ms)
     gl_batch_begin_tag(b, ins, ins->tag, strlen(ins->tag), ts_ms);
 }
 
-static void pack_str(msgpack_packer *pk, const char *s, size_t len)
-{
-    msgpack_pack_str_with_body(pk, len ? s : "", len);
-}
 
 static void close_family(struct gl_batch *b)
 {
@@ -108,10 +104,10 @@ void gl_batch_family(struct gl_batch *b, const char *name, size_t name_len,
     b->n_series = 0;
     b->type = type;
     gl_buf_putc(b->buf, (char)0x95);
-    pack_str(&b->pk, name, name_len);
-    msgpack_pack_uint8(&b->pk, (uint8_t)type);
-    pack_str(&b->pk, help, help_len);
-    pack_str(&b->pk, unit, unit_len);
+    gl_mp_put_str(b->buf, name, name_len);
+    gl_mp_put_uint(b->buf, (uint8_t)type);
+    gl_mp_put_str(b->buf, help, help_len);
+    gl_mp_put_str(b->buf, unit, unit_len);
     b->series_at = open_array(b->buf);
 }
 
@@ -166,12 +162,12 @@ static int series_head(struct gl_batch *b, const struct gl_label *labels, size_t
         return m;
     }
     gl_buf_putc(b->buf, (char)0x93);
-    msgpack_pack_array(&b->pk, (size_t)m * 2);
+    gl_mp_put_array(b->buf, (uint32_t)m * 2);
     for (int i = 0; i < m; i++) {
-        pack_str(&b->pk, b->sorted[i].name, b->sorted[i].name_len);
-        pack_str(&b->pk, b->sorted[i].value, b->sorted[i].value_len);
+        gl_mp_put_str(b->buf, b->sorted[i].name, b->sorted[i].name_len);
+        gl_mp_put_str(b->buf, b->sorted[i].value, b->sorted[i].value_len);
     }
-    msgpack_pack_int64(&b->pk, ts);
+    gl_mp_put_int(b->buf, ts);
     b->n_series++;
     b->total++;
     return 0;
@@ -182,7 +178,7 @@ int gl_batch_sample(struct gl_batch *b, const struct gl_label *labels, size_t n,
 {
     int rc = series_head(b, labels, n, ts_ms);
     if (rc == 0) {
-        msgpack_pack_double(&b->pk, value);
+        gl_mp_put_double(b->buf, value);
     }
     return rc;
 }
@@ -194,9 +190,9 @@ int gl_batch_sample(struct gl_batch *b, const struct gl_label *labels, size_t n,
 static void points_head(struct gl_batch *b, size_t n, double sum, double count, bool texts)
 {
     gl_buf_putc(b->buf, (char)(texts ? 0x94 : 0x93));
-    msgpack_pack_double(&b->pk, count);
-    msgpack_pack_double(&b->pk, sum);
-    msgpack_pack_array(&b->pk, n * 2);
+    gl_mp_put_double(b->buf, count);
+    gl_mp_put_double(b->buf, sum);
+    gl_mp_put_array(b->buf, (uint32_t)(n * 2));
 }
 
 int gl_batch_histogram(struct gl_batch *b, const struct gl_label *labels, size_t n,
@@ -210,13 +206,13 @@ int gl_batch_histogram(struct gl_batch *b, const struct gl_label *labels, size_t
     bool texts = n_buckets > 0 && buckets[0].le_text != NULL;
     points_head(b, n_buckets, sum, count, texts);
     for (size_t i = 0; i < n_buckets; i++) {
-        msgpack_pack_double(&b->pk, buckets[i].le);
-        msgpack_pack_double(&b->pk, buckets[i].count);
+        gl_mp_put_double(b->buf, buckets[i].le);
+        gl_mp_put_double(b->buf, buckets[i].count);
     }
     if (texts) {
-        msgpack_pack_array(&b->pk, n_buckets);
+        gl_mp_put_array(b->buf, (uint32_t)n_buckets);
         for (size_t i = 0; i < n_buckets; i++) {
-            pack_str(&b->pk, buckets[i].le_text, buckets[i].le_text_len);
+            gl_mp_put_str(b->buf, buckets[i].le_text, buckets[i].le_text_len);
         }
     }
     return 0;
@@ -233,13 +229,13 @@ int gl_batch_summary(struct gl_batch *b, const struct gl_label *labels, size_t n
     bool texts = n_q > 0 && q[0].q_text != NULL;
     points_head(b, n_q, sum, count, texts);
     for (size_t i = 0; i < n_q; i++) {
-        msgpack_pack_double(&b->pk, q[i].q);
-        msgpack_pack_double(&b->pk, q[i].value);
+        gl_mp_put_double(b->buf, q[i].q);
+        gl_mp_put_double(b->buf, q[i].value);
     }
     if (texts) {
-        msgpack_pack_array(&b->pk, n_q);
+        gl_mp_put_array(b->buf, (uint32_t)n_q);
         for (size_t i = 0; i < n_q; i++) {
-            pack_str(&b->pk, q[i].q_text, q[i].q_text_len);
+            gl_mp_put_str(b->buf, q[i].q_text, q[i].q_text_len);
         }
     }
     return 0;
@@ -269,7 +265,7 @@ int gl_batch_relabel(struct gl_batch *b, const struct gl_series *s, const struct
         gl_buf_append(b->buf, s->points, (size_t)s->n_points * 18);
         gl_buf_append(b->buf, s->point_texts, s->point_texts_len);
     } else {
-        msgpack_pack_double(&b->pk, s->value);
+        gl_mp_put_double(b->buf, s->value);
     }
     return 0;
 }

@@ -101,7 +101,6 @@ struct gl_batch {
     uint32_t total;        /* in the batch */
     uint32_t refused;      /* series refused (too many labels, no family) */
     enum gl_metric_type type; /* of the open family */
-    msgpack_packer pk;
     struct gl_slot *slot;  /* inputs: the tag's open chunk */
     struct gl_label sorted[GL_LABELS_MAX];
 };
