@@ -3,9 +3,9 @@
  * packer writes (the smallest encoding of each integer, str8 from 32 bytes,
  * doubles as float64), without a callback per header and per body. The
  * record encoder and the metrics batch write every key and value through
- * here; whole msgpack_objects still go through msgpack-c's packer, into the
- * same buffer. tests/unit/codec/test_msgpack_put.c holds the two equal
- * byte for byte.
+ * here, whole unpacked objects included (gl_mp_put_object, which filters
+ * use to copy a record's values). tests/unit/agent/codec/test_msgpack_put.c
+ * holds the two equal byte for byte.
  */
 #ifndef GL_CODEC_MSGPACK_PUT_H
 #define GL_CODEC_MSGPACK_PUT_H
@@ -158,5 +158,9 @@ static inline void gl_mp_put_nil(struct gl_buf *b)
 {
     gl_buf_putc(b, (char)0xc0);
 }
+
+/* A whole unpacked object (maps and arrays with their members), as msgpack_pack_object(). */
+struct msgpack_object;
+void gl_mp_put_object(struct gl_buf *b, const struct msgpack_object *o);
 
 #endif

@@ -103,7 +103,7 @@ void gl__event_meta(struct gl_event *ev, const msgpack_object *meta)
         !rewind_meta(ev)) {
         return;
     }
-    msgpack_pack_object(&ev->pk, *meta);
+    gl_mp_put_object(ev->buf, meta);
     open_map(ev);
 }
 
@@ -164,7 +164,7 @@ void gl_event_kv_obj(struct gl_event *ev, const char *key, size_t klen,
                      const msgpack_object *val)
 {
     gl_event_key(ev, key, klen);
-    msgpack_pack_object(&ev->pk, *val);
+    gl_mp_put_object(ev->buf, val);
 }
 
 void gl_event_kv_raw(struct gl_event *ev, const char *key, size_t klen, const char *msgpack,

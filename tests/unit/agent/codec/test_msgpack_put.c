@@ -163,6 +163,73 @@ static void test_msgpack_put_appends(void **state)
     pair_close(&p);
 }
 
+/*
+ * Unpacked objects of every type written back: float32 stays float32, bin and
+ * ext keep their length forms (ext's fixed sizes 1, 2, 4, 8, 16 and the rest).
+ */
+static void test_msgpack_put_objects_as_msgpack_c(void **state)
+{
+    (void)state;
+    static const uint32_t sizes[] = {0, 1, 2, 3, 4, 8, 16, 17, 255, 256, 65535, 65536};
+    char *blob = calloc(1, 65536);
+    assert_non_null(blob);
+    struct gl_buf src;
+    msgpack_packer pk;
+    gl_buf_init(&src);
+    msgpack_packer_init(&pk, &src, gl_buf_pack_write);
+    size_t n = sizeof(sizes) / sizeof(sizes[0]);
+    msgpack_pack_map(&pk, 8 + 2 * n);
+    msgpack_pack_str_with_body(&pk, "f32", 3);
+    msgpack_pack_float(&pk, 1.5f);
+    msgpack_pack_str_with_body(&pk, "f64", 3);
+    msgpack_pack_double(&pk, -2.25);
+    msgpack_pack_str_with_body(&pk, "neg", 3);
+    msgpack_pack_int64(&pk, -40000);
+    msgpack_pack_str_with_body(&pk, "pos", 3);
+    msgpack_pack_uint64(&pk, 5000000000ull);
+    msgpack_pack_str_with_body(&pk, "nil", 3);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_str_with_body(&pk, "bool", 4);
+    msgpack_pack_true(&pk);
+    msgpack_pack_str_with_body(&pk, "arr", 3);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_int64(&pk, -1);
+    msgpack_pack_str_with_body(&pk, "x", 1);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "deep", 4);
+    msgpack_pack_array(&pk, 0);
+    msgpack_pack_str_with_body(&pk, "str", 3);
+    msgpack_pack_str_with_body(&pk, blob, 40);
+    for (size_t i = 0; i < n; i++) {
+        msgpack_pack_bin_with_body(&pk, blob, sizes[i]);
+        if (sizes[i] > 0) {
+            msgpack_pack_ext_with_body(&pk, blob, sizes[i], 7);
+        } else {
+            msgpack_pack_str_with_body(&pk, "", 0);
+        }
+        msgpack_pack_str_with_body(&pk, "e", 1);
+        msgpack_pack_ext_with_body(&pk, blob, sizes[i], -3);
+    }
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack_next(&up, src.data, src.len, &off), MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(off, src.len);
+    struct pair p;
+    pair_open(&p);
+    gl_mp_put_object(&p.ours, &up.data);
+    msgpack_pack_object(&p.pk, up.data);
+    pair_check(&p, "object", 0);
+    assert_int_equal(p.ours.len, 0);
+    gl_mp_put_object(&p.ours, &up.data);
+    assert_int_equal(p.ours.len, src.len); /* and the same as it was packed */
+    assert_memory_equal(p.ours.data, src.data, src.len);
+    pair_close(&p);
+    msgpack_unpacked_destroy(&up);
+    gl_buf_close(&src);
+    free(blob);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -170,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_msgpack_put_strings_maps_arrays_as_msgpack_c),
         cmocka_unit_test(test_msgpack_put_doubles_and_constants_as_msgpack_c),
         cmocka_unit_test(test_msgpack_put_appends),
+        cmocka_unit_test(test_msgpack_put_objects_as_msgpack_c),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
