@@ -15,13 +15,8 @@ static void put_sized(struct gl_buf *b, uint32_t n, unsigned char c8, unsigned c
     if (n < 256) {
         *p++ = (char)c8;
         *p++ = (char)n;
-    } else if (n < 65536) {
-        *p++ = (char)c16;
-        p = gl__mp_be16(p, (uint16_t)n);
     } else {
-        *p++ = (char)c32;
-        gl_put_be32(p, n);
-        p += 4;
+        p = gl__mp_wide(p, n, c16, c32);
     }
     gl__mp_end(b, p);
 }

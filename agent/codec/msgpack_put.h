@@ -36,6 +36,18 @@ static inline char *gl__mp_be16(char *p, uint16_t v)
     return p + 2;
 }
 
+/* A count or length in its 16-bit form (code c16) below 65536, else its 32-bit one. */
+static inline char *gl__mp_wide(char *p, uint32_t n, unsigned char c16, unsigned char c32)
+{
+    if (n < 65536) {
+        *p++ = (char)c16;
+        return gl__mp_be16(p, (uint16_t)n);
+    }
+    *p++ = (char)c32;
+    gl_put_be32(p, n);
+    return p + 4;
+}
+
 /* A header with a count: fix (small | n), then 16- and 32-bit forms. */
 static inline void gl__mp_count(struct gl_buf *b, uint32_t n, unsigned char fix, uint32_t fix_max,
                                 unsigned char c16, unsigned char c32)
@@ -43,13 +55,8 @@ static inline void gl__mp_count(struct gl_buf *b, uint32_t n, unsigned char fix,
     char *p = gl__mp_at(b, 5);
     if (n < fix_max) {
         *p++ = (char)(fix | n);
-    } else if (n < 65536) {
-        *p++ = (char)c16;
-        p = gl__mp_be16(p, (uint16_t)n);
     } else {
-        *p++ = (char)c32;
-        gl_put_be32(p, n);
-        p += 4;
+        p = gl__mp_wide(p, n, c16, c32);
     }
     gl__mp_end(b, p);
 }
@@ -72,13 +79,8 @@ static inline void gl_mp_put_str(struct gl_buf *b, const char *s, size_t n)
     } else if (n < 256) {
         *p++ = (char)0xd9;
         *p++ = (char)n;
-    } else if (n < 65536) {
-        *p++ = (char)0xda;
-        p = gl__mp_be16(p, (uint16_t)n);
     } else {
-        *p++ = (char)0xdb;
-        gl_put_be32(p, (uint32_t)n);
-        p += 4;
+        p = gl__mp_wide(p, (uint32_t)n, 0xda, 0xdb);
     }
     if (n > 0) {
         memcpy(p, s, n);
