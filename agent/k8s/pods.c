@@ -527,6 +527,7 @@ static void fetches_kick(struct gl_pod_cache *c, uint64_t ms)
 
 void gl__pods_gets_wait(struct gl_pod_cache *c, uint64_t ms)
 {
+    uv_update_time(c->loop); /* a Retry-After counts from now, not the iteration's start */
     uint64_t until = uv_now(c->loop) + ms;
     if (until > c->get_not_before_ms) {
         c->get_not_before_ms = until;

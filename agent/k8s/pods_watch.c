@@ -115,6 +115,11 @@ static uint64_t back_off(struct gl__watch *w, bool relist, uint64_t after_ms)
     uint64_t ms = gl_retry_delay_after(c->s.retry_base_ms, c->s.retry_cap_ms, w->attempt++,
                                        gl_retry_random(&c->rnd), after_ms);
     w->relist = relist;
+    /*
+     * The loop's clock is that of the start of this iteration: after a busy one it is
+     * behind, and a Retry-After counted from it would end early.
+     */
+    uv_update_time(w->cache->loop);
     uv_timer_start(&w->timer, on_timer, ms, 0);
     return ms;
 }
