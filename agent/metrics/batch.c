@@ -86,7 +86,6 @@ void gl_batch_begin(struct gl_batch *b, struct gl_instance *ins, int64_t ts_ms)
     gl_batch_begin_tag(b, ins, ins->tag, strlen(ins->tag), ts_ms);
 }
 
-
 static void close_family(struct gl_batch *b)
 {
     if (b->series_at != 0) {

@@ -225,6 +225,32 @@ static void fd_missing(struct node_fds *f, const char *path, size_t n, uint64_t 
     s->retry_at = uv_hrtime() + (f->missing_retry_ns > 0 ? f->missing_retry_ns : MISSING_RETRY_NS);
 }
 
+/* Whether s marks its path missing and its retry time has not come: then it is not tried. */
+static bool still_missing(struct node_fds *f, struct node_fd *s)
+{
+    if (s == NULL || s->fd != FD_MISSING || uv_hrtime() >= s->retry_at) {
+        return false;
+    }
+    s->read_at = f->collection;
+    return true;
+}
+
+/*
+ * After an open of path (slot s, or NULL) that gave fd and errno e: a path
+ * not there is marked missing; one marked missing that is there again is
+ * opened at each read from now on (FD_GONE) unless fd_keep took its slot.
+ */
+static void after_open(struct node_fds *f, struct node_fd *s, const char *path, size_t n,
+                       uint64_t h, int fd, int e)
+{
+    bool free_slot = s == NULL || s->fd == FD_EMPTY || s->fd == FD_MISSING;
+    if (fd < 0 && e == ENOENT && free_slot) {
+        fd_missing(f, path, n, h);
+    } else if (fd >= 0 && s != NULL && s->fd == FD_MISSING) {
+        s->fd = FD_GONE;
+    }
+}
+
 /*
  * Opens path (a file, or a directory with O_DIRECTORY in flags) for reading
  * from its start: the kept descriptor or a new one (kept when it can be).
@@ -243,20 +269,18 @@ static int fd_open(struct node_ctx *c, const char *path, int flags, bool *kept)
         *kept = true;
         return s->fd;
     }
-    if (s != NULL && s->fd == FD_MISSING && uv_hrtime() < s->retry_at) {
-        s->read_at = f->collection;
-        *kept = false;
+    *kept = false;
+    if (still_missing(f, s)) {
         errno = ENOENT;
         return -1;
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags);
     int e = errno;
-    bool mine = s == NULL || s->fd == FD_EMPTY || s->fd == FD_MISSING;
-    *kept = fd >= 0 && mine && fd_keep(f, path, n, h, fd);
-    if (fd < 0 && e == ENOENT && mine) {
-        fd_missing(f, path, n, h);
-    } else if (fd >= 0 && !*kept && s != NULL && s->fd == FD_MISSING) {
-        s->fd = FD_GONE; /* there now, but not kept: opened at each read again */
+    if (fd >= 0 && (s == NULL || s->fd == FD_EMPTY || s->fd == FD_MISSING)) {
+        *kept = fd_keep(f, path, n, h, fd);
+    }
+    if (!*kept) {
+        after_open(f, f->slots != NULL ? fd_slot(f, path, n, h) : NULL, path, n, h, fd, e);
     }
     errno = e;
     return fd;
@@ -541,8 +565,7 @@ int node_open_dir(struct node_ctx *c, int dirfd, const char *path)
     size_t n = dirfd == AT_FDCWD ? strlen(path) : 0;
     uint64_t h = n > 0 ? hash_of(path, n) : 0;
     struct node_fd *s = n > 0 && f->slots != NULL ? fd_slot(f, path, n, h) : NULL;
-    if (s != NULL && s->fd == FD_MISSING && uv_hrtime() < s->retry_at) {
-        s->read_at = f->collection;
+    if (still_missing(f, s)) {
         return GL_ENOENT;
     }
     if (!node_op_begin(c, NULL)) {
@@ -550,10 +573,8 @@ int node_open_dir(struct node_ctx *c, int dirfd, const char *path)
     }
     int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int e = errno;
-    if (n > 0 && fd < 0 && e == ENOENT && (s == NULL || s->fd == FD_EMPTY || s->fd == FD_MISSING)) {
-        fd_missing(f, path, n, h);
-    } else if (s != NULL && s->fd == FD_MISSING && fd >= 0) {
-        s->fd = FD_GONE;
+    if (n > 0) {
+        after_open(f, s, path, n, h, fd, e);
     }
     if (!node_op_end(c)) {
         if (fd >= 0) {
