@@ -30,7 +30,9 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
         docs check-docs \
         image chart chart-test image-test dashboards dashboards-pictures
 
-all: deps $(BUILD)/gleaner
+# deps first, then the build: with -j, nothing compiles before the headers are installed.
+all: deps
+	@$(MAKE) -s --no-print-directory $(BUILD)/gleaner
 
 # ---- dependencies ----------------------------------------------------------
 
@@ -69,7 +71,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgleaner.a $(wildcard tests/unit/*.h
 # The pod cache's test drives its fake API server with libcurl directly.
 $(BUILD)/tests/agent/k8s/test_pods: TEST_LIBS = $(shell pkg-config --libs libcurl 2>/dev/null)
 
-unit: deps $(UNIT_BIN)
+unit: deps
+	@$(MAKE) -s --no-print-directory $(UNIT_BIN)
 	@sh tests/run_unit.sh $(UNIT_BIN)
 
 test-asan: deps
