@@ -14,7 +14,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         build-essential pkg-config libcap2-bin ca-certificates \
         libuv1-dev libmsgpack-dev libyaml-dev libpcre2-dev zlib1g-dev \
-        libcurl4-openssl-dev libmicrohttpd-dev libssl-dev libsystemd-dev libzstd-dev libdeflate-dev \
+        libcurl4-openssl-dev libmicrohttpd-dev libssl-dev libsystemd-dev libzstd-dev libisal-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile VERSION ./

@@ -4,7 +4,7 @@
 
 PKGS      := libuv msgpack yaml-0.1 libpcre2-8 zlib
 # Loaded on first use (agent/net/dl.c): their headers are used, the libraries never linked.
-DL_PKGS   := libcurl libmicrohttpd openssl libsystemd libzstd libdeflate
+DL_PKGS   := libcurl libmicrohttpd openssl libsystemd libzstd libisal
 BUILD     ?= build
 CC        ?= cc
 OPT       ?= -O2

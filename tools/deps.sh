@@ -5,7 +5,7 @@ set -e
 
 PKGS="build-essential pkg-config clang libclang-rt-14-dev
 libuv1-dev libmsgpack-dev libcurl4-openssl-dev libssl-dev libyaml-dev
-libpcre2-dev libmicrohttpd-dev libsystemd-dev libzstd-dev libdeflate-dev zlib1g-dev
+libpcre2-dev libmicrohttpd-dev libsystemd-dev libzstd-dev libisal-dev zlib1g-dev
 libcmocka-dev
 python3 python3-botocore python3-yaml python3-snappy python3-protobuf prometheus gnuplot-nox
 prometheus-node-exporter prometheus-alertmanager systemd-journal-remote valgrind curl procps

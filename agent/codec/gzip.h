@@ -1,6 +1,6 @@
 /*
  * gzip (RFC 1952): for HTTP bodies sent compressed (Content-Encoding: gzip)
- * and bodies received so. Compression uses libdeflate, loaded on first use;
+ * and bodies received so. Compression uses ISA-L's igzip, loaded on first use;
  * decompression uses zlib. One place that knows either library.
  */
 #ifndef GL_GZIP_H
@@ -24,7 +24,7 @@ int gl_gzip_load(char *err, size_t errlen);
  */
 int gl_gzip_compress(const char *data, size_t len, int level, struct gl_buf *out);
 
-/* Frees the compressor kept between calls (at exit). */
+/* Frees the compressors kept between calls (at exit). */
 void gl_gzip_release(void);
 
 /*

@@ -41,14 +41,14 @@ static struct gl_mhd_api mhd_api;
 static struct gl_crypto_api crypto_api;
 static struct gl_sd_api sd_api;
 static struct gl_zstd_api zstd_api;
-static struct gl_deflate_api deflate_api;
+static struct gl_isal_api isal_api;
 
 const struct gl_curl_api *const gl_curl = &curl_api;
 const struct gl_mhd_api *const gl_mhd = &mhd_api;
 const struct gl_crypto_api *const gl_crypto = &crypto_api;
 const struct gl_sd_api *const gl_sd = &sd_api;
 const struct gl_zstd_api *const gl_zstd = &zstd_api;
-const struct gl_deflate_api *const gl_deflate = &deflate_api;
+const struct gl_isal_api *const gl_isal = &isal_api;
 
 /* ---- symbol lists ---- */
 
@@ -132,12 +132,10 @@ static const struct sym zstd_syms[] = {
     { NULL, 0 },
 };
 
-#define DEFLATE_SYM(field, name) { name, offsetof(struct gl_deflate_api, field) }
-static const struct sym deflate_syms[] = {
-    DEFLATE_SYM(alloc_compressor, "libdeflate_alloc_compressor"),
-    DEFLATE_SYM(gzip_compress, "libdeflate_gzip_compress"),
-    DEFLATE_SYM(gzip_compress_bound, "libdeflate_gzip_compress_bound"),
-    DEFLATE_SYM(free_compressor, "libdeflate_free_compressor"),
+#define ISAL_SYM(field, name) { name, offsetof(struct gl_isal_api, field) }
+static const struct sym isal_syms[] = {
+    ISAL_SYM(deflate_stateless_init, "isal_deflate_stateless_init"),
+    ISAL_SYM(deflate_stateless, "isal_deflate_stateless"),
     { NULL, 0 },
 };
 
@@ -151,8 +149,8 @@ static struct lib sd_lib = { "libsystemd.so.0", "libsystemd0", sd_syms, &sd_api,
                              sizeof(sd_api) };
 static struct lib zstd_lib = { "libzstd.so.1", "libzstd1", zstd_syms, &zstd_api,
                                sizeof(zstd_api) };
-static struct lib deflate_lib = { "libdeflate.so.0", "libdeflate0", deflate_syms, &deflate_api,
-                                  sizeof(deflate_api) };
+static struct lib isal_lib = { "libisal.so.2", "libisal2", isal_syms, &isal_api,
+                               sizeof(isal_api) };
 
 /* ---- loading ---- */
 
@@ -175,7 +173,7 @@ union any_api {
     struct gl_crypto_api crypto;
     struct gl_sd_api sd;
     struct gl_zstd_api zstd;
-    struct gl_deflate_api deflate;
+    struct gl_isal_api isal;
 };
 
 /*
@@ -233,9 +231,9 @@ static void load_zstd(void)
     load(&zstd_lib);
 }
 
-static void load_deflate(void)
+static void load_isal(void)
 {
-    load(&deflate_lib);
+    load(&isal_lib);
 }
 
 /* The outcome of the one attempt, copied out for the caller. */
@@ -282,9 +280,9 @@ int gl_dl_zstd(char *err, size_t errlen)
     return outcome(&zstd_lib, err, errlen);
 }
 
-int gl_dl_deflate(char *err, size_t errlen)
+int gl_dl_isal(char *err, size_t errlen)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, load_deflate);
-    return outcome(&deflate_lib, err, errlen);
+    pthread_once(&once, load_isal);
+    return outcome(&isal_lib, err, errlen);
 }

@@ -2,7 +2,7 @@
  * Optional libraries, loaded on first use: libcurl (the HTTP client),
  * libmicrohttpd (the HTTP server), libcrypto (SigV4 hashing),
  * libsystemd (the journal, for the systemd input), libzstd (the
- * filesystem buffer's chunk files) and libdeflate (gzip request bodies).
+ * filesystem buffer's chunk files) and ISA-L (gzip request bodies).
  *
  * The agent does not link them: each is dlopen()ed by soname the first time
  * a feature needs it, so a pipeline that sends nothing over HTTP and serves
@@ -22,7 +22,7 @@
 #include <stddef.h>
 
 #include <curl/curl.h>
-#include <libdeflate.h>
+#include <isa-l/igzip_lib.h>
 #include <microhttpd.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -119,12 +119,10 @@ struct gl_zstd_api {
     __typeof__(ZSTD_getErrorName) *get_error_name;
 };
 
-/* libdeflate.so.0 (package libdeflate0): what agent/codec/gzip.c calls to compress. */
-struct gl_deflate_api {
-    __typeof__(libdeflate_alloc_compressor) *alloc_compressor;
-    __typeof__(libdeflate_gzip_compress) *gzip_compress;
-    __typeof__(libdeflate_gzip_compress_bound) *gzip_compress_bound;
-    __typeof__(libdeflate_free_compressor) *free_compressor;
+/* libisal.so.2 (package libisal2): what agent/codec/gzip.c calls to compress. */
+struct gl_isal_api {
+    __typeof__(isal_deflate_stateless_init) *deflate_stateless_init;
+    __typeof__(isal_deflate_stateless) *deflate_stateless;
 };
 
 extern const struct gl_curl_api *const gl_curl;
@@ -132,7 +130,7 @@ extern const struct gl_mhd_api *const gl_mhd;
 extern const struct gl_crypto_api *const gl_crypto;
 extern const struct gl_sd_api *const gl_sd;
 extern const struct gl_zstd_api *const gl_zstd;
-extern const struct gl_deflate_api *const gl_deflate;
+extern const struct gl_isal_api *const gl_isal;
 
 /*
  * Load the library and fill its table, once per process; safe from any
@@ -146,6 +144,6 @@ int gl_dl_mhd(char *err, size_t errlen);
 int gl_dl_crypto(char *err, size_t errlen);
 int gl_dl_sd(char *err, size_t errlen);
 int gl_dl_zstd(char *err, size_t errlen);
-int gl_dl_deflate(char *err, size_t errlen);
+int gl_dl_isal(char *err, size_t errlen);
 
 #endif
