@@ -160,6 +160,9 @@ struct cwl_body {
 void cwl_body_init(struct cwl_body *b, const char *group, const char *stream,
                    const struct cwl_event *ev, size_t n, const char *arena);
 size_t cwl_body_read(struct cwl_body *b, size_t offset, char *out, size_t cap);
+/* Calls fn with the body's bytes in order, a piece at a time, in place (to hash them). */
+void cwl_body_pieces(struct cwl_body *b, void (*fn)(void *ctx, const char *p, size_t len),
+                     void *ctx);
 void cwl_body_close(struct cwl_body *b);
 void cwl_body_create(struct gl_buf *out, enum cwl_action a, const char *group,
                      const char *stream, const char *group_class, int64_t retention_days,

@@ -294,6 +294,21 @@ static size_t body_copy(struct cwl_body *b, char *out, size_t cap)
     return done;
 }
 
+void cwl_body_pieces(struct cwl_body *b, void (*fn)(void *ctx, const char *p, size_t len),
+                     void *ctx)
+{
+    body_start(b);
+    while (b->part != PART_END) {
+        size_t len;
+        const char *p = part_bytes(b, &len);
+        if (len > 0) {
+            fn(ctx, p, len);
+        }
+        next_part(b);
+    }
+    body_start(b);
+}
+
 size_t cwl_body_read(struct cwl_body *b, size_t offset, char *out, size_t cap)
 {
     if (offset != b->pos) {

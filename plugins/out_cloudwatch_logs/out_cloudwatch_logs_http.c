@@ -94,16 +94,18 @@ static size_t read_put(void *data, size_t offset, char *buf, size_t cap)
     return cwl_body_read(&k->put, offset, buf, cap);
 }
 
-/* The hex SHA-256 of the PutLogEvents body, produced a piece at a time. */
+static void hash_piece(void *ctx, const char *p, size_t len)
+{
+    gl_sha256_add(ctx, p, len);
+}
+
+/* The hex SHA-256 of the PutLogEvents body, hashed where its pieces lie (no copy). */
 static int hash_put(struct call *k, char out[65])
 {
     struct gl_sha256 h;
-    char piece[16384];
-    size_t off = 0, n;
     int rc = gl_sha256_begin(&h);
-    while (rc == 0 && (n = cwl_body_read(&k->put, off, piece, sizeof(piece))) > 0) {
-        gl_sha256_add(&h, piece, n);
-        off += n;
+    if (rc == 0) {
+        cwl_body_pieces(&k->put, hash_piece, &h);
     }
     return gl_sha256_hex(&h, out) == 0 && rc == 0 ? 0 : GL_EIO;
 }

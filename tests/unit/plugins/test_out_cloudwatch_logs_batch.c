@@ -203,6 +203,37 @@ static void test_cwl_body_reads_again_from_an_earlier_offset(void **state)
     gl_buf_close(&whole);
 }
 
+static void append_piece(void *ctx, const char *p, size_t len)
+{
+    gl_buf_append(ctx, p, len);
+}
+
+/* The pieces hashed for SigV4 are the bytes sent, and reading afterwards starts at 0. */
+static void test_cwl_body_pieces_are_the_body(void **state)
+{
+    (void)state;
+    const char *arena = "hello\\\"x\\\"world";
+    struct cwl_event ev[2] = { { .ts_ms = 1700000000123, .off = 0, .qlen = 10, .len = 8 },
+                               { .ts_ms = 7, .off = 10, .qlen = 5, .len = 5 } };
+    for (size_t n = 0; n <= 2; n++) {
+        struct cwl_body b;
+        struct gl_buf pieces, read;
+        gl_buf_init(&pieces);
+        gl_buf_init(&read);
+        cwl_body_init(&b, "/aws/eks/a", "pod-1", ev, n, arena);
+        char piece[7];
+        assert_int_equal(cwl_body_read(&b, 0, piece, sizeof(piece)), sizeof(piece));
+        cwl_body_pieces(&b, append_piece, &pieces);
+        gl_buf_putc(&pieces, '\0');
+        read_all(&b, 13, &read);
+        assert_int_equal(pieces.len, b.len + 1);
+        assert_string_equal(pieces.data, read.data);
+        cwl_body_close(&b);
+        gl_buf_close(&pieces);
+        gl_buf_close(&read);
+    }
+}
+
 static void test_cwl_body_with_no_events(void **state)
 {
     (void)state;
@@ -357,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_cwl_utf8_append_replaces_invalid_bytes),
         cmocka_unit_test(test_cwl_body_is_put_log_events_json),
         cmocka_unit_test(test_cwl_body_reads_again_from_an_earlier_offset),
+        cmocka_unit_test(test_cwl_body_pieces_are_the_body),
         cmocka_unit_test(test_cwl_body_with_no_events),
         cmocka_unit_test(test_cwl_body_create_calls),
         cmocka_unit_test(test_cwl_reply_reads_rejected_info),
