@@ -2,9 +2,8 @@
  * gzip for HTTP bodies. Compression goes through ISA-L's igzip, loaded on
  * first use: a body is always whole in memory when it is compressed, and
  * igzip's one-shot compressor at level 1 runs at about 2.7 times the speed
- * of libdeflate's level 1 (and 8 times zlib's) on bulk NDJSON, for output
- * about 8% larger (bulk requests are compressed on the hot path of the es
- * output). Decompression stays with zlib's inflate stream, written into a
+ * of libdeflate's level 1 on bulk NDJSON, for output about 8% larger (bulk
+ * requests are compressed on the hot path of the es output). Decompression stays with zlib's inflate stream, written into a
  * gl_buf a slice at a time, so that it stops at the caller's bound: a
  * small body that inflates to gigabytes costs at most that bound.
  */
