@@ -3,12 +3,12 @@
  * first use: a body is always whole in memory when it is compressed, and
  * igzip's one-shot compressor at level 1 runs at about 2.7 times the speed
  * of libdeflate's level 1 on bulk NDJSON, for output about 8% larger (bulk
- * requests are compressed on the hot path of the es output). Decompression stays with zlib's inflate stream, written into a
- * gl_buf a slice at a time, so that it stops at the caller's bound: a
- * small body that inflates to gigabytes costs at most that bound.
+ * requests are compressed on the hot path of the es output). Decompression
+ * stays with zlib's inflate stream, written into a gl_buf a slice at a
+ * time, so that it stops at the caller's bound: a small body that inflates
+ * to gigabytes costs at most that bound.
  */
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <zlib.h>
 
 #include "codec/gzip.h"
@@ -55,14 +55,14 @@ static void give(struct compressor *c, int level)
 {
     struct compressor *none = NULL;
     if (!atomic_compare_exchange_strong(&kept[level], &none, c)) {
-        free(c);
+        gl_free(c);
     }
 }
 
 void gl_gzip_release(void)
 {
     for (int i = 0; i < LEVELS; i++) {
-        free(atomic_exchange(&kept[i], NULL));
+        gl_free(atomic_exchange(&kept[i], NULL));
     }
 }
 
@@ -112,7 +112,7 @@ int gl_gzip_compress(const char *data, size_t len, int level, struct gl_buf *out
     size_t room = bound(len);
     gl_buf_reserve(out, room);
     size_t n = deflate_once(c, level, data, len, out->data + out->len, room);
-    if (n == 0) { /* never seen; a body's every byte is kept whatever igzip does */
+    if (n == 0) { /* never seen (bound() holds stored blocks); room for anything */
         room = 2 * len + 1024;
         gl_buf_reserve(out, room);
         n = deflate_once(c, level, data, len, out->data + out->len, room);
