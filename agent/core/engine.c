@@ -10,6 +10,7 @@
  * was pushed to accepted it or finally dropped it; what is abandoned at
  * shutdown is never acknowledged, so the input re-reads it next time.
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -749,7 +750,8 @@ bool gl__engine_drained(const struct gl_engine *e)
         }
     }
     for (size_t i = 0; i < e->n_inputs; i++) {
-        if (e->inputs[i]->core->held_bytes != 0) {
+        const struct gl_instance_core *core = e->inputs[i]->core;
+        if (core->held_bytes != 0 || (core->storage != NULL && core->storage->backlog != 0)) {
             return false;
         }
     }
@@ -767,7 +769,12 @@ static void kick_run(uv_idle_t *h)
     for (size_t i = 0; i < e->n_outputs; i++) {
         gl__buffer_dispatch(e->outputs[i]);
     }
-    for (size_t i = 0; i < e->n_inputs && e->state == GL_ENGINE_RUNNING; i++) {
+    /*
+     * Stopping too: a chunk that waits on disk while its output has room is
+     * sent within grace like the chunks in memory, not left for a restart
+     * that may never come (a node scaled in takes its disk with it).
+     */
+    for (size_t i = 0; i < e->n_inputs && e->state != GL_ENGINE_STOPPED; i++) {
         if (e->inputs[i]->core->storage != NULL) {
             gl__input_replay(e->inputs[i]);
         }
@@ -917,12 +924,16 @@ static void grace_expired(uv_timer_t *t)
 {
     struct gl_engine *e = t->data;
     size_t left = 0;
+    uint64_t on_disk = 0;
     for (size_t i = 0; i < e->n_outputs; i++) {
         left += e->outputs[i]->core->buffer_bytes;
     }
-    gl_log_warn(NULL, "grace of %llu ms ran out with %zu bytes not delivered; they are not "
-                "acknowledged and will be read again on restart",
-                (unsigned long long)e->svc.grace_ms, left);
+    for (size_t i = 0; i < e->n_inputs; i++) {
+        on_disk += e->inputs[i]->core->storage != NULL ? e->inputs[i]->core->storage->backlog : 0;
+    }
+    gl_log_warn(NULL, "grace of %llu ms ran out with %zu bytes not delivered and %" PRIu64
+                " chunks waiting in filesystem buffers; they are not acknowledged and will be "
+                "read again on restart", (unsigned long long)e->svc.grace_ms, left, on_disk);
     e->hard_stop = true;
     for (size_t i = 0; i < e->n_outputs; i++) {
         gl__buffer_abandon(e->outputs[i]);

@@ -206,6 +206,7 @@ void gl__input_stored(struct gl_instance *ins, struct gl_chunk *c, bool written)
         core->held_bytes -= c->held;
         gl_chunk_free(c);
         check_limit(ins, false);
+        gl__engine_kick(ins->engine); /* a stopping engine waits for it on disk too */
         return;
     }
     ins->engine->chunks_up++;

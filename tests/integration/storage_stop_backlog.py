@@ -1,0 +1,124 @@
+"""A stop sends what waits on disk when the service can take it. With
+storage.max_chunks_up 1 and a CloudWatch Logs service that answers slowly,
+most chunks of a filesystem input are written and leave memory (the
+backlog); the agent is then stopped while they wait. With a grace long
+enough to send them, every line arrives exactly once, the agent exits
+before its grace runs out, and no chunk file is left behind: a node that is
+scaled in takes its disk with it, so what could be sent must not wait for
+a restart. The same holds when the input reaches the end of its file
+(exit_on_eof) with chunks on disk. When the service fails instead, the
+chunks read back for the stop are not lost when grace runs out: their files
+stay, the warning counts them, and the next run sends every line once."""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from lib import *  # noqa
+from lib_cwl_server import CwlServer  # noqa
+from lib_storage import cloudwatch  # noqa
+
+LINES = 200000     # about 20 MB read: a dozen chunks or more
+d = tmpdir("storage-stop-backlog")
+logs = os.path.join(d, "logs")
+os.makedirs(logs)
+
+
+def config(name, path, grace, eof):
+    return write(os.path.join(d, name + ".yaml"), """service:
+  flush: 200ms
+  grace: %s
+  scheduler.base: 100ms
+  scheduler.cap: 500ms
+  storage.path: %s/storage-%s
+  storage.max_chunks_up: 1
+pipeline:
+  inputs:
+    - name: tail
+      alias: fs
+      tag: %s
+      path: %s
+      read_from_head: on
+      exit_on_eof: %s
+      storage.type: filesystem
+  outputs:
+%s""" % (grace, d, name, name, path, "on" if eof else "off", cloudwatch(srv.endpoint)))
+
+
+def chunk_files(name):
+    n = 0
+    for root, _, files in os.walk(os.path.join(d, "storage-" + name)):
+        n += sum(f.endswith(".chunk") for f in files)
+    return n
+
+
+def lines_of(name):
+    path = os.path.join(logs, name + ".log")
+    with open(path, "w") as f:
+        f.write("".join("%s %06d %s\n" % (name, i, "y" * 80) for i in range(LINES)))
+    return path
+
+
+def delivered(name):
+    got = [int(json.loads(e["message"])["log"].split()[1])
+           for e in srv.events("g").get("s-" + name, [])]
+    return got
+
+
+with CwlServer(seed=5, delay=0.15) as srv:
+    os.environ.update(srv.env())
+
+    # SIGTERM while chunks wait on disk.
+    p = start(config("term", lines_of("term"), "60s", False))
+    wait_for("chunks waiting on disk", lambda: chunk_files("term") >= 3, timeout=30)
+    t0 = time.time()
+    rc = stop(p, timeout=50)
+    took = time.time() - t0
+    err = stderr_of(p)
+    check(rc == 0, "exit 0 after SIGTERM (rc=%s)" % rc)
+    check("ran out" not in err, "grace did not run out: the backlog was sent (%.1f s)" % took)
+    got = delivered("term")
+    check(got == list(range(LINES)),
+          "every line once and in order after the stop (%d events for %d lines)"
+          % (len(got), LINES))
+    check(chunk_files("term") == 0, "no chunk file left on disk")
+
+    # End of file with chunks on disk.
+    p = start(config("eof", lines_of("eof"), "60s", True))
+    try:
+        rc = p.wait(50)
+    except Exception:
+        p.kill()
+        fail("the agent did not exit at the end of its file within 50 s")
+    err = stderr_of(p)
+    check(rc == 0, "exit 0 at the end of the file (rc=%s)" % rc)
+    check("ran out" not in err, "grace did not run out")
+    got = delivered("eof")
+    check(got == list(range(LINES)),
+          "every line once and in order (%d events for %d lines)" % (len(got), LINES))
+    check(chunk_files("eof") == 0, "no chunk file left on disk")
+
+    # The service fails through the stop: grace runs out, the files stay.
+    srv.set_faults(unavailable_rate=1.0, delay=0.0)
+    p = start(config("fail", lines_of("fail"), "2s", False))
+    wait_for("chunks waiting on disk", lambda: chunk_files("fail") >= 3, timeout=30)
+    rc = stop(p, timeout=50)
+    err = stderr_of(p)
+    check(rc == 0, "exit 0 after SIGTERM during the outage (rc=%s)" % rc)
+    check("grace of 2000 ms ran out" in err and "chunks waiting in filesystem buffers" in err,
+          "grace ran out, with the chunks left on disk in the warning")
+    left = chunk_files("fail")
+    check(left > 0 and delivered("fail") == [],
+          "nothing accepted, %d chunk files kept on disk" % left)
+    srv.set_faults(unavailable_rate=0.0)
+    p = start(config("fail", os.path.join(logs, "fail.log"), "60s", False))
+    got = wait_for("every line after the restart",
+                   lambda: len(delivered("fail")) >= LINES and delivered("fail"), timeout=60)
+    check(got == list(range(LINES)),
+          "every line once and in order after the restart (%d events for %d lines)"
+          % (len(got), LINES))
+    wait_for("the delivered chunk files to be removed", lambda: chunk_files("fail") == 0,
+             timeout=10)
+    print("ok: no chunk file left once delivered")
+    check(stop(p) == 0, "the second run exits 0")
