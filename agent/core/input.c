@@ -529,4 +529,8 @@ void gl__input_ack(struct gl_chunk *c)
     }
     gl_chunk_free(c);
     check_limit(ins, false);
+    if (ins->engine->state == GL_ENGINE_STOPPING) {
+        /* The last chunk may be acknowledged by no flush (filtered out, matched by none). */
+        gl__engine_kick(ins->engine);
+    }
 }

@@ -6,7 +6,8 @@ enough to send them, every line arrives exactly once, the agent exits
 before its grace runs out, and no chunk file is left behind: a node that is
 scaled in takes its disk with it, so what could be sent must not wait for
 a restart. The same holds when the input reaches the end of its file
-(exit_on_eof) with chunks on disk. When the service fails instead, the
+(exit_on_eof) with chunks on disk, and when a filter drops every record, so
+that no flush acknowledges the last chunks. When the service fails instead, the
 chunks read back for the stop are not lost when grace runs out: their files
 stay, the warning counts them, and the next run sends every line once."""
 import json
@@ -25,7 +26,7 @@ logs = os.path.join(d, "logs")
 os.makedirs(logs)
 
 
-def config(name, path, grace, eof):
+def config(name, path, grace, eof, filters=""):
     return write(os.path.join(d, name + ".yaml"), """service:
   flush: 200ms
   grace: %s
@@ -42,8 +43,8 @@ pipeline:
       read_from_head: on
       exit_on_eof: %s
       storage.type: filesystem
-  outputs:
-%s""" % (grace, d, name, name, path, "on" if eof else "off", cloudwatch(srv.endpoint)))
+%s  outputs:
+%s""" % (grace, d, name, name, path, "on" if eof else "off", filters, cloudwatch(srv.endpoint)))
 
 
 def chunk_files(name):
@@ -98,6 +99,25 @@ with CwlServer(seed=5, delay=0.15) as srv:
     check(got == list(range(LINES)),
           "every line once and in order (%d events for %d lines)" % (len(got), LINES))
     check(chunk_files("eof") == 0, "no chunk file left on disk")
+
+    # Every record filtered out: the chunks are acknowledged without a flush.
+    t0 = time.time()
+    p = start(config("dropped", lines_of("dropped"), "60s", True, """  filters:
+    - name: grep
+      match: '*'
+      exclude: log .
+"""))
+    try:
+        rc = p.wait(50)
+    except Exception:
+        p.kill()
+        fail("the agent did not exit at the end of its file within 50 s")
+    err = stderr_of(p)
+    check(rc == 0 and "ran out" not in err,
+          "every record filtered out: exit 0 without waiting for grace (rc=%s, %.1f s)"
+          % (rc, time.time() - t0))
+    check(delivered("dropped") == [] and chunk_files("dropped") == 0,
+          "nothing sent, no chunk file left")
 
     # The service fails through the stop: grace runs out, the files stay.
     srv.set_faults(unavailable_rate=1.0, delay=0.0)
