@@ -30,6 +30,7 @@ struct gl_slot {
     size_t n_outputs;
     uint64_t last_used_ms;
     struct gl_hold *held;          /* a filter holds a chunk of this tag (router.c) */
+    bool warned_unrouted;          /* its records reached no output, and that was logged */
     struct gl_slot *next;          /* hash bucket chain */
 };
 

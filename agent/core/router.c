@@ -296,10 +296,17 @@ static void to_outputs(struct gl_slot *slot, struct gl_chunk *c)
     if (c->records > 0 && n == 0) {
         const char *reason = slot->n_outputs == 0 ? "no_output_matched" : "no_output_accepts";
         gl_instance_drop(slot->ins, reason, c->records);
-        gl_log_warn(slot->ins, "tag %.*s: %s; its %s are discarded", (int)slot->tag_len,
-                    slot->tag, slot->n_outputs == 0 ? "no output matches it"
-                                                   : "no output it matches takes them",
-                    gl_data_name(c->type));
+        /* Once per tag: the routes do not change until a reload, every chunk is counted. */
+        if (!slot->warned_unrouted) {
+            slot->warned_unrouted = true;
+            gl_log_warn(slot->ins,
+                        "tag %.*s: %s; its %s are discarded (counted in gleaner_input_"
+                        "dropped_records_total{reason=\"%s\"}; logged once per tag)",
+                        (int)slot->tag_len, slot->tag,
+                        slot->n_outputs == 0 ? "no output matches it"
+                                             : "no output it matches takes them",
+                        gl_data_name(c->type), reason);
+        }
     }
     if (c->records == 0 || n == 0) {
         gl__input_ack(c);
