@@ -7,11 +7,13 @@ before its grace runs out, and no chunk file is left behind: a node that is
 scaled in takes its disk with it, so what could be sent must not wait for
 a restart. The same holds when the input reaches the end of its file
 (exit_on_eof) with chunks on disk, and when a filter drops every record, so
-that no flush acknowledges the last chunks. When the service fails instead, the
+that no flush acknowledges the last chunks; a SIGHUP with chunks on disk
+loses and repeats nothing. When the service fails instead, the
 chunks read back for the stop are not lost when grace runs out: their files
 stay, the warning counts them, and the next run sends every line once."""
 import json
 import os
+import signal
 import sys
 import time
 
@@ -99,6 +101,21 @@ with CwlServer(seed=5, delay=0.15) as srv:
     check(got == list(range(LINES)),
           "every line once and in order (%d events for %d lines)" % (len(got), LINES))
     check(chunk_files("eof") == 0, "no chunk file left on disk")
+
+    # SIGHUP while chunks wait on disk: the old pipeline sends them or leaves them to the
+    # new one, which reads on; every line still arrives once and in order.
+    p = start(config("reload", lines_of("reload"), "60s", False))
+    wait_for("chunks waiting on disk", lambda: chunk_files("reload") >= 3, timeout=30)
+    p.send_signal(signal.SIGHUP)
+    wait_for("the reload", lambda: "configuration reloaded" in stderr_of(p), timeout=60)
+    got = wait_for("every line after the reload",
+                   lambda: len(delivered("reload")) >= LINES and delivered("reload"), timeout=60)
+    check(got == list(range(LINES)),
+          "SIGHUP with chunks on disk: every line once and in order (%d events for %d lines)"
+          % (len(got), LINES))
+    wait_for("the delivered chunk files to be removed", lambda: chunk_files("reload") == 0,
+             timeout=10)
+    check(stop(p) == 0, "exit 0 after the reload")
 
     # Every record filtered out: the chunks are acknowledged without a flush.
     t0 = time.time()
