@@ -417,7 +417,12 @@ static int run(const char *file)
         gl_log_error(NULL, "handles left open at exit");
         return 1;
     }
-    gl_log_info(NULL, "exited cleanly");
+    if (a.exit_code == 0) {
+        gl_log_info(NULL, "exited cleanly");
+    } else {
+        gl_log_error(NULL, "exited with status %d: a pipeline could not start (see above)",
+                     a.exit_code);
+    }
     return a.exit_code;
 }
 

@@ -110,7 +110,10 @@ except subprocess.TimeoutExpired:
 PY
 )
 case "$out" in
-    rc=1*"Address already in use"*) ;;
+    rc=1*"Address already in use"*"exited with status 1"*) ;;
     *) fail "port in use: $out" ;;
 esac
-ok "a taken HTTP port exits 1 with the reason"
+case "$out" in
+    *"exited cleanly"*) fail "a failed start is not reported as a clean exit: $out" ;;
+esac
+ok "a taken HTTP port exits 1 with the reason, and the last line says it failed"
