@@ -55,11 +55,7 @@ pipeline:
 
 
 def metric(name):
-    _, body = http_get(port, "/metrics")
-    for line in body.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    return None
+    return metric_value(http_get(port, "/metrics")[1], name)
 
 
 srv = CwlServer().start()

@@ -230,11 +230,8 @@ def stored(srv, name):
 
 def output_counter(p, metric):
     """The cwl output's value of a /metrics counter (0 when absent)."""
-    _, text = http_get(p.metrics_port, "/metrics")
-    for line in text.splitlines():
-        if line.startswith(metric + "{") and 'name="cwl"' in line:
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+    v = metric_value(http_get(p.metrics_port, "/metrics")[1], metric, 'name="cwl"')
+    return v if v is not None else 0.0
 
 
 def delivers(name, srv, options="", env=None):

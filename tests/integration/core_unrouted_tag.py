@@ -38,22 +38,15 @@ pipeline:
 """ % (port, N, N))
 
 
-def metric(body, name, labels):
-    for line in body.splitlines():
-        if line.startswith(name + "{") and all(l in line for l in labels):
-            return float(line.rsplit(" ", 1)[1])
-    return None
-
-
 p = start(cfg)
 wait_for("/readyz 200", lambda: http_get(port, "/readyz")[0] == 200, timeout=10)
 
 
 def done():
     body = http_get(port, "/metrics")[1]
-    lost = metric(body, "gleaner_input_dropped_records_total",
-                  ['name="lost"', 'reason="no_output_matched"'])
-    kept = metric(body, "gleaner_output_records_total", ['name="sink"'])
+    lost = metric_value(body, "gleaner_input_dropped_records_total", 'name="lost"',
+                        'reason="no_output_matched"')
+    kept = metric_value(body, "gleaner_output_records_total", 'name="sink"')
     return lost == N and kept == N and (lost, kept)
 
 

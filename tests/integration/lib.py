@@ -122,6 +122,16 @@ def http_get(port, path, timeout=5):
         return 0, ""
 
 
+def metric_value(body, name, *labels):
+    """The value of the first sample of metric name in a /metrics body whose
+    labels include every one of labels (strings such as 'name="sink"'), or None."""
+    for line in body.splitlines():
+        if (line.startswith(name + "{") or line.startswith(name + " ")) and \
+                all(l in line for l in labels):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
 def need(binary, package):
     if shutil.which(binary) is None:
         fail("%s not found: install the Debian package %s (make deps does)" % (binary, package))

@@ -69,6 +69,30 @@ def delivered(name):
     return got
 
 
+def check_all_once(name, what, wait=False):
+    """Every line of name arrived once and in order (waiting for them when wait), and
+    its delivered chunk files are removed."""
+    if wait:
+        wait_for("every line " + what,
+                 lambda: len(delivered(name)) >= LINES and delivered(name), timeout=60)
+    got = delivered(name)
+    check(got == list(range(LINES)), "every line once and in order %s (%d events for %d lines)"
+          % (what, len(got), LINES))
+    wait_for("the delivered chunk files to be removed", lambda: chunk_files(name) == 0,
+             timeout=10)
+    print("ok: no chunk file left %s" % what)
+
+
+def exit_at_eof(p):
+    """The agent's exit status at the end of its file, and what it logged."""
+    try:
+        rc = p.wait(50)
+    except Exception:
+        p.kill()
+        fail("the agent did not exit at the end of its file within 50 s")
+    return rc, stderr_of(p)
+
+
 with CwlServer(seed=5, delay=0.15) as srv:
     os.environ.update(srv.env())
 
@@ -81,26 +105,13 @@ with CwlServer(seed=5, delay=0.15) as srv:
     err = stderr_of(p)
     check(rc == 0, "exit 0 after SIGTERM (rc=%s)" % rc)
     check("ran out" not in err, "grace did not run out: the backlog was sent (%.1f s)" % took)
-    got = delivered("term")
-    check(got == list(range(LINES)),
-          "every line once and in order after the stop (%d events for %d lines)"
-          % (len(got), LINES))
-    check(chunk_files("term") == 0, "no chunk file left on disk")
+    check_all_once("term", "after the stop")
 
     # End of file with chunks on disk.
-    p = start(config("eof", lines_of("eof"), "60s", True))
-    try:
-        rc = p.wait(50)
-    except Exception:
-        p.kill()
-        fail("the agent did not exit at the end of its file within 50 s")
-    err = stderr_of(p)
+    rc, err = exit_at_eof(start(config("eof", lines_of("eof"), "60s", True)))
     check(rc == 0, "exit 0 at the end of the file (rc=%s)" % rc)
     check("ran out" not in err, "grace did not run out")
-    got = delivered("eof")
-    check(got == list(range(LINES)),
-          "every line once and in order (%d events for %d lines)" % (len(got), LINES))
-    check(chunk_files("eof") == 0, "no chunk file left on disk")
+    check_all_once("eof", "at the end of the file")
 
     # SIGHUP while chunks wait on disk: the old pipeline sends them or leaves them to the
     # new one, which reads on; every line still arrives once and in order.
@@ -108,28 +119,16 @@ with CwlServer(seed=5, delay=0.15) as srv:
     wait_for("chunks waiting on disk", lambda: chunk_files("reload") >= 3, timeout=30)
     p.send_signal(signal.SIGHUP)
     wait_for("the reload", lambda: "configuration reloaded" in stderr_of(p), timeout=60)
-    got = wait_for("every line after the reload",
-                   lambda: len(delivered("reload")) >= LINES and delivered("reload"), timeout=60)
-    check(got == list(range(LINES)),
-          "SIGHUP with chunks on disk: every line once and in order (%d events for %d lines)"
-          % (len(got), LINES))
-    wait_for("the delivered chunk files to be removed", lambda: chunk_files("reload") == 0,
-             timeout=10)
+    check_all_once("reload", "after the reload", wait=True)
     check(stop(p) == 0, "exit 0 after the reload")
 
     # Every record filtered out: the chunks are acknowledged without a flush.
     t0 = time.time()
-    p = start(config("dropped", lines_of("dropped"), "60s", True, """  filters:
+    rc, err = exit_at_eof(start(config("dropped", lines_of("dropped"), "60s", True, """  filters:
     - name: grep
       match: '*'
       exclude: log .
-"""))
-    try:
-        rc = p.wait(50)
-    except Exception:
-        p.kill()
-        fail("the agent did not exit at the end of its file within 50 s")
-    err = stderr_of(p)
+""")))
     check(rc == 0 and "ran out" not in err,
           "every record filtered out: exit 0 without waiting for grace (rc=%s, %.1f s)"
           % (rc, time.time() - t0))
@@ -150,12 +149,5 @@ with CwlServer(seed=5, delay=0.15) as srv:
           "nothing accepted, %d chunk files kept on disk" % left)
     srv.set_faults(unavailable_rate=0.0)
     p = start(config("fail", os.path.join(logs, "fail.log"), "60s", False))
-    got = wait_for("every line after the restart",
-                   lambda: len(delivered("fail")) >= LINES and delivered("fail"), timeout=60)
-    check(got == list(range(LINES)),
-          "every line once and in order after the restart (%d events for %d lines)"
-          % (len(got), LINES))
-    wait_for("the delivered chunk files to be removed", lambda: chunk_files("fail") == 0,
-             timeout=10)
-    print("ok: no chunk file left once delivered")
+    check_all_once("fail", "after the restart", wait=True)
     check(stop(p) == 0, "the second run exits 0")
