@@ -260,17 +260,19 @@ static struct cwl_stream *stream_of(struct cwl *c, const struct gl_record *rec, 
 }
 
 /* Writes one record's message (JSON body or log_key value) into the job. */
-static void add_record(struct cwl *c, struct cwl_job *j, const struct gl_record *rec,
-                       int64_t now_ms, struct names *names)
+/* Encodes one record's event into the job; returns its stream (dropped or not). */
+static struct cwl_stream *add_record(struct cwl *c, struct cwl_job *j,
+                                     const struct gl_record *rec, int64_t now_ms,
+                                     struct names *names)
 {
     struct emit_ctx x = { .c = c, .j = j, .ts_ms = (int64_t)(rec->ts / 1000000),
                           .index = rec->index, .plain = &names->plain };
+    x.st = stream_of(c, rec, names);
     const char *reason = cwl_event_age_check(x.ts_ms, now_ms, max_age_of(c));
     if (reason != NULL) {
         cwl_job_drop(j, rec->index, reason);
-        return;
+        return x.st;
     }
-    x.st = stream_of(c, rec, names);
     struct gl_buf *plain = x.plain;
     gl_buf_reset(plain);
     if (c->log_key == NULL) {
@@ -278,7 +280,7 @@ static void add_record(struct cwl *c, struct cwl_job *j, const struct gl_record 
         size_t n = gl_json_write_quoted(&j->arena, rec->body);
         if (n <= CWL_EVENT_BYTES_MAX) {
             add_escaped(&x, off, n);
-            return;
+            return x.st;
         }
         j->arena.len = off; /* too long for one event: cut as plain text */
         gl_json_write(plain, rec->body);
@@ -286,7 +288,7 @@ static void add_record(struct cwl *c, struct cwl_job *j, const struct gl_record 
         const msgpack_object *v = gl_accessor_get(&c->log_key_acc, rec->body);
         if (v == NULL) {
             cwl_job_drop(j, rec->index, "log_key_missing");
-            return;
+            return x.st;
         }
         if (v->type == MSGPACK_OBJECT_STR || v->type == MSGPACK_OBJECT_BIN) {
             cwl_utf8_append(plain, v->via.str.ptr, v->via.str.size);
@@ -295,6 +297,16 @@ static void add_record(struct cwl *c, struct cwl_job *j, const struct gl_record 
         }
     }
     add_plain(&x, plain->data != NULL ? plain->data : "", plain->len);
+    return x.st;
+}
+
+/* The stream of a metrics chunk's documents (from its tag). */
+static struct cwl_stream *metrics_stream(struct cwl *c, const struct gl_chunk *chunk,
+                                         struct names *names)
+{
+    static const msgpack_object empty = { .type = MSGPACK_OBJECT_MAP };
+    struct gl_record rec = { .tag = chunk->tag, .tag_len = chunk->tag_len, .body = &empty };
+    return stream_of(c, &rec, names);
 }
 
 /*
@@ -302,18 +314,18 @@ static void add_record(struct cwl *c, struct cwl_job *j, const struct gl_record 
  * template of record keys has no record here: the fixed name or the
  * prefix and tag stand in).
  */
-static void add_metrics(struct cwl *c, struct cwl_job *j, const struct gl_chunk *chunk,
-                        uint32_t base, int64_t now_ms, struct names *names)
+static struct cwl_stream *add_metrics(struct cwl *c, struct cwl_job *j,
+                                      const struct gl_chunk *chunk, uint32_t base,
+                                      int64_t now_ms, struct names *names)
 {
-    static const msgpack_object empty = { .type = MSGPACK_OBJECT_MAP };
-    struct gl_record rec = { .tag = chunk->tag, .tag_len = chunk->tag_len, .body = &empty };
     struct emit_ctx x = { .c = c, .j = j, .now_ms = now_ms, .max_age_ms = max_age_of(c),
                           .plain = &names->plain };
-    x.st = stream_of(c, &rec, names);
+    x.st = metrics_stream(c, chunk, names);
     struct cwl_emf e = { .ns = c->metric_namespace, .dims = &c->metric_dimensions };
     struct cwl_emf_sink sink = { .emit = emit_doc, .drop = drop_series, .data = &x };
     gl_buf_reset(x.plain);
     cwl_emf_write(&e, chunk, base, x.plain, &sink);
+    return x.st;
 }
 
 /*
@@ -332,6 +344,7 @@ struct fill {
     unsigned chunk;
     uint32_t base;          /* record indexes of the chunks before */
     bool reading;           /* it is open on chunk `chunk` */
+    bool claimed;           /* the job claimed the streams of the records after part 1 */
     struct gl_chunk_iter it;
     struct names names;
 };
@@ -349,6 +362,40 @@ static void fill_free(struct fill *x)
     gl_free(x);
 }
 
+/*
+ * After a first part that leaves records over: the job claims the stream of
+ * each of them (queue.c), so that no later flush sends on those streams
+ * before this one's next parts. Reads on from where the part stopped.
+ */
+static void claim_rest(struct cwl_job *j, struct fill *x)
+{
+    struct gl_flush *f = x->f;
+    struct names names = { 0 };
+    struct gl_record rec;
+    for (unsigned i = x->chunk; i < f->n_chunks; i++) {
+        const struct gl_chunk *chunk = f->chunks[i];
+        if (chunk->type == GL_METRICS) {
+            cwl_job_claim(j, metrics_stream(j->c, chunk, &names));
+            continue;
+        }
+        struct gl_chunk_iter it;
+        gl_chunk_iter_init(&it, chunk);
+        if (i == x->chunk && x->reading) {
+            it.off = x->it.off;
+            it.index = x->it.index;
+        }
+        while (gl_chunk_next(&it, &rec) == 0) {
+            cwl_job_claim(j, stream_of(j->c, &rec, &names));
+        }
+        gl_chunk_iter_close(&it);
+    }
+    gl_buf_close(&names.group);
+    gl_buf_close(&names.stream);
+    gl_buf_close(&names.last_group);
+    gl_buf_close(&names.last_stream);
+    gl_buf_close(&names.plain);
+}
+
 /* Encodes records into the job until its arena passes FILL_BYTES or the flush ends. */
 static void fill_job(struct cwl_job *j)
 {
@@ -363,7 +410,10 @@ static void fill_job(struct cwl_job *j)
     while (x->chunk < f->n_chunks && j->arena.len < FILL_BYTES) {
         const struct gl_chunk *chunk = f->chunks[x->chunk];
         if (chunk->type == GL_METRICS) {
-            add_metrics(c, j, chunk, x->base, now_ms, &x->names);
+            struct cwl_stream *st = add_metrics(c, j, chunk, x->base, now_ms, &x->names);
+            if (x->claimed) {
+                cwl_job_unclaim(j, st);
+            }
         } else {
             if (!x->reading) {
                 gl_chunk_iter_init(&x->it, chunk);
@@ -371,7 +421,10 @@ static void fill_job(struct cwl_job *j)
             }
             while (j->arena.len < FILL_BYTES && gl_chunk_next(&x->it, &rec) == 0) {
                 rec.index += x->base;  /* indexes count across the flush's chunks */
-                add_record(c, j, &rec, now_ms, &x->names);
+                struct cwl_stream *st = add_record(c, j, &rec, now_ms, &x->names);
+                if (x->claimed) {
+                    cwl_job_unclaim(j, st);
+                }
             }
             if (j->arena.len >= FILL_BYTES) {
                 break; /* this chunk goes on in the next part */
@@ -383,6 +436,10 @@ static void fill_job(struct cwl_job *j)
         x->chunk++;
     }
     j->more = x->chunk < f->n_chunks;
+    if (j->more && !x->claimed) {
+        claim_rest(j, x);
+        x->claimed = true;
+    }
     if (!j->more) {
         j->fill = NULL;
         fill_free(x);

@@ -223,8 +223,9 @@ struct cwl_stream {
     enum cwl_step step;        /* what the next request for this stream is */
     bool busy;                 /* one request in flight per stream */
     bool active;               /* on the active list */
-    struct cwl_batch *head;
+    struct cwl_batch *head;    /* batches in job order (then cut order within a job) */
     struct cwl_batch *tail;
+    struct cwl_claim *claims;  /* jobs with records for it still to encode */
     struct cwl_stream *hnext;  /* hash chain */
     struct cwl_stream *anext;  /* active list */
 };
@@ -241,9 +242,25 @@ struct cwl_batch {
     struct cwl_batch *next;
 };
 
+/*
+ * A job encoded in parts claims, for its later parts, every stream their
+ * records go to: no batch of a later job is sent on a claimed stream, and
+ * the claimant's batches, when they come, are queued before the later
+ * job's, so a stream's events go out in flush order.
+ */
+struct cwl_claim {
+    struct cwl_job *job;
+    struct cwl_stream *st;
+    uint32_t left;             /* records of the job for the stream not yet encoded */
+    struct cwl_claim *snext;   /* the stream's claims */
+    struct cwl_claim *jnext;   /* the job's claims */
+};
+
 struct cwl_job {
     struct cwl *c;
     void *flush;               /* struct gl_flush * in the agent, anything in tests */
+    uint64_t seq;              /* jobs are numbered in flush order */
+    struct cwl_claim *claims;
     struct cwl_event *events;
     size_t n_events;
     size_t cap;
@@ -350,6 +367,13 @@ void cwl_job_add(struct cwl_job *j, struct cwl_stream *st, int64_t ts_ms, size_t
                  size_t len, size_t qlen, uint32_t index);
 /* Records one drop per record index (later drops of the same record are ignored). */
 void cwl_job_drop(struct cwl_job *j, uint32_t index, const char *reason);
+/*
+ * Claims: a job whose encoding goes on in later parts claims st once per
+ * record of those parts going to it, and gives one back per such record
+ * encoded (or dropped); a job's last claims go when it ends.
+ */
+void cwl_job_claim(struct cwl_job *j, struct cwl_stream *st);
+void cwl_job_unclaim(struct cwl_job *j, struct cwl_stream *st);
 /*
  * Sorts, cuts into batches, queues them and sends what may go; may finish the
  * job at once. When `more` is set, ops.fill encodes the next part once these

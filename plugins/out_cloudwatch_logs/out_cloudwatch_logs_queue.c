@@ -4,7 +4,9 @@
  * queued on its (group, stream). A stream sends one request at a time (its
  * head batch, or the CreateLogStream/CreateLogGroup/PutRetentionPolicy that
  * the head batch waits for); many streams send in parallel, as many as the
- * AIMD limit allows. Failed batches wait for retry.c's back-off on their
+ * AIMD limit allows. A flush encoded in parts claims the streams of its
+ * later parts (struct cwl_claim), so that a later flush never overtakes it
+ * on a stream. Failed batches wait for retry.c's back-off on their
  * stream; InvalidParameterException splits a batch in two until the bad
  * events stand alone and are dropped. A job ends when its last batch does.
  * Invariant: a batch is on exactly one stream's queue until it ends, and
@@ -47,7 +49,7 @@ static void streams_gc(struct cwl *c)
         struct cwl_stream **pp = &c->buckets[i];
         while (*pp != NULL) {
             struct cwl_stream *st = *pp;
-            if (st->busy || st->active || st->head != NULL) {
+            if (st->busy || st->active || st->head != NULL || st->claims != NULL) {
                 pp = &st->hnext;
                 continue;
             }
@@ -91,16 +93,39 @@ static void make_active(struct cwl *c, struct cwl_stream *st)
     c->active_tail = st;
 }
 
+/*
+ * Queues b after every batch of its job and of older jobs: a later job's
+ * batches may already wait there when a job's next part comes (they are not
+ * sent while it claims the stream, see blocked()).
+ */
 static void enqueue(struct cwl *c, struct cwl_stream *st, struct cwl_batch *b)
 {
-    b->next = NULL;
-    if (st->tail != NULL) {
-        st->tail->next = b;
+    struct cwl_batch **pp;
+    if (st->tail == NULL || st->tail->job->seq <= b->job->seq) {
+        pp = st->tail != NULL ? &st->tail->next : &st->head; /* the usual case */
     } else {
-        st->head = b;
+        pp = st->busy ? &st->head->next : &st->head; /* never before a request in flight */
+        while (*pp != NULL && (*pp)->job->seq <= b->job->seq) {
+            pp = &(*pp)->next;
+        }
     }
-    st->tail = b;
+    b->next = *pp;
+    *pp = b;
+    if (b->next == NULL) {
+        st->tail = b;
+    }
     make_active(c, st);
+}
+
+/* Whether an older job than the head batch's still has records to encode for st. */
+static bool blocked(const struct cwl_stream *st)
+{
+    for (const struct cwl_claim *cl = st->claims; cl != NULL; cl = cl->snext) {
+        if (cl->job->seq < st->head->job->seq) {
+            return true;
+        }
+    }
+    return false;
 }
 
 void cwl_queue_init(struct cwl *c)
@@ -140,6 +165,7 @@ struct cwl_job *cwl_job_new(struct cwl *c, void *flush, uint32_t records)
     j->cap = records > 0 ? records : 0;
     j->events = j->cap > 0 ? gl_malloc(j->cap * sizeof(*j->events)) : NULL;
     j->pending = 1;
+    j->seq = ++c->next_seq;
     gl_buf_init(&j->arena);
     j->next = c->jobs;
     if (c->jobs != NULL) {
@@ -149,9 +175,55 @@ struct cwl_job *cwl_job_new(struct cwl *c, void *flush, uint32_t records)
     return j;
 }
 
+static void claim_free(struct cwl_claim *cl)
+{
+    struct cwl_claim **pp = &cl->st->claims;
+    while (*pp != cl) {
+        pp = &(*pp)->snext;
+    }
+    *pp = cl->snext;
+    gl_free(cl);
+}
+
+void cwl_job_claim(struct cwl_job *j, struct cwl_stream *st)
+{
+    struct cwl_claim *cl = j->claims;
+    while (cl != NULL && cl->st != st) {
+        cl = cl->jnext;
+    }
+    if (cl == NULL) {
+        cl = gl_calloc(1, sizeof(*cl));
+        cl->job = j;
+        cl->st = st;
+        cl->snext = st->claims;
+        st->claims = cl;
+        cl->jnext = j->claims;
+        j->claims = cl;
+    }
+    cl->left++;
+}
+
+void cwl_job_unclaim(struct cwl_job *j, struct cwl_stream *st)
+{
+    struct cwl_claim **pp = &j->claims;
+    while (*pp != NULL && (*pp)->st != st) {
+        pp = &(*pp)->jnext;
+    }
+    struct cwl_claim *cl = *pp;
+    if (cl != NULL && --cl->left == 0) {
+        *pp = cl->jnext;
+        claim_free(cl);
+    }
+}
+
 static void job_free(struct cwl_job *j)
 {
     struct cwl *c = j->c;
+    while (j->claims != NULL) {
+        struct cwl_claim *cl = j->claims;
+        j->claims = cl->jnext;
+        claim_free(cl);
+    }
     if (j->prev != NULL) {
         j->prev->next = j->next;
     } else {
@@ -413,9 +485,11 @@ static void pump_pass(struct cwl *c)
     while (st != NULL) {
         struct cwl_stream *next = st->anext;
         bool unlink = st->head == NULL;
-        if (!unlink && !st->busy && st->head->ready_ms > now) {
+        /* A head waiting for an older job's next part: that part's cut pumps again. */
+        bool idle = !unlink && !st->busy && !blocked(st);
+        if (idle && st->head->ready_ms > now) {
             wait = st->head->ready_ms - now < wait ? st->head->ready_ms - now : wait;
-        } else if (!unlink && !st->busy && cwl_aimd_can_send(&c->aimd)) {
+        } else if (idle && cwl_aimd_can_send(&c->aimd)) {
             unlink = st != c->active_tail;
             send_head(c, st);
         }

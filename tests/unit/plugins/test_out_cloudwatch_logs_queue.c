@@ -215,6 +215,75 @@ static void test_cwl_queue_job_in_parts(void **state)
     assert_int_equal(*F.c.m.events, 6);
 }
 
+/* A last part of one event on stream "a", given back from the job's claim as a fill does. */
+static void fill_one_on_a(struct cwl_job *j)
+{
+    struct cwl_stream *a = cwl_stream_get(&F.c, "g", "a");
+    fills++;
+    gl_buf_puts(&j->arena, "z");
+    cwl_job_add(j, a, 1500, 0, 1, 1, 1);
+    cwl_job_unclaim(j, a);
+    j->more = false;
+}
+
+/* A job of one event on first_stream whose last part (fill_one_on_a) is still to come. */
+static struct cwl_job *job_in_parts(const char *first_stream)
+{
+    F.c.ops.fill = fill_one_on_a;
+    fills = 0;
+    struct cwl_job *j = job_of(first_stream, 1, 1000);
+    j->more = true;
+    cwl_job_claim(j, cwl_stream_get(&F.c, "g", "a"));
+    cwl_job_submit(j);
+    return j;
+}
+
+/*
+ * A later job never overtakes a job in parts on a stream the parts still to
+ * come will use: its batch waits, even with the stream idle, and the older
+ * job's next part goes before it. Other streams are not held.
+ */
+static void test_cwl_queue_later_job_waits_for_parts_to_come(void **state)
+{
+    (void)state;
+    struct cwl_job *j1 = job_in_parts("b");
+    struct cwl_job *j2 = job_of("a", 1, 2000);
+    cwl_job_submit(j2);
+    cwl_job_submit(job_of("c", 1, 3000));
+    assert_int_equal(F.n_puts, 2);
+    assert_string_equal(F.puts[0]->st->name, "b");
+    assert_string_equal(F.puts[1]->st->name, "c"); /* "a" waits for j1's next part */
+    answer(0, CWL_V_OK);
+    assert_int_equal(fills, 1);
+    assert_int_equal(F.n_puts, 3);
+    assert_ptr_equal(F.puts[2]->job, j1);
+    assert_string_equal(F.puts[2]->st->name, "a");
+    answer(2, CWL_V_OK);
+    assert_int_equal(F.n_puts, 4);
+    assert_ptr_equal(F.puts[3]->job, j2);
+    answer(1, CWL_V_OK);
+    answer(3, CWL_V_OK);
+    assert_int_equal(F.done, 3);
+}
+
+/* The same when the later job's batch is queued behind the older job's first part. */
+static void test_cwl_queue_next_part_goes_before_a_later_job(void **state)
+{
+    (void)state;
+    struct cwl_job *j1 = job_in_parts("a");
+    struct cwl_job *j2 = job_of("a", 1, 2000);
+    cwl_job_submit(j2);
+    assert_int_equal(F.n_puts, 1);
+    answer(0, CWL_V_OK);
+    assert_int_equal(F.n_puts, 2);
+    assert_ptr_equal(F.puts[1]->job, j1);
+    answer(1, CWL_V_OK);
+    assert_int_equal(F.n_puts, 3);
+    assert_ptr_equal(F.puts[2]->job, j2);
+    answer(2, CWL_V_OK);
+    assert_int_equal(F.done, 2);
+}
+
 static void test_cwl_queue_sorts_events_of_a_stream(void **state)
 {
     (void)state;
@@ -412,6 +481,8 @@ int main(void)
         T(test_cwl_queue_empty_job_ends_at_once),
         T(test_cwl_queue_sends_one_request_per_stream),
         T(test_cwl_queue_job_in_parts),
+        T(test_cwl_queue_later_job_waits_for_parts_to_come),
+        T(test_cwl_queue_next_part_goes_before_a_later_job),
         T(test_cwl_queue_sorts_events_of_a_stream),
         T(test_cwl_queue_bisects_invalid_parameter),
         T(test_cwl_queue_drops_rejected_events),
