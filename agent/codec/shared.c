@@ -40,9 +40,16 @@ struct gl_shared *gl_shared_new(const char *msgpack, size_t len)
     struct gl_shared *s = gl_malloc(sizeof(*s) + len);
     memcpy(s->data, msgpack, len);
     s->len = len;
+    /*
+     * Unpacked into a zone sized for the value (strings stay in data): the
+     * default zone of msgpack_unpack_next() is 8 KiB, which a tail input
+     * following a thousand files would hold a thousand times.
+     */
     msgpack_unpacked_init(&s->up);
+    s->up.zone = msgpack_zone_new(256 + 2 * len);
     size_t off = 0;
-    if (msgpack_unpack_next(&s->up, s->data, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+    if (s->up.zone == NULL ||
+        msgpack_unpack(s->data, len, &off, s->up.zone, &s->up.data) != MSGPACK_UNPACK_SUCCESS ||
         off != len || s->up.data.type != MSGPACK_OBJECT_MAP) {
         msgpack_unpacked_destroy(&s->up);
         gl_free(s);
