@@ -2,8 +2,9 @@
  * Shared values: one immutable msgpack map that many records refer to
  * instead of each carrying a copy. The kubernetes filter puts a pod's
  * metadata (labels, annotations, image: about 1 KiB) into every line of that
- * pod; as a reference it costs a record 10 bytes, and outputs render its JSON
- * once instead of once per line.
+ * pod, the tail input the names it reads from a container log's path (about
+ * 200 bytes); as a reference it costs a record 10 bytes, and outputs render
+ * its JSON once instead of once per line.
  *
  * In a record a reference is a msgpack ext value of type GL_EXT_SHARED whose
  * 8 bytes are a slot number and a generation in this process's table, so a

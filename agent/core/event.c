@@ -54,6 +54,7 @@ void gl_event_begin_tag(struct gl_event *ev, struct gl_instance *ins, const char
     ev->ins = ins;
     ev->slot = gl__input_slot(ins, tag, tag_len);
     gl__event_begin_buf(ev, gl__slot_buf(ev->slot, GL_LOGS), ts_ns);
+    ev->shared = gl__slot_shared(ev->slot);
 }
 
 void gl_event_begin(struct gl_event *ev, struct gl_instance *ins, uint64_t ts_ns)

@@ -81,7 +81,8 @@ void gl_event_kv_raw(struct gl_event *ev, const char *key, size_t klen, const ch
                      size_t len);
 /*
  * Writes key then a reference to a shared value (agent/codec/shared.h), kept alive
- * by ev->shared; without one (inputs) the value is copied instead.
+ * by ev->shared (the open chunk's set for an input, the filter's for a filter);
+ * without one (an input with the filesystem buffer) the value is copied instead.
  */
 void gl_event_kv_shared(struct gl_event *ev, const char *key, size_t klen, struct gl_shared *s);
 /* Appends n key/value pairs already encoded as msgpack (e.g. a map's body without its header). */

@@ -135,6 +135,11 @@ struct gl_buf *gl__slot_buf(struct gl_slot *slot, enum gl_data type)
     return &slot->open->data;
 }
 
+struct gl_shared_set *gl__slot_shared(struct gl_slot *slot)
+{
+    return slot->ins->core->storage == NULL ? &slot->open->shared : NULL;
+}
+
 static void check_limit(struct gl_instance *ins, bool may_route);
 static void pause_source(struct gl_instance *ins);
 
@@ -299,6 +304,10 @@ static void split_source(struct gl_slot *slot, struct gl_event *ev)
     struct gl_chunk *c = gl_chunk_new(slot->ins, slot->tag, slot->tag_len);
     gl_buf_append(&c->data, old->data.data + ev->start, n);
     old->data.len = ev->start;
+    /* The record may refer to any value the old chunk holds (a few per chunk). */
+    for (uint32_t i = 0; i < old->shared.n; i++) {
+        gl_shared_set_add(&c->shared, old->shared.v[i]);
+    }
     gl__router_route(slot);
     slot->open = c;
     /* The record being committed now starts the new chunk. */

@@ -17,6 +17,7 @@
 struct gl_instance;
 struct gl_chunk;
 struct gl_event;
+struct gl_shared_set;
 
 /* An open chunk for one tag of one input, with the route that tag takes. */
 struct gl_slot {
@@ -37,6 +38,12 @@ struct gl_slot {
 struct gl_slot *gl__input_slot(struct gl_instance *ins, const char *tag, size_t tag_len);
 /* The slot's open chunk for this kind of data (a chunk of the other kind is routed first). */
 struct gl_buf *gl__slot_buf(struct gl_slot *slot, enum gl_data type);
+/*
+ * Where the open chunk keeps the shared values its records refer to, or NULL
+ * for a filesystem input: its chunks go to disk, where only the values' own
+ * bytes mean anything, so its records carry copies.
+ */
+struct gl_shared_set *gl__slot_shared(struct gl_slot *slot);
 /* A record written at the end of the open chunk is taken: 0, or GL_EPAUSED. */
 int gl__input_commit(struct gl_slot *slot, struct gl_event *ev);
 /* The same for a metrics batch of `series` series written from offset start. */

@@ -197,6 +197,7 @@ size_t tail_offsets_count(const struct tail_offsets *db);
 
 struct gl_instance;
 struct gl_metric;
+struct gl_shared;
 struct tail;
 
 /* Kubernetes metadata read from a container log path (in_tail_k8s.c). */
@@ -237,7 +238,7 @@ struct tail_file {
     char *tag;
     struct tail_k8s k8s;      /* from the path, when it is a container log's */
     bool has_k8s;             /* k8s is filled and goes into records (kubernetes_metadata) */
-    struct gl_buf k8s_map;    /* with has_k8s, k8s as the msgpack map every record carries */
+    struct gl_shared *k8s_map; /* with has_k8s, k8s as the map every record refers to */
     uint64_t *c_bytes;        /* the container's series, or NULL for other files */
     uint64_t *c_lines;
     int fd;

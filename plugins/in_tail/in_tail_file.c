@@ -22,6 +22,7 @@
 
 #include "codec/json.h"
 #include "codec/msgpack_put.h"
+#include "codec/shared.h"
 #include "core/event.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -122,23 +123,29 @@ static void k8s_pair(struct gl_buf *b, const char *key, const char *val)
 }
 
 /*
- * The kubernetes map of a container log's records, encoded once for the
- * file: every record carries the same bytes, so each copies them instead of
- * encoding five strings again (that was about 30% of the CPU tail spent
- * on a busy container log).
+ * The kubernetes map of a container log's records, made once for the file
+ * as a shared value (codec/shared.h): the records of a memory-buffered input
+ * refer to it (10 bytes, and outputs render its JSON once), a filesystem
+ * input's records copy its bytes. Encoding the five strings into every
+ * record took about 30% of the CPU tail spent on a busy container log.
  */
-static void k8s_encode(const struct tail_k8s *k, struct gl_buf *b)
+static struct gl_shared *k8s_map(const struct tail_k8s *k)
 {
-    gl_mp_put_map(b, 3 + (k->docker_id != NULL) + (k->pod_id != NULL));
-    k8s_pair(b, "pod_name", k->pod_name);
-    k8s_pair(b, "namespace_name", k->namespace_name);
-    k8s_pair(b, "container_name", k->container_name);
+    struct gl_buf b;
+    gl_buf_init(&b);
+    gl_mp_put_map(&b, 3 + (k->docker_id != NULL) + (k->pod_id != NULL));
+    k8s_pair(&b, "pod_name", k->pod_name);
+    k8s_pair(&b, "namespace_name", k->namespace_name);
+    k8s_pair(&b, "container_name", k->container_name);
     if (k->docker_id != NULL) {
-        k8s_pair(b, "docker_id", k->docker_id);
+        k8s_pair(&b, "docker_id", k->docker_id);
     }
     if (k->pod_id != NULL) {
-        k8s_pair(b, "pod_id", k->pod_id);
+        k8s_pair(&b, "pod_id", k->pod_id);
     }
+    struct gl_shared *s = gl_shared_new(b.data, b.len);
+    gl_buf_close(&b);
+    return s;
 }
 
 struct tail_file *tail_file_open(struct tail *t, const char *path, const char *real,
@@ -159,10 +166,8 @@ struct tail_file *tail_file_open(struct tail *t, const char *path, const char *r
     if (tail_k8s_from_path(path, real, &f->k8s) == 0) {
         const char *const labels[] = { f->k8s.namespace_name, f->k8s.pod_name,
                                        f->k8s.container_name };
-        f->has_k8s = t->k8s_metadata;
-        if (f->has_k8s) {
-            k8s_encode(&f->k8s, &f->k8s_map);
-        }
+        f->k8s_map = t->k8s_metadata ? k8s_map(&f->k8s) : NULL;
+        f->has_k8s = f->k8s_map != NULL;
         f->c_bytes = gl_metric_series_get(t->m_container_bytes, labels);
         f->c_lines = gl_metric_series_get(t->m_container_lines, labels);
     }
@@ -212,7 +217,7 @@ void tail_file_close(struct tail_file *f)
     gl_metric_series_put(t->m_container_bytes, f->c_bytes);
     gl_metric_series_put(t->m_container_lines, f->c_lines);
     tail_k8s_free(&f->k8s);
-    gl_buf_close(&f->k8s_map);
+    gl_shared_unref(f->k8s_map);
     gl_free(f->acked);
     gl_free(f->path);
     gl_free(f->real);
@@ -291,7 +296,7 @@ static void emit(struct tail_file *f, const char *msg, size_t len, uint64_t ts,
         gl_event_kv_str(&ev, t->path_key, f->path, strlen(f->path));
     }
     if (f->has_k8s) {
-        gl_event_kv_raw(&ev, "kubernetes", 10, f->k8s_map.data, f->k8s_map.len);
+        gl_event_kv_shared(&ev, "kubernetes", 10, f->k8s_map);
     }
     gl_event_position(&ev, f->id, start, end);
     if (end > f->emitted) {

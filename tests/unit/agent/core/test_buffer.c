@@ -12,6 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "codec/shared.h"
 #include "config/config.h"
 #include "core/chunk.h"
 #include "core/engine.h"
@@ -515,6 +516,62 @@ static void test_source_change_splits_chunk(void **state)
     fx_free(fx);
 }
 
+/* A small shared map {"pod_name": "web-1"}, with one reference (the caller's). */
+static struct gl_shared *new_pod_value(void)
+{
+    static const char m[] = "\x81\xa8pod_name\xa5web-1";
+    struct gl_shared *v = gl_shared_new(m, sizeof(m) - 1);
+    assert_non_null(v);
+    return v;
+}
+
+/*
+ * A memory input's records refer to a shared value (as tail's kubernetes
+ * map): each carries the 10-byte reference, the chunks keep the value alive
+ * after the input let go of it, a record moved to a new chunk by a source
+ * change takes it along, and the value goes with the last chunk.
+ */
+static void test_input_records_refer_to_shared_values(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_new(ONE_OUTPUT(""));
+    struct gl_instance *in = fx->e->inputs[0];
+    struct gl_shared *v = new_pod_value();
+    for (int i = 0; i < 3; i++) {
+        struct gl_event ev;
+        gl_event_begin(&ev, in, 1);
+        gl_event_kv_str(&ev, "log", "a", 1);
+        gl_event_kv_shared(&ev, "kubernetes", 10, v);
+        gl_event_position(&ev, i < 2 ? 1 : 2, 10, 20); /* the third record splits */
+        gl_event_commit(&ev);
+    }
+    gl_shared_unref(v);
+    assert_int_equal(gl_shared_count(), 1);
+    gl__input_flush_open(in);
+    turn(fx);
+    assert_int_equal(n_held, 1);
+    const struct gl_chunk *c = held[0]->chunk;
+    assert_int_equal(c->records, 2);
+    assert_non_null(memmem(c->data.data, c->data.len, "\xd7\x01", 2));
+    assert_null(memmem(c->data.data, c->data.len, "pod_name", 8));
+    gl_flush_done(held[0], GL_OK);
+    turn(fx);
+    assert_int_equal(n_held, 2);
+    assert_int_equal(held[1]->chunk->records, 1);
+    assert_int_equal(gl_shared_count(), 1); /* the moved record's chunk holds it */
+    struct gl_chunk_iter it;
+    struct gl_record rec;
+    gl_chunk_iter_init(&it, held[1]->chunk);
+    assert_int_equal(gl_chunk_next(&it, &rec), 0);
+    const msgpack_object *k8s = gl_shared_deref(&rec.body->via.map.ptr[1].val);
+    assert_non_null(k8s);
+    assert_int_equal(k8s->type, MSGPACK_OBJECT_MAP);
+    gl_chunk_iter_close(&it);
+    gl_flush_done(held[1], GL_OK);
+    fx_free(fx);
+    assert_int_equal(gl_shared_count(), 0);
+}
+
 static void test_held_chunk_keeps_order_of_its_tag(void **state)
 {
     (void)state;
@@ -695,6 +752,7 @@ int main(void)
         cmocka_unit_test(test_workers_bound_flushes_in_flight),
         cmocka_unit_test(test_shutdown_past_grace_is_not_acknowledged),
         cmocka_unit_test(test_source_change_splits_chunk),
+        cmocka_unit_test(test_input_records_refer_to_shared_values),
         cmocka_unit_test(test_held_chunk_keeps_order_of_its_tag),
         cmocka_unit_test(test_metrics_reach_only_what_takes_them),
         cmocka_unit_test(test_metrics_batch_written_elsewhere_is_taken_whole),

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "codec/shared.h"
 #include "core/chunk.h"
 #include "core/event.h"
 #include "core/flush.h"
@@ -285,6 +286,37 @@ static void test_storage_damaged_file_is_moved_aside(void **state)
     fx_close(fx);
 }
 
+/*
+ * A filesystem input's records carry a shared value's bytes, not a
+ * reference to it: a reference names a slot of this process's table, which
+ * means nothing to the process that reads the file back.
+ */
+static void test_storage_records_copy_shared_values(void **state)
+{
+    (void)state;
+    static const char m[] = "\x81\xa8pod_name\xa5web-1";
+    struct fx *fx = fx_open(config_with("", "1MiB", ""));
+    struct gl_instance *in = fx->e->inputs[0];
+    struct gl_shared *v = gl_shared_new(m, sizeof(m) - 1);
+    assert_non_null(v);
+    struct gl_event ev;
+    gl_event_begin(&ev, in, 1000);
+    gl_event_kv_str(&ev, "log", "a", 1);
+    gl_event_kv_shared(&ev, "kubernetes", 10, v);
+    gl_event_commit(&ev);
+    gl_shared_unref(v);
+    assert_int_equal(gl_shared_count(), 0); /* nothing kept it */
+    gl__input_flush_open(in);
+    settle(in);
+    turn(fx);
+    assert_int_equal(n_held, 1);
+    const struct gl_chunk *c = held[0]->chunk;
+    assert_non_null(memmem(c->data.data, c->data.len, m, sizeof(m) - 1));
+    assert_null(memmem(c->data.data, c->data.len, "\xd7\x01", 2));
+    gl_flush_done(held[0], GL_OK);
+    fx_close(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +329,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_storage_total_limit_drops_the_oldest_waiting,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_storage_damaged_file_is_moved_aside, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_storage_records_copy_shared_values, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
