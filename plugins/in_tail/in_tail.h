@@ -237,8 +237,7 @@ struct tail_file {
     char *real;               /* the resolved path (symlinks followed) */
     char *tag;
     struct tail_k8s k8s;      /* from the path, when it is a container log's */
-    bool has_k8s;             /* k8s is filled and goes into records (kubernetes_metadata) */
-    struct gl_shared *k8s_map; /* with has_k8s, k8s as the map every record refers to */
+    struct gl_shared *k8s_map; /* k8s as the map records carry (kubernetes_metadata), or NULL */
     uint64_t *c_bytes;        /* the container's series, or NULL for other files */
     uint64_t *c_lines;
     int fd;

@@ -167,7 +167,6 @@ struct tail_file *tail_file_open(struct tail *t, const char *path, const char *r
         const char *const labels[] = { f->k8s.namespace_name, f->k8s.pod_name,
                                        f->k8s.container_name };
         f->k8s_map = t->k8s_metadata ? k8s_map(&f->k8s) : NULL;
-        f->has_k8s = f->k8s_map != NULL;
         f->c_bytes = gl_metric_series_get(t->m_container_bytes, labels);
         f->c_lines = gl_metric_series_get(t->m_container_lines, labels);
     }
@@ -295,7 +294,7 @@ static void emit(struct tail_file *f, const char *msg, size_t len, uint64_t ts,
     if (t->path_key != NULL) {
         gl_event_kv_str(&ev, t->path_key, f->path, strlen(f->path));
     }
-    if (f->has_k8s) {
+    if (f->k8s_map != NULL) {
         gl_event_kv_shared(&ev, "kubernetes", 10, f->k8s_map);
     }
     gl_event_position(&ev, f->id, start, end);

@@ -259,8 +259,10 @@ static struct cwl_stream *stream_of(struct cwl *c, const struct gl_record *rec, 
     return n->last;
 }
 
-/* Writes one record's message (JSON body or log_key value) into the job. */
-/* Encodes one record's event into the job; returns its stream (dropped or not). */
+/*
+ * Writes one record's message (JSON body or log_key value) into the job;
+ * returns the record's stream, whether its event was kept or dropped.
+ */
 static struct cwl_stream *add_record(struct cwl *c, struct cwl_job *j,
                                      const struct gl_record *rec, int64_t now_ms,
                                      struct names *names)
@@ -349,16 +351,21 @@ struct fill {
     struct names names;
 };
 
+static void names_close(struct names *n)
+{
+    gl_buf_close(&n->group);
+    gl_buf_close(&n->stream);
+    gl_buf_close(&n->last_group);
+    gl_buf_close(&n->last_stream);
+    gl_buf_close(&n->plain);
+}
+
 static void fill_free(struct fill *x)
 {
     if (x->reading) {
         gl_chunk_iter_close(&x->it);
     }
-    gl_buf_close(&x->names.group);
-    gl_buf_close(&x->names.stream);
-    gl_buf_close(&x->names.last_group);
-    gl_buf_close(&x->names.last_stream);
-    gl_buf_close(&x->names.plain);
+    names_close(&x->names);
     gl_free(x);
 }
 
@@ -389,11 +396,7 @@ static void claim_rest(struct cwl_job *j, struct fill *x)
         }
         gl_chunk_iter_close(&it);
     }
-    gl_buf_close(&names.group);
-    gl_buf_close(&names.stream);
-    gl_buf_close(&names.last_group);
-    gl_buf_close(&names.last_stream);
-    gl_buf_close(&names.plain);
+    names_close(&names);
 }
 
 /* Encodes records into the job until its arena passes FILL_BYTES or the flush ends. */
