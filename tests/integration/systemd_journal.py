@@ -22,6 +22,10 @@ if not os.path.exists(REMOTE):
 
 BOOT = "0123456789abcdef0123456789abcdef"
 clock = [int(time.time() * 1e6) - 10 ** 9]
+# Monotonic time since the (made-up) boot: it must only grow, as journald's does. The
+# journal orders files of one boot by it, so a value that wrapped would put later entries
+# behind the reader's position.
+BOOT_AT = clock[0] - 10 ** 6
 
 
 def journal(path, entries):
@@ -32,7 +36,7 @@ def journal(path, entries):
             clock[0] += 1000
             f.write("__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=%s\n"
                     "MESSAGE=%s\n_SYSTEMD_UNIT=%s\n_HOSTNAME=node-1\nPRIORITY=6\n\n"
-                    % (clock[0], clock[0] % 10 ** 9, BOOT, msg, unit))
+                    % (clock[0], clock[0] - BOOT_AT, BOOT, msg, unit))
     r = subprocess.run([REMOTE, "--output=" + path, export], capture_output=True, timeout=60)
     os.unlink(export)
     if r.returncode != 0:
