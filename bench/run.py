@@ -225,8 +225,49 @@ def corpus(name, files, lines):
             return None, None
         subprocess.run(["/usr/bin/python3", GEN, "--out", d, "--files", str(files),
                         "--lines", str(lines)], check=True, stdout=subprocess.DEVNULL)
+    redate(d)
     with open(man) as f:
         return d, json.load(f)
+
+
+def redate(corpus_dir):
+    """Moves the corpus's dates to yesterday once they are a week old. The generator
+    writes the same dates every time (it is deterministic), and CloudWatch Logs takes no
+    event older than 14 days: past that the agent drops them before sending, as it should,
+    and the cloudwatch_logs rows would measure nothing. Every date moves by the same number
+    of days, so lengths, order and the gaps between lines stay as generated."""
+    import datetime
+    import re
+    paths = []
+    for root, _, names in os.walk(os.path.join(corpus_dir, "pods")):
+        paths += [os.path.join(root, n) for n in names]
+    if not paths:
+        return
+    with open(paths[0], "rb") as f:
+        first = f.read(10).decode()
+    # To yesterday: a corpus of today's date could lie hours ahead of the clock, and the
+    # service takes nothing more than 2 hours ahead either. A week old is old enough to move.
+    yesterday = datetime.datetime.now(datetime.timezone.utc).date() - datetime.timedelta(days=1)
+    days = (yesterday - datetime.date.fromisoformat(first)).days
+    if days < 7:
+        return
+    shifted = {}
+
+    def shift(m):
+        key = m.group(0)
+        if key not in shifted:
+            d = datetime.date.fromisoformat(key[:10].decode()) + datetime.timedelta(days=days)
+            shifted[key] = d.isoformat().encode() + b"T"
+        return shifted[key]
+
+    date = re.compile(rb"\d{4}-\d\d-\d\dT")
+    for path in paths:
+        with open(path, "rb") as f:
+            data = f.read()
+        tmp = path + ".redate"
+        with open(tmp, "wb") as f:
+            f.write(date.sub(shift, data))
+        os.replace(tmp, path)
 
 
 def warm(corpus_dir):
