@@ -248,7 +248,10 @@ def redate(corpus_dir):
     # To yesterday: a corpus of today's date could lie hours ahead of the clock, and the
     # service takes nothing more than 2 hours ahead either. A week old is old enough to move.
     yesterday = datetime.datetime.now(datetime.timezone.utc).date() - datetime.timedelta(days=1)
-    days = (yesterday - datetime.date.fromisoformat(first)).days
+    try:
+        days = (yesterday - datetime.date.fromisoformat(first)).days
+    except ValueError:
+        return  # not a corpus of CRI lines
     if days < 7:
         return
     shifted = {}
