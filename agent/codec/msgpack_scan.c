@@ -6,16 +6,7 @@
 #include <string.h>
 
 #include "codec/msgpack_scan.h"
-
-static uint32_t be16(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 8 | p[1];
-}
-
-static uint32_t be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
+#include "util/buf.h"
 
 /*
  * One object's header at p: its length in *head, the payload bytes after it
@@ -66,7 +57,7 @@ static int header(const unsigned char *p, size_t n, size_t *head, uint64_t *body
     if (n < 1 + lenbytes) {
         return -1;
     }
-    uint64_t v = lenbytes == 1 ? p[1] : lenbytes == 2 ? be16(p + 1) : be32(p + 1);
+    uint64_t v = lenbytes == 1 ? p[1] : lenbytes == 2 ? gl_get_be16(p + 1) : gl_get_be32(p + 1);
     *head = 1 + lenbytes;
     if (c == 0xdc || c == 0xdd) {
         *children = v;
@@ -161,11 +152,11 @@ size_t gl_msgpack_map_header(const char *p, size_t n, uint32_t *count)
         return 1;
     }
     if (n >= 3 && u[0] == 0xde) {
-        *count = be16(u + 1);
+        *count = gl_get_be16(u + 1);
         return 3;
     }
     if (n >= 5 && u[0] == 0xdf) {
-        *count = be32(u + 1);
+        *count = gl_get_be32(u + 1);
         return 5;
     }
     return 0;
@@ -183,11 +174,11 @@ size_t gl_msgpack_str_header(const char *p, size_t n, uint32_t *len)
         return 2;
     }
     if (n >= 3 && u[0] == 0xda) {
-        *len = be16(u + 1);
+        *len = gl_get_be16(u + 1);
         return 3;
     }
     if (n >= 5 && u[0] == 0xdb) {
-        *len = be32(u + 1);
+        *len = gl_get_be32(u + 1);
         return 5;
     }
     return 0;

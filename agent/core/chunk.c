@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "codec/json.h"
+#include "codec/msgpack_unpack.h"
 #include "core/chunk.h"
 #include "core/event.h"
 #include "util/error.h"
@@ -72,7 +73,7 @@ int gl_record_read(msgpack_unpacked *up, const char *data, size_t len, size_t *o
     if (at >= len) {
         return GL_ENOENT;
     }
-    if (msgpack_unpack_next(up, data, len, off) != MSGPACK_UNPACK_SUCCESS) {
+    if (gl_msgpack_unpack(up, data, len, off) < 0) {
         return GL_EPARSE;
     }
     const msgpack_object *o = &up->data;

@@ -78,6 +78,22 @@ static inline void gl_put_be64(char *p, uint64_t v)
     gl_put_be32(p + 4, (uint32_t)v);
 }
 
+/* Reads big-endian numbers at p, as msgpack writes them. */
+static inline uint32_t gl_get_be16(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 8 | p[1];
+}
+
+static inline uint32_t gl_get_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t gl_get_be64(const unsigned char *p)
+{
+    return (uint64_t)gl_get_be32(p) << 32 | gl_get_be32(p + 4);
+}
+
 /* A msgpack_packer callback that appends to the gl_buf given as its data. */
 int gl_buf_pack_write(void *buf, const char *p, size_t n);
 

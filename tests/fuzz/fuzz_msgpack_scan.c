@@ -5,14 +5,18 @@
  * stops at 32 levels of nesting, so an object it rejects may still skip;
  * gl_msgpack_skip_nested() at that depth must take exactly what it takes.
  * Map and string headers must agree with the skip of the whole object, and
- * the bytes are also walked as a sequence of objects.
+ * the bytes are also walked as a sequence of objects. gl_msgpack_unpack()
+ * (msgpack_unpack.c) must take what msgpack-c takes, end where it ends and
+ * build the same tree, and never read past the bytes on anything else.
  */
 #include <msgpack.h>
 #include <msgpack/unpack_define.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "codec/msgpack_scan.h"
+#include "codec/msgpack_unpack.h"
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -36,6 +40,49 @@ static int unpacker_safe(const uint8_t *data, size_t size)
     return 1;
 }
 
+/* Whether two trees are the same, floats compared by their bits (NaN included). */
+static int same(const msgpack_object *a, const msgpack_object *b)
+{
+    if (a->type != b->type) {
+        return 0;
+    }
+    switch (a->type) {
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        return memcmp(&a->via.f64, &b->via.f64, sizeof(double)) == 0;
+    case MSGPACK_OBJECT_ARRAY:
+        if (a->via.array.size != b->via.array.size) {
+            return 0;
+        }
+        for (uint32_t i = 0; i < a->via.array.size; i++) {
+            if (!same(&a->via.array.ptr[i], &b->via.array.ptr[i])) {
+                return 0;
+            }
+        }
+        return 1;
+    case MSGPACK_OBJECT_MAP:
+        if (a->via.map.size != b->via.map.size) {
+            return 0;
+        }
+        for (uint32_t i = 0; i < a->via.map.size; i++) {
+            if (!same(&a->via.map.ptr[i].key, &b->via.map.ptr[i].key) ||
+                !same(&a->via.map.ptr[i].val, &b->via.map.ptr[i].val)) {
+                return 0;
+            }
+        }
+        return 1;
+    case MSGPACK_OBJECT_STR:
+    case MSGPACK_OBJECT_BIN: /* the same pointer too (both point into the bytes) when not empty */
+        return a->via.str.size == b->via.str.size &&
+               (a->via.str.size == 0 || a->via.str.ptr == b->via.str.ptr);
+    case MSGPACK_OBJECT_EXT:
+        return a->via.ext.type == b->via.ext.type && a->via.ext.size == b->via.ext.size &&
+               (a->via.ext.size == 0 || a->via.ext.ptr == b->via.ext.ptr);
+    default:
+        return msgpack_object_equal(*a, *b);
+    }
+}
+
 static void check_unpacker(const char *p, size_t size, size_t len)
 {
     msgpack_unpacked up;
@@ -53,6 +100,15 @@ static void check_unpacker(const char *p, size_t size, size_t len)
     if (rc == MSGPACK_UNPACK_CONTINUE && len != 0) {
         abort();
     }
+    msgpack_unpacked mine;
+    size_t mine_off = 0;
+    msgpack_unpacked_init(&mine);
+    int ok = gl_msgpack_unpack(&mine, p, size, &mine_off) == 0;
+    if (ok != (rc == MSGPACK_UNPACK_SUCCESS) || (ok && (mine_off != off ||
+                                                        !same(&up.data, &mine.data)))) {
+        abort();
+    }
+    msgpack_unpacked_destroy(&mine);
     msgpack_unpacked_destroy(&up);
 }
 
@@ -110,6 +166,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (unpacker_safe(data, size)) {
         check_unpacker(p, size, len);
+    } else {
+        msgpack_unpacked mine;
+        size_t off = 0;
+        msgpack_unpacked_init(&mine);
+        if (gl_msgpack_unpack(&mine, p, size, &off) == 0 && off != len) {
+            abort(); /* what unpacks is exactly one object */
+        }
+        msgpack_unpacked_destroy(&mine);
     }
     check_map_header(p, size, len);
     check_str_header(p, size, len);

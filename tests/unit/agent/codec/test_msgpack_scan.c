@@ -1,5 +1,6 @@
 /*
- * Reading msgpack without unpacking: for one encoding of every type, packed
+ * Reading msgpack without unpacking, and unpacking one object
+ * (msgpack_unpack.c, which must build what msgpack-c builds): for one encoding of every type, packed
  * by msgpack-c, gl_msgpack_skip() returns exactly its length (as
  * msgpack_unpack_next() consumes) and 0 for every truncation of it; headers
  * of maps and strings are read with their counts. Truncations are copied to
@@ -19,6 +20,8 @@
 #include <msgpack/unpack_define.h>
 
 #include "codec/msgpack_scan.h"
+#include "codec/msgpack_unpack.h"
+#include "util/error.h"
 
 #define BIG 65536 /* past every 16-bit length: the 32-bit forms */
 
@@ -256,6 +259,18 @@ static void pack(const struct encoding *e, msgpack_sbuffer *sb)
     }
 }
 
+/* Appends `between` (n bytes) and then the buffer's bytes as they were. */
+static void repeat(msgpack_sbuffer *sb, const char *between, size_t n)
+{
+    size_t len = sb->size;
+    char *again = malloc(len);
+    assert_non_null(again);
+    memcpy(again, sb->data, len);
+    msgpack_sbuffer_write(sb, between, n);
+    msgpack_sbuffer_write(sb, again, len);
+    free(again);
+}
+
 /* gl_msgpack_skip() over exactly n bytes at the end of an allocation of that size. */
 static size_t skip_exact(const char *p, size_t n)
 {
@@ -265,6 +280,14 @@ static size_t skip_exact(const char *p, size_t n)
     size_t len = gl_msgpack_skip(copy, n);
     free(copy);
     return len;
+}
+
+/* Whether a and b are the same tree: msgpack_object_equal() checks types and values. */
+static void assert_same_tree(const char *name, const msgpack_object *a, const msgpack_object *b)
+{
+    if (!msgpack_object_equal(*a, *b)) {
+        fail_msg("%s: a tree other than msgpack-c's", name);
+    }
 }
 
 static int setup(void **state)
@@ -308,12 +331,7 @@ static void test_msgpack_skip_stops_at_the_end_of_the_object(void **state)
         pack(&encodings[i], &sb);
         size_t len = sb.size;
         /* The object, a nil, the object again: each one's own length. */
-        char *again = malloc(len);
-        assert_non_null(again);
-        memcpy(again, sb.data, len);
-        msgpack_sbuffer_write(&sb, "\xc0", 1);
-        msgpack_sbuffer_write(&sb, again, len);
-        free(again);
+        repeat(&sb, "\xc0", 1);
         if (gl_msgpack_skip(sb.data, sb.size) != len ||
             gl_msgpack_skip(sb.data + len, sb.size - len) != 1 ||
             gl_msgpack_skip(sb.data + len + 1, sb.size - len - 1) != len) {
@@ -432,7 +450,7 @@ static void test_msgpack_skip_walks_any_depth(void **state)
  * its stack's depth: non-empty arrays and maps nested 30 to 34 deep, around
  * a scalar or an empty container.
  */
-static void test_msgpack_skip_nested_agrees_with_unpacker_on_depth(void **state)
+static void test_msgpack_skip_nested_and_unpack_agree_with_unpacker_on_depth(void **state)
 {
     (void)state;
     static const char inner[][2] = { "\xc0", "\x90", "\x80" };
@@ -454,9 +472,19 @@ static void test_msgpack_skip_nested_agrees_with_unpacker_on_depth(void **state)
                 size_t off = 0;
                 msgpack_unpacked_init(&up);
                 bool ok = msgpack_unpack_next(&up, p, n, &off) == MSGPACK_UNPACK_SUCCESS;
-                msgpack_unpacked_destroy(&up);
                 assert_int_equal(gl_msgpack_skip_nested(p, n, MSGPACK_EMBED_STACK_SIZE),
                                  ok ? n : 0);
+                /* gl_msgpack_unpack() takes the same depths and builds the same tree. */
+                msgpack_unpacked mine;
+                size_t mine_off = 0;
+                msgpack_unpacked_init(&mine);
+                assert_int_equal(gl_msgpack_unpack(&mine, p, n, &mine_off) == 0, ok);
+                if (ok) {
+                    assert_int_equal(mine_off, n);
+                    assert_same_tree("deep", &up.data, &mine.data);
+                }
+                msgpack_unpacked_destroy(&mine);
+                msgpack_unpacked_destroy(&up);
                 assert_int_equal(gl_msgpack_skip_nested(p, n - 1, MSGPACK_EMBED_STACK_SIZE), 0);
             }
         }
@@ -466,6 +494,97 @@ static void test_msgpack_skip_nested_agrees_with_unpacker_on_depth(void **state)
     assert_int_equal(gl_msgpack_skip_nested("\x92\x81\xa1k\x90\xc3", 6, 2), 0);
     assert_int_equal(gl_msgpack_skip_nested("\x93\xc0\xc0", 3, 3), 0);
     assert_int_equal(gl_msgpack_skip_nested("\xdd\xff\xff\xff\xff\xc0", 6, 3), 0);
+}
+
+/* ---- gl_msgpack_unpack ---- */
+
+/* For every encoding: the tree msgpack-c builds, and nothing from any truncation. */
+static void test_msgpack_unpack_builds_what_msgpack_c_builds(void **state)
+{
+    (void)state;
+    msgpack_unpacked mine;
+    msgpack_unpacked_init(&mine);
+    for (size_t i = 0; i < N_ENCODINGS; i++) {
+        msgpack_sbuffer sb;
+        pack(&encodings[i], &sb);
+        /* The object twice, into the same unpacked: the zone is reused. */
+        size_t len = sb.size;
+        repeat(&sb, "", 0);
+        msgpack_unpacked up;
+        msgpack_unpacked_init(&up);
+        size_t off = 0, mine_off = 0;
+        assert_int_equal(msgpack_unpack_next(&up, sb.data, len, &off), MSGPACK_UNPACK_SUCCESS);
+        for (int round = 0; round < 2; round++) {
+            if (gl_msgpack_unpack(&mine, sb.data, sb.size, &mine_off) != 0 ||
+                mine_off != len * (size_t)(round + 1)) {
+                fail_msg("%s: not unpacked whole (round %d)", encodings[i].name, round);
+            }
+            assert_same_tree(encodings[i].name, &up.data, &mine.data);
+        }
+        /* Strings point into the bytes, as msgpack-c's do. */
+        if (mine.data.type == MSGPACK_OBJECT_STR && mine.data.via.str.size > 0) {
+            assert_true(mine.data.via.str.ptr > sb.data + len);
+            assert_true(mine.data.via.str.ptr < sb.data + sb.size);
+        }
+        /* Every strict prefix fails and leaves the offset where it was. */
+        size_t step = len > 4096 ? 997 : 1;
+        for (size_t n = 0; n < len; n += step) {
+            char *copy = malloc(n ? n : 1);
+            assert_non_null(copy);
+            memcpy(copy, sb.data, n);
+            size_t at = 0;
+            if (gl_msgpack_unpack(&mine, copy, n, &at) == 0 || at != 0) {
+                fail_msg("%s: a prefix of %zu bytes unpacked", encodings[i].name, n);
+            }
+            free(copy);
+        }
+        msgpack_unpacked_destroy(&up);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    msgpack_unpacked_destroy(&mine);
+}
+
+/* A signed encoding of a number >= 0 is a positive integer, as msgpack-c has it. */
+static void test_msgpack_unpack_reads_signed_encodings_as_msgpack_c(void **state)
+{
+    (void)state;
+    static const char *const bytes[] = { "\xd0\x05", "\xd1\x00\x05", "\xd2\x00\x00\x00\x05",
+                                         "\xd3\x00\x00\x00\x00\x00\x00\x00\x05",
+                                         "\xd0\xfb", "\xca\x3f\x80\x00\x00" };
+    static const size_t lens[] = { 2, 3, 5, 9, 2, 5 };
+    msgpack_unpacked mine, up;
+    msgpack_unpacked_init(&mine);
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        size_t off = 0, mine_off = 0;
+        msgpack_unpacked_init(&up);
+        assert_int_equal(msgpack_unpack_next(&up, bytes[i], lens[i], &off),
+                         MSGPACK_UNPACK_SUCCESS);
+        assert_int_equal(gl_msgpack_unpack(&mine, bytes[i], lens[i], &mine_off), 0);
+        assert_int_equal(mine_off, lens[i]);
+        assert_int_equal(mine.data.type, up.data.type);
+        assert_same_tree("signed", &up.data, &mine.data);
+        msgpack_unpacked_destroy(&up);
+    }
+    msgpack_unpacked_destroy(&mine);
+}
+
+/* 0xc1 and counts past the bytes fail at once, leaving the offset where it was. */
+static void test_msgpack_unpack_rejects_bad_bytes(void **state)
+{
+    (void)state;
+    msgpack_unpacked mine;
+    msgpack_unpacked_init(&mine);
+    static const char *const bad[] = { "\xc1", "\xdd\xff\xff\xff\xff\xc0",
+                                       "\xdf\x7f\xff\xff\xff\xc0\xc0", "\x92\xc0\xc1" };
+    static const size_t lens[] = { 1, 6, 7, 3 };
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        size_t off = 0;
+        assert_int_equal(gl_msgpack_unpack(&mine, bad[i], lens[i], &off), GL_EPARSE);
+        assert_int_equal(off, 0);
+    }
+    size_t off = 2;
+    assert_int_equal(gl_msgpack_unpack(&mine, "\xc0", 1, &off), GL_EPARSE);
+    msgpack_unpacked_destroy(&mine);
 }
 
 /* ---- headers ---- */
@@ -563,7 +682,10 @@ int main(void)
         cmocka_unit_test(test_msgpack_skip_rejects_the_unused_byte),
         cmocka_unit_test(test_msgpack_skip_rejects_huge_counts_at_once),
         cmocka_unit_test(test_msgpack_skip_walks_any_depth),
-        cmocka_unit_test(test_msgpack_skip_nested_agrees_with_unpacker_on_depth),
+        cmocka_unit_test(test_msgpack_skip_nested_and_unpack_agree_with_unpacker_on_depth),
+        cmocka_unit_test(test_msgpack_unpack_builds_what_msgpack_c_builds),
+        cmocka_unit_test(test_msgpack_unpack_reads_signed_encodings_as_msgpack_c),
+        cmocka_unit_test(test_msgpack_unpack_rejects_bad_bytes),
         cmocka_unit_test(test_msgpack_map_header_reads_count),
         cmocka_unit_test(test_msgpack_map_header_rejects_other_types),
         cmocka_unit_test(test_msgpack_str_header_reads_length),
