@@ -2,11 +2,13 @@
  * The chunk file's encoding (see chunk_file.h for the layout). The writer
  * is the filesystem buffer; the reader also sees whatever a crash, a full
  * disk or a bad sector left on disk, so it trusts nothing: the length is
- * checked against the header, a crc32 covers header, tag and frame, the
- * frame must declare and produce exactly the data length the header gives
- * (bounded by GL_CHUNK_FILE_RAW_MAX), and the data must be whole msgpack
- * values (log records of the right shape and count). Invariant: a chunk
- * built from what gl_chunk_file_decode() accepted holds only whole records.
+ * checked against the header, a crc32 covers header, tag, shared values
+ * and frame, the frame must declare and produce exactly the data length the
+ * header gives (bounded by GL_CHUNK_FILE_RAW_MAX), the data must be whole
+ * msgpack values (log records of the right shape and count), and every
+ * shared value a map. Invariant: a chunk built from what
+ * gl_chunk_file_decode() accepted holds only whole records, whose
+ * references all name values the chunk holds.
  */
 #include <msgpack/unpack_define.h> /* MSGPACK_EMBED_STACK_SIZE */
 #include <stdio.h>
@@ -14,12 +16,17 @@
 #include <zlib.h>
 
 #include "codec/msgpack_scan.h"
+#include "codec/shared.h"
 #include "codec/zstd.h"
 #include "core/chunk.h"
 #include "core/chunk_file.h"
 #include "util/error.h"
+#include "util/mem.h"
 
 static const char magic[4] = { 'G', 'L', 'C', 'K' };
+#define VERSION 2
+#define V1_HEADER 28 /* version 1: no shared values, the tag at 28 */
+#define ID_LEN 8     /* a reference's payload: slot and generation */
 
 static void put_le32(char *p, uint32_t v)
 {
@@ -34,13 +41,13 @@ static uint32_t get_le32(const char *p)
     return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
 }
 
-/* crc32 of the first 24 header bytes and everything after the header. */
+/* crc32 of the first 24 header bytes and everything after the crc32 itself (byte 28 on). */
 static uint32_t file_crc(const char *file, size_t len)
 {
     uLong crc = crc32(0L, Z_NULL, 0);
     crc = crc32(crc, (const Bytef *)file, 24);
-    const char *p = file + GL_CHUNK_FILE_HEADER;
-    size_t left = len - GL_CHUNK_FILE_HEADER;
+    const char *p = file + V1_HEADER;
+    size_t left = len - V1_HEADER;
     while (left > 0) {
         uInt n = left > (1u << 30) ? 1u << 30 : (uInt)left;
         crc = crc32(crc, (const Bytef *)p, n);
@@ -57,7 +64,7 @@ int gl_chunk_file_encode(struct gl_zstd_cctx *cx, const struct gl_chunk *c, int 
     size_t tag_len = c->tag_len > UINT16_MAX ? UINT16_MAX : c->tag_len;
     char head[GL_CHUNK_FILE_HEADER] = { 0 };
     memcpy(head, magic, 4);
-    head[4] = 1;
+    head[4] = VERSION;
     head[5] = (char)c->type;
     head[6] = content_sum ? GL_CHUNK_FILE_CONTENT_SUM : 0;
     put_le32(head + 8, c->records);
@@ -66,6 +73,13 @@ int gl_chunk_file_encode(struct gl_zstd_cctx *cx, const struct gl_chunk *c, int 
     head[21] = (char)(tag_len >> 8);
     gl_buf_append(out, head, sizeof(head));
     gl_buf_append(out, c->tag, tag_len);
+    size_t shared = out->len;
+    for (uint32_t i = 0; i < c->shared.n; i++) {
+        char ref[GL_SHARED_REF_SIZE];
+        gl_shared_ref_bytes(c->shared.v[i], ref);
+        gl_buf_append(out, ref + GL_SHARED_REF_SIZE - ID_LEN, ID_LEN);
+        gl_buf_append(out, c->shared.v[i]->data, c->shared.v[i]->len);
+    }
     size_t frame = out->len;
     int rc =
         gl_zstd_compress(cx, c->data.data, c->data.len, level, content_sum, out, err, errlen);
@@ -75,6 +89,7 @@ int gl_chunk_file_encode(struct gl_zstd_cctx *cx, const struct gl_chunk *c, int 
     }
     char *h = out->data + start;
     put_le32(h + 16, (uint32_t)(out->len - frame));
+    put_le32(h + 28, (uint32_t)(frame - shared));
     put_le32(h + 24, file_crc(h, out->len - start));
     return 0;
 }
@@ -82,7 +97,8 @@ int gl_chunk_file_encode(struct gl_zstd_cctx *cx, const struct gl_chunk *c, int 
 int gl_chunk_file_check(const char *data, size_t len, struct gl_chunk_file_info *info,
                         char *err, size_t errlen)
 {
-    if (len < GL_CHUNK_FILE_HEADER || memcmp(data, magic, 4) != 0 || data[4] != 1) {
+    size_t header = len >= 5 && data[4] == 1 ? V1_HEADER : GL_CHUNK_FILE_HEADER;
+    if (len < header || memcmp(data, magic, 4) != 0 || (data[4] != 1 && data[4] != VERSION)) {
         snprintf(err, errlen, "not a chunk file (%zu bytes, no header)", len);
         return GL_EPARSE;
     }
@@ -91,8 +107,10 @@ int gl_chunk_file_check(const char *data, size_t len, struct gl_chunk_file_info 
     info->raw_len = get_le32(data + 12);
     info->comp_len = get_le32(data + 16);
     info->tag_len = (unsigned char)data[20] | (size_t)(unsigned char)data[21] << 8;
-    info->tag = data + GL_CHUNK_FILE_HEADER;
-    size_t want = GL_CHUNK_FILE_HEADER + info->tag_len + (size_t)info->comp_len;
+    info->shared_len = header == V1_HEADER ? 0 : get_le32(data + 28);
+    info->tag = data + header;
+    info->shared = info->tag + info->tag_len;
+    size_t want = header + info->tag_len + (size_t)info->shared_len + (size_t)info->comp_len;
     if (len != want) {
         snprintf(err, errlen, "%s: %zu bytes, the header says %zu",
                  len < want ? "truncated" : "trailing bytes", len, want);
@@ -103,9 +121,11 @@ int gl_chunk_file_check(const char *data, size_t len, struct gl_chunk_file_info 
         return GL_EPARSE;
     }
     if ((info->type != GL_LOGS && info->type != GL_METRICS) || info->tag_len == 0 ||
-        info->raw_len > GL_CHUNK_FILE_RAW_MAX) {
-        snprintf(err, errlen, "bad header (type %u, tag of %zu bytes, %u bytes of data)",
-                 info->type, info->tag_len, info->raw_len);
+        info->raw_len > GL_CHUNK_FILE_RAW_MAX || info->shared_len > GL_CHUNK_FILE_SHARED_MAX ||
+        (info->type != GL_LOGS && info->shared_len != 0)) {
+        snprintf(err, errlen,
+                 "bad header (type %u, tag of %zu bytes, %u bytes of data, %u of shared values)",
+                 info->type, info->tag_len, info->raw_len, info->shared_len);
         return GL_EPARSE;
     }
     return 0;
@@ -166,15 +186,150 @@ static bool whole_values(const char *data, size_t len, unsigned type, uint32_t r
     return type != GL_LOGS || n == records;
 }
 
+/*
+ * A file's shared values, made anew: the value that id i (ID_LEN bytes in
+ * the file) named is made.v[i] now.
+ */
+struct relink {
+    const char **ids;
+    struct gl_shared_set made;
+    uint32_t last; /* records come in runs of one value: the last hit first */
+};
+
+static size_t relink_value(char *p, size_t n, struct relink *r);
+
+static void relink_close(struct relink *r)
+{
+    gl_shared_set_clear(&r->made);
+    gl_free(r->ids);
+}
+
+/*
+ * Makes the values of the file's shared section; false when one is not a
+ * whole map, or holds a reference itself (a value's are plain data).
+ */
+static bool make_values(const struct gl_chunk_file_info *info, struct relink *r)
+{
+    const char *p = info->shared;
+    size_t left = info->shared_len;
+    while (left > 0) {
+        size_t m = left > ID_LEN ? gl_msgpack_skip_nested(p + ID_LEN, left - ID_LEN,
+                                                          MSGPACK_EMBED_STACK_SIZE) : 0;
+        struct gl_shared *s = m > 0 ? gl_shared_new(p + ID_LEN, m) : NULL;
+        if (s == NULL || relink_value(s->data, s->len, NULL) == 0) {
+            gl_shared_unref(s);
+            return false;
+        }
+        /* A new value is in no set: it goes in last, beside its id. */
+        gl_shared_set_add(&r->made, s);
+        gl_shared_unref(s);
+        r->ids = gl_realloc(r->ids, r->made.cap * sizeof(*r->ids));
+        r->ids[r->made.n - 1] = p;
+        p += ID_LEN + m;
+        left -= ID_LEN + m;
+    }
+    return true;
+}
+
+/* The value the file's id names now, or NULL. */
+static struct gl_shared *value_of(struct relink *r, const char *id)
+{
+    for (uint32_t k = 0; k < r->made.n; k++) {
+        uint32_t i = (r->last + k) % r->made.n;
+        if (memcmp(r->ids[i], id, ID_LEN) == 0) {
+            r->last = i;
+            return r->made.v[i];
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Rewrites the references in the whole value at p (n bytes, checked by
+ * whole_values() or gl_shared_new()) to the values made anew. Returns its
+ * length, or 0 when a reference names no value of the file (any reference,
+ * when r is NULL: then nothing is written).
+ */
+static size_t relink_value(char *p, size_t n, struct relink *r)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    uint32_t items = 0;
+    size_t head = 0, data = 0, size = 0;
+    if ((u[0] & 0xf0) == 0x90 || (u[0] & 0xf0) == 0x80) {
+        head = 1;
+        items = (u[0] & 0x0fu) << ((u[0] & 0xf0) == 0x80);
+    } else if (u[0] == 0xdc || u[0] == 0xde) {
+        head = 3;
+        items = gl_get_be16(u + 1) << (u[0] == 0xde);
+    } else if (u[0] == 0xdd || u[0] == 0xdf) {
+        head = 5;
+        items = gl_get_be32(u + 1);
+        if (u[0] == 0xdf) {
+            items *= 2; /* whole_values() saw every pair: no overflow in a 64 MiB chunk */
+        }
+    } else if (u[0] >= 0xd4 && u[0] <= 0xd8) {
+        data = 2;
+        size = (size_t)1 << (u[0] - 0xd4);
+    } else if (u[0] == 0xc7) {
+        data = 3;
+        size = u[1];
+    } else if (u[0] == 0xc8) {
+        data = 4;
+        size = gl_get_be16(u + 1);
+    } else if (u[0] == 0xc9) {
+        data = 6;
+        size = gl_get_be32(u + 1);
+    }
+    if (data > 0) {
+        if (u[data - 1] == GL_EXT_SHARED && size == ID_LEN) {
+            struct gl_shared *s = r != NULL ? value_of(r, p + data) : NULL;
+            if (s == NULL) {
+                return 0;
+            }
+            char ref[GL_SHARED_REF_SIZE];
+            gl_shared_ref_bytes(s, ref);
+            memcpy(p + data, ref + GL_SHARED_REF_SIZE - ID_LEN, ID_LEN);
+        }
+        return data + size;
+    }
+    if (head == 0) {
+        return gl_msgpack_skip(p, n);
+    }
+    size_t off = head;
+    for (uint32_t i = 0; i < items; i++) {
+        size_t m = relink_value(p + off, n - off, r);
+        if (m == 0) {
+            return 0;
+        }
+        off += m;
+    }
+    return off;
+}
+
+/* Rewrites the references of every record in data (len bytes). */
+static bool relink_records(char *data, size_t len, struct relink *r)
+{
+    size_t off = 0;
+    while (off < len) {
+        size_t m = relink_value(data + off, len - off, r);
+        if (m == 0) {
+            return false;
+        }
+        off += m;
+    }
+    return true;
+}
+
 int gl_chunk_file_decode(const char *data, size_t len, struct gl_chunk_file_info *info,
-                         struct gl_buf *raw, char *err, size_t errlen)
+                         struct gl_buf *raw, struct gl_shared_set *shared, char *err,
+                         size_t errlen)
 {
     int rc = gl_chunk_file_check(data, len, info, err, errlen);
     if (rc < 0) {
         return rc;
     }
     size_t start = raw->len;
-    const char *frame = data + GL_CHUNK_FILE_HEADER + info->tag_len;
+    const char *frame = info->shared + info->shared_len;
     rc = gl_zstd_decompress(frame, info->comp_len, info->raw_len, raw, err, errlen);
     if (rc < 0) {
         raw->len = start;
@@ -186,5 +341,27 @@ int gl_chunk_file_decode(const char *data, size_t len, struct gl_chunk_file_info
         raw->len = start;
         return GL_EPARSE;
     }
-    return 0;
+    if (info->type != GL_LOGS) {
+        return 0;
+    }
+    /*
+     * Even without shared values every record is walked: a reference the
+     * file does not explain (damage, or a file of another writer) could
+     * name a live value of this process, another pod's metadata.
+     */
+    struct relink r = { 0 };
+    if (!make_values(info, &r)) {
+        snprintf(err, errlen, "a shared value is not a whole map");
+        rc = GL_EPARSE;
+    } else if (!relink_records(raw->data + start, info->raw_len, &r)) {
+        snprintf(err, errlen, "a record refers to a shared value the file does not hold");
+        rc = GL_EPARSE;
+    } else {
+        gl_shared_set_take(shared, &r.made);
+    }
+    if (rc < 0) {
+        raw->len = start;
+    }
+    relink_close(&r);
+    return rc;
 }

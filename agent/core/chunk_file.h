@@ -5,7 +5,8 @@
  *
  * Layout (integers little-endian):
  *   0  "GLCK"         magic
- *   4  u8  version    1
+ *   4  u8  version    2 (version 1, of earlier releases, has no shared
+ *                     values and no field at 28: its tag starts at 28)
  *   5  u8  type       GL_LOGS or GL_METRICS
  *   6  u8  flags      GL_CHUNK_FILE_CONTENT_SUM: the zstd frame checks its content
  *   7  u8  0
@@ -14,9 +15,18 @@
  *   16 u32 comp_len   bytes of the zstd frame
  *   20 u16 tag_len
  *   22 u16 0
- *   24 u32 crc32      of bytes 0..23, the tag and the frame
- *   28 tag, then the zstd frame of the chunk's data
+ *   24 u32 crc32      of bytes 0..23 and of everything from byte 28 on
+ *   28 u32 shared_len bytes of shared values
+ *   32 tag, shared values, then the zstd frame of the chunk's data
  * The file is exactly that long: anything shorter or longer is refused.
+ *
+ * Shared values (codec/shared.h) are the maps the records refer to (the
+ * kubernetes map tail takes from a container log's path): each is written
+ * once, as the 8 bytes the records' references carry then the map's
+ * msgpack, instead of a copy in every record. A reference names a value of
+ * this process only, so the reader makes each value anew and rewrites the
+ * references to it; a reference to a value the file does not hold is
+ * damage, and the file is refused.
  */
 #ifndef GL_CHUNK_FILE_H
 #define GL_CHUNK_FILE_H
@@ -28,12 +38,15 @@
 #include "util/buf.h"
 
 struct gl_chunk;
+struct gl_shared_set;
 struct gl_zstd_cctx;
 
-#define GL_CHUNK_FILE_HEADER 28
+#define GL_CHUNK_FILE_HEADER 32
 #define GL_CHUNK_FILE_CONTENT_SUM 0x01
 /* The largest chunk data a file may declare: a chunk closes past 2 MiB, plus one record. */
 #define GL_CHUNK_FILE_RAW_MAX (64u << 20)
+/* The most bytes of shared values a file may declare. */
+#define GL_CHUNK_FILE_SHARED_MAX (16u << 20)
 
 /* What a chunk file says of itself. The tag points into the bytes read. */
 struct gl_chunk_file_info {
@@ -41,15 +54,18 @@ struct gl_chunk_file_info {
     uint32_t records;
     uint32_t raw_len;
     uint32_t comp_len;
+    uint32_t shared_len;
     const char *tag;
     size_t tag_len;
+    const char *shared;  /* the shared values' bytes, after the tag */
 };
 
 /*
- * Appends the file for chunk c to out: header, tag, data compressed with
- * zstd at `level` with context cx (with content_sum, zstd's checksum of the
- * data too). Any thread, with a context of its own. Returns 0, or the
- * codec's error with err set.
+ * Appends the file for chunk c to out: header, tag, the shared values the
+ * chunk holds, data compressed with zstd at `level` with context cx (with
+ * content_sum, zstd's checksum of the data too). Any thread, with a context
+ * of its own, while the chunk is closed (its records and values fixed).
+ * Returns 0, or the codec's error with err set.
  */
 int gl_chunk_file_encode(struct gl_zstd_cctx *cx, const struct gl_chunk *c, int level,
                          bool content_sum, struct gl_buf *out, char *err, size_t errlen);
@@ -64,10 +80,14 @@ int gl_chunk_file_check(const char *data, size_t len, struct gl_chunk_file_info 
 /*
  * Checks a whole file and appends the chunk's data to raw: exactly
  * info->raw_len bytes holding whole msgpack values, for logs exactly
- * info->records records. Returns 0, GL_EPARSE (err says why) or GL_ENOENT
- * when libzstd cannot be loaded.
+ * info->records records. The file's shared values are made anew into
+ * `shared` and the records' references rewritten to them. Returns 0,
+ * GL_EPARSE (err says why) or GL_ENOENT when libzstd cannot be loaded;
+ * on an error raw and shared are as they were. The loop thread (values
+ * live in its table).
  */
 int gl_chunk_file_decode(const char *data, size_t len, struct gl_chunk_file_info *info,
-                         struct gl_buf *raw, char *err, size_t errlen);
+                         struct gl_buf *raw, struct gl_shared_set *shared, char *err,
+                         size_t errlen);
 
 #endif

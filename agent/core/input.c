@@ -137,7 +137,7 @@ struct gl_buf *gl__slot_buf(struct gl_slot *slot, enum gl_data type)
 
 struct gl_shared_set *gl__slot_shared(struct gl_slot *slot)
 {
-    return slot->ins->core->storage == NULL ? &slot->open->shared : NULL;
+    return &slot->open->shared;
 }
 
 static void check_limit(struct gl_instance *ins, bool may_route);

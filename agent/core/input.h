@@ -39,9 +39,8 @@ struct gl_slot *gl__input_slot(struct gl_instance *ins, const char *tag, size_t 
 /* The slot's open chunk for this kind of data (a chunk of the other kind is routed first). */
 struct gl_buf *gl__slot_buf(struct gl_slot *slot, enum gl_data type);
 /*
- * Where the open chunk keeps the shared values its records refer to, or NULL
- * for a filesystem input: its chunks go to disk, where only the values' own
- * bytes mean anything, so its records carry copies.
+ * Where the open chunk keeps the shared values its records refer to. A
+ * filesystem input's chunk files carry each value once (core/chunk_file.h).
  */
 struct gl_shared_set *gl__slot_shared(struct gl_slot *slot);
 /* A record written at the end of the open chunk is taken: 0, or GL_EPAUSED. */

@@ -473,7 +473,7 @@ static struct gl_chunk *decode(struct gl_storage *st, char *why, size_t n, bool 
     }
     struct gl_chunk *c = gl_chunk_new(st->ins, info.tag, info.tag_len);
     gl_buf_reserve(&c->data, info.raw_len);
-    int rc = gl_chunk_file_decode(st->io.data, st->io.len, &info, &c->data, why, n);
+    int rc = gl_chunk_file_decode(st->io.data, st->io.len, &info, &c->data, &c->shared, why, n);
     if (rc < 0) {
         *missing_lib = rc == GL_ENOENT;
         gl_chunk_free(c);
@@ -499,7 +499,8 @@ struct gl_chunk *gl__storage_load(struct gl_storage *st)
         struct stat sb = { 0 };
         struct gl_chunk *c = NULL;
         bool missing_lib = false;
-        size_t max = GL_CHUNK_FILE_HEADER + UINT16_MAX + GL_CHUNK_FILE_RAW_MAX;
+        size_t max = GL_CHUNK_FILE_HEADER + UINT16_MAX + GL_CHUNK_FILE_SHARED_MAX +
+                     GL_CHUNK_FILE_RAW_MAX;
         if (fstat(fd, &sb) < 0 || (size_t)sb.st_size > max) {
             snprintf(why, sizeof(why), "%lld bytes", (long long)sb.st_size);
         } else if (read_file(st, fd, (size_t)sb.st_size) < 0) {

@@ -124,10 +124,10 @@ static void k8s_pair(struct gl_buf *b, const char *key, const char *val)
 
 /*
  * The kubernetes map of a container log's records, made once for the file
- * as a shared value (codec/shared.h): the records of a memory-buffered input
- * refer to it (10 bytes, and outputs render its JSON once), a filesystem
- * input's records copy its bytes. Encoding the five strings into every
- * record took about 30% of the CPU tail spent on a busy container log.
+ * as a shared value (codec/shared.h): the records refer to it (10 bytes,
+ * and outputs render its JSON once; a chunk file holds it once). Encoding
+ * the five strings into every record took about 30% of the CPU tail spent
+ * on a busy container log.
  */
 static struct gl_shared *k8s_map(const struct tail_k8s *k)
 {

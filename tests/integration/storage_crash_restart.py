@@ -5,7 +5,10 @@ them. Dummy: every record that was in a closed chunk arrives, once (the
 kill comes after its last flush). Tail: every line arrives; a line sent
 twice was on disk before the kill while its offset was not yet synced
 (the offsets are synced every 200 ms), so duplicates are bounded by what
-is read in well under a second, and counted. An agent without a
+is read in well under a second, and counted. The tail input's file is
+named as kubelet names a container's log, so every line carries the
+kubernetes map tail takes from the name; its chunk files hold that map
+once, and every line read back after the restart still carries it. An agent without a
 filesystem input (nor an HTTP output: libcurl links libzstd) never maps
 libzstd; one with it does."""
 import json
@@ -23,6 +26,10 @@ from lib_storage import cloudwatch, dummy, file_output, limit, tail  # noqa
 
 N = 10000
 RATE = 4000        # tail lines per second
+DOCKER_ID = "ab" * 32
+LOG = "web-1_shop_app-%s.log" % DOCKER_ID
+KUBERNETES = {"pod_name": "web-1", "namespace_name": "shop", "container_name": "app",
+              "docker_id": DOCKER_ID}
 d = tmpdir("storage-crash")
 logs = os.path.join(d, "logs")
 os.makedirs(logs)
@@ -30,7 +37,7 @@ os.makedirs(logs)
 
 def config(srv, samples, msg):
     return lib_storage.config(d, "g-" + msg, [
-        dummy("gen", samples, msg), tail("app", os.path.join(logs, "app.log"))],
+        dummy("gen", samples, msg), tail("app", os.path.join(logs, LOG))],
         [limit(cloudwatch(srv.endpoint), "1MiB")])
 
 
@@ -44,7 +51,7 @@ done = threading.Event()
 
 
 def writer():
-    with open(os.path.join(logs, "app.log"), "a") as f:
+    with open(os.path.join(logs, LOG), "a") as f:
         while not done.is_set():
             n = RATE // 10
             f.write("".join("line %07d %s\n" % (written[0] + i, "y" * 80) for i in range(n)))
@@ -90,7 +97,11 @@ with CwlServer(seed=11, unavailable_rate=1.0) as srv:
     check(gen.count("before") == N and gen.count("after") == 1,
           "dummy: all %d records of the killed run, once (%d), and the new one"
           % (N, gen.count("before")))
-    got = [int(json.loads(e["message"])["log"].split()[1]) for e in ev["s-app"]]
+    app = [json.loads(e["message"]) for e in ev["s-app"]]
+    got = [int(r["log"].split()[1]) for r in app]
+    wrong = [r for r in app if r.get("kubernetes") != KUBERNETES]
+    check(not wrong, "tail: every line carries its kubernetes map after the restart (%d do not%s)"
+          % (len(wrong), ": %r" % wrong[0].get("kubernetes") if wrong else ""))
     dup = len(got) - len(set(got))
     check(set(got) == set(range(written[0])), "tail: every one of the %d lines arrived"
           % written[0])

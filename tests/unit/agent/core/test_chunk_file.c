@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <zlib.h>
 
+#include "codec/json.h"
+#include "codec/shared.h"
 #include "codec/zstd.h"
 #include "core/chunk.h"
 #include "core/chunk_file.h"
@@ -36,10 +38,10 @@ static struct gl_chunk *make_chunk(int n)
     return c;
 }
 
-static void encode(struct gl_buf *out, int n)
+/* Writes chunk c's file into out; frees c. */
+static void encode_chunk(struct gl_buf *out, struct gl_chunk *c)
 {
     char err[256];
-    struct gl_chunk *c = make_chunk(n);
     struct gl_zstd_cctx *cx = gl_zstd_cctx_new(err, sizeof(err));
     gl_buf_init(out);
     assert_int_equal(gl_chunk_file_encode(cx, c, 1, true, out, err, sizeof(err)), 0);
@@ -47,11 +49,16 @@ static void encode(struct gl_buf *out, int n)
     gl_chunk_free(c);
 }
 
+static void encode(struct gl_buf *out, int n)
+{
+    encode_chunk(out, make_chunk(n));
+}
+
 /* Rewrites the crc32 after a test changed the file on purpose. */
 static void reseal(struct gl_buf *f)
 {
     uLong crc = crc32(crc32(0L, Z_NULL, 0), (const Bytef *)f->data, 24);
-    crc = crc32(crc, (const Bytef *)f->data + 28, (uInt)(f->len - 28));
+    crc = crc32(crc, (const Bytef *)f->data + 28, (uInt)(f->len - 28)); /* both versions */
     for (int i = 0; i < 4; i++) {
         f->data[24 + i] = (char)(crc >> (8 * i));
     }
@@ -66,13 +73,17 @@ static void assert_refused(struct gl_buf *f, const char *why)
     struct gl_buf raw;
     struct gl_chunk_file_info info;
     char err[256] = "";
+    struct gl_shared_set shared = { 0 };
     gl_buf_init(&raw);
-    assert_int_equal(gl_chunk_file_decode(f->data, f->len, &info, &raw, err, sizeof(err)),
-                     GL_EPARSE);
+    assert_int_equal(
+        gl_chunk_file_decode(f->data, f->len, &info, &raw, &shared, err, sizeof(err)),
+        GL_EPARSE);
     if (strstr(err, why) == NULL) {
         fail_msg("error '%s' does not say '%s'", err, why);
     }
     assert_int_equal(raw.len, 0);
+    assert_int_equal(shared.n, 0);
+    assert_int_equal(gl_shared_count(), 0);
     gl_buf_close(&raw);
     gl_buf_close(f);
 }
@@ -91,7 +102,10 @@ static void test_chunk_file_round_trip(void **state)
     gl_zstd_cctx_free(cx);
     assert_true(f.len < c->data.len);
     struct gl_chunk_file_info info;
-    assert_int_equal(gl_chunk_file_decode(f.data, f.len, &info, &raw, err, sizeof(err)), 0);
+    struct gl_shared_set shared = { 0 };
+    assert_int_equal(gl_chunk_file_decode(f.data, f.len, &info, &raw, &shared, err, sizeof(err)),
+                     0);
+    assert_int_equal(shared.n, 0);
     assert_int_equal(info.type, GL_LOGS);
     assert_int_equal(info.records, 50);
     assert_int_equal(info.tag_len, 8);
@@ -179,8 +193,10 @@ static int write_read(const struct gl_chunk *c, int level, struct gl_buf *raw, s
     struct gl_zstd_cctx *cx = gl_zstd_cctx_new(err, sizeof(err));
     gl_buf_init(&f);
     assert_int_equal(gl_chunk_file_encode(cx, c, level, true, &f, err, sizeof(err)), 0);
-    int rc = gl_chunk_file_decode(f.data, f.len, &info, raw, err, sizeof(err));
+    struct gl_shared_set shared = { 0 };
+    int rc = gl_chunk_file_decode(f.data, f.len, &info, raw, &shared, err, sizeof(err));
     assert_true(rc < 0 || info.records == c->records);
+    assert_int_equal(shared.n, 0);
     *file_len = f.len;
     gl_zstd_cctx_free(cx);
     gl_buf_close(&f);
@@ -281,6 +297,163 @@ static void test_chunk_file_refuses_nesting_unpack_refuses(void **state)
     gl_zstd_release();
 }
 
+static const char web[] = "\x81\xa8pod_name\xa5web-1";
+static const char api[] = "\x81\xa8pod_name\xa5" "api-2";
+
+/* A chunk of n records whose "kubernetes" refers to web, then api from record n / 2 on. */
+static struct gl_chunk *make_shared_chunk(int n)
+{
+    struct gl_chunk *c = gl_chunk_new(NULL, "kube.app", 8);
+    struct gl_shared *v[2] = { gl_shared_new(web, sizeof(web) - 1),
+                               gl_shared_new(api, sizeof(api) - 1) };
+    for (int i = 0; i < n; i++) {
+        struct gl_event ev;
+        gl__event_begin_buf(&ev, &c->data, 1000 + (uint64_t)i);
+        ev.shared = &c->shared;
+        gl_event_kv_str(&ev, "log", "hello world", 11);
+        gl_event_kv_shared(&ev, "kubernetes", 10, v[i >= n / 2]);
+        gl__event_finish(&ev);
+    }
+    gl_shared_unref(v[0]);
+    gl_shared_unref(v[1]);
+    c->records = (uint32_t)n;
+    return c;
+}
+
+static void encode_shared(struct gl_buf *out, int n)
+{
+    encode_chunk(out, make_shared_chunk(n));
+}
+
+/* How many times needle (len bytes) is in f. */
+static int count_in(const struct gl_buf *f, const char *needle, size_t len)
+{
+    int n = 0;
+    for (const char *p = f->data; (p = memmem(p, f->len - (size_t)(p - f->data), needle, len));
+         p++) {
+        n++;
+    }
+    return n;
+}
+
+/*
+ * Shared values are written once each, and read back as values made anew:
+ * every record's reference names the new value of the map it named.
+ */
+static void test_chunk_file_shared_values_round_trip(void **state)
+{
+    (void)state;
+    struct gl_buf f, raw;
+    struct gl_chunk_file_info info;
+    struct gl_shared_set shared = { 0 };
+    char err[256];
+    encode_shared(&f, 100);
+    assert_int_equal(gl_shared_count(), 0); /* the file is the only copy */
+    assert_int_equal(count_in(&f, web, sizeof(web) - 1), 1);
+    assert_int_equal(count_in(&f, api, sizeof(api) - 1), 1);
+    gl_buf_init(&raw);
+    assert_int_equal(gl_chunk_file_decode(f.data, f.len, &info, &raw, &shared, err, sizeof(err)),
+                     0);
+    assert_int_equal(shared.n, 2);
+    assert_int_equal(gl_shared_count(), 2);
+    struct gl_chunk *c = gl_chunk_new(NULL, "kube.app", 8);
+    gl_buf_append(&c->data, raw.data, raw.len);
+    gl_shared_set_take(&c->shared, &shared);
+    struct gl_chunk_iter it;
+    struct gl_record rec;
+    int n = 0;
+    gl_chunk_iter_init(&it, c);
+    while (gl_chunk_next(&it, &rec) == 0) {
+        const msgpack_object *k = gl_shared_deref(gl_json_map_get(rec.body, "kubernetes"));
+        assert_non_null(k);
+        const msgpack_object *pod = gl_json_map_get(k, "pod_name");
+        assert_non_null(pod);
+        assert_memory_equal(pod->via.str.ptr, n < 50 ? "web-1" : "api-2", 5);
+        n++;
+    }
+    gl_chunk_iter_close(&it);
+    assert_int_equal(n, 100);
+    gl_chunk_free(c);
+    assert_int_equal(gl_shared_count(), 0);
+    gl_buf_close(&raw);
+    gl_buf_close(&f);
+}
+
+/* Files of version 1 (no shared values, the tag at byte 28) still read. */
+static void test_chunk_file_version_1_reads(void **state)
+{
+    (void)state;
+    struct gl_buf f, raw;
+    struct gl_chunk_file_info info;
+    struct gl_shared_set shared = { 0 };
+    char err[256];
+    encode(&f, 20);
+    assert_int_equal(f.data[4], 2);
+    assert_memory_equal(f.data + 28, "\0\0\0\0", 4);
+    memmove(f.data + 28, f.data + 32, f.len - 32);
+    f.len -= 4;
+    f.data[4] = 1;
+    reseal(&f);
+    gl_buf_init(&raw);
+    assert_int_equal(gl_chunk_file_decode(f.data, f.len, &info, &raw, &shared, err, sizeof(err)),
+                     0);
+    assert_int_equal(info.records, 20);
+    assert_memory_equal(info.tag, "kube.app", 8);
+    assert_true(records_read(raw.data, raw.len, 20));
+    gl_buf_close(&raw);
+    gl_buf_close(&f);
+}
+
+/*
+ * Shared values a file cannot hold: a record referring to a value the file
+ * does not have (with other values, or none at all: such a reference could
+ * name a live value of the reader, another pod's), a value that is not a
+ * map or refers to a value itself, values in a metrics chunk (the crc32 made
+ * to match). Nothing is made of any of them.
+ */
+static void test_chunk_file_bad_shared_values_are_refused(void **state)
+{
+    (void)state;
+    struct gl_buf f;
+    size_t first = 32 + 8; /* header, tag: the first value's id */
+    encode_shared(&f, 10);
+    f.data[first] ^= 0x40;
+    reseal(&f);
+    assert_refused(&f, "refers to a shared value the file does not hold");
+    encode_shared(&f, 10);
+    assert_int_equal((unsigned char)f.data[first + 8], 0x81);
+    f.data[first + 8] = (char)0x91;
+    reseal(&f);
+    assert_refused(&f, "a shared value is not a whole map");
+    encode_shared(&f, 10);
+    f.data[first + 8 + 1] = (char)0xc1;
+    reseal(&f);
+    assert_refused(&f, "a shared value is not a whole map");
+    struct gl_chunk *c = make_shared_chunk(10);
+    gl_shared_set_clear(&c->shared); /* the records keep their references' bytes */
+    encode_chunk(&f, c);
+    assert_memory_equal(f.data + 28, "\0\0\0\0", 4);
+    assert_refused(&f, "refers to a shared value the file does not hold");
+    c = gl_chunk_new(NULL, "kube.app", 8);
+    static const char inner[] = "\x81\xa1k\xd7\x01\0\0\0\0\x01\0\0\0";
+    struct gl_shared *v = gl_shared_new(inner, sizeof(inner) - 1);
+    assert_non_null(v);
+    struct gl_event ev;
+    gl__event_begin_buf(&ev, &c->data, 1000);
+    ev.shared = &c->shared;
+    gl_event_kv_shared(&ev, "kubernetes", 10, v);
+    gl__event_finish(&ev);
+    gl_shared_unref(v);
+    c->records = 1;
+    encode_chunk(&f, c);
+    assert_refused(&f, "a shared value is not a whole map");
+    encode_shared(&f, 10);
+    f.data[5] = GL_METRICS;
+    reseal(&f);
+    assert_refused(&f, "bad header");
+    gl_zstd_release();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +464,9 @@ int main(void)
         cmocka_unit_test(test_chunk_file_reads_every_level),
         cmocka_unit_test(test_chunk_file_takes_what_record_read_takes),
         cmocka_unit_test(test_chunk_file_refuses_nesting_unpack_refuses),
+        cmocka_unit_test(test_chunk_file_shared_values_round_trip),
+        cmocka_unit_test(test_chunk_file_version_1_reads),
+        cmocka_unit_test(test_chunk_file_bad_shared_values_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

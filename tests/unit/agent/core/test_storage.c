@@ -6,7 +6,8 @@
  * back in order; a chunk that alone takes the input to its mem_buf_limit
  * stays in memory; positions are acknowledged once on disk;
  * storage.total_limit_size drops the oldest chunks waiting and counts
- * them; a damaged file is moved aside and start-up goes on.
+ * them; a damaged file is moved aside and start-up goes on; shared values
+ * the records refer to come back with them.
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "codec/json.h"
 #include "codec/shared.h"
 #include "core/chunk.h"
 #include "core/event.h"
@@ -158,6 +160,25 @@ static uint64_t first_ts(const struct gl_flush *f)
     return rec.ts;
 }
 
+/*
+ * Stops the engine while its output holds a flush (grace 0: the flush is
+ * abandoned, its file stays, and nothing of the chunk is left in memory)
+ * and starts it again on the same storage.path; returns it once the chunk
+ * read back is held.
+ */
+static struct fx *restart(struct fx *fx)
+{
+    fx_close(fx);
+    assert_int_equal(files(""), 1);
+    assert_int_equal(gl_shared_count(), 0);
+    n_held = 0;
+    fx = fx_open(config(""));
+    turn(fx);
+    turn(fx);
+    assert_int_equal(n_held, 1);
+    return fx;
+}
+
 static void test_storage_chunk_waits_on_disk_across_a_stop(void **state)
 {
     (void)state;
@@ -166,14 +187,7 @@ static void test_storage_chunk_waits_on_disk_across_a_stop(void **state)
     assert_int_equal(files(""), 1);
     turn(fx);
     assert_int_equal(n_held, 1);
-    fx_close(fx); /* grace 0: the flush is abandoned, the file stays */
-    assert_int_equal(files(""), 1);
-
-    n_held = 0;
-    fx = fx_open(config(""));
-    turn(fx);
-    turn(fx);
-    assert_int_equal(n_held, 1);
+    fx = restart(fx);
     assert_int_equal(held[0]->records, 5);
     assert_int_equal(first_ts(held[0]), 1000);
     gl_flush_done(held[0], GL_OK);
@@ -287,34 +301,57 @@ static void test_storage_damaged_file_is_moved_aside(void **state)
 }
 
 /*
- * A filesystem input's records carry a shared value's bytes, not a
- * reference to it: a reference names a slot of this process's table, which
- * means nothing to the process that reads the file back.
+ * A filesystem input's records refer to a shared value as a memory input's
+ * do; its chunk file holds the value once, and after a stop the records
+ * read back refer to a value made anew from the file (the reference names
+ * a slot of a process's table, meaningless to the next one).
  */
-static void test_storage_records_copy_shared_values(void **state)
+static void test_storage_shared_values_come_back_after_a_stop(void **state)
 {
     (void)state;
     static const char m[] = "\x81\xa8pod_name\xa5web-1";
-    struct fx *fx = fx_open(config_with("", "1MiB", ""));
+    struct fx *fx = fx_open(config(""));
     struct gl_instance *in = fx->e->inputs[0];
     struct gl_shared *v = gl_shared_new(m, sizeof(m) - 1);
     assert_non_null(v);
-    struct gl_event ev;
-    gl_event_begin(&ev, in, 1000);
-    gl_event_kv_str(&ev, "log", "a", 1);
-    gl_event_kv_shared(&ev, "kubernetes", 10, v);
-    gl_event_commit(&ev);
+    for (int i = 0; i < 3; i++) {
+        struct gl_event ev;
+        gl_event_begin(&ev, in, 1000 + (uint64_t)i);
+        gl_event_kv_str(&ev, "log", "a", 1);
+        gl_event_kv_shared(&ev, "kubernetes", 10, v);
+        gl_event_commit(&ev);
+    }
     gl_shared_unref(v);
-    assert_int_equal(gl_shared_count(), 0); /* nothing kept it */
+    assert_int_equal(gl_shared_count(), 1); /* the open chunk keeps it */
     gl__input_flush_open(in);
     settle(in);
     turn(fx);
     assert_int_equal(n_held, 1);
     const struct gl_chunk *c = held[0]->chunk;
-    assert_non_null(memmem(c->data.data, c->data.len, m, sizeof(m) - 1));
-    assert_null(memmem(c->data.data, c->data.len, "\xd7\x01", 2));
+    assert_null(memmem(c->data.data, c->data.len, m, sizeof(m) - 1));
+    assert_non_null(memmem(c->data.data, c->data.len, "\xd7\x01", 2));
+    fx = restart(fx);
+    assert_int_equal(held[0]->records, 3);
+    assert_int_equal(gl_shared_count(), 1);
+    struct gl_chunk_iter it;
+    struct gl_record rec;
+    int n = 0;
+    gl_chunk_iter_init(&it, held[0]->chunk);
+    while (gl_chunk_next(&it, &rec) == 0) {
+        const msgpack_object *k = gl_shared_deref(gl_json_map_get(rec.body, "kubernetes"));
+        assert_non_null(k);
+        const msgpack_object *pod = gl_json_map_get(k, "pod_name");
+        assert_non_null(pod);
+        assert_int_equal(pod->via.str.size, 5);
+        assert_memory_equal(pod->via.str.ptr, "web-1", 5);
+        n++;
+    }
+    gl_chunk_iter_close(&it);
+    assert_int_equal(n, 3);
     gl_flush_done(held[0], GL_OK);
+    assert_int_equal(files(""), 0);
     fx_close(fx);
+    assert_int_equal(gl_shared_count(), 0);
 }
 
 int main(void)
@@ -330,7 +367,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_storage_damaged_file_is_moved_aside, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_storage_records_copy_shared_values, setup,
+        cmocka_unit_test_setup_teardown(test_storage_shared_values_come_back_after_a_stop, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
