@@ -42,6 +42,7 @@ void gl__buf_grow(struct gl_buf *b, size_t need)
 
 static struct gl_buf pool[GL_BUF_POOL_MAX];
 static int pool_count;
+static size_t pool_bytes;
 
 void gl_buf_pool_take(struct gl_buf *b, size_t min)
 {
@@ -60,6 +61,7 @@ void gl_buf_pool_take(struct gl_buf *b, size_t min)
         }
         *b = pool[pick];
         pool[pick] = pool[--pool_count];
+        pool_bytes -= b->cap;
         gl_buf_reset(b);
     }
     if (b->cap < min + 1) {
@@ -73,7 +75,8 @@ void gl_buf_pool_take(struct gl_buf *b, size_t min)
 void gl_buf_pool_give(struct gl_buf *b)
 {
     if (pool_count < GL_BUF_POOL_MAX && b->cap >= GL_BUF_POOL_MIN &&
-        b->cap <= GL_BUF_POOL_LARGEST) {
+        b->cap <= GL_BUF_POOL_LARGEST && pool_bytes + b->cap <= GL_BUF_POOL_BYTES) {
+        pool_bytes += b->cap;
         pool[pool_count++] = *b;
         gl_buf_init(b);
         return;
@@ -86,6 +89,7 @@ void gl_buf_pool_drain(void)
     while (pool_count > 0) {
         gl_buf_close(&pool[--pool_count]);
     }
+    pool_bytes = 0;
 }
 
 int gl_buf_pack_write(void *buf, const char *p, size_t n)
