@@ -384,7 +384,7 @@ static int taken(struct gl_slot *slot, size_t n, uint32_t records)
     core->held_bytes += n;
     core->open_bytes += n;
     slot->last_used_ms = 0;
-    if (c->data.len >= GL_CHUNK_SIZE) {
+    if (c->data.len >= (core->storage != NULL ? GL_STORAGE_CHUNK_SIZE : GL_CHUNK_SIZE)) {
         gl__router_route(slot);
     }
     if (core->open_bytes > open_max(core)) {

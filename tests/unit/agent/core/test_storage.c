@@ -7,7 +7,8 @@
  * stays in memory; positions are acknowledged once on disk;
  * storage.total_limit_size drops the oldest chunks waiting and counts
  * them; a damaged file is moved aside and start-up goes on; shared values
- * the records refer to come back with them.
+ * the records refer to come back with them; chunks close at their own size
+ * and are written several at once.
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -228,6 +229,51 @@ static void test_storage_full_output_diverts_instead_of_pausing(void **state)
 }
 
 /*
+ * A filesystem input closes its chunks at GL_STORAGE_CHUNK_SIZE, not
+ * GL_CHUNK_SIZE, and has GL_STORAGE_WRITES_MAX of them written at once
+ * before it pauses; each goes on once written, in order.
+ */
+static void test_storage_chunks_close_smaller_and_write_together(void **state)
+{
+    (void)state;
+    struct fx *fx = fx_open(config_with("", "64MiB", ""));
+    struct gl_instance *in = fx->e->inputs[0];
+    struct gl_storage *st = in->core->storage;
+    static const char pad[80] = { 'x' };
+    int records = 0;
+    for (unsigned w = 1; w <= GL_STORAGE_WRITES_MAX; w++) {
+        while (st->pending < w) {
+            assert_int_equal(pauses, 0);
+            struct gl_event ev;
+            gl_event_begin(&ev, in, 1000 + (uint64_t)records++);
+            gl_event_kv_str(&ev, "log", pad, sizeof(pad));
+            gl_event_commit(&ev);
+        }
+        /* Closed by its size, at the record that took it past GL_STORAGE_CHUNK_SIZE. */
+        assert_true(in->stats.bytes_in >= (uint64_t)w * GL_STORAGE_CHUNK_SIZE);
+        assert_true(in->stats.bytes_in < (uint64_t)w * (GL_STORAGE_CHUNK_SIZE + 128));
+    }
+    assert_int_equal(pauses, 1);
+    settle(in);
+    assert_int_equal(files(""), GL_STORAGE_WRITES_MAX);
+    uint64_t next_ts = 1000;
+    int delivered = 0;
+    for (int i = 0; i < 3 * GL_STORAGE_WRITES_MAX && files("") > 0; i++) {
+        turn(fx);
+        for (int k = 0; k < n_held; k++, delivered++) {
+            assert_int_equal(first_ts(held[k]), next_ts);
+            next_ts += held[k]->records;
+            gl_flush_done(held[k], GL_OK);
+        }
+        n_held = 0;
+    }
+    assert_int_equal(delivered, GL_STORAGE_WRITES_MAX);
+    assert_int_equal(next_ts, 1000 + (uint64_t)records);
+    assert_int_equal(files(""), 0);
+    fx_close(fx);
+}
+
+/*
  * A chunk that only its own bytes put at the input's mem_buf_limit stays in
  * memory once written: freed, the replay would read it straight back. One
  * at the limit because the others are still held waits on disk, and comes
@@ -360,6 +406,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_storage_chunk_waits_on_disk_across_a_stop, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_storage_full_output_diverts_instead_of_pausing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_storage_chunks_close_smaller_and_write_together,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_storage_chunk_at_the_limit_by_itself_stays_up,
                                         setup, teardown),
