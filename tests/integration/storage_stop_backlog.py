@@ -1,7 +1,9 @@
 """A stop sends what waits on disk when the service can take it. With
 storage.max_chunks_up 1 and a CloudWatch Logs service that answers slowly,
 most chunks of a filesystem input are written and leave memory (the
-backlog); the agent is then stopped while they wait. With a grace long
+backlog); the agent is then stopped while they wait, once its input has
+read the whole file (a stop before that leaves the rest of the file
+behind its offset, for the next run). With a grace long
 enough to send them, every line arrives exactly once, the agent exits
 before its grace runs out, and no chunk file is left behind: a node that is
 scaled in takes its disk with it, so what could be sent must not wait for
@@ -28,10 +30,13 @@ logs = os.path.join(d, "logs")
 os.makedirs(logs)
 
 
-def config(name, path, grace, eof, filters=""):
+def config(name, path, grace, eof, filters="", http_port=0):
     return write(os.path.join(d, name + ".yaml"), """service:
   flush: 200ms
   grace: %s
+  http_server: %s
+  http_listen: 127.0.0.1
+  http_port: %d
   scheduler.base: 100ms
   scheduler.cap: 500ms
   storage.path: %s/storage-%s
@@ -46,7 +51,8 @@ pipeline:
       exit_on_eof: %s
       storage.type: filesystem
 %s  outputs:
-%s""" % (grace, d, name, name, path, "on" if eof else "off", filters, cloudwatch(srv.endpoint)))
+%s""" % (grace, "on" if http_port else "off", http_port, d, name, name, path,
+         "on" if eof else "off", filters, cloudwatch(srv.endpoint)))
 
 
 def chunk_files(name):
@@ -83,6 +89,12 @@ def check_all_once(name, what, wait=False):
     print("ok: no chunk file left %s" % what)
 
 
+def records_read(port):
+    """The records the input has emitted, from the agent's /metrics."""
+    _, body = http_get(port, "/metrics")
+    return metric_value(body or "", "gleaner_input_records_total", 'name="fs"') or 0
+
+
 def exit_at_eof(p):
     """The agent's exit status at the end of its file, and what it logged."""
     try:
@@ -96,9 +108,11 @@ def exit_at_eof(p):
 with CwlServer(seed=5, delay=0.15) as srv:
     os.environ.update(srv.env())
 
-    # SIGTERM while chunks wait on disk.
-    p = start(config("term", lines_of("term"), "60s", False))
-    wait_for("chunks waiting on disk", lambda: chunk_files("term") >= 3, timeout=30)
+    # SIGTERM while chunks wait on disk, the whole file read.
+    port = free_port()
+    p = start(config("term", lines_of("term"), "60s", False, http_port=port))
+    wait_for("the whole file read", lambda: records_read(port) >= LINES, timeout=30)
+    check(chunk_files("term") >= 3, "%d chunks waiting on disk at the stop" % chunk_files("term"))
     t0 = time.time()
     rc = stop(p, timeout=50)
     took = time.time() - t0
