@@ -41,45 +41,73 @@ static uint32_t get_le32(const char *p)
     return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
 }
 
-/* crc32 of the first 24 header bytes and everything after the crc32 itself (byte 28 on). */
-static uint32_t file_crc(const char *file, size_t len)
+/*
+ * crc32 of a file given as its first part (head, at least the header) and
+ * the rest (tail, maybe empty): the first 24 header bytes and everything
+ * after the crc32 itself (byte 28 on).
+ */
+static uint32_t file_crc(const char *head, size_t head_len, const char *tail, size_t tail_len)
 {
     uLong crc = crc32(0L, Z_NULL, 0);
-    crc = crc32(crc, (const Bytef *)file, 24);
-    const char *p = file + V1_HEADER;
-    size_t left = len - V1_HEADER;
-    while (left > 0) {
-        uInt n = left > (1u << 30) ? 1u << 30 : (uInt)left;
-        crc = crc32(crc, (const Bytef *)p, n);
-        p += n;
-        left -= n;
+    crc = crc32(crc, (const Bytef *)head, 24);
+    const char *parts[2] = { head + V1_HEADER, tail };
+    size_t lens[2] = { head_len - V1_HEADER, tail_len };
+    for (int i = 0; i < 2; i++) {
+        const char *p = parts[i];
+        size_t left = lens[i];
+        while (left > 0) {
+            uInt n = left > (1u << 30) ? 1u << 30 : (uInt)left;
+            crc = crc32(crc, (const Bytef *)p, n);
+            p += n;
+            left -= n;
+        }
     }
     return (uint32_t)crc;
 }
 
-int gl_chunk_file_encode(struct gl_zstd_cctx *cx, const struct gl_chunk *c, int level,
-                         bool content_sum, struct gl_buf *out, char *err, size_t errlen)
+/* Appends the header (lengths and crc32 left to seal()), tag and shared values of c's file. */
+static void put_head(const struct gl_chunk *c, unsigned flags, struct gl_buf *out)
 {
-    size_t start = out->len;
     size_t tag_len = c->tag_len > UINT16_MAX ? UINT16_MAX : c->tag_len;
     char head[GL_CHUNK_FILE_HEADER] = { 0 };
     memcpy(head, magic, 4);
     head[4] = VERSION;
     head[5] = (char)c->type;
-    head[6] = content_sum ? GL_CHUNK_FILE_CONTENT_SUM : 0;
+    head[6] = (char)flags;
     put_le32(head + 8, c->records);
     put_le32(head + 12, (uint32_t)c->data.len);
     head[20] = (char)(tag_len & 0xff);
     head[21] = (char)(tag_len >> 8);
     gl_buf_append(out, head, sizeof(head));
     gl_buf_append(out, c->tag, tag_len);
-    size_t shared = out->len;
     for (uint32_t i = 0; i < c->shared.n; i++) {
         char ref[GL_SHARED_REF_SIZE];
         gl_shared_ref_bytes(c->shared.v[i], ref);
         gl_buf_append(out, ref + GL_SHARED_REF_SIZE - ID_LEN, ID_LEN);
         gl_buf_append(out, c->shared.v[i]->data, c->shared.v[i]->len);
     }
+}
+
+/*
+ * Fills in the lengths and the crc32 of the file at h: head_len bytes from
+ * h (header, tag, shared values from `shared` on, then whatever of the data
+ * is there) followed by tail_len bytes at tail, data_len bytes of data in all.
+ */
+static void seal(char *h, size_t shared, size_t head_len, const char *tail, size_t tail_len,
+                 size_t data_len)
+{
+    size_t data = head_len + tail_len - data_len;
+    put_le32(h + 16, (uint32_t)data_len);
+    put_le32(h + 28, (uint32_t)(data - shared));
+    put_le32(h + 24, file_crc(h, head_len, tail, tail_len));
+}
+
+int gl_chunk_file_encode(struct gl_zstd_cctx *cx, const struct gl_chunk *c, int level,
+                         bool content_sum, struct gl_buf *out, char *err, size_t errlen)
+{
+    size_t start = out->len;
+    put_head(c, content_sum ? GL_CHUNK_FILE_CONTENT_SUM : 0, out);
+    size_t shared = GL_CHUNK_FILE_HEADER + (c->tag_len > UINT16_MAX ? UINT16_MAX : c->tag_len);
     size_t frame = out->len;
     int rc =
         gl_zstd_compress(cx, c->data.data, c->data.len, level, content_sum, out, err, errlen);
@@ -87,11 +115,16 @@ int gl_chunk_file_encode(struct gl_zstd_cctx *cx, const struct gl_chunk *c, int 
         out->len = start;
         return rc;
     }
-    char *h = out->data + start;
-    put_le32(h + 16, (uint32_t)(out->len - frame));
-    put_le32(h + 28, (uint32_t)(frame - shared));
-    put_le32(h + 24, file_crc(h, out->len - start));
+    seal(out->data + start, shared, out->len - start, NULL, 0, out->len - frame);
     return 0;
+}
+
+void gl_chunk_file_encode_stored(const struct gl_chunk *c, struct gl_buf *out)
+{
+    size_t start = out->len;
+    put_head(c, GL_CHUNK_FILE_STORED, out);
+    size_t shared = GL_CHUNK_FILE_HEADER + (c->tag_len > UINT16_MAX ? UINT16_MAX : c->tag_len);
+    seal(out->data + start, shared, out->len - start, c->data.data, c->data.len, c->data.len);
 }
 
 int gl_chunk_file_check(const char *data, size_t len, struct gl_chunk_file_info *info,
@@ -103,6 +136,7 @@ int gl_chunk_file_check(const char *data, size_t len, struct gl_chunk_file_info 
         return GL_EPARSE;
     }
     info->type = (unsigned char)data[5];
+    info->stored = header != V1_HEADER && (data[6] & GL_CHUNK_FILE_STORED) != 0;
     info->records = get_le32(data + 8);
     info->raw_len = get_le32(data + 12);
     info->comp_len = get_le32(data + 16);
@@ -116,7 +150,7 @@ int gl_chunk_file_check(const char *data, size_t len, struct gl_chunk_file_info 
                  len < want ? "truncated" : "trailing bytes", len, want);
         return GL_EPARSE;
     }
-    if (file_crc(data, len) != get_le32(data + 24)) {
+    if (file_crc(data, len, NULL, 0) != get_le32(data + 24)) {
         snprintf(err, errlen, "checksum mismatch");
         return GL_EPARSE;
     }
@@ -126,6 +160,11 @@ int gl_chunk_file_check(const char *data, size_t len, struct gl_chunk_file_info 
         snprintf(err, errlen,
                  "bad header (type %u, tag of %zu bytes, %u bytes of data, %u of shared values)",
                  info->type, info->tag_len, info->raw_len, info->shared_len);
+        return GL_EPARSE;
+    }
+    if (info->stored && info->comp_len != info->raw_len) {
+        snprintf(err, errlen, "bad header (data stored as it is in %u bytes, %u declared)",
+                 info->comp_len, info->raw_len);
         return GL_EPARSE;
     }
     return 0;
@@ -330,7 +369,11 @@ int gl_chunk_file_decode(const char *data, size_t len, struct gl_chunk_file_info
     }
     size_t start = raw->len;
     const char *frame = info->shared + info->shared_len;
-    rc = gl_zstd_decompress(frame, info->comp_len, info->raw_len, raw, err, errlen);
+    if (info->stored) {
+        gl_buf_append(raw, frame, info->raw_len);
+    } else {
+        rc = gl_zstd_decompress(frame, info->comp_len, info->raw_len, raw, err, errlen);
+    }
     if (rc < 0) {
         raw->len = start;
         return rc;

@@ -135,8 +135,9 @@ static const struct gl_option service_options[] = {
               "full also fsyncs the file and its directory, so chunks survive a power loss." },
     { .name = "storage.checksum", .type = GL_OPT_BOOL, .def = "off",
       .offset = offsetof(struct gl_service, storage_checksum),
-      .help = "Filesystem buffer: besides the crc32 every chunk file has, a checksum of the "
-              "uncompressed records, checked when a chunk is read back." },
+      .help = "Filesystem buffer: besides the crc32 every chunk file has (over its records "
+              "when they are not compressed), zstd's checksum of the records of a compressed "
+              "file, checked when a chunk is read back." },
     { .name = "storage.max_chunks_up", .type = GL_OPT_INT, .def = "128", .check = check_chunks_up,
       .offset = offsetof(struct gl_service, storage_max_chunks_up),
       .help = "Filesystem buffer: chunks of filesystem inputs kept in memory at once; the "

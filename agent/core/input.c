@@ -218,11 +218,15 @@ void gl__input_stored(struct gl_instance *ins, struct gl_chunk *c, bool written)
     gl__router_dispatch(gl__input_slot(ins, c->tag, c->tag_len), c);
 }
 
-/* Hands a filesystem input's closed chunk to its buffer; past GL_STORAGE_WRITES_MAX, pauses. */
+/*
+ * Hands a filesystem input's closed chunk to its buffer, compressed when it
+ * is to wait on disk as things stand (gl__input_stored() decides once it is
+ * written); past GL_STORAGE_WRITES_MAX, pauses.
+ */
 static void store(struct gl_instance *ins, struct gl_chunk *c)
 {
     struct gl_instance_core *core = ins->core;
-    gl__storage_write(core->storage, c);
+    gl__storage_write(core->storage, c, !stored_room(ins, c) || core->storage->backlog > 0);
     if (!core->writes_paused && core->storage->pending >= GL_STORAGE_WRITES_MAX) {
         core->writes_paused = true;
         pause_source(ins);

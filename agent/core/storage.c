@@ -91,6 +91,9 @@ static const struct {
 } metrics[] = {
     { offsetof(struct gl_storage, m_written), false, "storage_chunks_written_total",
       "Chunks written to the filesystem buffer." },
+    { offsetof(struct gl_storage, m_compressed), false, "storage_chunks_compressed_total",
+      "Chunks written compressed, as they were to wait on disk (the others are written as "
+      "they are)." },
     { offsetof(struct gl_storage, m_replayed), false, "storage_chunks_replayed_total",
       "Chunks read back from the filesystem buffer's backlog." },
     { offsetof(struct gl_storage, m_corrupt), false, "storage_chunks_corrupt_total",
@@ -205,9 +208,10 @@ struct storage_write {
     uv_work_t req;
     struct gl_storage *st;
     struct gl_chunk *c;
-    struct gl_zstd_cctx *cx;
+    struct gl_zstd_cctx *cx; /* NULL: the data is stored as it is */
     uint64_t seq;
-    struct gl_buf file;
+    struct gl_buf file;      /* the file, or all of it before the stored data */
+    size_t bytes;            /* the file's size, once written */
     int rc;
     bool finished;
     char err[256];
@@ -215,10 +219,11 @@ struct storage_write {
 };
 
 /*
- * Writes w->file as file w->seq: temporary name, sync (full), rename, sync
- * the directory (full). Thread pool: system calls only, errors into w.
+ * Writes w->file then tail_len bytes at tail as file w->seq: temporary
+ * name, sync (full), rename, sync the directory (full). Thread pool: system
+ * calls only, errors into w.
  */
-static int put_file(struct storage_write *w)
+static int put_file(struct storage_write *w, const char *tail, size_t tail_len)
 {
     struct gl_storage *st = w->st;
     char tmp[NAME_LEN], final[NAME_LEN];
@@ -226,6 +231,9 @@ static int put_file(struct storage_write *w)
     file_name(final, w->seq, "chunk");
     int fd = openat(st->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int rc = fd < 0 ? GL_EIO : gl_fs_write_all(fd, w->file.data, w->file.len);
+    if (rc == 0 && tail_len > 0) {
+        rc = gl_fs_write_all(fd, tail, tail_len);
+    }
     if (rc == 0 && st->sync_full && fdatasync(fd) < 0) {
         rc = GL_EIO;
     }
@@ -245,14 +253,21 @@ static int put_file(struct storage_write *w)
     return rc;
 }
 
-/* Thread pool: compress and write. */
+/* Thread pool: compress (or not) and write. */
 static void write_work(uv_work_t *req)
 {
     struct storage_write *w = req->data;
+    if (w->cx == NULL) {
+        gl_chunk_file_encode_stored(w->c, &w->file);
+        w->bytes = w->file.len + w->c->data.len;
+        w->rc = put_file(w, w->c->data.data, w->c->data.len);
+        return;
+    }
     w->rc = gl_chunk_file_encode(w->cx, w->c, LEVEL, w->st->content_sum, &w->file, w->err,
                                  sizeof(w->err));
+    w->bytes = w->file.len;
     if (w->rc == 0) {
-        w->rc = put_file(w);
+        w->rc = put_file(w, NULL, 0);
     }
 }
 
@@ -308,9 +323,10 @@ static void hand_back(struct gl_storage *st)
         st->done = w->seq + 1;
         if (w->rc == 0) {
             (*st->m_written)++;
-            *st->m_disk_bytes += w->file.len;
+            *st->m_compressed += w->cx != NULL;
+            *st->m_disk_bytes += w->bytes;
             w->c->file_seq = w->seq;
-            w->c->file_bytes = w->file.len;
+            w->c->file_bytes = w->bytes;
         } else {
             (*st->m_write_errors)++;
             st->failed = true;
@@ -337,7 +353,7 @@ static void write_done(uv_work_t *req, int status)
     hand_back(w->st);
 }
 
-void gl__storage_write(struct gl_storage *st, struct gl_chunk *c)
+void gl__storage_write(struct gl_storage *st, struct gl_chunk *c, bool compress)
 {
     struct storage_write *w = gl_calloc(1, sizeof(*w));
     w->st = st;
@@ -347,6 +363,10 @@ void gl__storage_write(struct gl_storage *st, struct gl_chunk *c)
     *st->writes_tail = w;
     st->writes_tail = &w->next;
     st->pending++;
+    if (!compress) {
+        uv_queue_work(st->ins->loop, &w->req, write_work, write_done);
+        return;
+    }
     take_tools(st, w);
     gl_buf_reset(&w->file);
     if (w->cx == NULL) {

@@ -12,10 +12,15 @@
  * is the range [head, done) of it, which is why memory does not grow with
  * the length of an outage.
  *
- * A chunk is compressed and written on libuv's thread pool (zstd costs more
- * than everything else the chunk goes through), at most
- * GL_STORAGE_WRITES_MAX per input at once; writes finish in the order they
- * were asked for, each told to the input with gl__input_stored().
+ * A chunk is written on libuv's thread pool, at most GL_STORAGE_WRITES_MAX
+ * per input at once; writes finish in the order they were asked for, each
+ * told to the input with gl__input_stored(). A chunk that is to wait on
+ * disk is compressed with zstd first; one that goes on from memory is
+ * written as it is, since its file is removed within a flush or so: zstd
+ * costs more than everything else such a chunk goes through, for disk
+ * space it would hold for that long only. Files as they are stay bounded
+ * by the chunks in memory (and the few whose place changed between the
+ * write and its end).
  */
 #ifndef GL_STORAGE_H
 #define GL_STORAGE_H
@@ -63,6 +68,7 @@ struct gl_storage {
     bool failed;            /* the last write failed: the input waits for the next tick */
     struct gl_buf io;       /* a file being read */
     uint64_t *m_written;
+    uint64_t *m_compressed;
     uint64_t *m_replayed;
     uint64_t *m_corrupt;
     uint64_t *m_write_errors;
@@ -80,12 +86,12 @@ struct gl_storage *gl__storage_open(struct gl_instance *ins);
 void gl__storage_free(struct gl_storage *st);
 
 /*
- * Has chunk c written to its file (compressed, checked, synced as
- * storage.sync says, renamed into place) off the loop; the chunk is the
- * store's until gl__input_stored(ins, c, written) hands it back, in the
- * order of the calls. A failed write is logged and counted first.
+ * Has chunk c written to its file (compressed with compress, checked,
+ * synced as storage.sync says, renamed into place) off the loop; the chunk
+ * is the store's until gl__input_stored(ins, c, written) hands it back, in
+ * the order of the calls. A failed write is logged and counted first.
  */
-void gl__storage_write(struct gl_storage *st, struct gl_chunk *c);
+void gl__storage_write(struct gl_storage *st, struct gl_chunk *c, bool compress);
 
 /*
  * The input decided where a written chunk goes: down, it waits in the

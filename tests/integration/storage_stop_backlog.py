@@ -55,10 +55,17 @@ pipeline:
          "on" if eof else "off", filters, cloudwatch(srv.endpoint)))
 
 
-def chunk_files(name):
+def chunk_files(name, stored=None):
+    """Chunk files of run name; with stored True or False, only those whose data is
+    stored as it is (or compressed): flag 0x02 of the header's byte 6."""
     n = 0
     for root, _, files in os.walk(os.path.join(d, "storage-" + name)):
-        n += sum(f.endswith(".chunk") for f in files)
+        for f in files:
+            if f.endswith(".chunk") and stored is not None:
+                with open(os.path.join(root, f), "rb") as fp:
+                    n += (fp.read(7)[6:] == b"\x02") == stored
+            elif f.endswith(".chunk"):
+                n += 1
     return n
 
 
@@ -161,6 +168,11 @@ with CwlServer(seed=5, delay=0.15) as srv:
     left = chunk_files("fail")
     check(left > 0 and delivered("fail") == [],
           "nothing accepted, %d chunk files kept on disk" % left)
+    # The one chunk in memory and the writes in flight when the output filled may be
+    # as they are; every chunk that waited on disk is compressed.
+    check(chunk_files("fail", stored=True) <= 4,
+          "%d of them compressed, %d as they are (at most 4)"
+          % (chunk_files("fail", stored=False), chunk_files("fail", stored=True)))
     srv.set_faults(unavailable_rate=0.0)
     p = start(config("fail", os.path.join(logs, "fail.log"), "60s", False))
     check_all_once("fail", "after the restart", wait=True)

@@ -1,8 +1,9 @@
 /*
- * The chunk file: what the writer encodes the reader gives back exactly,
- * and every way a file can be damaged (cut short, a bit flipped, a frame
- * that decompresses to another size, a record count that does not match,
- * a size over the bound) is refused with the reason, never read as records.
+ * The chunk file: what the writer encodes, compressed or stored as it is,
+ * the reader gives back exactly, and every way a file can be damaged (cut
+ * short, a bit flipped, a frame that decompresses to another size, a record
+ * count that does not match, a size over the bound) is refused with the
+ * reason, never read as records.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -124,6 +125,51 @@ static void test_chunk_file_round_trip(void **state)
     gl_chunk_free(c);
     gl_buf_close(&f);
     gl_buf_close(&raw);
+}
+
+/* Writes chunk c's file as it is (not compressed) into out, as the buffer writes it; frees c. */
+static void encode_stored(struct gl_buf *out, struct gl_chunk *c)
+{
+    gl_buf_init(out);
+    gl_chunk_file_encode_stored(c, out);
+    assert_int_equal(out->len, GL_CHUNK_FILE_HEADER + c->tag_len);
+    gl_buf_append(out, c->data.data, c->data.len);
+    gl_chunk_free(c);
+}
+
+/*
+ * A chunk written as it is reads back the same; its data is under the
+ * crc32, and its length must be the data's.
+ */
+static void test_chunk_file_stored_round_trip(void **state)
+{
+    (void)state;
+    struct gl_chunk *c = make_chunk(50);
+    struct gl_buf want, f, raw;
+    gl_buf_init(&want);
+    gl_buf_append(&want, c->data.data, c->data.len);
+    encode_stored(&f, c);
+    struct gl_chunk_file_info info;
+    struct gl_shared_set shared = { 0 };
+    decode_ok(&f, &info, &raw, &shared);
+    assert_true(info.stored);
+    assert_int_equal(info.records, 50);
+    assert_int_equal(raw.len, want.len);
+    assert_memory_equal(raw.data, want.data, raw.len);
+    gl_buf_close(&raw);
+
+    f.data[f.len - 5] ^= 0x10;
+    assert_refused(&f, "checksum mismatch");
+
+    encode_stored(&f, make_chunk(50));
+    f.data[12] = (char)(f.data[12] + 1); /* raw_len: one byte more than stored */
+    reseal(&f);
+    assert_refused(&f, "stored as it is");
+
+    encode_stored(&f, make_chunk(50));
+    f.len--;
+    assert_refused(&f, "truncated");
+    gl_buf_close(&want);
 }
 
 static void test_chunk_file_truncated_is_refused(void **state)
@@ -462,6 +508,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chunk_file_round_trip),
+        cmocka_unit_test(test_chunk_file_stored_round_trip),
         cmocka_unit_test(test_chunk_file_truncated_is_refused),
         cmocka_unit_test(test_chunk_file_flipped_bit_fails_the_checksum),
         cmocka_unit_test(test_chunk_file_header_that_lies_is_refused),

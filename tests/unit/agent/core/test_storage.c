@@ -6,9 +6,10 @@
  * back in order; a chunk that alone takes the input to its mem_buf_limit
  * stays in memory; positions are acknowledged once on disk;
  * storage.total_limit_size drops the oldest chunks waiting and counts
- * them; a damaged file is moved aside and start-up goes on; shared values
- * the records refer to come back with them; chunks close at their own size
- * and are written several at once.
+ * them; chunks that go on from memory are written as they are, those that
+ * wait on disk compressed; a damaged file is moved aside and start-up goes
+ * on; shared values the records refer to come back with them; chunks close
+ * at their own size and are written several at once.
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -25,6 +26,7 @@
 #include "codec/json.h"
 #include "codec/shared.h"
 #include "core/chunk.h"
+#include "core/chunk_file.h"
 #include "core/event.h"
 #include "core/flush.h"
 #include "core/input.h"
@@ -111,6 +113,31 @@ static int files(const char *sub)
     int n = 0;
     for (struct dirent *de; d != NULL && (de = readdir(d)) != NULL;) {
         n += strstr(de->d_name, ".chunk") != NULL;
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return n;
+}
+
+/* Chunk files in the input's buffer directory whose data is compressed (not stored as it is). */
+static int compressed_files(void)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "%s/in.buffer", dir);
+    DIR *d = opendir(path);
+    int n = 0;
+    for (struct dirent *de; d != NULL && (de = readdir(d)) != NULL;) {
+        if (strstr(de->d_name, ".chunk") == NULL) {
+            continue;
+        }
+        char file[512], head[GL_CHUNK_FILE_HEADER];
+        snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
+        FILE *fp = fopen(file, "rb");
+        assert_non_null(fp);
+        assert_int_equal(fread(head, 1, sizeof(head), fp), sizeof(head));
+        fclose(fp);
+        n += (head[6] & GL_CHUNK_FILE_STORED) == 0;
     }
     if (d != NULL) {
         closedir(d);
@@ -208,6 +235,9 @@ static void test_storage_full_output_diverts_instead_of_pausing(void **state)
     assert_int_equal(pauses, 0);
     assert_int_equal(in->core->storage->backlog, 2);
     assert_int_equal(files(""), 3);
+    /* The first went on from memory, as it is; the two waiting on disk are compressed. */
+    assert_int_equal(compressed_files(), 2);
+    assert_int_equal(*in->core->storage->m_compressed, 2);
     assert_int_equal(acks, 3); /* every position is committed once its chunk is on disk */
     turn(fx);
     assert_int_equal(n_held, 1);
