@@ -65,8 +65,11 @@ static uint32_t file_crc(const char *head, size_t head_len, const char *tail, si
     return (uint32_t)crc;
 }
 
-/* Appends the header (lengths and crc32 left to seal()), tag and shared values of c's file. */
-static void put_head(const struct gl_chunk *c, unsigned flags, struct gl_buf *out)
+/*
+ * Appends the header (lengths and crc32 left to seal()), tag and shared
+ * values of c's file; returns where the shared values start in the file.
+ */
+static size_t put_head(const struct gl_chunk *c, unsigned flags, struct gl_buf *out)
 {
     size_t tag_len = c->tag_len > UINT16_MAX ? UINT16_MAX : c->tag_len;
     char head[GL_CHUNK_FILE_HEADER] = { 0 };
@@ -86,6 +89,7 @@ static void put_head(const struct gl_chunk *c, unsigned flags, struct gl_buf *ou
         gl_buf_append(out, ref + GL_SHARED_REF_SIZE - ID_LEN, ID_LEN);
         gl_buf_append(out, c->shared.v[i]->data, c->shared.v[i]->len);
     }
+    return sizeof(head) + tag_len;
 }
 
 /*
@@ -106,8 +110,7 @@ int gl_chunk_file_encode(struct gl_zstd_cctx *cx, const struct gl_chunk *c, int 
                          bool content_sum, struct gl_buf *out, char *err, size_t errlen)
 {
     size_t start = out->len;
-    put_head(c, content_sum ? GL_CHUNK_FILE_CONTENT_SUM : 0, out);
-    size_t shared = GL_CHUNK_FILE_HEADER + (c->tag_len > UINT16_MAX ? UINT16_MAX : c->tag_len);
+    size_t shared = put_head(c, content_sum ? GL_CHUNK_FILE_CONTENT_SUM : 0, out);
     size_t frame = out->len;
     int rc =
         gl_zstd_compress(cx, c->data.data, c->data.len, level, content_sum, out, err, errlen);
@@ -122,8 +125,7 @@ int gl_chunk_file_encode(struct gl_zstd_cctx *cx, const struct gl_chunk *c, int 
 void gl_chunk_file_encode_stored(const struct gl_chunk *c, struct gl_buf *out)
 {
     size_t start = out->len;
-    put_head(c, GL_CHUNK_FILE_STORED, out);
-    size_t shared = GL_CHUNK_FILE_HEADER + (c->tag_len > UINT16_MAX ? UINT16_MAX : c->tag_len);
+    size_t shared = put_head(c, GL_CHUNK_FILE_STORED, out);
     seal(out->data + start, shared, out->len - start, c->data.data, c->data.len, c->data.len);
 }
 
