@@ -5,7 +5,8 @@
  * (never more: a zstd bomb costs at most that bound). Inputs whose byte 7
  * has its high bit set are first given a consistent length and crc32, so
  * that the fuzzer gets past the checksum into the shared values, the zstd
- * frame and the records behind it. Accepted log records must all come out
+ * frame (or the data stored as it is, flag 0x02 of byte 6) and the records
+ * behind it. Accepted log records must all come out
  * of the chunk iterator (the reader checks them without unpacking), every
  * reference in them naming a value the reader made; a refused file makes
  * none.
